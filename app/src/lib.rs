@@ -1,0 +1,64 @@
+//! Countersign portal: the Leptos application, rendered on the server (`ssr`) and hydrated in the
+//! browser (`hydrate`). Grouped by feature; each feature keeps its page, components and server functions.
+#![recursion_limit = "256"]
+
+pub mod auth;
+pub mod backend;
+pub mod challenges;
+pub mod home;
+pub mod layout;
+pub mod model;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{ParamSegment, StaticSegment};
+
+/// The HTML document around the app (server only renders it).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <script src="/webauthn.js" defer></script>
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: routes and layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/countersign.css" />
+        <Title text="Countersign" />
+        <Router>
+            <layout::Frame>
+                <Routes fallback=|| view! { <layout::NotFound /> }>
+                    <Route path=StaticSegment("") view=home::HomePage />
+                    <Route path=StaticSegment("login") view=auth::LoginPage />
+                    <Route path=(StaticSegment("setup"), ParamSegment("token")) view=auth::SetupPage />
+                    <Route path=(StaticSegment("c"), ParamSegment("code")) view=challenges::ChallengePage />
+                </Routes>
+            </layout::Frame>
+        </Router>
+    }
+}
+
+/// Browser entry point.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

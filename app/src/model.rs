@@ -1,0 +1,108 @@
+//! What the portal shows, shared by server and browser.
+
+use serde::{Deserialize, Serialize};
+
+/// The person signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    /// Username (their Kubernetes username).
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// engineer, approver, admin or auditor.
+    pub role: String,
+}
+
+/// One line of the object diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffLine {
+    /// ' ' unchanged, '+' added, '-' removed.
+    pub sign: char,
+    /// The text.
+    pub text: String,
+}
+
+/// A grant as shown after confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantView {
+    /// Grant id.
+    pub id: String,
+    /// request, object or namespace.
+    pub scope: String,
+    /// What the scope means in words.
+    pub scope_text: String,
+    /// Expiry, formatted.
+    pub expires_at: String,
+    /// "1 use", "3 uses left", "unlimited".
+    pub uses: String,
+    /// The signed token (JWS).
+    pub token: String,
+}
+
+/// A challenge as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeView {
+    /// Code.
+    pub code: String,
+    /// pending, granted, expired.
+    pub status: String,
+    /// Guardrail name.
+    pub guardrail: String,
+    /// Why the guardrail asks.
+    pub message: String,
+    /// Kubernetes username.
+    pub username: String,
+    /// Operation.
+    pub operation: String,
+    /// `deployments.apps`.
+    pub resource: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace or empty.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Cluster.
+    pub cluster: String,
+    /// Created, formatted.
+    pub created_at: String,
+    /// Expiry, formatted.
+    pub expires_at: String,
+    /// What the grant will cover.
+    pub scope_text: String,
+    /// Object diff (old → new).
+    pub diff: Vec<DiffLine>,
+    /// The grant, once issued.
+    pub grant: Option<GrantView>,
+}
+
+/// What the challenge page may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChallengeAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in as someone else.
+    NotYours {
+        /// Whose it is.
+        owner: String,
+    },
+    /// No such challenge.
+    NotFound,
+    /// The owner.
+    Owner(Box<ChallengeView>),
+}
+
+/// A row in "your challenges".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeSummary {
+    /// Code.
+    pub code: String,
+    /// Status.
+    pub status: String,
+    /// Guardrail.
+    pub guardrail: String,
+    /// `UPDATE deployments.apps payments/api`.
+    pub title: String,
+    /// Created, formatted.
+    pub created_at: String,
+}

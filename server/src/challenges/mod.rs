@@ -1,0 +1,176 @@
+//! Challenges: a denied guarded request waiting for its requester to step up.
+
+mod code;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::admission::AdmissionRequest;
+use crate::policy::{GrantScope, Guardrail};
+
+pub use code::{is_code, new_code};
+
+/// How long a challenge link stays usable.
+pub const CHALLENGE_TTL_SECS: i64 = 15 * 60;
+
+/// Where a challenge is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeStatus {
+    /// Waiting for the step-up.
+    Pending,
+    /// A grant was issued.
+    Granted,
+    /// Nobody confirmed it in time.
+    Expired,
+}
+
+impl ChallengeStatus {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeStatus::Pending => "pending",
+            ChallengeStatus::Granted => "granted",
+            ChallengeStatus::Expired => "expired",
+        }
+    }
+
+    /// From storage; unknown values read as expired so they can never be confirmed.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => ChallengeStatus::Pending,
+            "granted" => ChallengeStatus::Granted,
+            _ => ChallengeStatus::Expired,
+        }
+    }
+}
+
+/// What was attempted, as shown on the challenge page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptedRequest {
+    /// Kubernetes username.
+    pub username: String,
+    /// Groups of the user at the time.
+    pub groups: Vec<String>,
+    /// CREATE, UPDATE, DELETE, CONNECT.
+    pub operation: String,
+    /// API group.
+    pub api_group: String,
+    /// API version.
+    pub api_version: String,
+    /// Resource (plural).
+    pub resource: String,
+    /// Subresource, empty if none.
+    pub subresource: String,
+    /// Kind of object.
+    pub kind: String,
+    /// Namespace, empty if cluster-scoped.
+    pub namespace: String,
+    /// Object name.
+    pub name: String,
+    /// New object.
+    pub object: Option<Value>,
+    /// Old object.
+    pub old_object: Option<Value>,
+}
+
+impl AttemptedRequest {
+    /// Summarise an admission request.
+    pub fn from_request(request: &AdmissionRequest) -> Self {
+        Self {
+            username: request.user_info.username.clone(),
+            groups: request.user_info.groups.clone(),
+            operation: request.operation.as_str().to_owned(),
+            api_group: request.resource.group.clone(),
+            api_version: request.resource.version.clone(),
+            resource: request.resource.resource.clone(),
+            subresource: request.sub_resource.clone(),
+            kind: request.kind.kind.clone(),
+            namespace: request.namespace.clone(),
+            name: request.name.clone(),
+            object: request.object.clone(),
+            old_object: request.old_object.clone(),
+        }
+    }
+
+    /// `deployments.apps/scale`-style resource label.
+    pub fn resource_label(&self) -> String {
+        let mut label = self.resource.clone();
+        if !self.api_group.is_empty() {
+            label = format!("{label}.{}", self.api_group);
+        }
+        if !self.subresource.is_empty() {
+            label = format!("{label}/{}", self.subresource);
+        }
+        label
+    }
+}
+
+/// A challenge as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// Short code in the link (`/c/K7Q2M9XD`).
+    pub code: String,
+    /// Digest of the request it was made for.
+    pub digest: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Guardrail that asked for the step-up.
+    pub guardrail: String,
+    /// Why, in the guardrail's words.
+    pub message: String,
+    /// What was attempted.
+    pub request: AttemptedRequest,
+    /// Scope of the grant it will yield.
+    pub scope: GrantScope,
+    /// Lifetime of that grant.
+    pub grant_ttl_secs: i64,
+    /// Uses of that grant (`None` = unlimited within the ttl).
+    pub grant_uses: Option<u32>,
+    /// How recent the authentication must be, in seconds.
+    pub freshness_secs: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// State.
+    pub status: ChallengeStatus,
+    /// The grant once issued.
+    pub grant_id: Option<String>,
+}
+
+impl Challenge {
+    /// A new pending challenge for a request denied by `guardrail`.
+    pub fn new(cluster: &str, digest: String, guardrail: &Guardrail, message: String, request: &AdmissionRequest, now: i64) -> Self {
+        Self {
+            code: new_code(),
+            digest,
+            cluster: cluster.to_owned(),
+            guardrail: guardrail.name.to_string(),
+            message,
+            request: AttemptedRequest::from_request(request),
+            scope: guardrail.action.grant.scope,
+            grant_ttl_secs: guardrail.action.grant.ttl.seconds() as i64,
+            grant_uses: guardrail.action.grant.uses,
+            freshness_secs: guardrail.action.freshness.seconds() as i64,
+            created_at: now,
+            expires_at: now + CHALLENGE_TTL_SECS,
+            status: ChallengeStatus::Pending,
+            grant_id: None,
+        }
+    }
+
+    /// The status as of `now`: a pending challenge past its expiry reads as expired.
+    pub fn status_at(&self, now: i64) -> ChallengeStatus {
+        if self.status == ChallengeStatus::Pending && now >= self.expires_at {
+            ChallengeStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// Whether it can still be confirmed at `now`.
+    pub fn is_open(&self, now: i64) -> bool {
+        self.status == ChallengeStatus::Pending && now < self.expires_at
+    }
+}

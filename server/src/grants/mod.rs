@@ -1,0 +1,127 @@
+//! Grants: short-lived, signed permissions bound to a request, an object or a namespace.
+
+mod signing;
+
+use serde::{Deserialize, Serialize};
+
+use crate::challenges::Challenge;
+use crate::policy::GrantScope;
+
+pub use signing::{GrantClaims, GrantSigner, SigningError};
+
+/// Proof of the step-up behind a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// `webauthn` or `oidc`.
+    pub method: String,
+    /// Local account or OIDC subject that stepped up.
+    pub account: String,
+    /// WebAuthn credential id (base64url).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// Whether the authenticator verified the user (PIN, biometrics).
+    pub user_verified: bool,
+    /// Unix seconds of the authentication.
+    pub auth_time: i64,
+    /// Client address, as seen by the portal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    /// Client user agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// A grant as stored and as checked by the webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Unique id (`jti` of the token).
+    pub id: String,
+    /// Challenge it was issued for.
+    pub challenge_code: String,
+    /// Kubernetes username it admits.
+    pub username: String,
+    /// Guardrail it satisfies.
+    pub guardrail: String,
+    /// Cluster.
+    pub cluster: String,
+    /// What it covers.
+    pub scope: GrantScope,
+    /// Request digest (scope `request`).
+    pub digest: String,
+    /// Namespace of the request (scopes `object`, `namespace`).
+    pub namespace: String,
+    /// `group/resource/name` of the object (scope `object`).
+    pub object_key: String,
+    /// Uses left; `None` is unlimited within the ttl.
+    pub uses_left: Option<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds, once revoked.
+    pub revoked_at: Option<i64>,
+    /// The signed JWS.
+    pub token: String,
+    /// How the step-up was done.
+    pub evidence: Evidence,
+}
+
+/// What the webhook compares against a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantTarget<'a> {
+    /// Requesting user.
+    pub username: &'a str,
+    /// Guardrail asking for a grant.
+    pub guardrail: &'a str,
+    /// Cluster.
+    pub cluster: &'a str,
+    /// Request digest.
+    pub digest: &'a str,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// `group/resource/name`.
+    pub object_key: &'a str,
+}
+
+/// `group/resource/name` identifying an object for `object`-scoped grants.
+pub fn object_key(group: &str, resource: &str, namespace: &str, name: &str) -> String {
+    format!("{group}/{resource}/{namespace}/{name}")
+}
+
+impl Grant {
+    /// A grant for a confirmed challenge (its token is signed afterwards).
+    pub fn for_challenge(challenge: &Challenge, evidence: Evidence, now: i64) -> Self {
+        let r = &challenge.request;
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            challenge_code: challenge.code.clone(),
+            username: r.username.clone(),
+            guardrail: challenge.guardrail.clone(),
+            cluster: challenge.cluster.clone(),
+            scope: challenge.scope,
+            digest: challenge.digest.clone(),
+            namespace: r.namespace.clone(),
+            object_key: object_key(&r.api_group, &r.resource, &r.namespace, &r.name),
+            uses_left: challenge.grant_uses.map(i64::from),
+            created_at: now,
+            expires_at: now + challenge.grant_ttl_secs,
+            revoked_at: None,
+            token: String::new(),
+            evidence,
+        }
+    }
+
+    /// Whether this grant admits `target` at `now` (uses are checked when consumed).
+    pub fn covers(&self, target: &GrantTarget<'_>, now: i64) -> bool {
+        let alive = self.revoked_at.is_none() && now < self.expires_at && self.uses_left.is_none_or(|n| n > 0);
+        let same_subject =
+            self.username == target.username && self.guardrail == target.guardrail && self.cluster == target.cluster;
+        let in_scope = match self.scope {
+            GrantScope::Request => self.digest == target.digest,
+            GrantScope::Object => self.object_key == target.object_key,
+            GrantScope::Namespace => !self.namespace.is_empty() && self.namespace == target.namespace,
+        };
+        alive && same_subject && in_scope
+    }
+}

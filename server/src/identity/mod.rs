@@ -1,0 +1,88 @@
+//! Identity: local accounts, their passkeys, sessions and the first-admin setup link.
+
+pub mod passkeys;
+pub mod session;
+pub mod setup;
+
+use serde::{Deserialize, Serialize};
+
+/// What a person may do in the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Confirms their own challenges.
+    Engineer,
+    /// Also reviews escalations.
+    Approver,
+    /// Also edits guardrails and accounts.
+    Admin,
+    /// Reads history only.
+    Auditor,
+}
+
+impl Role {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Engineer => "engineer",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// From storage; unknown values get the least privilege that can still log in.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "admin" => Role::Admin,
+            "approver" => Role::Approver,
+            "engineer" => Role::Engineer,
+            _ => Role::Auditor,
+        }
+    }
+}
+
+/// A local account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id (UUID), also the WebAuthn user handle.
+    pub user_id: String,
+    /// Username; equals the Kubernetes username it confirms challenges for.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A registered WebAuthn credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// base64url credential id.
+    pub credential_id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Name given by the owner.
+    pub name: String,
+    /// webauthn-rs `Passkey` as JSON.
+    pub passkey: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+/// Whether a username is acceptable for a local account (it must be a plausible Kubernetes username).
+pub fn validate_username(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
+        && !name.starts_with("system:");
+    if ok {
+        Ok(())
+    } else {
+        Err("use 1–128 letters, digits, '-', '_', '.', '@' or ':' (and not the reserved `system:` prefix)".into())
+    }
+}

@@ -1,0 +1,21 @@
+//! Countersign: step-up authentication behind Kubernetes guardrails.
+//!
+//! Domain modules (`policy`, `engine`, `admission`, `challenges`, `grants`, `audit`) do no I/O;
+//! `store` holds the data, `webhook` and `portal` are the two HTTP faces, `serve` wires them.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::await_holding_lock)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod admission;
+pub mod audit;
+pub mod challenges;
+pub mod clock;
+pub mod engine;
+pub mod grants;
+pub mod identity;
+pub mod policy;
+pub mod policy_cli;
+pub mod portal;
+pub mod serve;
+pub mod state;
+pub mod store;
+pub mod webhook;

@@ -1,0 +1,547 @@
+//! Reading guardrail YAML: raw shapes, then validation into the model with precise errors.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::model::*;
+use super::PolicyDuration;
+
+/// A policy that cannot be loaded, naming the file, the document (1-based) and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file or folder could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// What was being read.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A document is not a valid guardrail.
+    #[error("{file}: document {document}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// 1-based document number in the file.
+        document: usize,
+        /// The field, as a path (`spec.action.type`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The same guardrail name appears twice.
+    #[error("{file}: document {document}: metadata.name: guardrail `{name}` is defined twice")]
+    Duplicate {
+        /// The file of the second definition.
+        file: String,
+        /// Its document number.
+        document: usize,
+        /// The name.
+        name: String,
+    },
+}
+
+/// Load every `.yaml`/`.yml` file under `path` (or the file itself), in name order.
+pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
+    let read_err = |source| PolicyError::Read { path: path.to_owned(), source };
+    let mut files = Vec::new();
+    if path.is_dir() {
+        collect_yaml(path, &mut files).map_err(read_err)?;
+        files.sort();
+    } else {
+        files.push(path.to_owned());
+    }
+    let mut all = Vec::new();
+    let mut seen = HashSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|source| PolicyError::Read { path: file.clone(), source })?;
+        let label = file.display().to_string();
+        for (index, guardrail) in parse_documents(&label, &text)?.into_iter().enumerate() {
+            if !seen.insert(guardrail.name.clone()) {
+                return Err(PolicyError::Duplicate { file: label, document: index + 1, name: guardrail.name.to_string() });
+            }
+            all.push(guardrail);
+        }
+    }
+    Ok(all)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_yaml(&path, out)?;
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            && !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.yaml"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Parse every guardrail document in one YAML text; empty documents are skipped.
+pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Guardrail>, PolicyError> {
+    let mut out = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let number = index + 1;
+        let invalid = |field: String, message: String| PolicyError::Invalid {
+            file: file.to_owned(),
+            document: number,
+            field,
+            message,
+        };
+        let value: serde_yaml::Value = serde_yaml::Value::deserialize(document)
+            .map_err(|e| invalid("(document)".into(), e.to_string()))?;
+        if value.is_null() {
+            continue;
+        }
+        let raw: RawGuardrail = serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            invalid(if field == "." { "(document)".into() } else { field }, e.into_inner().to_string())
+        })?;
+        out.push(raw.validate().map_err(|(field, message)| invalid(field, message))?);
+    }
+    Ok(out)
+}
+
+type FieldError = (String, String);
+
+fn field_err(field: &str, message: impl Into<String>) -> FieldError {
+    (field.to_owned(), message.into())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawGuardrail {
+    api_version: String,
+    kind: String,
+    metadata: RawMetadata,
+    spec: RawSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    name: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSpec {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(rename = "match")]
+    matcher: RawMatch,
+    #[serde(default)]
+    condition: Option<String>,
+    action: RawAction,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    message_expression: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    operations: Vec<String>,
+    #[serde(default)]
+    resources: Vec<RawResourceRule>,
+    #[serde(default)]
+    namespaces: Option<RawNamespaces>,
+    #[serde(default)]
+    subjects: Option<RawSubjects>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawResourceRule {
+    #[serde(default)]
+    api_groups: Vec<String>,
+    #[serde(default)]
+    resources: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawNamespaces {
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    selector: Option<RawSelector>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSelector {
+    #[serde(default)]
+    match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    match_expressions: Vec<RawRequirement>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirement {
+    key: String,
+    operator: SelectorOperator,
+    #[serde(default)]
+    values: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSubjectList {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    service_accounts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSubjects {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    service_accounts: Vec<String>,
+    #[serde(default)]
+    exclude: RawSubjectList,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawAction {
+    #[serde(rename = "type")]
+    kind: ActionKind,
+    #[serde(default)]
+    freshness: Option<String>,
+    #[serde(default)]
+    grant: Option<RawGrant>,
+    #[serde(default)]
+    approval: Option<RawApproval>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawGrant {
+    #[serde(default)]
+    scope: Option<GrantScope>,
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default)]
+    uses: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawApproval {
+    groups: Vec<Vec<String>>,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl RawGuardrail {
+    fn validate(self) -> Result<Guardrail, FieldError> {
+        if self.api_version != "countersign.dev/v1alpha1" {
+            return Err(field_err("apiVersion", format!("expected `countersign.dev/v1alpha1`, found `{}`", self.api_version)));
+        }
+        if self.kind != "Guardrail" {
+            return Err(field_err("kind", format!("expected `Guardrail`, found `{}`", self.kind)));
+        }
+        let _ = (&self.metadata.labels, &self.metadata.annotations);
+        let name = GuardrailName::parse(&self.metadata.name).map_err(|m| field_err("metadata.name", m))?;
+        let spec = self.spec;
+        if spec.condition.is_some() {
+            return Err(field_err(
+                "spec.condition",
+                "CEL conditions are not supported by this build yet; remove the condition or narrow `match`",
+            ));
+        }
+        if spec.message_expression.is_some() {
+            return Err(field_err("spec.messageExpression", "CEL message expressions are not supported by this build yet"));
+        }
+        Ok(Guardrail {
+            name,
+            description: spec.description,
+            mode: spec.mode.unwrap_or(Mode::Enforce),
+            matcher: spec.matcher.validate()?,
+            action: spec.action.validate()?,
+            message: spec.message.filter(|m| !m.trim().is_empty()),
+        })
+    }
+}
+
+impl RawMatch {
+    fn validate(self) -> Result<Match, FieldError> {
+        let operations = if self.operations.is_empty() || self.operations.iter().any(|o| o == "*") {
+            None
+        } else {
+            let mut ops = Vec::new();
+            for (i, op) in self.operations.iter().enumerate() {
+                let parsed = match op.as_str() {
+                    "CREATE" => Operation::Create,
+                    "UPDATE" => Operation::Update,
+                    "DELETE" => Operation::Delete,
+                    "CONNECT" => Operation::Connect,
+                    other => {
+                        return Err(field_err(
+                            &format!("spec.match.operations[{i}]"),
+                            format!("`{other}` is not an operation (CREATE, UPDATE, DELETE, CONNECT or *)"),
+                        ))
+                    }
+                };
+                ops.push(parsed);
+            }
+            Some(ops)
+        };
+        let mut resources = Vec::new();
+        for (i, rule) in self.resources.into_iter().enumerate() {
+            let api_groups = if rule.api_groups.iter().any(|g| g == "*") {
+                None
+            } else if rule.api_groups.is_empty() {
+                return Err(field_err(&format!("spec.match.resources[{i}].apiGroups"), "list at least one group (\"\" is core, \"*\" all)"));
+            } else {
+                Some(rule.api_groups)
+            };
+            if rule.resources.is_empty() {
+                return Err(field_err(&format!("spec.match.resources[{i}].resources"), "list at least one resource (\"*\" for all)"));
+            }
+            let patterns = rule
+                .resources
+                .iter()
+                .enumerate()
+                .map(|(j, r)| ResourcePattern::parse(r).map_err(|m| field_err(&format!("spec.match.resources[{i}].resources[{j}]"), m)))
+                .collect::<Result<Vec<_>, _>>()?;
+            resources.push(ResourceRule { api_groups, resources: patterns });
+        }
+        let namespaces = self.namespaces.map(RawNamespaces::validate).transpose()?;
+        let subjects = match self.subjects {
+            None => SubjectMatch::default(),
+            Some(s) => SubjectMatch {
+                include: subject_list("spec.match.subjects", s.users, s.groups, s.service_accounts)?,
+                exclude: subject_list("spec.match.subjects.exclude", s.exclude.users, s.exclude.groups, s.exclude.service_accounts)?,
+            },
+        };
+        Ok(Match { operations, resources, namespaces, subjects })
+    }
+}
+
+fn subject_list(field: &str, users: Vec<String>, groups: Vec<String>, sas: Vec<String>) -> Result<SubjectList, FieldError> {
+    let service_accounts = sas
+        .iter()
+        .enumerate()
+        .map(|(i, sa)| match sa.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(format!("system:serviceaccount:{ns}:{name}"))
+            }
+            _ => Err(field_err(&format!("{field}.serviceAccounts[{i}]"), format!("`{sa}` is not `namespace/name`"))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(SubjectList { users, groups, service_accounts })
+}
+
+impl RawNamespaces {
+    fn validate(self) -> Result<NamespaceMatch, FieldError> {
+        let globs = |field: &str, list: Vec<String>| {
+            list.iter()
+                .enumerate()
+                .map(|(i, g)| Glob::parse(g).map_err(|m| field_err(&format!("spec.match.namespaces.{field}[{i}]"), m)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let selector = match self.selector {
+            None => None,
+            Some(s) => {
+                for (i, req) in s.match_expressions.iter().enumerate() {
+                    let needs_values = matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
+                    if needs_values == req.values.is_empty() {
+                        return Err(field_err(
+                            &format!("spec.match.namespaces.selector.matchExpressions[{i}].values"),
+                            if needs_values { "In and NotIn need values" } else { "Exists and DoesNotExist take no values" },
+                        ));
+                    }
+                }
+                Some(LabelSelector {
+                    match_labels: s.match_labels,
+                    match_expressions: s
+                        .match_expressions
+                        .into_iter()
+                        .map(|r| SelectorRequirement { key: r.key, operator: r.operator, values: r.values })
+                        .collect(),
+                })
+            }
+        };
+        Ok(NamespaceMatch { names: globs("names", self.names)?, selector, exclude: globs("exclude", self.exclude)? })
+    }
+}
+
+impl RawAction {
+    fn validate(self) -> Result<Action, FieldError> {
+        let duration = |field: &str, text: Option<String>, default: PolicyDuration| match text {
+            None => Ok(default),
+            Some(t) => PolicyDuration::parse(&t).map_err(|m| field_err(field, m)),
+        };
+        let freshness = duration("spec.action.freshness", self.freshness, PolicyDuration::minutes(5))?;
+        let grant = match self.grant {
+            None => GrantPolicy::default(),
+            Some(g) => {
+                let defaults = GrantPolicy::default();
+                let ttl = duration("spec.action.grant.ttl", g.ttl, defaults.ttl)?;
+                if ttl.seconds() == 0 {
+                    return Err(field_err("spec.action.grant.ttl", "a grant must live longer than 0s"));
+                }
+                GrantPolicy {
+                    scope: g.scope.unwrap_or(defaults.scope),
+                    ttl,
+                    // `uses: 0` reads as "no limit within the ttl".
+                    uses: match g.uses {
+                        None => defaults.uses,
+                        Some(0) => None,
+                        Some(n) => Some(n),
+                    },
+                }
+            }
+        };
+        let approval = match (self.kind, self.approval) {
+            (ActionKind::Approval, None) => {
+                return Err(field_err("spec.action.approval", "an approval guardrail must say who approves"))
+            }
+            (ActionKind::Approval, Some(a)) => {
+                if a.groups.is_empty() || a.groups.iter().any(|g| g.is_empty()) {
+                    return Err(field_err("spec.action.approval.groups", "list at least one non-empty group list"));
+                }
+                if a.count == 0 {
+                    return Err(field_err("spec.action.approval.count", "at least one approver is needed"));
+                }
+                Some(ApprovalPolicy { groups: a.groups, count: a.count })
+            }
+            (_, Some(_)) => {
+                return Err(field_err("spec.action.approval", "only an `approval` action takes approvers"))
+            }
+            (_, None) => None,
+        };
+        if self.kind == ActionKind::Allow {
+            return Err(field_err("spec.action.type", "`allow` is not an action (use deny, warn, audit, stepUp or approval)"));
+        }
+        Ok(Action { kind: self.kind, freshness, grant, approval })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata:
+  name: prod-workloads
+spec:
+  description: Workload changes in production need a fresh security-key touch.
+  match:
+    operations: [CREATE, UPDATE, DELETE]
+    resources:
+      - apiGroups: ["apps"]
+        resources: ["deployments", "statefulsets"]
+    namespaces:
+      names: ["payments", "prod-*"]
+      exclude: ["kube-system"]
+    subjects:
+      groups: ["developers"]
+      serviceAccounts: ["ci/deployer"]
+      exclude: {groups: ["system:masters"]}
+  action:
+    type: stepUp
+    freshness: 5m
+    grant: {scope: request, ttl: 15m, uses: 1}
+---
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: no-exec}
+spec:
+  match: {operations: [CONNECT], resources: [{apiGroups: [""], resources: ["pods/exec"]}]}
+  action: {type: deny}
+"#;
+
+    #[test]
+    fn loads_the_contract_example() {
+        let g = parse_documents("g.yaml", GOOD).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].name.as_str(), "prod-workloads");
+        assert_eq!(g[0].action.kind, ActionKind::StepUp);
+        assert_eq!(g[0].action.grant.ttl.seconds(), 900);
+        assert_eq!(g[0].matcher.subjects.include.service_accounts, vec!["system:serviceaccount:ci:deployer"]);
+        assert_eq!(g[1].action.kind, ActionKind::Deny);
+    }
+
+    #[test]
+    fn names_file_document_and_field() {
+        let bad = GOOD.replace("type: deny", "type: denyy");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("g.yaml: document 2: spec.action.type:"), "{err}");
+
+        let bad = GOOD.replace("ttl: 15m", "ttl: fifteen");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("g.yaml: document 1: spec.action.grant.ttl:"), "{err}");
+
+        let bad = GOOD.replace("operations: [CONNECT]", "operations: [CONECT]");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("g.yaml: document 2: spec.match.operations[0]:"), "{err}");
+
+        let bad = GOOD.replace("freshness: 5m", "freshnes: 5m");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(err.contains("document 1: spec.action") && err.contains("freshnes"), "{err}");
+    }
+
+    #[test]
+    fn refuses_bad_globs_and_service_accounts() {
+        let bad = GOOD.replace("\"prod-*\"", "\"pr*od\"");
+        assert!(parse_documents("g", &bad).unwrap_err().to_string().contains("spec.match.namespaces.names[1]"));
+        let bad = GOOD.replace("ci/deployer", "deployer");
+        assert!(parse_documents("g", &bad).unwrap_err().to_string().contains("spec.match.subjects.serviceAccounts[0]"));
+    }
+
+    #[test]
+    fn globs_match_as_documented() {
+        assert!(Glob::parse("prod-*").unwrap().matches("prod-eu"));
+        assert!(!Glob::parse("prod-*").unwrap().matches("staging"));
+        assert!(Glob::parse("*-prod").unwrap().matches("eu-prod"));
+        assert!(Glob::parse("*pay*").unwrap().matches("epayments"));
+        assert!(Glob::parse("payments").unwrap().matches("payments"));
+        assert!(!Glob::parse("payments").unwrap().matches("payments2"));
+        assert!(Glob::parse("a*b").is_err());
+    }
+
+    #[test]
+    fn resource_patterns_follow_kubernetes_rules() {
+        let p = |s| ResourcePattern::parse(s).unwrap();
+        assert!(p("pods").matches("pods", ""));
+        assert!(!p("pods").matches("pods", "exec"));
+        assert!(p("pods/exec").matches("pods", "exec"));
+        assert!(p("pods/*").matches("pods", "log"));
+        assert!(p("*/scale").matches("deployments", "scale"));
+        assert!(!p("*").matches("deployments", "scale"));
+        assert!(p("*/*").matches("deployments", "scale"));
+    }
+}

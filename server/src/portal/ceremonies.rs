@@ -1,0 +1,341 @@
+//! WebAuthn ceremonies over JSON: first-admin setup, sign-in, and the step-up that issues a grant.
+//! Ceremony state lives in the server-side session, never in the browser.
+
+use std::net::SocketAddr;
+
+use app::backend::session_keys;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use webauthn_rs::prelude::{PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::backend::signed_in;
+use super::error::ApiError;
+use crate::audit::AuditEvent;
+use crate::challenges::is_code;
+use crate::clock;
+use crate::grants::{Evidence, Grant, GrantClaims};
+use crate::identity::passkeys::{PasskeyError, Passkeys};
+use crate::identity::setup::token_hash;
+use crate::identity::{validate_username, Credential, Role, User};
+use crate::state::AppState;
+
+const SETUP_KEY: &str = "ceremony.setup";
+const LOGIN_KEY: &str = "ceremony.login";
+const STEPUP_KEY: &str = "ceremony.stepup";
+
+#[derive(Serialize, Deserialize)]
+struct SetupCeremony {
+    token_hash: String,
+    user: User,
+    state: PasskeyRegistration,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LoginCeremony {
+    user_id: String,
+    state: PasskeyAuthentication,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StepUpCeremony {
+    user_id: String,
+    code: String,
+    state: PasskeyAuthentication,
+}
+
+/// Where the browser goes next.
+#[derive(Serialize)]
+pub struct Done {
+    redirect: String,
+}
+
+/// `POST /auth/setup/start`
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupStart {
+    token: String,
+    username: String,
+    #[serde(default)]
+    display_name: String,
+}
+
+pub async fn setup_start(
+    State(state): State<AppState>,
+    session: Session,
+    Json(body): Json<SetupStart>,
+) -> Result<Response, ApiError> {
+    let hash = token_hash(&body.token);
+    if !state.store.setup_token_valid(&hash, clock::now()).await? {
+        return Err(ApiError::Conflict("this setup link has already been used or has expired".into()));
+    }
+    let username = body.username.trim().to_owned();
+    validate_username(&username).map_err(|m| ApiError::BadRequest(format!("username: {m}")))?;
+    let display_name = match body.display_name.trim() {
+        "" => username.clone(),
+        d => d.chars().take(100).collect(),
+    };
+    let user = User {
+        user_id: uuid::Uuid::new_v4().to_string(),
+        username,
+        display_name,
+        role: Role::Admin,
+        created_at: clock::now(),
+    };
+    let (options, reg) = state.passkeys.start_registration(&user, &[])?;
+    session.insert(SETUP_KEY, SetupCeremony { token_hash: hash, user, state: reg }).await?;
+    Ok(Json(options).into_response())
+}
+
+pub async fn setup_finish(
+    State(state): State<AppState>,
+    session: Session,
+    Json(credential): Json<RegisterPublicKeyCredential>,
+) -> Result<Json<Done>, ApiError> {
+    let ceremony: SetupCeremony =
+        session.remove(SETUP_KEY).await?.ok_or_else(|| ApiError::BadRequest("start the registration again".into()))?;
+    let (credential_id, passkey) = state.passkeys.finish_registration(&credential, &ceremony.state)?;
+    let now = clock::now();
+    if !state.store.use_setup_token(&ceremony.token_hash, now).await? {
+        return Err(ApiError::Conflict("this setup link has already been used or has expired".into()));
+    }
+    state.store.create_user(&ceremony.user).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(_) => ApiError::Conflict("that username is taken".into()),
+        other => other.into(),
+    })?;
+    state
+        .store
+        .add_credential(&Credential {
+            credential_id: credential_id.clone(),
+            user_id: ceremony.user.user_id.clone(),
+            name: "First passkey".into(),
+            passkey,
+            created_at: now,
+            last_used_at: None,
+        })
+        .await?;
+    start_session(&session, &ceremony.user.user_id, now).await?;
+    audit(&state, "account.created", &ceremony.user.username, &ceremony.user.username, serde_json::json!({
+        "role": "admin", "credentialId": credential_id, "via": "setup link",
+    }))
+    .await;
+    Ok(Json(Done { redirect: "/".into() }))
+}
+
+/// `POST /auth/login/start`
+#[derive(Deserialize)]
+pub struct LoginStart {
+    username: String,
+}
+
+pub async fn login_start(
+    State(state): State<AppState>,
+    session: Session,
+    Json(body): Json<LoginStart>,
+) -> Result<Response, ApiError> {
+    let user = state.store.user_by_username(body.username.trim()).await?;
+    let credentials = match &user {
+        Some(u) => state.store.credentials_of(&u.user_id).await?,
+        None => Vec::new(),
+    };
+    let (Some(user), false) = (user, credentials.is_empty()) else {
+        return Err(ApiError::BadRequest("no account with a passkey has that username".into()));
+    };
+    let (options, auth) = state.passkeys.start_authentication(&credentials)?;
+    session.insert(LOGIN_KEY, LoginCeremony { user_id: user.user_id, state: auth }).await?;
+    Ok(Json(options).into_response())
+}
+
+pub async fn login_finish(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Json(response): Json<PublicKeyCredential>,
+) -> Result<Json<Done>, ApiError> {
+    let ceremony: LoginCeremony =
+        session.remove(LOGIN_KEY).await?.ok_or_else(|| ApiError::BadRequest("start signing in again".into()))?;
+    let user = state.store.user_by_id(&ceremony.user_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let credential_id = match verify_assertion(&state, &user, &response, &ceremony.state).await {
+        Ok(id) => id,
+        Err(e) => {
+            audit(&state, "login.failed", &user.username, &user.username, serde_json::json!({
+                "reason": e.to_string(), "address": client.address,
+            }))
+            .await;
+            return Err(e);
+        }
+    };
+    let now = clock::now();
+    start_session(&session, &user.user_id, now).await?;
+    audit(&state, "login", &user.username, &user.username, serde_json::json!({
+        "method": "webauthn", "credentialId": credential_id, "address": client.address, "userAgent": client.user_agent,
+    }))
+    .await;
+    Ok(Json(Done { redirect: "/".into() }))
+}
+
+/// `POST /auth/logout` (a plain form, so it works before hydration).
+pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Redirect, ApiError> {
+    if let Ok(Some(user)) = signed_in(&state, &session).await {
+        audit(&state, "logout", &user.username, &user.username, serde_json::json!({})).await;
+    }
+    session.flush().await?;
+    Ok(Redirect::to("/"))
+}
+
+/// `POST /auth/stepup/start`
+#[derive(Deserialize)]
+pub struct StepUpStart {
+    code: String,
+}
+
+pub async fn stepup_start(
+    State(state): State<AppState>,
+    session: Session,
+    Json(body): Json<StepUpStart>,
+) -> Result<Response, ApiError> {
+    let user = signed_in(&state, &session).await?.ok_or(ApiError::Unauthenticated)?;
+    open_challenge_of(&state, &user, &body.code).await?;
+    let credentials = state.store.credentials_of(&user.user_id).await?;
+    if credentials.is_empty() {
+        return Err(ApiError::Forbidden("your account has no passkey to step up with".into()));
+    }
+    let (options, auth) = state.passkeys.start_authentication(&credentials)?;
+    session.insert(STEPUP_KEY, StepUpCeremony { user_id: user.user_id, code: body.code, state: auth }).await?;
+    Ok(Json(options).into_response())
+}
+
+/// `POST /auth/stepup/finish`
+#[derive(Deserialize)]
+pub struct StepUpFinish {
+    code: String,
+    credential: PublicKeyCredential,
+}
+
+pub async fn stepup_finish(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Json(body): Json<StepUpFinish>,
+) -> Result<Json<Done>, ApiError> {
+    let user = signed_in(&state, &session).await?.ok_or(ApiError::Unauthenticated)?;
+    let ceremony: StepUpCeremony =
+        session.remove(STEPUP_KEY).await?.ok_or_else(|| ApiError::BadRequest("start the confirmation again".into()))?;
+    if ceremony.user_id != user.user_id || ceremony.code != body.code {
+        return Err(ApiError::BadRequest("start the confirmation again".into()));
+    }
+    let challenge = open_challenge_of(&state, &user, &body.code).await?;
+    let credential_id = match verify_assertion(&state, &user, &body.credential, &ceremony.state).await {
+        Ok(id) => id,
+        Err(e) => {
+            audit(&state, "stepup.failed", &user.username, &challenge.code, serde_json::json!({
+                "reason": e.to_string(), "address": client.address,
+            }))
+            .await;
+            return Err(e);
+        }
+    };
+    let now = clock::now();
+    let evidence = Evidence {
+        method: "webauthn".into(),
+        account: user.username.clone(),
+        credential_id: Some(credential_id),
+        user_verified: true,
+        auth_time: now,
+        client_address: client.address,
+        user_agent: client.user_agent,
+    };
+    let mut grant = Grant::for_challenge(&challenge, evidence, now);
+    grant.token = state.signer.sign(&GrantClaims::of(&grant, &state.issuer()));
+    if !state.store.grant_challenge(&grant, now).await? {
+        return Err(ApiError::Conflict("this challenge was confirmed already or has expired".into()));
+    }
+    // A step-up raises the session's privilege: give it a new id.
+    session.cycle_id().await?;
+    session.insert(session_keys::AUTH_TIME, now).await?;
+    audit(&state, "grant.issued", &user.username, &grant.id, serde_json::json!({
+        "challenge": challenge.code, "guardrail": grant.guardrail, "scope": grant.scope.as_str(),
+        "expiresAt": grant.expires_at, "evidence": grant.evidence,
+    }))
+    .await;
+    Ok(Json(Done { redirect: format!("/c/{}", challenge.code) }))
+}
+
+/// The challenge if it is open and belongs to `user` (in local mode: same username).
+async fn open_challenge_of(state: &AppState, user: &User, code: &str) -> Result<crate::challenges::Challenge, ApiError> {
+    if !is_code(code) {
+        return Err(ApiError::BadRequest("no challenge has this code".into()));
+    }
+    let challenge = state
+        .store
+        .challenge(code)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("no challenge has this code".into()))?;
+    if challenge.request.username != user.username {
+        return Err(ApiError::Forbidden(format!(
+            "this request was made by {}; only they can confirm it",
+            challenge.request.username
+        )));
+    }
+    if !challenge.is_open(clock::now()) {
+        return Err(ApiError::Conflict("this challenge was confirmed already or has expired".into()));
+    }
+    Ok(challenge)
+}
+
+/// Verify an assertion against the user's own credentials and save the new counter.
+async fn verify_assertion(
+    state: &AppState,
+    user: &User,
+    response: &PublicKeyCredential,
+    ceremony: &PasskeyAuthentication,
+) -> Result<String, ApiError> {
+    let result = state.passkeys.finish_authentication(response, ceremony)?;
+    let credential_id = Passkeys::credential_id(&result);
+    let credentials = state.store.credentials_of(&user.user_id).await?;
+    let credential = credentials
+        .iter()
+        .find(|c| c.credential_id == credential_id)
+        .ok_or(ApiError::Passkey(PasskeyError::NotVerified))?;
+    let passkey = Passkeys::updated_passkey(credential, &result).unwrap_or_else(|| credential.passkey.clone());
+    state.store.touch_credential(&credential_id, &passkey, clock::now()).await?;
+    Ok(credential_id)
+}
+
+/// New session id, then the signed-in markers (defeats session fixation).
+async fn start_session(session: &Session, user_id: &str, now: i64) -> Result<(), ApiError> {
+    session.cycle_id().await?;
+    session.insert(session_keys::USER_ID, user_id).await?;
+    session.insert(session_keys::AUTH_TIME, now).await?;
+    session.insert(session_keys::LOGIN_TIME, now).await?;
+    Ok(())
+}
+
+async fn audit(state: &AppState, kind: &str, actor: &str, subject: &str, detail: serde_json::Value) {
+    if let Err(e) = state.store.append_audit(&AuditEvent::new(kind, actor, subject, detail)).await {
+        tracing::error!(error = %e, kind, "audit append failed");
+    }
+}
+
+/// Client address and user agent, recorded as evidence.
+pub struct Client {
+    address: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let headers: &HeaderMap = &parts.headers;
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect());
+        Ok(Client { address, user_agent })
+    }
+}

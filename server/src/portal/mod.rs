@@ -1,0 +1,72 @@
+//! The portal listener: Leptos pages and server functions, WebAuthn ceremonies, static assets.
+
+mod backend;
+pub mod ceremonies;
+mod diff;
+mod error;
+mod origin;
+
+use std::sync::Arc;
+
+use app::backend::PortalBackend;
+use app::{shell, App};
+use axum::routing::post;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::identity::session::IDLE_TIMEOUT_SECS;
+use crate::state::AppState;
+use crate::store::SessionBackend;
+
+pub use backend::{scope_text, signed_in};
+pub use origin::PortalOrigin;
+
+/// Session cookie name.
+pub const SESSION_COOKIE: &str = "countersign_session";
+
+/// Routes of the portal listener.
+pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionBackend) -> Router {
+    let routes = generate_route_list(App);
+    let backend: Arc<dyn PortalBackend> = Arc::new(backend::Backend(state.clone()));
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            move || provide_context(backend.clone()),
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options);
+
+    let ceremonies = Router::new()
+        .route("/auth/setup/start", post(ceremonies::setup_start))
+        .route("/auth/setup/finish", post(ceremonies::setup_finish))
+        .route("/auth/login/start", post(ceremonies::login_start))
+        .route("/auth/login/finish", post(ceremonies::login_finish))
+        .route("/auth/stepup/start", post(ceremonies::stepup_start))
+        .route("/auth/stepup/finish", post(ceremonies::stepup_finish))
+        .route("/auth/logout", post(ceremonies::logout))
+        .with_state(state.clone());
+
+    let origin = PortalOrigin(state.public_url.origin().ascii_serialization());
+    let secure = state.public_url.scheme() == "https";
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name(SESSION_COOKIE)
+        .with_secure(secure)
+        .with_http_only(true)
+        // Lax, not Strict: the link in a kubectl denial is opened from outside the browser or from chat,
+        // and must arrive signed in. Cross-site POSTs are refused by the origin check.
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(IDLE_TIMEOUT_SECS)));
+
+    pages
+        .merge(ceremonies)
+        .layer(axum::middleware::from_fn_with_state(origin, origin::same_origin_only))
+        .layer(session_layer)
+}

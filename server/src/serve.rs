@@ -1,0 +1,155 @@
+//! `countersign serve`: open the store, load guardrails and keys, start the portal and the webhook.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use leptos::prelude::LeptosOptions;
+use url::Url;
+
+use crate::engine::{Engine, NamespaceIndex};
+use crate::grants::GrantSigner;
+use crate::identity::passkeys::Passkeys;
+use crate::identity::setup;
+use crate::state::AppState;
+use crate::webhook::metrics::Metrics;
+use crate::{clock, policy, portal, store, webhook};
+
+/// Everything `serve` needs to know.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Portal address.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "COUNTERSIGN_LISTEN")]
+    pub listen: SocketAddr,
+    /// Webhook address (TLS).
+    #[arg(long, default_value = "127.0.0.1:8443", env = "COUNTERSIGN_WEBHOOK_LISTEN")]
+    pub webhook_listen: SocketAddr,
+    /// Database URL (sqlite:// or postgres://); default an SQLite file in the data dir.
+    #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the SQLite file, keys and certificates live.
+    #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// URL people open; links in denials point here and WebAuthn uses its host as RP ID.
+    #[arg(long, default_value = "http://localhost:3000", env = "COUNTERSIGN_PUBLIC_URL")]
+    pub public_url: Url,
+    /// Guardrail YAML file or folder.
+    #[arg(long, env = "COUNTERSIGN_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// Name of the guarded cluster (bound into every digest and grant).
+    #[arg(long, default_value = "default", env = "COUNTERSIGN_CLUSTER")]
+    pub cluster: String,
+    /// Webhook certificate (PEM); with --tls-key. Without them a private CA is made in the data dir.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Webhook key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra DNS names or IPs for the self-made webhook certificate (e.g. countersign.countersign.svc).
+    #[arg(long = "webhook-name")]
+    pub webhook_names: Vec<String>,
+    /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
+    #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
+    pub site_root: String,
+}
+
+/// Run until interrupted.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let guardrails = match &args.policies {
+        Some(path) => policy::load_path(path)?,
+        None => Vec::new(),
+    };
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("countersign.db").display()));
+    let store = store::connect(&database_url).await.context("opening the store")?;
+    let sessions = store.session_store();
+    sessions.migrate().await.context("creating the sessions table")?;
+    let signer = GrantSigner::load_or_create(&args.data_dir.join("grant-signing.key"))?;
+    let passkeys = Passkeys::new(&args.public_url)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => webhook::tls::load(cert, key)?,
+        _ => {
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            names.extend(args.webhook_names.iter().cloned());
+            webhook::tls::load_or_create(&args.data_dir.join("tls"), &names)?
+        }
+    };
+
+    let state = AppState {
+        store: store.clone(),
+        engine: Arc::new(Engine::new(guardrails)),
+        namespaces: Arc::new(NamespaceIndex::default()),
+        signer: Arc::new(signer),
+        passkeys: Arc::new(passkeys),
+        public_url: args.public_url.clone(),
+        cluster: args.cluster.clone(),
+        metrics: Arc::new(Metrics::default()),
+    };
+
+    println!("Countersign {}", env!("CARGO_PKG_VERSION"));
+    println!("  portal:     {} (listening on http://{})", args.public_url, args.listen);
+    println!("  webhook:    https://{}/k8s/admit", args.webhook_listen);
+    println!("  store:      {}", redact_url(&database_url));
+    println!("  guardrails: {}", state.engine.guardrails().len());
+    if let Some(bundle) = tls.ca_bundle() {
+        println!("  webhook caBundle (base64 PEM, for the ValidatingWebhookConfiguration):\n{bundle}");
+    }
+    if store.count_users().await? == 0 {
+        let token = setup::new_token();
+        let now = clock::now();
+        store.put_setup_token(&setup::token_hash(&token), now, now + setup::SETUP_TTL_SECS).await?;
+        println!(
+            "\nNo accounts yet. Open this one-time link to create the first admin with a passkey:\n  {}/setup/{token}\n",
+            args.public_url.as_str().trim_end_matches('/')
+        );
+    }
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("countersign")
+        .site_root(args.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(args.listen)
+        .build();
+    let portal = portal::router(state.clone(), leptos_options, sessions)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let webhook_app = webhook::router(state.clone());
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls_config =
+        axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem.into_bytes(), tls.key_pem.into_bytes())
+            .await
+            .context("loading the webhook certificate")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding the portal to {}", args.listen))?;
+    let webhook_listener = std::net::TcpListener::bind(args.webhook_listen)
+        .with_context(|| format!("binding the webhook to {}", args.webhook_listen))?;
+    webhook_listener.set_nonblocking(true)?;
+    println!("ready");
+
+    let portal_task = tokio::spawn(async move { axum::serve(listener, portal).await });
+    let webhook_task = tokio::spawn(
+        axum_server::from_tcp_rustls(webhook_listener, rustls_config).serve(webhook_app.into_make_service()),
+    );
+    tokio::select! {
+        r = portal_task => r?.context("portal stopped")?,
+        r = webhook_task => r?.context("webhook stopped")?,
+        _ = tokio::signal::ctrl_c() => println!("shutting down"),
+    }
+    Ok(())
+}
+
+/// Hide a password in a database URL before printing it.
+fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

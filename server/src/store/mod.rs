@@ -1,0 +1,113 @@
+//! Storage behind one trait, with one implementation per backend (SQLite default, PostgreSQL for HA).
+
+mod postgres;
+mod queries;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::challenges::Challenge;
+use crate::grants::Grant;
+use crate::identity::{Credential, User};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A unique value (username, credential) is taken.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored JSON column could not be read back.
+    #[error("stored {0} is corrupt: {1}")]
+    Corrupt(&'static str, String),
+    /// The URL names no backend we have.
+    #[error("unsupported database URL (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+/// Everything Countersign keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// How many local accounts exist.
+    async fn count_users(&self) -> Result<i64, StoreError>;
+    /// Create an account; `Conflict` if the username is taken.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Account by id.
+    async fn user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    /// Account by username.
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    /// Register a credential.
+    async fn add_credential(&self, credential: &Credential) -> Result<(), StoreError>;
+    /// Credentials of an account, oldest first.
+    async fn credentials_of(&self, user_id: &str) -> Result<Vec<Credential>, StoreError>;
+    /// Save a credential's updated state (counter) after use.
+    async fn touch_credential(&self, credential_id: &str, passkey: &str, used_at: i64) -> Result<(), StoreError>;
+
+    /// Remember a setup token (its hash).
+    async fn put_setup_token(&self, token_hash: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError>;
+    /// Whether a setup token is unused and unexpired.
+    async fn setup_token_valid(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// Mark a setup token used; false if it was already used or expired.
+    async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// The open challenge for this digest and guardrail, expiring stale ones on the way.
+    async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError>;
+    /// Insert a challenge; false if another pending one for the same digest and guardrail won the race.
+    async fn insert_challenge(&self, challenge: &Challenge) -> Result<bool, StoreError>;
+    /// Challenge by code.
+    async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError>;
+    /// Recent challenges of a Kubernetes username, newest first.
+    async fn challenges_of(&self, username: &str, limit: i64) -> Result<Vec<Challenge>, StoreError>;
+    /// Atomically move a pending, unexpired challenge to granted and store its grant; false if it was not open.
+    async fn grant_challenge(&self, grant: &Grant, now: i64) -> Result<bool, StoreError>;
+
+    /// Grant by id.
+    async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Unexpired, unrevoked grants with uses left for a user and guardrail.
+    async fn live_grants(&self, username: &str, guardrail: &str, now: i64) -> Result<Vec<Grant>, StoreError>;
+    /// Take one use of a grant; false if none was left, it expired or was revoked.
+    async fn consume_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Append to the audit chain.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The audit chain in order, from `after_seq`.
+    async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Connect to the store named by a URL (`sqlite://…` or `postgres://…`) and run its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn AnyStore>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// A store that also provides a session store on the same database.
+pub trait AnyStore: Store {
+    /// The tower-sessions store on the same database.
+    fn session_store(&self) -> SessionBackend;
+}
+
+/// Session storage on the same database as everything else.
+#[derive(Clone, Debug)]
+pub enum SessionBackend {
+    /// SQLite.
+    Sqlite(tower_sessions_sqlx_store::SqliteStore),
+    /// PostgreSQL.
+    Postgres(tower_sessions_sqlx_store::PostgresStore),
+}

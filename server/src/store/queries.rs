@@ -1,0 +1,354 @@
+//! The SQL both backends share. Each backend instantiates it for its own pool type, so the
+//! statements are written once while each implementation stays concrete (no `Any` driver).
+
+/// Implement [`crate::store::Store`] for a struct with `pool: sqlx::Pool<$db>` and an
+/// `async fn lock_audit(&self, tx: &mut sqlx::Transaction<'_, $db>)` that serialises audit appends.
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        use sqlx::Row as _;
+
+        use $crate::audit::{chain_hash, AuditEvent, AuditRecord, GENESIS_HASH};
+        use $crate::challenges::{Challenge, ChallengeStatus};
+        use $crate::grants::Grant;
+        use $crate::identity::{Credential, Role, User};
+        use $crate::policy::GrantScope;
+        use $crate::store::{Store, StoreError};
+
+        type Row = <$db as sqlx::Database>::Row;
+
+        fn is_unique_violation(e: &sqlx::Error) -> bool {
+            matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+        }
+
+        fn user_from(row: &Row) -> Result<User, StoreError> {
+            Ok(User {
+                user_id: row.try_get("user_id")?,
+                username: row.try_get("username")?,
+                display_name: row.try_get("display_name")?,
+                role: Role::parse(row.try_get::<&str, _>("role")?),
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn credential_from(row: &Row) -> Result<Credential, StoreError> {
+            Ok(Credential {
+                credential_id: row.try_get("credential_id")?,
+                user_id: row.try_get("user_id")?,
+                name: row.try_get("name")?,
+                passkey: row.try_get("passkey")?,
+                created_at: row.try_get("created_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+            })
+        }
+
+        fn challenge_from(row: &Row) -> Result<Challenge, StoreError> {
+            let body: &str = row.try_get("body")?;
+            let mut challenge: Challenge =
+                serde_json::from_str(body).map_err(|e| StoreError::Corrupt("challenge", e.to_string()))?;
+            // Status and grant live in their own columns; they are the truth.
+            challenge.status = ChallengeStatus::parse(row.try_get::<&str, _>("status")?);
+            challenge.grant_id = row.try_get("grant_id")?;
+            Ok(challenge)
+        }
+
+        fn grant_from(row: &Row) -> Result<Grant, StoreError> {
+            let evidence: &str = row.try_get("evidence")?;
+            let scope: &str = row.try_get("scope")?;
+            Ok(Grant {
+                id: row.try_get("grant_id")?,
+                challenge_code: row.try_get("challenge_code")?,
+                username: row.try_get("username")?,
+                guardrail: row.try_get("guardrail")?,
+                cluster: row.try_get("cluster")?,
+                scope: GrantScope::parse(scope).ok_or_else(|| StoreError::Corrupt("grant scope", scope.to_owned()))?,
+                digest: row.try_get("digest")?,
+                namespace: row.try_get("namespace")?,
+                object_key: row.try_get("object_key")?,
+                uses_left: row.try_get("uses_left")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+                token: row.try_get("token")?,
+                evidence: serde_json::from_str(evidence).map_err(|e| StoreError::Corrupt("grant evidence", e.to_string()))?,
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn count_users(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar::<_, i64>("select count(*) from users").fetch_one(&self.pool).await?)
+            }
+
+            async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into users (user_id, username, display_name, role, created_at) values ($1, $2, $3, $4, $5)",
+                )
+                .bind(&user.user_id)
+                .bind(&user.username)
+                .bind(&user.display_name)
+                .bind(user.role.as_str())
+                .bind(user.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { e.into() })?;
+                Ok(())
+            }
+
+            async fn user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query("select * from users where user_id = $1").bind(user_id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+                let row =
+                    sqlx::query("select * from users where username = $1").bind(username).fetch_optional(&self.pool).await?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn add_credential(&self, c: &Credential) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into credentials (credential_id, user_id, name, passkey, created_at, last_used_at)
+                     values ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&c.credential_id)
+                .bind(&c.user_id)
+                .bind(&c.name)
+                .bind(&c.passkey)
+                .bind(c.created_at)
+                .bind(c.last_used_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("credential") } else { e.into() })?;
+                Ok(())
+            }
+
+            async fn credentials_of(&self, user_id: &str) -> Result<Vec<Credential>, StoreError> {
+                let rows = sqlx::query("select * from credentials where user_id = $1 order by created_at, credential_id")
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(credential_from).collect()
+            }
+
+            async fn touch_credential(&self, credential_id: &str, passkey: &str, used_at: i64) -> Result<(), StoreError> {
+                sqlx::query("update credentials set passkey = $1, last_used_at = $2 where credential_id = $3")
+                    .bind(passkey)
+                    .bind(used_at)
+                    .bind(credential_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn put_setup_token(&self, token_hash: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
+                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at) values ($1, $2, $3)")
+                    .bind(token_hash)
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn setup_token_valid(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query_scalar::<_, i64>(
+                    "select count(*) from setup_tokens where token_hash = $1 and used_at is null and expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n > 0)
+            }
+
+            async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "update setup_tokens set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
+                sqlx::query(
+                    "update challenges set status = 'expired'
+                     where digest = $1 and guardrail = $2 and status = 'pending' and expires_at <= $3",
+                )
+                .bind(digest)
+                .bind(guardrail)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                let row = sqlx::query("select * from challenges where digest = $1 and guardrail = $2 and status = 'pending'")
+                    .bind(digest)
+                    .bind(guardrail)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(challenge_from).transpose()
+            }
+
+            async fn insert_challenge(&self, c: &Challenge) -> Result<bool, StoreError> {
+                let body = serde_json::to_string(c).map_err(|e| StoreError::Corrupt("challenge", e.to_string()))?;
+                let done = sqlx::query(
+                    "insert into challenges (code, digest, guardrail, username, status, created_at, expires_at, grant_id, body)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
+                )
+                .bind(&c.code)
+                .bind(&c.digest)
+                .bind(&c.guardrail)
+                .bind(&c.request.username)
+                .bind(c.status.as_str())
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(&c.grant_id)
+                .bind(body)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError> {
+                let row = sqlx::query("select * from challenges where code = $1").bind(code).fetch_optional(&self.pool).await?;
+                row.as_ref().map(challenge_from).transpose()
+            }
+
+            async fn challenges_of(&self, username: &str, limit: i64) -> Result<Vec<Challenge>, StoreError> {
+                let rows = sqlx::query("select * from challenges where username = $1 order by created_at desc, code limit $2")
+                    .bind(username)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(challenge_from).collect()
+            }
+
+            async fn grant_challenge(&self, g: &Grant, now: i64) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let moved = sqlx::query(
+                    "update challenges set status = 'granted', grant_id = $1
+                     where code = $2 and status = 'pending' and expires_at > $3",
+                )
+                .bind(&g.id)
+                .bind(&g.challenge_code)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                let evidence = serde_json::to_string(&g.evidence).map_err(|e| StoreError::Corrupt("grant evidence", e.to_string()))?;
+                sqlx::query(
+                    "insert into grants (grant_id, challenge_code, username, guardrail, cluster, scope, digest, namespace,
+                                         object_key, uses_left, created_at, expires_at, revoked_at, token, evidence)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(&g.id)
+                .bind(&g.challenge_code)
+                .bind(&g.username)
+                .bind(&g.guardrail)
+                .bind(&g.cluster)
+                .bind(g.scope.as_str())
+                .bind(&g.digest)
+                .bind(&g.namespace)
+                .bind(&g.object_key)
+                .bind(g.uses_left)
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .bind(g.revoked_at)
+                .bind(&g.token)
+                .bind(evidence)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+                let row = sqlx::query("select * from grants where grant_id = $1").bind(grant_id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(grant_from).transpose()
+            }
+
+            async fn live_grants(&self, username: &str, guardrail: &str, now: i64) -> Result<Vec<Grant>, StoreError> {
+                let rows = sqlx::query(
+                    "select * from grants where username = $1 and guardrail = $2 and expires_at > $3
+                     and revoked_at is null and (uses_left is null or uses_left > 0) order by created_at",
+                )
+                .bind(username)
+                .bind(guardrail)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(grant_from).collect()
+            }
+
+            async fn consume_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+                // One statement, so two concurrent retries cannot both take the last use.
+                let done = sqlx::query(
+                    "update grants set uses_left = uses_left - 1
+                     where grant_id = $1 and expires_at > $2 and revoked_at is null and (uses_left is null or uses_left > 0)",
+                )
+                .bind(grant_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+                let _serial = self.audit_mutex.lock().await;
+                let mut tx = self.pool.begin().await?;
+                self.lock_audit(&mut tx).await?;
+                let prev: Option<String> = sqlx::query_scalar("select hash from audit_events order by seq desc limit 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
+                let hash = chain_hash(&prev, event);
+                sqlx::query(
+                    "insert into audit_events (at, kind, actor, subject, detail, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(event.at)
+                .bind(&event.kind)
+                .bind(&event.actor)
+                .bind(&event.subject)
+                .bind(event.detail.to_string())
+                .bind(&prev)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+                let rows = sqlx::query("select * from audit_events where seq > $1 order by seq limit $2")
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let detail: &str = row.try_get("detail")?;
+                        Ok(AuditRecord {
+                            seq: row.try_get("seq")?,
+                            event: AuditEvent {
+                                at: row.try_get("at")?,
+                                kind: row.try_get("kind")?,
+                                actor: row.try_get("actor")?,
+                                subject: row.try_get("subject")?,
+                                detail: serde_json::from_str(detail)
+                                    .map_err(|e| StoreError::Corrupt("audit detail", e.to_string()))?,
+                            },
+                            prev_hash: row.try_get("prev_hash")?,
+                            hash: row.try_get("hash")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

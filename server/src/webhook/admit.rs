@@ -1,0 +1,100 @@
+//! `POST /k8s/admit`: parse, evaluate, check grants or challenge, answer within budget.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::metrics::Outcome;
+use super::stepup;
+use crate::admission::{parse_review, AdmissionRequest, Verdict};
+use crate::policy::ActionKind;
+use crate::state::AppState;
+
+/// Time allowed for store work on one review; the API server's default webhook timeout is 10 s.
+const STORE_BUDGET: Duration = Duration::from_secs(3);
+
+pub(super) async fn admit(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request = match parse_review(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            state.metrics.record(Outcome::BadRequest, started.elapsed().as_micros() as u64);
+            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response();
+        }
+    };
+    let (verdict, outcome) = review(&state, &request).await;
+    state.metrics.record(outcome, started.elapsed().as_micros() as u64);
+    Json(verdict.to_review(&request.uid)).into_response()
+}
+
+/// Decide one parsed request.
+pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, Outcome) {
+    let decision = state.engine.evaluate(request, state.namespaces.as_ref());
+    let warnings = decision.warnings();
+    let (mut verdict, outcome) = match decision.action {
+        ActionKind::Allow | ActionKind::Audit | ActionKind::Warn => (Verdict::allow(), Outcome::Allowed),
+        ActionKind::Deny => {
+            let hit = decision.enforced(ActionKind::Deny).next();
+            let message = hit.map_or_else(
+                || "denied by a guardrail".to_owned(),
+                |h| format!("denied by guardrail \"{}\": {}", h.name, h.message),
+            );
+            (Verdict::deny(message), Outcome::Denied)
+        }
+        ActionKind::Approval => {
+            // Approvals are not issued by this build: fail closed with a clear reason.
+            let name = decision.enforced(ActionKind::Approval).next().map(|h| h.name.clone()).unwrap_or_default();
+            (
+                Verdict::deny(format!(
+                    "approval required by guardrail \"{name}\": approvals are not available in this Countersign version"
+                )),
+                Outcome::Denied,
+            )
+        }
+        ActionKind::StepUp => match tokio::time::timeout(STORE_BUDGET, stepup::check(state, request, &decision)).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, uid = %request.uid, "step-up check failed");
+                state.metrics.store_failure();
+                (unavailable(&decision), Outcome::Denied)
+            }
+            Err(_) => {
+                tracing::error!(uid = %request.uid, "step-up check timed out");
+                state.metrics.store_failure();
+                (unavailable(&decision), Outcome::Denied)
+            }
+        },
+    };
+    verdict.warnings.extend(warnings);
+    (verdict, outcome)
+}
+
+fn unavailable(decision: &crate::engine::Decision) -> Verdict {
+    let name = decision.enforced(ActionKind::StepUp).next().map(|h| h.name.as_str()).unwrap_or_default();
+    Verdict::deny(format!(
+        "step-up required by guardrail \"{name}\", but the step-up service is unavailable; retry in a minute"
+    ))
+}
+
+pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.count_users()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),
+    }
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(state.engine.guardrails().len()),
+    )
+        .into_response()
+}
+
+pub(super) async fn jwks(State(state): State<AppState>) -> Response {
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.signer.jwks())).into_response()
+}

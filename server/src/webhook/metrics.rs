@@ -1,0 +1,76 @@
+//! Prometheus counters for the webhook, kept in atomics so the hot path never locks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Webhook counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    challenged: AtomicU64,
+    granted: AtomicU64,
+    bad_requests: AtomicU64,
+    store_failures: AtomicU64,
+    micros_total: AtomicU64,
+}
+
+/// How a review ended, for counting.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome {
+    /// Admitted without a grant.
+    Allowed,
+    /// Refused by a deny guardrail.
+    Denied,
+    /// Refused with a challenge link.
+    Challenged,
+    /// Admitted with a grant.
+    Granted,
+    /// Body refused with 400.
+    BadRequest,
+}
+
+impl Metrics {
+    /// Count one review and its duration.
+    pub fn record(&self, outcome: Outcome, micros: u64) {
+        let counter = match outcome {
+            Outcome::Allowed => &self.allowed,
+            Outcome::Denied => &self.denied,
+            Outcome::Challenged => &self.challenged,
+            Outcome::Granted => &self.granted,
+            Outcome::BadRequest => &self.bad_requests,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.micros_total.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Count a store failure seen by the webhook.
+    pub fn store_failure(&self) {
+        self.store_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self, guardrails: usize) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        out.push_str("# HELP countersign_admission_reviews_total Admission reviews answered, by outcome.\n");
+        out.push_str("# TYPE countersign_admission_reviews_total counter\n");
+        for (label, c) in [
+            ("allowed", &self.allowed),
+            ("denied", &self.denied),
+            ("challenged", &self.challenged),
+            ("granted", &self.granted),
+            ("bad_request", &self.bad_requests),
+        ] {
+            out.push_str(&format!("countersign_admission_reviews_total{{outcome=\"{label}\"}} {}\n", get(c)));
+        }
+        out.push_str("# HELP countersign_admission_review_seconds_total Time spent answering reviews.\n");
+        out.push_str("# TYPE countersign_admission_review_seconds_total counter\n");
+        out.push_str(&format!("countersign_admission_review_seconds_total {:.6}\n", get(&self.micros_total) as f64 / 1e6));
+        out.push_str("# HELP countersign_store_failures_total Store errors or timeouts seen while deciding.\n");
+        out.push_str("# TYPE countersign_store_failures_total counter\n");
+        out.push_str(&format!("countersign_store_failures_total {}\n", get(&self.store_failures)));
+        out.push_str("# HELP countersign_guardrails Guardrails loaded.\n# TYPE countersign_guardrails gauge\n");
+        out.push_str(&format!("countersign_guardrails {guardrails}\n"));
+        out
+    }
+}

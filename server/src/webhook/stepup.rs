@@ -1,0 +1,121 @@
+//! A step-up guardrail matched: admit with a grant that covers the request, or hand out a challenge.
+
+use crate::admission::{request_digest, AdmissionRequest, Verdict};
+use crate::audit::AuditEvent;
+use crate::challenges::Challenge;
+use crate::clock;
+use crate::engine::{Decision, Hit};
+use crate::grants::{object_key, Grant, GrantTarget};
+use crate::policy::ActionKind;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+use super::metrics::Outcome;
+
+/// Check every enforcing step-up guardrail; all must be covered before any grant use is taken.
+pub(super) async fn check(
+    state: &AppState,
+    request: &AdmissionRequest,
+    decision: &Decision,
+) -> Result<(Verdict, Outcome), StoreError> {
+    let now = clock::now();
+    let digest = request_digest(&state.cluster, request);
+    let object = object_key(&request.resource.group, &request.resource.resource, &request.namespace, &request.name);
+    let username = request.user_info.username.as_str();
+
+    let mut covering: Vec<(&Hit, Grant)> = Vec::new();
+    for hit in decision.enforced(ActionKind::StepUp) {
+        let target = GrantTarget {
+            username,
+            guardrail: &hit.name,
+            cluster: &state.cluster,
+            digest: &digest,
+            namespace: &request.namespace,
+            object_key: &object,
+        };
+        let grants = state.store.live_grants(username, &hit.name, now).await?;
+        match grants.into_iter().find(|g| g.covers(&target, now)) {
+            Some(grant) => covering.push((hit, grant)),
+            None => return challenge(state, request, hit, digest, now).await,
+        }
+    }
+
+    // A dry run (`kubectl --dry-run=server`) is admitted without spending a use.
+    if !request.dry_run {
+        for (hit, grant) in &covering {
+            if !state.store.consume_grant(&grant.id, now).await? {
+                // Another retry took the last use first.
+                return challenge(state, request, hit, digest, now).await;
+            }
+        }
+    }
+    let mut verdict = Verdict::allow();
+    let ids: Vec<&str> = covering.iter().map(|(_, g)| g.id.as_str()).collect();
+    let names: Vec<&str> = covering.iter().map(|(h, _)| h.name.as_str()).collect();
+    verdict.audit_annotations.insert("grant".into(), ids.join(","));
+    verdict.audit_annotations.insert("guardrail".into(), names.join(","));
+    if !request.dry_run {
+        audit(state, AuditEvent::new(
+            "grant.used",
+            username,
+            &ids.join(","),
+            serde_json::json!({ "uid": request.uid, "guardrails": names, "digest": digest }),
+        ));
+    }
+    Ok((verdict, Outcome::Granted))
+}
+
+/// Find the open challenge for this request and guardrail, or create one, and deny with its link.
+async fn challenge(
+    state: &AppState,
+    request: &AdmissionRequest,
+    hit: &Hit,
+    digest: String,
+    now: i64,
+) -> Result<(Verdict, Outcome), StoreError> {
+    let challenge = find_or_create(state, request, hit, digest, now).await?;
+    let message = format!(
+        "step-up required by guardrail \"{}\": confirm at {}, then retry (expires {})",
+        hit.name,
+        state.challenge_link(&challenge.code),
+        clock::hhmm_utc(challenge.expires_at),
+    );
+    Ok((Verdict::deny(message), Outcome::Challenged))
+}
+
+async fn find_or_create(
+    state: &AppState,
+    request: &AdmissionRequest,
+    hit: &Hit,
+    digest: String,
+    now: i64,
+) -> Result<Challenge, StoreError> {
+    // Two tries: a concurrent identical request may insert first; a code may collide.
+    for _ in 0..3 {
+        if let Some(existing) = state.store.pending_challenge(&digest, &hit.name, now).await? {
+            return Ok(existing);
+        }
+        let Some(guardrail) = state.engine.guardrails().get(hit.index) else { break };
+        let fresh = Challenge::new(&state.cluster, digest.clone(), guardrail, hit.message.clone(), request, now);
+        if state.store.insert_challenge(&fresh).await? {
+            audit(state, AuditEvent::new(
+                "challenge.created",
+                &fresh.request.username,
+                &fresh.code,
+                serde_json::json!({ "guardrail": fresh.guardrail, "uid": request.uid, "dryRun": request.dry_run }),
+            ));
+            return Ok(fresh);
+        }
+    }
+    Err(StoreError::Conflict("challenge"))
+}
+
+/// Record an event without holding up the answer to the API server.
+fn audit(state: &AppState, event: AuditEvent) {
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.append_audit(&event).await {
+            tracing::error!(error = %e, kind = %event.kind, "audit append failed");
+        }
+    });
+}
