@@ -40,25 +40,38 @@ mod ssr {
         /// The signed-in person, if any (checks idle and absolute timeouts).
         async fn viewer(&self, session: &Session) -> Result<Option<Viewer>, PortalError>;
         /// A challenge as this viewer may see it.
-        async fn challenge(&self, viewer: Option<&Viewer>, code: &str) -> Result<ChallengeAccess, PortalError>;
+        async fn challenge(
+            &self,
+            viewer: Option<&Viewer>,
+            code: &str,
+        ) -> Result<ChallengeAccess, PortalError>;
         /// The viewer's recent challenges.
-        async fn challenges_of(&self, viewer: &Viewer) -> Result<Vec<ChallengeSummary>, PortalError>;
+        async fn challenges_of(
+            &self,
+            viewer: &Viewer,
+        ) -> Result<Vec<ChallengeSummary>, PortalError>;
         /// Whether a setup link still works.
         async fn setup_link_valid(&self, token: &str) -> Result<bool, PortalError>;
     }
 
     /// The backend from context.
     pub fn backend() -> Result<Arc<dyn PortalBackend>, ServerFnError> {
-        use_context::<Arc<dyn PortalBackend>>().ok_or_else(|| ServerFnError::new("portal backend missing"))
+        use_context::<Arc<dyn PortalBackend>>()
+            .ok_or_else(|| ServerFnError::new("portal backend missing"))
     }
 
     /// The request's session.
     pub async fn session() -> Result<Session, ServerFnError> {
-        leptos_axum::extract::<Session>().await.map_err(|e| ServerFnError::new(e.to_string()))
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|e| ServerFnError::new(e.to_string()))
     }
 
     /// The signed-in person for this request.
     pub async fn viewer() -> Result<Option<Viewer>, ServerFnError> {
-        backend()?.viewer(&session().await?).await.map_err(|e| ServerFnError::new(e.to_string()))
+        backend()?
+            .viewer(&session().await?)
+            .await
+            .map_err(|e| ServerFnError::new(e.to_string()))
     }
 }

@@ -64,8 +64,14 @@ pub fn Card(#[prop(into)] title: String, children: Children) -> impl IntoView {
 #[component]
 pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
     let (class, label) = match status.as_str() {
-        "pending" => ("bg-amber-100 text-amber-900 ring-amber-300", "Waiting for step-up"),
-        "granted" => ("bg-emerald-100 text-emerald-900 ring-emerald-300", "Granted"),
+        "pending" => (
+            "bg-amber-100 text-amber-900 ring-amber-300",
+            "Waiting for step-up",
+        ),
+        "granted" => (
+            "bg-emerald-100 text-emerald-900 ring-emerald-300",
+            "Granted",
+        ),
         _ => ("bg-slate-100 text-slate-700 ring-slate-300", "Expired"),
     };
     view! {

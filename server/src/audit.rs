@@ -24,7 +24,13 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An event now.
     pub fn new(kind: &str, actor: &str, subject: &str, detail: serde_json::Value) -> Self {
-        Self { at: crate::clock::now(), kind: kind.to_owned(), actor: actor.to_owned(), subject: subject.to_owned(), detail }
+        Self {
+            at: crate::clock::now(),
+            kind: kind.to_owned(),
+            actor: actor.to_owned(),
+            subject: subject.to_owned(),
+            detail,
+        }
     }
 }
 
@@ -44,7 +50,14 @@ pub struct AuditRecord {
 /// SHA-256 over the previous hash and the event's canonical fields.
 pub fn chain_hash(prev_hash: &str, event: &AuditEvent) -> String {
     let mut hasher = Sha256::new();
-    for part in [prev_hash, &event.at.to_string(), &event.kind, &event.actor, &event.subject, &event.detail.to_string()] {
+    for part in [
+        prev_hash,
+        &event.at.to_string(),
+        &event.kind,
+        &event.actor,
+        &event.subject,
+        &event.detail.to_string(),
+    ] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }

@@ -2,7 +2,13 @@
 //!
 //! Domain modules (`policy`, `engine`, `admission`, `challenges`, `grants`, `audit`) do no I/O;
 //! `store` holds the data, `webhook` and `portal` are the two HTTP faces, `serve` wires them.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::await_holding_lock)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::await_holding_lock
+)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admission;

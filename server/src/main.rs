@@ -8,7 +8,11 @@ use countersign::policy_cli;
 use countersign::serve::{self, ServeArgs};
 
 #[derive(Parser)]
-#[command(name = "countersign", version, about = "Step-up authentication behind Kubernetes guardrails")]
+#[command(
+    name = "countersign",
+    version,
+    about = "Step-up authentication behind Kubernetes guardrails"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,7 +59,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -71,7 +76,11 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await.map(|()| ExitCode::SUCCESS),
-        Command::Policy(PolicyCommand::Eval { policies, request, namespaces }) => {
+        Command::Policy(PolicyCommand::Eval {
+            policies,
+            request,
+            namespaces,
+        }) => {
             let out = policy_cli::eval(&policies, &request, namespaces.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
@@ -83,17 +92,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Policy(PolicyCommand::Test { path }) => {
             let results = policy_cli::test(&path)?;
-            let width = results.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-            println!("{:<6}  {:<width$}  {}", "RESULT", "CASE", "SUITE / DETAIL");
+            let width = results
+                .iter()
+                .map(|r| r.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            println!("{:<6}  {:<width$}  SUITE / DETAIL", "RESULT", "CASE");
             for r in &results {
                 let status = if r.passed { "pass" } else { "FAIL" };
-                let detail = if r.passed { r.suite.clone() } else { format!("{}: {}", r.suite, r.detail) };
+                let detail = if r.passed {
+                    r.suite.clone()
+                } else {
+                    format!("{}: {}", r.suite, r.detail)
+                };
                 println!("{status:<6}  {:<width$}  {detail}", r.name);
             }
             let passed = results.iter().filter(|r| r.passed).count();
             let failed = results.len() - passed;
             println!("{passed} passed, {failed} failed");
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -12,19 +12,27 @@ use crate::policy::{self, ActionKind, Mode};
 
 /// Read Namespace objects from a YAML or JSON list (or a `kind: List` with `items`).
 pub fn read_namespaces(path: &Path) -> anyhow::Result<NamespaceIndex> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: Value = serde_yaml::from_str(&text).with_context(|| format!("{}: not YAML or JSON", path.display()))?;
-    namespaces_from_value(&value).with_context(|| format!("{}: expected a list of Namespace objects", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value = serde_yaml::from_str(&text)
+        .with_context(|| format!("{}: not YAML or JSON", path.display()))?;
+    namespaces_from_value(&value)
+        .with_context(|| format!("{}: expected a list of Namespace objects", path.display()))
 }
 
 fn namespaces_from_value(value: &Value) -> Option<NamespaceIndex> {
-    let items = value.as_array().or_else(|| value.get("items")?.as_array())?;
+    let items = value
+        .as_array()
+        .or_else(|| value.get("items")?.as_array())?;
     Some(NamespaceIndex::from_objects(items))
 }
 
 /// The JSON `policy eval` prints for a decision.
 pub fn decision_json(decision: &Decision) -> Value {
-    let verdict_allows = matches!(decision.action, ActionKind::Allow | ActionKind::Audit | ActionKind::Warn);
+    let verdict_allows = matches!(
+        decision.action,
+        ActionKind::Allow | ActionKind::Audit | ActionKind::Warn
+    );
     json!({
         "allowed": verdict_allows,
         "action": decision.action.as_str(),
@@ -112,26 +120,38 @@ pub fn test(path: &Path) -> anyhow::Result<Vec<CaseResult>> {
     let mut results = Vec::new();
     for suite_path in suites {
         let label = suite_path.display().to_string();
-        let text = std::fs::read_to_string(&suite_path).with_context(|| format!("reading {label}"))?;
-        let suite: Suite = serde_yaml::from_str(&text).with_context(|| format!("{label}: not a test suite"))?;
+        let text =
+            std::fs::read_to_string(&suite_path).with_context(|| format!("reading {label}"))?;
+        let suite: Suite =
+            serde_yaml::from_str(&text).with_context(|| format!("{label}: not a test suite"))?;
         let base = suite_path.parent().unwrap_or(Path::new("."));
         let engine = Engine::new(policy::load_path(&base.join(&suite.policies))?);
         let index = match &suite.namespaces {
-            Some(v) => namespaces_from_value(v).with_context(|| format!("{label}: namespaces must be a list"))?,
+            Some(v) => namespaces_from_value(v)
+                .with_context(|| format!("{label}: namespaces must be a list"))?,
             None => NamespaceIndex::default(),
         };
         for case in suite.cases {
             let body = match (&case.request, &case.review) {
-                (Some(file), None) => std::fs::read(base.join(file))
-                    .with_context(|| format!("{label}: case `{}`: reading {}", case.name, file.display()))?,
+                (Some(file), None) => std::fs::read(base.join(file)).with_context(|| {
+                    format!("{label}: case `{}`: reading {}", case.name, file.display())
+                })?,
                 (None, Some(review)) => serde_json::to_vec(review)?,
-                _ => bail!("{label}: case `{}`: give exactly one of `request` (file) or `review` (inline)", case.name),
+                _ => bail!(
+                    "{label}: case `{}`: give exactly one of `request` (file) or `review` (inline)",
+                    case.name
+                ),
             };
-            let review = parse_review(&body).with_context(|| format!("{label}: case `{}`", case.name))?;
+            let review =
+                parse_review(&body).with_context(|| format!("{label}: case `{}`", case.name))?;
             let decision = engine.evaluate(&review, &index);
             let mut problems = Vec::new();
             if decision.action != case.expect {
-                problems.push(format!("expected {}, got {}", case.expect.as_str(), decision.action.as_str()));
+                problems.push(format!(
+                    "expected {}, got {}",
+                    case.expect.as_str(),
+                    decision.action.as_str()
+                ));
             }
             if let Some(expected) = &case.guardrails {
                 let mut got: Vec<&str> = decision.hits.iter().map(|h| h.name.as_str()).collect();
@@ -142,7 +162,12 @@ pub fn test(path: &Path) -> anyhow::Result<Vec<CaseResult>> {
                     problems.push(format!("expected guardrails {want:?}, got {got:?}"));
                 }
             }
-            results.push(CaseResult { suite: label.clone(), name: case.name, passed: problems.is_empty(), detail: problems.join("; ") });
+            results.push(CaseResult {
+                suite: label.clone(),
+                name: case.name,
+                passed: problems.is_empty(),
+                detail: problems.join("; "),
+            });
         }
     }
     Ok(results)
@@ -157,7 +182,11 @@ fn collect_suites(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let p = entry?.path();
         if p.is_dir() {
             collect_suites(&p, out)?;
-        } else if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.yaml")) {
+        } else if p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".test.yaml"))
+        {
             out.push(p);
         }
     }

@@ -23,7 +23,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:3000", env = "COUNTERSIGN_LISTEN")]
     pub listen: SocketAddr,
     /// Webhook address (TLS).
-    #[arg(long, default_value = "127.0.0.1:8443", env = "COUNTERSIGN_WEBHOOK_LISTEN")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8443",
+        env = "COUNTERSIGN_WEBHOOK_LISTEN"
+    )]
     pub webhook_listen: SocketAddr,
     /// Database URL (sqlite:// or postgres://); default an SQLite file in the data dir.
     #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
@@ -32,7 +36,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
     pub data_dir: PathBuf,
     /// URL people open; links in denials point here and WebAuthn uses its host as RP ID.
-    #[arg(long, default_value = "http://localhost:3000", env = "COUNTERSIGN_PUBLIC_URL")]
+    #[arg(
+        long,
+        default_value = "http://localhost:3000",
+        env = "COUNTERSIGN_PUBLIC_URL"
+    )]
     pub public_url: Url,
     /// Guardrail YAML file or folder.
     #[arg(long, env = "COUNTERSIGN_POLICIES")]
@@ -56,18 +64,26 @@ pub struct ServeArgs {
 
 /// Run until interrupted.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let guardrails = match &args.policies {
         Some(path) => policy::load_path(path)?,
         None => Vec::new(),
     };
-    let database_url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("countersign.db").display()));
-    let store = store::connect(&database_url).await.context("opening the store")?;
+    let database_url = args.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            args.data_dir.join("countersign.db").display()
+        )
+    });
+    let store = store::connect(&database_url)
+        .await
+        .context("opening the store")?;
     let sessions = store.session_store();
-    sessions.migrate().await.context("creating the sessions table")?;
+    sessions
+        .migrate()
+        .await
+        .context("creating the sessions table")?;
     let signer = GrantSigner::load_or_create(&args.data_dir.join("grant-signing.key"))?;
     let passkeys = Passkeys::new(&args.public_url)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -91,17 +107,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
-    println!("  portal:     {} (listening on http://{})", args.public_url, args.listen);
+    println!(
+        "  portal:     {} (listening on http://{})",
+        args.public_url, args.listen
+    );
     println!("  webhook:    https://{}/k8s/admit", args.webhook_listen);
     println!("  store:      {}", redact_url(&database_url));
     println!("  guardrails: {}", state.engine.guardrails().len());
     if let Some(bundle) = tls.ca_bundle() {
-        println!("  webhook caBundle (base64 PEM, for the ValidatingWebhookConfiguration):\n{bundle}");
+        println!(
+            "  webhook caBundle (base64 PEM, for the ValidatingWebhookConfiguration):\n{bundle}"
+        );
     }
     if store.count_users().await? == 0 {
         let token = setup::new_token();
         let now = clock::now();
-        store.put_setup_token(&setup::token_hash(&token), now, now + setup::SETUP_TTL_SECS).await?;
+        store
+            .put_setup_token(&setup::token_hash(&token), now, now + setup::SETUP_TTL_SECS)
+            .await?;
         println!(
             "\nNo accounts yet. Open this one-time link to create the first admin with a passkey:\n  {}/setup/{token}\n",
             args.public_url.as_str().trim_end_matches('/')
@@ -119,10 +142,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let webhook_app = webhook::router(state.clone());
 
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rustls_config =
-        axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem.into_bytes(), tls.key_pem.into_bytes())
-            .await
-            .context("loading the webhook certificate")?;
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
+        tls.cert_pem.into_bytes(),
+        tls.key_pem.into_bytes(),
+    )
+    .await
+    .context("loading the webhook certificate")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the portal to {}", args.listen))?;
@@ -133,7 +158,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let portal_task = tokio::spawn(async move { axum::serve(listener, portal).await });
     let webhook_task = tokio::spawn(
-        axum_server::from_tcp_rustls(webhook_listener, rustls_config).serve(webhook_app.into_make_service()),
+        axum_server::from_tcp_rustls(webhook_listener, rustls_config)
+            .serve(webhook_app.into_make_service()),
     );
     tokio::select! {
         r = portal_task => r?.context("portal stopped")?,

@@ -34,7 +34,10 @@ pub struct AppState {
 impl AppState {
     /// `https://host/c/CODE`
     pub fn challenge_link(&self, code: &str) -> String {
-        format!("{}/c/{code}", self.public_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/c/{code}",
+            self.public_url.as_str().trim_end_matches('/')
+        )
     }
 
     /// Issuer for grant tokens.

@@ -9,7 +9,9 @@ use crate::model::{ChallengeSummary, Viewer};
 /// The viewer and their recent challenges (`None` when signed out).
 #[server]
 pub async fn my_challenges() -> Result<Option<(Viewer, Vec<ChallengeSummary>)>, ServerFnError> {
-    let Some(viewer) = crate::backend::viewer().await? else { return Ok(None) };
+    let Some(viewer) = crate::backend::viewer().await? else {
+        return Ok(None);
+    };
     let list = crate::backend::backend()?
         .challenges_of(&viewer)
         .await

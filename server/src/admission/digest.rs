@@ -4,13 +4,23 @@ use sha2::{Digest, Sha256};
 use super::AdmissionRequest;
 
 /// Metadata fields the API server changes on its own; they must not change the digest of a retry.
-const VOLATILE_METADATA: [&str; 5] = ["resourceVersion", "generation", "uid", "creationTimestamp", "managedFields"];
+const VOLATILE_METADATA: [&str; 5] = [
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+];
 
 /// SHA-256 (hex) over canonical JSON of who asked for what, on which cluster, with which object.
 ///
 /// The object loses volatile fields first, so the identical retry of a denied request digests equal.
 pub fn request_digest(cluster: &str, request: &AdmissionRequest) -> String {
-    let object = request.object.as_ref().or(request.old_object.as_ref()).map(stable_object);
+    let object = request
+        .object
+        .as_ref()
+        .or(request.old_object.as_ref())
+        .map(stable_object);
     let subject = serde_json::json!({
         "cluster": cluster,
         "username": request.user_info.username,
@@ -96,12 +106,21 @@ mod tests {
 
     #[test]
     fn volatile_fields_do_not_change_the_digest() {
-        assert_eq!(request_digest("c", &review(3, "1")), request_digest("c", &review(3, "2")));
+        assert_eq!(
+            request_digest("c", &review(3, "1")),
+            request_digest("c", &review(3, "2"))
+        );
     }
 
     #[test]
     fn the_change_and_the_cluster_do() {
-        assert_ne!(request_digest("c", &review(3, "1")), request_digest("c", &review(4, "1")));
-        assert_ne!(request_digest("c", &review(3, "1")), request_digest("d", &review(3, "1")));
+        assert_ne!(
+            request_digest("c", &review(3, "1")),
+            request_digest("c", &review(4, "1"))
+        );
+        assert_ne!(
+            request_digest("c", &review(3, "1")),
+            request_digest("d", &review(3, "1"))
+        );
     }
 }

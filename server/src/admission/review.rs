@@ -117,16 +117,20 @@ struct Envelope {
 
 /// Parse an AdmissionReview v1 body into its request.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     if envelope.api_version != "admission.k8s.io/v1" {
         return Err(ReviewError::ApiVersion(envelope.api_version));
     }
     if envelope.kind != "AdmissionReview" {
         return Err(ReviewError::Kind(envelope.kind));
     }
-    let request = envelope.request.filter(|r| !r.is_null()).ok_or(ReviewError::MissingRequest)?;
-    let request: AdmissionRequest =
-        serde_path_to_error::deserialize(request).map_err(|e| ReviewError::Malformed(format!("request.{e}")))?;
+    let request = envelope
+        .request
+        .filter(|r| !r.is_null())
+        .ok_or(ReviewError::MissingRequest)?;
+    let request: AdmissionRequest = serde_path_to_error::deserialize(request)
+        .map_err(|e| ReviewError::Malformed(format!("request.{e}")))?;
     if request.uid.is_empty() {
         return Err(ReviewError::Malformed("request.uid is empty".into()));
     }
@@ -151,12 +155,20 @@ pub struct Verdict {
 impl Verdict {
     /// Admit.
     pub fn allow() -> Self {
-        Self { allowed: true, ..Self::default() }
+        Self {
+            allowed: true,
+            ..Self::default()
+        }
     }
 
     /// Refuse with 403 and a message.
     pub fn deny(message: impl Into<String>) -> Self {
-        Self { allowed: false, code: Some(403), message: Some(message.into()), ..Self::default() }
+        Self {
+            allowed: false,
+            code: Some(403),
+            message: Some(message.into()),
+            ..Self::default()
+        }
     }
 
     /// The AdmissionReview v1 response body for the request `uid`.
@@ -185,9 +197,13 @@ mod tests {
 
     #[test]
     fn refuses_bad_envelopes_clearly() {
-        assert!(matches!(parse_review(b"{not json"), Err(ReviewError::Malformed(_))));
+        assert!(matches!(
+            parse_review(b"{not json"),
+            Err(ReviewError::Malformed(_))
+        ));
         assert_eq!(
-            parse_review(br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#).unwrap_err(),
+            parse_review(br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#)
+                .unwrap_err(),
             ReviewError::ApiVersion("admission.k8s.io/v1beta1".into())
         );
         assert_eq!(
@@ -195,7 +211,8 @@ mod tests {
             ReviewError::Kind("Pod".into())
         );
         assert_eq!(
-            parse_review(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#).unwrap_err(),
+            parse_review(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#)
+                .unwrap_err(),
             ReviewError::MissingRequest
         );
         let err = parse_review(

@@ -6,7 +6,9 @@ const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 /// A fresh 8-character challenge code (40 bits from the OS RNG).
 pub fn new_code() -> String {
     let mut rng = rand::rngs::OsRng;
-    (0..8).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..8)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Whether `code` could be a challenge code (checked before any lookup).

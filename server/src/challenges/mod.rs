@@ -141,7 +141,14 @@ pub struct Challenge {
 
 impl Challenge {
     /// A new pending challenge for a request denied by `guardrail`.
-    pub fn new(cluster: &str, digest: String, guardrail: &Guardrail, message: String, request: &AdmissionRequest, now: i64) -> Self {
+    pub fn new(
+        cluster: &str,
+        digest: String,
+        guardrail: &Guardrail,
+        message: String,
+        request: &AdmissionRequest,
+        now: i64,
+    ) -> Self {
         Self {
             code: new_code(),
             digest,

@@ -8,21 +8,31 @@ use crate::policy::{Match, NamespaceMatch, SubjectMatch};
 use super::NamespaceLabels;
 
 /// Whether every clause of `m` fits the request.
-pub(super) fn matches(m: &Match, request: &AdmissionRequest, namespaces: &dyn NamespaceLabels) -> bool {
+pub(super) fn matches(
+    m: &Match,
+    request: &AdmissionRequest,
+    namespaces: &dyn NamespaceLabels,
+) -> bool {
     operation_fits(m, request)
         && resource_fits(m, request)
         && subjects_fit(&m.subjects, request)
-        && m.namespaces.as_ref().is_none_or(|ns| namespace_fits(ns, request, namespaces))
+        && m.namespaces
+            .as_ref()
+            .is_none_or(|ns| namespace_fits(ns, request, namespaces))
 }
 
 fn operation_fits(m: &Match, request: &AdmissionRequest) -> bool {
-    m.operations.as_ref().is_none_or(|ops| ops.contains(&request.operation))
+    m.operations
+        .as_ref()
+        .is_none_or(|ops| ops.contains(&request.operation))
 }
 
 fn resource_fits(m: &Match, request: &AdmissionRequest) -> bool {
     m.resources.is_empty()
         || m.resources.iter().any(|rule| {
-            rule.api_groups.as_ref().is_none_or(|groups| groups.iter().any(|g| *g == request.resource.group))
+            rule.api_groups
+                .as_ref()
+                .is_none_or(|groups| groups.contains(&request.resource.group))
                 && rule
                     .resources
                     .iter()
@@ -44,9 +54,15 @@ fn subject_namespace(request: &AdmissionRequest) -> Option<&str> {
     Some(request.namespace.as_str()).filter(|n| !n.is_empty())
 }
 
-fn namespace_fits(ns: &NamespaceMatch, request: &AdmissionRequest, index: &dyn NamespaceLabels) -> bool {
+fn namespace_fits(
+    ns: &NamespaceMatch,
+    request: &AdmissionRequest,
+    index: &dyn NamespaceLabels,
+) -> bool {
     // A cluster-scoped object is outside every namespace clause.
-    let Some(name) = subject_namespace(request) else { return false };
+    let Some(name) = subject_namespace(request) else {
+        return false;
+    };
     if ns.exclude.iter().any(|g| g.matches(name)) {
         return false;
     }
@@ -56,7 +72,9 @@ fn namespace_fits(ns: &NamespaceMatch, request: &AdmissionRequest, index: &dyn N
     if ns.names.iter().any(|g| g.matches(name)) {
         return true;
     }
-    let Some(selector) = &ns.selector else { return false };
+    let Some(selector) = &ns.selector else {
+        return false;
+    };
     match namespace_labels(request, name, index) {
         Some(labels) => selector.matches(&labels),
         // Labels unknown (no reflector, namespace not yet seen): match, so guarded requests fail closed.
@@ -64,15 +82,24 @@ fn namespace_fits(ns: &NamespaceMatch, request: &AdmissionRequest, index: &dyn N
     }
 }
 
-fn namespace_labels(request: &AdmissionRequest, name: &str, index: &dyn NamespaceLabels) -> Option<BTreeMap<String, String>> {
-    let is_namespace_object = request.resource.group.is_empty() && request.resource.resource == "namespaces";
+fn namespace_labels(
+    request: &AdmissionRequest,
+    name: &str,
+    index: &dyn NamespaceLabels,
+) -> Option<BTreeMap<String, String>> {
+    let is_namespace_object =
+        request.resource.group.is_empty() && request.resource.resource == "namespaces";
     if is_namespace_object {
         // A Namespace being created or relabelled is judged by the labels it will have.
         let object = request.object.as_ref().or(request.old_object.as_ref())?;
         let labels = object["metadata"]["labels"].as_object();
         return Some(
             labels
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
                 .unwrap_or_default(),
         );
     }

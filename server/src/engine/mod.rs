@@ -41,7 +41,9 @@ pub struct Decision {
 impl Decision {
     /// Enforcing hits with exactly this action.
     pub fn enforced(&self, action: ActionKind) -> impl Iterator<Item = &Hit> {
-        self.hits.iter().filter(move |h| h.mode == Mode::Enforce && h.action == action)
+        self.hits
+            .iter()
+            .filter(move |h| h.mode == Mode::Enforce && h.action == action)
     }
 
     /// Warnings for the client: every enforcing `warn`, and what dry-run guardrails would have done.
@@ -49,10 +51,15 @@ impl Decision {
         self.hits
             .iter()
             .filter_map(|h| match (h.mode, h.action) {
-                (Mode::Enforce, ActionKind::Warn) => Some(format!("guardrail \"{}\": {}", h.name, h.message)),
-                (Mode::DryRun, action) if action >= ActionKind::Warn => {
-                    Some(format!("guardrail \"{}\" (dry run) would {}: {}", h.name, action.as_str(), h.message))
+                (Mode::Enforce, ActionKind::Warn) => {
+                    Some(format!("guardrail \"{}\": {}", h.name, h.message))
                 }
+                (Mode::DryRun, action) if action >= ActionKind::Warn => Some(format!(
+                    "guardrail \"{}\" (dry run) would {}: {}",
+                    h.name,
+                    action.as_str(),
+                    h.message
+                )),
                 _ => None,
             })
             .collect()
@@ -82,7 +89,11 @@ impl Engine {
     }
 
     /// Evaluate one request.
-    pub fn evaluate(&self, request: &AdmissionRequest, namespaces: &dyn NamespaceLabels) -> Decision {
+    pub fn evaluate(
+        &self,
+        request: &AdmissionRequest,
+        namespaces: &dyn NamespaceLabels,
+    ) -> Decision {
         let mut action = ActionKind::Allow;
         let mut hits = Vec::new();
         for (index, guardrail) in self.guardrails.iter().enumerate() {

@@ -25,10 +25,16 @@ impl NamespaceIndex {
     /// Insert or replace one Namespace object.
     pub fn upsert(&mut self, object: &serde_json::Value) {
         let meta = &object["metadata"];
-        let Some(name) = meta["name"].as_str() else { return };
+        let Some(name) = meta["name"].as_str() else {
+            return;
+        };
         let labels = meta["labels"]
             .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default();
         self.labels.insert(name.to_owned(), labels);
     }

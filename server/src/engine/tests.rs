@@ -59,7 +59,15 @@ fn namespaces() -> NamespaceIndex {
     ])
 }
 
-fn request(op: &str, group: &str, resource: &str, sub: &str, ns: &str, user: &str, groups: &[&str]) -> AdmissionRequest {
+fn request(
+    op: &str,
+    group: &str,
+    resource: &str,
+    sub: &str,
+    ns: &str,
+    user: &str,
+    groups: &[&str],
+) -> AdmissionRequest {
     let body = json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -73,55 +81,190 @@ fn request(op: &str, group: &str, resource: &str, sub: &str, ns: &str, user: &st
     parse_review(body.to_string().as_bytes()).unwrap()
 }
 
-fn action_of(op: &str, group: &str, resource: &str, sub: &str, ns: &str, user: &str, groups: &[&str]) -> ActionKind {
-    engine().evaluate(&request(op, group, resource, sub, ns, user, groups), &namespaces()).action
+fn action_of(
+    op: &str,
+    group: &str,
+    resource: &str,
+    sub: &str,
+    ns: &str,
+    user: &str,
+    groups: &[&str],
+) -> ActionKind {
+    engine()
+        .evaluate(
+            &request(op, group, resource, sub, ns, user, groups),
+            &namespaces(),
+        )
+        .action
 }
 
 #[test]
 fn step_up_on_guarded_namespaces_by_name_glob_and_selector() {
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "", "payments", "alice", &[]), ActionKind::StepUp);
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "", "prod-eu", "alice", &[]), ActionKind::StepUp);
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "", "shop", "alice", &[]), ActionKind::StepUp);
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "scale", "shop", "alice", &[]), ActionKind::StepUp);
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "apps",
+            "deployments",
+            "",
+            "payments",
+            "alice",
+            &[]
+        ),
+        ActionKind::StepUp
+    );
+    assert_eq!(
+        action_of("UPDATE", "apps", "deployments", "", "prod-eu", "alice", &[]),
+        ActionKind::StepUp
+    );
+    assert_eq!(
+        action_of("UPDATE", "apps", "deployments", "", "shop", "alice", &[]),
+        ActionKind::StepUp
+    );
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "apps",
+            "deployments",
+            "scale",
+            "shop",
+            "alice",
+            &[]
+        ),
+        ActionKind::StepUp
+    );
 }
 
 #[test]
 fn outside_scope_is_allowed() {
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "", "dev", "alice", &[]), ActionKind::Allow);
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "", "prod-sandbox", "alice", &[]), ActionKind::Allow);
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "status", "payments", "alice", &[]), ActionKind::Allow);
-    assert_eq!(action_of("UPDATE", "apps", "replicasets", "", "payments", "alice", &[]), ActionKind::Allow);
-    assert_eq!(action_of("UPDATE", "apps", "deployments", "", "payments", "root", &["system:masters"]), ActionKind::Allow);
-    assert_eq!(action_of("UPDATE", "example.com", "widgets", "", "payments", "alice", &[]), ActionKind::Allow);
+    assert_eq!(
+        action_of("UPDATE", "apps", "deployments", "", "dev", "alice", &[]),
+        ActionKind::Allow
+    );
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "apps",
+            "deployments",
+            "",
+            "prod-sandbox",
+            "alice",
+            &[]
+        ),
+        ActionKind::Allow
+    );
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "apps",
+            "deployments",
+            "status",
+            "payments",
+            "alice",
+            &[]
+        ),
+        ActionKind::Allow
+    );
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "apps",
+            "replicasets",
+            "",
+            "payments",
+            "alice",
+            &[]
+        ),
+        ActionKind::Allow
+    );
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "apps",
+            "deployments",
+            "",
+            "payments",
+            "root",
+            &["system:masters"]
+        ),
+        ActionKind::Allow
+    );
+    assert_eq!(
+        action_of(
+            "UPDATE",
+            "example.com",
+            "widgets",
+            "",
+            "payments",
+            "alice",
+            &[]
+        ),
+        ActionKind::Allow
+    );
 }
 
 #[test]
 fn connect_to_exec_in_prod_is_denied() {
-    assert_eq!(action_of("CONNECT", "", "pods", "exec", "shop", "alice", &[]), ActionKind::Deny);
-    assert_eq!(action_of("CONNECT", "", "pods", "exec", "dev", "alice", &[]), ActionKind::Allow);
-    assert_eq!(action_of("CONNECT", "", "pods", "portforward", "shop", "alice", &[]), ActionKind::Allow);
+    assert_eq!(
+        action_of("CONNECT", "", "pods", "exec", "shop", "alice", &[]),
+        ActionKind::Deny
+    );
+    assert_eq!(
+        action_of("CONNECT", "", "pods", "exec", "dev", "alice", &[]),
+        ActionKind::Allow
+    );
+    assert_eq!(
+        action_of("CONNECT", "", "pods", "portforward", "shop", "alice", &[]),
+        ActionKind::Allow
+    );
 }
 
 #[test]
 fn cluster_scoped_resources_match_only_guardrails_without_namespace_clause() {
     let decision = engine().evaluate(
-        &request("CREATE", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", "alice", &[]),
+        &request(
+            "CREATE",
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "",
+            "alice",
+            &[],
+        ),
         &namespaces(),
     );
     assert_eq!(decision.action, ActionKind::Warn);
-    assert_eq!(decision.warnings(), vec!["guardrail \"cluster-admin-bindings\": Cluster-wide bindings are reviewed weekly."]);
+    assert_eq!(
+        decision.warnings(),
+        vec!["guardrail \"cluster-admin-bindings\": Cluster-wide bindings are reviewed weekly."]
+    );
 }
 
 #[test]
 fn dry_run_guardrails_record_but_do_not_decide() {
     let decision = engine().evaluate(
-        &request("CREATE", "", "secrets", "", "ci", "system:serviceaccount:ci:deployer", &[]),
+        &request(
+            "CREATE",
+            "",
+            "secrets",
+            "",
+            "ci",
+            "system:serviceaccount:ci:deployer",
+            &[],
+        ),
         &namespaces(),
     );
     assert_eq!(decision.action, ActionKind::Allow);
     assert_eq!(decision.hits.len(), 1);
     assert!(decision.warnings()[0].contains("(dry run) would deny"));
-    let other = request("CREATE", "", "secrets", "", "ci", "system:serviceaccount:ci:other", &[]);
+    let other = request(
+        "CREATE",
+        "",
+        "secrets",
+        "",
+        "ci",
+        "system:serviceaccount:ci:other",
+        &[],
+    );
     assert!(engine().evaluate(&other, &namespaces()).hits.is_empty());
 }
 
@@ -139,12 +282,26 @@ spec:
 "#
     );
     let engine = Engine::new(parse_documents("t", &policies).unwrap());
-    let decision = engine.evaluate(&request("UPDATE", "apps", "deployments", "", "payments", "alice", &[]), &namespaces());
+    let decision = engine.evaluate(
+        &request(
+            "UPDATE",
+            "apps",
+            "deployments",
+            "",
+            "payments",
+            "alice",
+            &[],
+        ),
+        &namespaces(),
+    );
     assert_eq!(decision.action, ActionKind::Deny);
     assert_eq!(decision.hits.len(), 2);
 }
 
 #[test]
 fn unknown_namespace_labels_fail_closed_for_selectors() {
-    assert_eq!(action_of("CONNECT", "", "pods", "exec", "never-seen", "alice", &[]), ActionKind::Deny);
+    assert_eq!(
+        action_of("CONNECT", "", "pods", "exec", "never-seen", "alice", &[]),
+        ActionKind::Deny
+    );
 }

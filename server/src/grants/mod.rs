@@ -114,13 +114,18 @@ impl Grant {
 
     /// Whether this grant admits `target` at `now` (uses are checked when consumed).
     pub fn covers(&self, target: &GrantTarget<'_>, now: i64) -> bool {
-        let alive = self.revoked_at.is_none() && now < self.expires_at && self.uses_left.is_none_or(|n| n > 0);
-        let same_subject =
-            self.username == target.username && self.guardrail == target.guardrail && self.cluster == target.cluster;
+        let alive = self.revoked_at.is_none()
+            && now < self.expires_at
+            && self.uses_left.is_none_or(|n| n > 0);
+        let same_subject = self.username == target.username
+            && self.guardrail == target.guardrail
+            && self.cluster == target.cluster;
         let in_scope = match self.scope {
             GrantScope::Request => self.digest == target.digest,
             GrantScope::Object => self.object_key == target.object_key,
-            GrantScope::Namespace => !self.namespace.is_empty() && self.namespace == target.namespace,
+            GrantScope::Namespace => {
+                !self.namespace.is_empty() && self.namespace == target.namespace
+            }
         };
         alive && same_subject && in_scope
     }

@@ -97,7 +97,9 @@ pub struct GrantSigner {
 impl std::fmt::Debug for GrantSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the private key.
-        f.debug_struct("GrantSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("GrantSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,7 +119,10 @@ impl GrantSigner {
 
     /// Load the key from `path`, creating it (mode 0600) on first start.
     pub fn load_or_create(path: &Path) -> Result<Self, SigningError> {
-        let io = |source| SigningError::KeyFile { path: path.display().to_string(), source };
+        let io = |source| SigningError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         if path.exists() {
             let text = std::fs::read_to_string(path).map_err(io)?;
             let seed: [u8; 32] = STANDARD
@@ -146,7 +151,10 @@ impl GrantSigner {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default())
         );
         let signature = self.key.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
     }
 
     /// Verify a token signed by this key and return its claims (expiry is the caller's business).
@@ -169,7 +177,8 @@ impl GrantSigner {
 
 fn verify_with(key: &VerifyingKey, token: &str) -> Result<GrantClaims, SigningError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SigningError::BadToken("not three parts"));
     };
@@ -187,8 +196,11 @@ fn verify_with(key: &VerifyingKey, token: &str) -> Result<GrantClaims, SigningEr
         .and_then(|b| b.try_into().ok())
         .ok_or(SigningError::BadToken("signature encoding"))?;
     let signing_input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    key.verify(token[..signing_input_len].as_bytes(), &Signature::from_bytes(&signature))
-        .map_err(|_| SigningError::BadToken("signature"))?;
+    key.verify(
+        &token.as_bytes()[..signing_input_len],
+        &Signature::from_bytes(&signature),
+    )
+    .map_err(|_| SigningError::BadToken("signature"))?;
     URL_SAFE_NO_PAD
         .decode(payload)
         .ok()

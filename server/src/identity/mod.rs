@@ -78,7 +78,9 @@ pub struct Credential {
 pub fn validate_username(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
         && !name.starts_with("system:");
     if ok {
         Ok(())

@@ -4,9 +4,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use url::Url;
 use webauthn_rs::prelude::{
-    AuthenticationResult, CreationChallengeResponse, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    AuthenticationResult, CreationChallengeResponse, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 use super::{Credential, User};
@@ -39,7 +39,9 @@ impl Passkeys {
         let bad = |why: &str| PasskeyError::RelyingParty(public_url.to_string(), why.to_owned());
         let host = public_url.host_str().ok_or_else(|| bad("it has no host"))?;
         if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
-            return Err(bad("an RP ID must be a domain name, not an IP address; use http://localhost:PORT"));
+            return Err(bad(
+                "an RP ID must be a domain name, not an IP address; use http://localhost:PORT",
+            ));
         }
         let webauthn = WebauthnBuilder::new(host, public_url)
             .map_err(|e| bad(&e.to_string()))?
@@ -58,7 +60,7 @@ impl Passkeys {
         let user_id = Uuid::parse_str(&user.user_id).map_err(|_| PasskeyError::Corrupt)?;
         let exclude = existing
             .iter()
-            .filter_map(|c| URL_SAFE_NO_PAD.decode(&c.credential_id).ok().map(Into::into))
+            .filter_map(|c| URL_SAFE_NO_PAD.decode(&c.credential_id).ok())
             .collect::<Vec<_>>();
         Ok(self.webauthn.start_passkey_registration(
             user_id,
@@ -98,10 +100,13 @@ impl Passkeys {
         response: &PublicKeyCredential,
         state: &PasskeyAuthentication,
     ) -> Result<AuthenticationResult, PasskeyError> {
-        let result = self.webauthn.finish_passkey_authentication(response, state).map_err(|e| match e {
-            WebauthnError::UserNotVerified => PasskeyError::NotVerified,
-            other => PasskeyError::Rejected(other),
-        })?;
+        let result = self
+            .webauthn
+            .finish_passkey_authentication(response, state)
+            .map_err(|e| match e {
+                WebauthnError::UserNotVerified => PasskeyError::NotVerified,
+                other => PasskeyError::Rejected(other),
+            })?;
         if !result.user_verified() {
             return Err(PasskeyError::NotVerified);
         }
@@ -109,7 +114,10 @@ impl Passkeys {
     }
 
     /// The credential's stored state after a successful assertion (counter), if it changed.
-    pub fn updated_passkey(credential: &Credential, result: &AuthenticationResult) -> Option<String> {
+    pub fn updated_passkey(
+        credential: &Credential,
+        result: &AuthenticationResult,
+    ) -> Option<String> {
         let mut passkey: Passkey = serde_json::from_str(&credential.passkey).ok()?;
         passkey.update_credential(result)?;
         serde_json::to_string(&passkey).ok()

@@ -33,11 +33,15 @@ impl PolicyDuration {
                 'm' => 60,
                 'h' => 3600,
                 'd' => 86_400,
-                _ => return Err(format!("`{text}` is not a duration (use s, m, h or d, e.g. 15m)")),
+                _ => {
+                    return Err(format!(
+                        "`{text}` is not a duration (use s, m, h or d, e.g. 15m)"
+                    ))
+                }
             };
-            let n: u64 = digits
-                .parse()
-                .map_err(|_| format!("`{text}` is not a duration (a number must precede `{ch}`)"))?;
+            let n: u64 = digits.parse().map_err(|_| {
+                format!("`{text}` is not a duration (a number must precede `{ch}`)")
+            })?;
             total = n
                 .checked_mul(unit)
                 .and_then(|v| total.checked_add(v))

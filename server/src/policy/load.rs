@@ -45,7 +45,10 @@ pub enum PolicyError {
 
 /// Load every `.yaml`/`.yml` file under `path` (or the file itself), in name order.
 pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
-    let read_err = |source| PolicyError::Read { path: path.to_owned(), source };
+    let read_err = |source| PolicyError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let mut files = Vec::new();
     if path.is_dir() {
         collect_yaml(path, &mut files).map_err(read_err)?;
@@ -56,12 +59,18 @@ pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
     let mut all = Vec::new();
     let mut seen = HashSet::new();
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|source| PolicyError::Read { path: file.clone(), source })?;
+        let text = std::fs::read_to_string(&file).map_err(|source| PolicyError::Read {
+            path: file.clone(),
+            source,
+        })?;
         let label = file.display().to_string();
         for (index, guardrail) in parse_documents(&label, &text)?.into_iter().enumerate() {
             if !seen.insert(guardrail.name.clone()) {
-                return Err(PolicyError::Duplicate { file: label, document: index + 1, name: guardrail.name.to_string() });
+                return Err(PolicyError::Duplicate {
+                    file: label,
+                    document: index + 1,
+                    name: guardrail.name.to_string(),
+                });
             }
             all.push(guardrail);
         }
@@ -74,8 +83,13 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             collect_yaml(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            && !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.yaml"))
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) && !path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".test.yaml"))
         {
             out.push(path);
         }
@@ -101,9 +115,19 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Guardrail>, PolicyE
         }
         let raw: RawGuardrail = serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
-            invalid(if field == "." { "(document)".into() } else { field }, e.into_inner().to_string())
+            invalid(
+                if field == "." {
+                    "(document)".into()
+                } else {
+                    field
+                },
+                e.into_inner().to_string(),
+            )
         })?;
-        out.push(raw.validate().map_err(|(field, message)| invalid(field, message))?);
+        out.push(
+            raw.validate()
+                .map_err(|(field, message)| invalid(field, message))?,
+        );
     }
     Ok(out)
 }
@@ -265,13 +289,23 @@ fn one() -> u32 {
 impl RawGuardrail {
     fn validate(self) -> Result<Guardrail, FieldError> {
         if self.api_version != "countersign.dev/v1alpha1" {
-            return Err(field_err("apiVersion", format!("expected `countersign.dev/v1alpha1`, found `{}`", self.api_version)));
+            return Err(field_err(
+                "apiVersion",
+                format!(
+                    "expected `countersign.dev/v1alpha1`, found `{}`",
+                    self.api_version
+                ),
+            ));
         }
         if self.kind != "Guardrail" {
-            return Err(field_err("kind", format!("expected `Guardrail`, found `{}`", self.kind)));
+            return Err(field_err(
+                "kind",
+                format!("expected `Guardrail`, found `{}`", self.kind),
+            ));
         }
         let _ = (&self.metadata.labels, &self.metadata.annotations);
-        let name = GuardrailName::parse(&self.metadata.name).map_err(|m| field_err("metadata.name", m))?;
+        let name =
+            GuardrailName::parse(&self.metadata.name).map_err(|m| field_err("metadata.name", m))?;
         let spec = self.spec;
         if spec.condition.is_some() {
             return Err(field_err(
@@ -280,7 +314,10 @@ impl RawGuardrail {
             ));
         }
         if spec.message_expression.is_some() {
-            return Err(field_err("spec.messageExpression", "CEL message expressions are not supported by this build yet"));
+            return Err(field_err(
+                "spec.messageExpression",
+                "CEL message expressions are not supported by this build yet",
+            ));
         }
         Ok(Guardrail {
             name,
@@ -308,7 +345,9 @@ impl RawMatch {
                     other => {
                         return Err(field_err(
                             &format!("spec.match.operations[{i}]"),
-                            format!("`{other}` is not an operation (CREATE, UPDATE, DELETE, CONNECT or *)"),
+                            format!(
+                            "`{other}` is not an operation (CREATE, UPDATE, DELETE, CONNECT or *)"
+                        ),
                         ))
                     }
                 };
@@ -321,34 +360,67 @@ impl RawMatch {
             let api_groups = if rule.api_groups.iter().any(|g| g == "*") {
                 None
             } else if rule.api_groups.is_empty() {
-                return Err(field_err(&format!("spec.match.resources[{i}].apiGroups"), "list at least one group (\"\" is core, \"*\" all)"));
+                return Err(field_err(
+                    &format!("spec.match.resources[{i}].apiGroups"),
+                    "list at least one group (\"\" is core, \"*\" all)",
+                ));
             } else {
                 Some(rule.api_groups)
             };
             if rule.resources.is_empty() {
-                return Err(field_err(&format!("spec.match.resources[{i}].resources"), "list at least one resource (\"*\" for all)"));
+                return Err(field_err(
+                    &format!("spec.match.resources[{i}].resources"),
+                    "list at least one resource (\"*\" for all)",
+                ));
             }
             let patterns = rule
                 .resources
                 .iter()
                 .enumerate()
-                .map(|(j, r)| ResourcePattern::parse(r).map_err(|m| field_err(&format!("spec.match.resources[{i}].resources[{j}]"), m)))
+                .map(|(j, r)| {
+                    ResourcePattern::parse(r).map_err(|m| {
+                        field_err(&format!("spec.match.resources[{i}].resources[{j}]"), m)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            resources.push(ResourceRule { api_groups, resources: patterns });
+            resources.push(ResourceRule {
+                api_groups,
+                resources: patterns,
+            });
         }
         let namespaces = self.namespaces.map(RawNamespaces::validate).transpose()?;
         let subjects = match self.subjects {
             None => SubjectMatch::default(),
             Some(s) => SubjectMatch {
-                include: subject_list("spec.match.subjects", s.users, s.groups, s.service_accounts)?,
-                exclude: subject_list("spec.match.subjects.exclude", s.exclude.users, s.exclude.groups, s.exclude.service_accounts)?,
+                include: subject_list(
+                    "spec.match.subjects",
+                    s.users,
+                    s.groups,
+                    s.service_accounts,
+                )?,
+                exclude: subject_list(
+                    "spec.match.subjects.exclude",
+                    s.exclude.users,
+                    s.exclude.groups,
+                    s.exclude.service_accounts,
+                )?,
             },
         };
-        Ok(Match { operations, resources, namespaces, subjects })
+        Ok(Match {
+            operations,
+            resources,
+            namespaces,
+            subjects,
+        })
     }
 }
 
-fn subject_list(field: &str, users: Vec<String>, groups: Vec<String>, sas: Vec<String>) -> Result<SubjectList, FieldError> {
+fn subject_list(
+    field: &str,
+    users: Vec<String>,
+    groups: Vec<String>,
+    sas: Vec<String>,
+) -> Result<SubjectList, FieldError> {
     let service_accounts = sas
         .iter()
         .enumerate()
@@ -356,10 +428,17 @@ fn subject_list(field: &str, users: Vec<String>, groups: Vec<String>, sas: Vec<S
             Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
                 Ok(format!("system:serviceaccount:{ns}:{name}"))
             }
-            _ => Err(field_err(&format!("{field}.serviceAccounts[{i}]"), format!("`{sa}` is not `namespace/name`"))),
+            _ => Err(field_err(
+                &format!("{field}.serviceAccounts[{i}]"),
+                format!("`{sa}` is not `namespace/name`"),
+            )),
         })
         .collect::<Result<_, _>>()?;
-    Ok(SubjectList { users, groups, service_accounts })
+    Ok(SubjectList {
+        users,
+        groups,
+        service_accounts,
+    })
 }
 
 impl RawNamespaces {
@@ -367,18 +446,26 @@ impl RawNamespaces {
         let globs = |field: &str, list: Vec<String>| {
             list.iter()
                 .enumerate()
-                .map(|(i, g)| Glob::parse(g).map_err(|m| field_err(&format!("spec.match.namespaces.{field}[{i}]"), m)))
+                .map(|(i, g)| {
+                    Glob::parse(g)
+                        .map_err(|m| field_err(&format!("spec.match.namespaces.{field}[{i}]"), m))
+                })
                 .collect::<Result<Vec<_>, _>>()
         };
         let selector = match self.selector {
             None => None,
             Some(s) => {
                 for (i, req) in s.match_expressions.iter().enumerate() {
-                    let needs_values = matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
+                    let needs_values =
+                        matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
                     if needs_values == req.values.is_empty() {
                         return Err(field_err(
                             &format!("spec.match.namespaces.selector.matchExpressions[{i}].values"),
-                            if needs_values { "In and NotIn need values" } else { "Exists and DoesNotExist take no values" },
+                            if needs_values {
+                                "In and NotIn need values"
+                            } else {
+                                "Exists and DoesNotExist take no values"
+                            },
                         ));
                     }
                 }
@@ -387,12 +474,20 @@ impl RawNamespaces {
                     match_expressions: s
                         .match_expressions
                         .into_iter()
-                        .map(|r| SelectorRequirement { key: r.key, operator: r.operator, values: r.values })
+                        .map(|r| SelectorRequirement {
+                            key: r.key,
+                            operator: r.operator,
+                            values: r.values,
+                        })
                         .collect(),
                 })
             }
         };
-        Ok(NamespaceMatch { names: globs("names", self.names)?, selector, exclude: globs("exclude", self.exclude)? })
+        Ok(NamespaceMatch {
+            names: globs("names", self.names)?,
+            selector,
+            exclude: globs("exclude", self.exclude)?,
+        })
     }
 }
 
@@ -402,14 +497,21 @@ impl RawAction {
             None => Ok(default),
             Some(t) => PolicyDuration::parse(&t).map_err(|m| field_err(field, m)),
         };
-        let freshness = duration("spec.action.freshness", self.freshness, PolicyDuration::minutes(5))?;
+        let freshness = duration(
+            "spec.action.freshness",
+            self.freshness,
+            PolicyDuration::minutes(5),
+        )?;
         let grant = match self.grant {
             None => GrantPolicy::default(),
             Some(g) => {
                 let defaults = GrantPolicy::default();
                 let ttl = duration("spec.action.grant.ttl", g.ttl, defaults.ttl)?;
                 if ttl.seconds() == 0 {
-                    return Err(field_err("spec.action.grant.ttl", "a grant must live longer than 0s"));
+                    return Err(field_err(
+                        "spec.action.grant.ttl",
+                        "a grant must live longer than 0s",
+                    ));
                 }
                 GrantPolicy {
                     scope: g.scope.unwrap_or(defaults.scope),
@@ -425,26 +527,49 @@ impl RawAction {
         };
         let approval = match (self.kind, self.approval) {
             (ActionKind::Approval, None) => {
-                return Err(field_err("spec.action.approval", "an approval guardrail must say who approves"))
+                return Err(field_err(
+                    "spec.action.approval",
+                    "an approval guardrail must say who approves",
+                ))
             }
             (ActionKind::Approval, Some(a)) => {
                 if a.groups.is_empty() || a.groups.iter().any(|g| g.is_empty()) {
-                    return Err(field_err("spec.action.approval.groups", "list at least one non-empty group list"));
+                    return Err(field_err(
+                        "spec.action.approval.groups",
+                        "list at least one non-empty group list",
+                    ));
                 }
                 if a.count == 0 {
-                    return Err(field_err("spec.action.approval.count", "at least one approver is needed"));
+                    return Err(field_err(
+                        "spec.action.approval.count",
+                        "at least one approver is needed",
+                    ));
                 }
-                Some(ApprovalPolicy { groups: a.groups, count: a.count })
+                Some(ApprovalPolicy {
+                    groups: a.groups,
+                    count: a.count,
+                })
             }
             (_, Some(_)) => {
-                return Err(field_err("spec.action.approval", "only an `approval` action takes approvers"))
+                return Err(field_err(
+                    "spec.action.approval",
+                    "only an `approval` action takes approvers",
+                ))
             }
             (_, None) => None,
         };
         if self.kind == ActionKind::Allow {
-            return Err(field_err("spec.action.type", "`allow` is not an action (use deny, warn, audit, stepUp or approval)"));
+            return Err(field_err(
+                "spec.action.type",
+                "`allow` is not an action (use deny, warn, audit, stepUp or approval)",
+            ));
         }
-        Ok(Action { kind: self.kind, freshness, grant, approval })
+        Ok(Action {
+            kind: self.kind,
+            freshness,
+            grant,
+            approval,
+        })
     }
 }
 
@@ -491,7 +616,10 @@ spec:
         assert_eq!(g[0].name.as_str(), "prod-workloads");
         assert_eq!(g[0].action.kind, ActionKind::StepUp);
         assert_eq!(g[0].action.grant.ttl.seconds(), 900);
-        assert_eq!(g[0].matcher.subjects.include.service_accounts, vec!["system:serviceaccount:ci:deployer"]);
+        assert_eq!(
+            g[0].matcher.subjects.include.service_accounts,
+            vec!["system:serviceaccount:ci:deployer"]
+        );
         assert_eq!(g[1].action.kind, ActionKind::Deny);
     }
 
@@ -499,27 +627,45 @@ spec:
     fn names_file_document_and_field() {
         let bad = GOOD.replace("type: deny", "type: denyy");
         let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
-        assert!(err.starts_with("g.yaml: document 2: spec.action.type:"), "{err}");
+        assert!(
+            err.starts_with("g.yaml: document 2: spec.action.type:"),
+            "{err}"
+        );
 
         let bad = GOOD.replace("ttl: 15m", "ttl: fifteen");
         let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
-        assert!(err.starts_with("g.yaml: document 1: spec.action.grant.ttl:"), "{err}");
+        assert!(
+            err.starts_with("g.yaml: document 1: spec.action.grant.ttl:"),
+            "{err}"
+        );
 
         let bad = GOOD.replace("operations: [CONNECT]", "operations: [CONECT]");
         let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
-        assert!(err.starts_with("g.yaml: document 2: spec.match.operations[0]:"), "{err}");
+        assert!(
+            err.starts_with("g.yaml: document 2: spec.match.operations[0]:"),
+            "{err}"
+        );
 
         let bad = GOOD.replace("freshness: 5m", "freshnes: 5m");
         let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
-        assert!(err.contains("document 1: spec.action") && err.contains("freshnes"), "{err}");
+        assert!(
+            err.contains("document 1: spec.action") && err.contains("freshnes"),
+            "{err}"
+        );
     }
 
     #[test]
     fn refuses_bad_globs_and_service_accounts() {
         let bad = GOOD.replace("\"prod-*\"", "\"pr*od\"");
-        assert!(parse_documents("g", &bad).unwrap_err().to_string().contains("spec.match.namespaces.names[1]"));
+        assert!(parse_documents("g", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("spec.match.namespaces.names[1]"));
         let bad = GOOD.replace("ci/deployer", "deployer");
-        assert!(parse_documents("g", &bad).unwrap_err().to_string().contains("spec.match.subjects.serviceAccounts[0]"));
+        assert!(parse_documents("g", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("spec.match.subjects.serviceAccounts[0]"));
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub struct GuardrailName(String);
 impl GuardrailName {
     /// Parse a name: lowercase letters, digits, `-` and `.`, starting and ending alphanumeric.
     pub fn parse(name: &str) -> Result<Self, String> {
-        let ok_edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_edge =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let valid = !name.is_empty()
             && name.len() <= 253
             && name
@@ -162,7 +163,11 @@ pub struct GrantPolicy {
 
 impl Default for GrantPolicy {
     fn default() -> Self {
-        Self { scope: GrantScope::Request, ttl: PolicyDuration::minutes(15), uses: Some(1) }
+        Self {
+            scope: GrantScope::Request,
+            ttl: PolicyDuration::minutes(15),
+            uses: Some(1),
+        }
     }
 }
 
@@ -213,7 +218,9 @@ impl Glob {
             return Ok(Glob::Any);
         }
         if inner.is_empty() || inner.contains('*') || text.matches('*').count() > 2 {
-            return Err(format!("`{text}` is not a glob (use name, prefix*, *suffix or *infix*)"));
+            return Err(format!(
+                "`{text}` is not a glob (use name, prefix*, *suffix or *infix*)"
+            ));
         }
         let inner = inner.to_owned();
         Ok(match (starts, ends) {
@@ -264,10 +271,16 @@ impl ResourcePattern {
             None => (text, None),
         };
         let valid = |s: &str| {
-            s == "*" || (!s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
+            s == "*"
+                || (!s.is_empty()
+                    && s.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                    }))
         };
         if !valid(res) || sub.is_some_and(|s| !valid(s)) {
-            return Err(format!("`{text}` is not a resource (e.g. deployments, pods/exec, *, */scale)"));
+            return Err(format!(
+                "`{text}` is not a resource (e.g. deployments, pods/exec, *, */scale)"
+            ));
         }
         let resource = (res != "*").then(|| res.to_owned());
         // Kubernetes treats a bare `*` as "all resources, no subresources"; `*/*` takes everything.
@@ -276,7 +289,10 @@ impl ResourcePattern {
             Some("*") => SubresourcePattern::Any,
             Some(s) => SubresourcePattern::Named(s.to_owned()),
         };
-        Ok(Self { resource, subresource })
+        Ok(Self {
+            resource,
+            subresource,
+        })
     }
 
     /// Whether a request's resource and subresource fit.
@@ -337,7 +353,9 @@ pub struct LabelSelector {
 impl LabelSelector {
     /// Whether the labels satisfy every requirement (an empty selector matches everything).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|req| {
                 let value = labels.get(&req.key);
                 match req.operator {

@@ -27,9 +27,20 @@ fn unavailable(e: StoreError) -> PortalError {
 
 /// The signed-in account behind a session, honouring the absolute timeout.
 pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<User>, StoreError> {
-    let user_id = session.get::<String>(session_keys::USER_ID).await.ok().flatten();
-    let login_time = session.get::<i64>(session_keys::LOGIN_TIME).await.ok().flatten().unwrap_or(0);
-    let Some(user_id) = user_id else { return Ok(None) };
+    let user_id = session
+        .get::<String>(session_keys::USER_ID)
+        .await
+        .ok()
+        .flatten();
+    let login_time = session
+        .get::<i64>(session_keys::LOGIN_TIME)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let Some(user_id) = user_id else {
+        return Ok(None);
+    };
     if clock::now() - login_time > ABSOLUTE_TIMEOUT_SECS {
         let _ = session.flush().await;
         return Ok(None);
@@ -76,19 +87,31 @@ fn title(c: &Challenge) -> String {
 impl PortalBackend for Backend {
     async fn viewer(&self, session: &Session) -> Result<Option<Viewer>, PortalError> {
         let user = signed_in(&self.0, session).await.map_err(unavailable)?;
-        Ok(user.map(|u| Viewer { username: u.username, display_name: u.display_name, role: u.role.as_str().to_owned() }))
+        Ok(user.map(|u| Viewer {
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role.as_str().to_owned(),
+        }))
     }
 
-    async fn challenge(&self, viewer: Option<&Viewer>, code: &str) -> Result<ChallengeAccess, PortalError> {
+    async fn challenge(
+        &self,
+        viewer: Option<&Viewer>,
+        code: &str,
+    ) -> Result<ChallengeAccess, PortalError> {
         if !is_code(code) {
             return Ok(ChallengeAccess::NotFound);
         }
-        let Some(viewer) = viewer else { return Ok(ChallengeAccess::SignInRequired) };
+        let Some(viewer) = viewer else {
+            return Ok(ChallengeAccess::SignInRequired);
+        };
         let Some(c) = self.0.store.challenge(code).await.map_err(unavailable)? else {
             return Ok(ChallengeAccess::NotFound);
         };
         if c.request.username != viewer.username {
-            return Ok(ChallengeAccess::NotYours { owner: c.request.username });
+            return Ok(ChallengeAccess::NotYours {
+                owner: c.request.username,
+            });
         }
         let grant = match &c.grant_id {
             Some(id) => self.0.store.grant(id).await.map_err(unavailable)?,
@@ -117,7 +140,12 @@ impl PortalBackend for Backend {
     }
 
     async fn challenges_of(&self, viewer: &Viewer) -> Result<Vec<ChallengeSummary>, PortalError> {
-        let list = self.0.store.challenges_of(&viewer.username, 50).await.map_err(unavailable)?;
+        let list = self
+            .0
+            .store
+            .challenges_of(&viewer.username, 50)
+            .await
+            .map_err(unavailable)?;
         let now = clock::now();
         Ok(list
             .iter()
@@ -132,6 +160,10 @@ impl PortalBackend for Backend {
     }
 
     async fn setup_link_valid(&self, token: &str) -> Result<bool, PortalError> {
-        self.0.store.setup_token_valid(&token_hash(token), clock::now()).await.map_err(unavailable)
+        self.0
+            .store
+            .setup_token_valid(&token_hash(token), clock::now())
+            .await
+            .map_err(unavailable)
     }
 }

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
-use webauthn_rs::prelude::{PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::{
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+};
 
 use super::backend::signed_in;
 use super::error::ApiError;
@@ -70,7 +72,9 @@ pub async fn setup_start(
 ) -> Result<Response, ApiError> {
     let hash = token_hash(&body.token);
     if !state.store.setup_token_valid(&hash, clock::now()).await? {
-        return Err(ApiError::Conflict("this setup link has already been used or has expired".into()));
+        return Err(ApiError::Conflict(
+            "this setup link has already been used or has expired".into(),
+        ));
     }
     let username = body.username.trim().to_owned();
     validate_username(&username).map_err(|m| ApiError::BadRequest(format!("username: {m}")))?;
@@ -86,7 +90,16 @@ pub async fn setup_start(
         created_at: clock::now(),
     };
     let (options, reg) = state.passkeys.start_registration(&user, &[])?;
-    session.insert(SETUP_KEY, SetupCeremony { token_hash: hash, user, state: reg }).await?;
+    session
+        .insert(
+            SETUP_KEY,
+            SetupCeremony {
+                token_hash: hash,
+                user,
+                state: reg,
+            },
+        )
+        .await?;
     Ok(Json(options).into_response())
 }
 
@@ -95,17 +108,33 @@ pub async fn setup_finish(
     session: Session,
     Json(credential): Json<RegisterPublicKeyCredential>,
 ) -> Result<Json<Done>, ApiError> {
-    let ceremony: SetupCeremony =
-        session.remove(SETUP_KEY).await?.ok_or_else(|| ApiError::BadRequest("start the registration again".into()))?;
-    let (credential_id, passkey) = state.passkeys.finish_registration(&credential, &ceremony.state)?;
+    let ceremony: SetupCeremony = session
+        .remove(SETUP_KEY)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("start the registration again".into()))?;
+    let (credential_id, passkey) = state
+        .passkeys
+        .finish_registration(&credential, &ceremony.state)?;
     let now = clock::now();
-    if !state.store.use_setup_token(&ceremony.token_hash, now).await? {
-        return Err(ApiError::Conflict("this setup link has already been used or has expired".into()));
+    if !state
+        .store
+        .use_setup_token(&ceremony.token_hash, now)
+        .await?
+    {
+        return Err(ApiError::Conflict(
+            "this setup link has already been used or has expired".into(),
+        ));
     }
-    state.store.create_user(&ceremony.user).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict(_) => ApiError::Conflict("that username is taken".into()),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .create_user(&ceremony.user)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => {
+                ApiError::Conflict("that username is taken".into())
+            }
+            other => other.into(),
+        })?;
     state
         .store
         .add_credential(&Credential {
@@ -118,11 +147,19 @@ pub async fn setup_finish(
         })
         .await?;
     start_session(&session, &ceremony.user.user_id, now).await?;
-    audit(&state, "account.created", &ceremony.user.username, &ceremony.user.username, serde_json::json!({
-        "role": "admin", "credentialId": credential_id, "via": "setup link",
-    }))
+    audit(
+        &state,
+        "account.created",
+        &ceremony.user.username,
+        &ceremony.user.username,
+        serde_json::json!({
+            "role": "admin", "credentialId": credential_id, "via": "setup link",
+        }),
+    )
     .await;
-    Ok(Json(Done { redirect: "/".into() }))
+    Ok(Json(Done {
+        redirect: "/".into(),
+    }))
 }
 
 /// `POST /auth/login/start`
@@ -142,10 +179,20 @@ pub async fn login_start(
         None => Vec::new(),
     };
     let (Some(user), false) = (user, credentials.is_empty()) else {
-        return Err(ApiError::BadRequest("no account with a passkey has that username".into()));
+        return Err(ApiError::BadRequest(
+            "no account with a passkey has that username".into(),
+        ));
     };
     let (options, auth) = state.passkeys.start_authentication(&credentials)?;
-    session.insert(LOGIN_KEY, LoginCeremony { user_id: user.user_id, state: auth }).await?;
+    session
+        .insert(
+            LOGIN_KEY,
+            LoginCeremony {
+                user_id: user.user_id,
+                state: auth,
+            },
+        )
+        .await?;
     Ok(Json(options).into_response())
 }
 
@@ -155,15 +202,27 @@ pub async fn login_finish(
     client: Client,
     Json(response): Json<PublicKeyCredential>,
 ) -> Result<Json<Done>, ApiError> {
-    let ceremony: LoginCeremony =
-        session.remove(LOGIN_KEY).await?.ok_or_else(|| ApiError::BadRequest("start signing in again".into()))?;
-    let user = state.store.user_by_id(&ceremony.user_id).await?.ok_or(ApiError::Unauthenticated)?;
+    let ceremony: LoginCeremony = session
+        .remove(LOGIN_KEY)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("start signing in again".into()))?;
+    let user = state
+        .store
+        .user_by_id(&ceremony.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     let credential_id = match verify_assertion(&state, &user, &response, &ceremony.state).await {
         Ok(id) => id,
         Err(e) => {
-            audit(&state, "login.failed", &user.username, &user.username, serde_json::json!({
-                "reason": e.to_string(), "address": client.address,
-            }))
+            audit(
+                &state,
+                "login.failed",
+                &user.username,
+                &user.username,
+                serde_json::json!({
+                    "reason": e.to_string(), "address": client.address,
+                }),
+            )
             .await;
             return Err(e);
         }
@@ -174,13 +233,22 @@ pub async fn login_finish(
         "method": "webauthn", "credentialId": credential_id, "address": client.address, "userAgent": client.user_agent,
     }))
     .await;
-    Ok(Json(Done { redirect: "/".into() }))
+    Ok(Json(Done {
+        redirect: "/".into(),
+    }))
 }
 
 /// `POST /auth/logout` (a plain form, so it works before hydration).
 pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Redirect, ApiError> {
     if let Ok(Some(user)) = signed_in(&state, &session).await {
-        audit(&state, "logout", &user.username, &user.username, serde_json::json!({})).await;
+        audit(
+            &state,
+            "logout",
+            &user.username,
+            &user.username,
+            serde_json::json!({}),
+        )
+        .await;
     }
     session.flush().await?;
     Ok(Redirect::to("/"))
@@ -197,14 +265,27 @@ pub async fn stepup_start(
     session: Session,
     Json(body): Json<StepUpStart>,
 ) -> Result<Response, ApiError> {
-    let user = signed_in(&state, &session).await?.ok_or(ApiError::Unauthenticated)?;
+    let user = signed_in(&state, &session)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     open_challenge_of(&state, &user, &body.code).await?;
     let credentials = state.store.credentials_of(&user.user_id).await?;
     if credentials.is_empty() {
-        return Err(ApiError::Forbidden("your account has no passkey to step up with".into()));
+        return Err(ApiError::Forbidden(
+            "your account has no passkey to step up with".into(),
+        ));
     }
     let (options, auth) = state.passkeys.start_authentication(&credentials)?;
-    session.insert(STEPUP_KEY, StepUpCeremony { user_id: user.user_id, code: body.code, state: auth }).await?;
+    session
+        .insert(
+            STEPUP_KEY,
+            StepUpCeremony {
+                user_id: user.user_id,
+                code: body.code,
+                state: auth,
+            },
+        )
+        .await?;
     Ok(Json(options).into_response())
 }
 
@@ -221,23 +302,34 @@ pub async fn stepup_finish(
     client: Client,
     Json(body): Json<StepUpFinish>,
 ) -> Result<Json<Done>, ApiError> {
-    let user = signed_in(&state, &session).await?.ok_or(ApiError::Unauthenticated)?;
-    let ceremony: StepUpCeremony =
-        session.remove(STEPUP_KEY).await?.ok_or_else(|| ApiError::BadRequest("start the confirmation again".into()))?;
+    let user = signed_in(&state, &session)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let ceremony: StepUpCeremony = session
+        .remove(STEPUP_KEY)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("start the confirmation again".into()))?;
     if ceremony.user_id != user.user_id || ceremony.code != body.code {
         return Err(ApiError::BadRequest("start the confirmation again".into()));
     }
     let challenge = open_challenge_of(&state, &user, &body.code).await?;
-    let credential_id = match verify_assertion(&state, &user, &body.credential, &ceremony.state).await {
-        Ok(id) => id,
-        Err(e) => {
-            audit(&state, "stepup.failed", &user.username, &challenge.code, serde_json::json!({
-                "reason": e.to_string(), "address": client.address,
-            }))
-            .await;
-            return Err(e);
-        }
-    };
+    let credential_id =
+        match verify_assertion(&state, &user, &body.credential, &ceremony.state).await {
+            Ok(id) => id,
+            Err(e) => {
+                audit(
+                    &state,
+                    "stepup.failed",
+                    &user.username,
+                    &challenge.code,
+                    serde_json::json!({
+                        "reason": e.to_string(), "address": client.address,
+                    }),
+                )
+                .await;
+                return Err(e);
+            }
+        };
     let now = clock::now();
     let evidence = Evidence {
         method: "webauthn".into(),
@@ -251,7 +343,9 @@ pub async fn stepup_finish(
     let mut grant = Grant::for_challenge(&challenge, evidence, now);
     grant.token = state.signer.sign(&GrantClaims::of(&grant, &state.issuer()));
     if !state.store.grant_challenge(&grant, now).await? {
-        return Err(ApiError::Conflict("this challenge was confirmed already or has expired".into()));
+        return Err(ApiError::Conflict(
+            "this challenge was confirmed already or has expired".into(),
+        ));
     }
     // A step-up raises the session's privilege: give it a new id.
     session.cycle_id().await?;
@@ -261,11 +355,17 @@ pub async fn stepup_finish(
         "expiresAt": grant.expires_at, "evidence": grant.evidence,
     }))
     .await;
-    Ok(Json(Done { redirect: format!("/c/{}", challenge.code) }))
+    Ok(Json(Done {
+        redirect: format!("/c/{}", challenge.code),
+    }))
 }
 
 /// The challenge if it is open and belongs to `user` (in local mode: same username).
-async fn open_challenge_of(state: &AppState, user: &User, code: &str) -> Result<crate::challenges::Challenge, ApiError> {
+async fn open_challenge_of(
+    state: &AppState,
+    user: &User,
+    code: &str,
+) -> Result<crate::challenges::Challenge, ApiError> {
     if !is_code(code) {
         return Err(ApiError::BadRequest("no challenge has this code".into()));
     }
@@ -281,7 +381,9 @@ async fn open_challenge_of(state: &AppState, user: &User, code: &str) -> Result<
         )));
     }
     if !challenge.is_open(clock::now()) {
-        return Err(ApiError::Conflict("this challenge was confirmed already or has expired".into()));
+        return Err(ApiError::Conflict(
+            "this challenge was confirmed already or has expired".into(),
+        ));
     }
     Ok(challenge)
 }
@@ -300,8 +402,12 @@ async fn verify_assertion(
         .iter()
         .find(|c| c.credential_id == credential_id)
         .ok_or(ApiError::Passkey(PasskeyError::NotVerified))?;
-    let passkey = Passkeys::updated_passkey(credential, &result).unwrap_or_else(|| credential.passkey.clone());
-    state.store.touch_credential(&credential_id, &passkey, clock::now()).await?;
+    let passkey = Passkeys::updated_passkey(credential, &result)
+        .unwrap_or_else(|| credential.passkey.clone());
+    state
+        .store
+        .touch_credential(&credential_id, &passkey, clock::now())
+        .await?;
     Ok(credential_id)
 }
 
@@ -314,8 +420,18 @@ async fn start_session(session: &Session, user_id: &str, now: i64) -> Result<(),
     Ok(())
 }
 
-async fn audit(state: &AppState, kind: &str, actor: &str, subject: &str, detail: serde_json::Value) {
-    if let Err(e) = state.store.append_audit(&AuditEvent::new(kind, actor, subject, detail)).await {
+async fn audit(
+    state: &AppState,
+    kind: &str,
+    actor: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) {
+    if let Err(e) = state
+        .store
+        .append_audit(&AuditEvent::new(kind, actor, subject, detail))
+        .await
+    {
         tracing::error!(error = %e, kind, "audit append failed");
     }
 }
@@ -329,13 +445,22 @@ pub struct Client {
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         let headers: &HeaderMap = &parts.headers;
         let user_agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect());
-        Ok(Client { address, user_agent })
+        Ok(Client {
+            address,
+            user_agent,
+        })
     }
 }

@@ -11,13 +11,20 @@ pub fn object_diff(kind: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<
     let render = |v: Option<&Value>| -> Vec<String> {
         v.map(|v| {
             let v = redact(kind, v);
-            serde_json::to_string_pretty(&v).unwrap_or_default().lines().map(str::to_owned).collect()
+            serde_json::to_string_pretty(&v)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect()
         })
         .unwrap_or_default()
     };
     let (a, b) = (render(old), render(new));
     if a.len() > MAX_LINES || b.len() > MAX_LINES {
-        let mut out: Vec<DiffLine> = a.into_iter().map(|text| DiffLine { sign: '-', text }).collect();
+        let mut out: Vec<DiffLine> = a
+            .into_iter()
+            .map(|text| DiffLine { sign: '-', text })
+            .collect();
         out.extend(b.into_iter().map(|text| DiffLine { sign: '+', text }));
         return out;
     }
@@ -47,20 +54,33 @@ fn lcs_diff(a: &[String], b: &[String]) -> Vec<DiffLine> {
     let mut table = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            table[i][j] = if a[i] == b[j] { table[i + 1][j + 1] + 1 } else { table[i + 1][j].max(table[i][j + 1]) };
+            table[i][j] = if a[i] == b[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
         }
     }
     let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(n.max(m)));
     while i < n || j < m {
         if i < n && j < m && a[i] == b[j] {
-            out.push(DiffLine { sign: ' ', text: a[i].clone() });
+            out.push(DiffLine {
+                sign: ' ',
+                text: a[i].clone(),
+            });
             i += 1;
             j += 1;
         } else if j < m && (i == n || table[i][j + 1] >= table[i + 1][j]) {
-            out.push(DiffLine { sign: '+', text: b[j].clone() });
+            out.push(DiffLine {
+                sign: '+',
+                text: b[j].clone(),
+            });
             j += 1;
         } else {
-            out.push(DiffLine { sign: '-', text: a[i].clone() });
+            out.push(DiffLine {
+                sign: '-',
+                text: a[i].clone(),
+            });
             i += 1;
         }
     }
@@ -77,9 +97,15 @@ mod tests {
         let old = json!({"spec": {"replicas": 3}});
         let new = json!({"spec": {"replicas": 1}});
         let diff = object_diff("Deployment", Some(&old), Some(&new));
-        assert!(diff.iter().any(|l| l.sign == '-' && l.text.contains("\"replicas\": 3")));
-        assert!(diff.iter().any(|l| l.sign == '+' && l.text.contains("\"replicas\": 1")));
-        assert!(diff.iter().any(|l| l.sign == ' ' && l.text.contains("\"spec\"")));
+        assert!(diff
+            .iter()
+            .any(|l| l.sign == '-' && l.text.contains("\"replicas\": 3")));
+        assert!(diff
+            .iter()
+            .any(|l| l.sign == '+' && l.text.contains("\"replicas\": 1")));
+        assert!(diff
+            .iter()
+            .any(|l| l.sign == ' ' && l.text.contains("\"spec\"")));
     }
 
     #[test]

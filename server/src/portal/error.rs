@@ -40,13 +40,19 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Passkey(PasskeyError::RelyingParty(..) | PasskeyError::Corrupt) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Passkey(PasskeyError::RelyingParty(..) | PasskeyError::Corrupt) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Passkey(_) => StatusCode::FORBIDDEN,
             ApiError::Store(_) | ApiError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if status.is_server_error() {
             tracing::error!(error = ?self, "portal request failed");
         }
-        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
     }
 }

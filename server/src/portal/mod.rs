@@ -63,10 +63,15 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         // Lax, not Strict: the link in a kubectl denial is opened from outside the browser or from chat,
         // and must arrive signed in. Cross-site POSTs are refused by the origin check.
         .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(IDLE_TIMEOUT_SECS)));
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(IDLE_TIMEOUT_SECS),
+        ));
 
     pages
         .merge(ceremonies)
-        .layer(axum::middleware::from_fn_with_state(origin, origin::same_origin_only))
+        .layer(axum::middleware::from_fn_with_state(
+            origin,
+            origin::same_origin_only,
+        ))
         .layer(session_layer)
 }

@@ -12,8 +12,15 @@ use axum::response::{IntoResponse, Response};
 pub struct PortalOrigin(pub String);
 
 /// Refuse non-safe methods whose `Origin` (or, lacking it, `Referer`) is not the portal's.
-pub async fn same_origin_only(State(origin): State<PortalOrigin>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+pub async fn same_origin_only(
+    State(origin): State<PortalOrigin>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();

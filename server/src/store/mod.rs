@@ -53,37 +53,62 @@ pub trait Store: Send + Sync + 'static {
     /// Credentials of an account, oldest first.
     async fn credentials_of(&self, user_id: &str) -> Result<Vec<Credential>, StoreError>;
     /// Save a credential's updated state (counter) after use.
-    async fn touch_credential(&self, credential_id: &str, passkey: &str, used_at: i64) -> Result<(), StoreError>;
+    async fn touch_credential(
+        &self,
+        credential_id: &str,
+        passkey: &str,
+        used_at: i64,
+    ) -> Result<(), StoreError>;
 
     /// Remember a setup token (its hash).
-    async fn put_setup_token(&self, token_hash: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError>;
+    async fn put_setup_token(
+        &self,
+        token_hash: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
     /// Whether a setup token is unused and unexpired.
     async fn setup_token_valid(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Mark a setup token used; false if it was already used or expired.
     async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
 
     /// The open challenge for this digest and guardrail, expiring stale ones on the way.
-    async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError>;
+    async fn pending_challenge(
+        &self,
+        digest: &str,
+        guardrail: &str,
+        now: i64,
+    ) -> Result<Option<Challenge>, StoreError>;
     /// Insert a challenge; false if another pending one for the same digest and guardrail won the race.
     async fn insert_challenge(&self, challenge: &Challenge) -> Result<bool, StoreError>;
     /// Challenge by code.
     async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError>;
     /// Recent challenges of a Kubernetes username, newest first.
-    async fn challenges_of(&self, username: &str, limit: i64) -> Result<Vec<Challenge>, StoreError>;
+    async fn challenges_of(&self, username: &str, limit: i64)
+        -> Result<Vec<Challenge>, StoreError>;
     /// Atomically move a pending, unexpired challenge to granted and store its grant; false if it was not open.
     async fn grant_challenge(&self, grant: &Grant, now: i64) -> Result<bool, StoreError>;
 
     /// Grant by id.
     async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
     /// Unexpired, unrevoked grants with uses left for a user and guardrail.
-    async fn live_grants(&self, username: &str, guardrail: &str, now: i64) -> Result<Vec<Grant>, StoreError>;
+    async fn live_grants(
+        &self,
+        username: &str,
+        guardrail: &str,
+        now: i64,
+    ) -> Result<Vec<Grant>, StoreError>;
     /// Take one use of a grant; false if none was left, it expired or was revoked.
     async fn consume_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Append to the audit chain.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The audit chain in order, from `after_seq`.
-    async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn audit_records(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Connect to the store named by a URL (`sqlite://…` or `postgres://…`) and run its migrations.

@@ -25,11 +25,20 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        Ok(Self { pool, audit_mutex: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            pool,
+            audit_mutex: tokio::sync::Mutex::new(()),
+        })
     }
 
-    async fn lock_audit(&self, tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), super::StoreError> {
-        sqlx::query("select pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY).execute(&mut **tx).await?;
+    async fn lock_audit(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+    ) -> Result<(), super::StoreError> {
+        sqlx::query("select pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK_KEY)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }
@@ -38,6 +47,8 @@ super::queries::impl_store!(PostgresStore, Postgres);
 
 impl AnyStore for PostgresStore {
     fn session_store(&self) -> SessionBackend {
-        SessionBackend::Postgres(tower_sessions_sqlx_store::PostgresStore::new(self.pool.clone()))
+        SessionBackend::Postgres(tower_sessions_sqlx_store::PostgresStore::new(
+            self.pool.clone(),
+        ))
     }
 }

@@ -22,12 +22,21 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, audit_mutex: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            pool,
+            audit_mutex: tokio::sync::Mutex::new(()),
+        })
     }
 
-    async fn lock_audit(&self, _tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), super::StoreError> {
+    async fn lock_audit(
+        &self,
+        _tx: &mut sqlx::Transaction<'_, Sqlite>,
+    ) -> Result<(), super::StoreError> {
         // One process owns an SQLite file; `audit_mutex` already serialises appends.
         Ok(())
     }
@@ -37,6 +46,8 @@ super::queries::impl_store!(SqliteStore, Sqlite);
 
 impl AnyStore for SqliteStore {
     fn session_store(&self) -> SessionBackend {
-        SessionBackend::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(self.pool.clone()))
+        SessionBackend::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(
+            self.pool.clone(),
+        ))
     }
 }

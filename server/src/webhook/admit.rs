@@ -22,12 +22,20 @@ pub(super) async fn admit(State(state): State<AppState>, body: Bytes) -> Respons
     let request = match parse_review(&body) {
         Ok(r) => r,
         Err(e) => {
-            state.metrics.record(Outcome::BadRequest, started.elapsed().as_micros() as u64);
-            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response();
+            state
+                .metrics
+                .record(Outcome::BadRequest, started.elapsed().as_micros() as u64);
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response();
         }
     };
     let (verdict, outcome) = review(&state, &request).await;
-    state.metrics.record(outcome, started.elapsed().as_micros() as u64);
+    state
+        .metrics
+        .record(outcome, started.elapsed().as_micros() as u64);
     Json(verdict.to_review(&request.uid)).into_response()
 }
 
@@ -36,7 +44,9 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
     let decision = state.engine.evaluate(request, state.namespaces.as_ref());
     let warnings = decision.warnings();
     let (mut verdict, outcome) = match decision.action {
-        ActionKind::Allow | ActionKind::Audit | ActionKind::Warn => (Verdict::allow(), Outcome::Allowed),
+        ActionKind::Allow | ActionKind::Audit | ActionKind::Warn => {
+            (Verdict::allow(), Outcome::Allowed)
+        }
         ActionKind::Deny => {
             let hit = decision.enforced(ActionKind::Deny).next();
             let message = hit.map_or_else(
@@ -47,7 +57,11 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
         }
         ActionKind::Approval => {
             // Approvals are not issued by this build: fail closed with a clear reason.
-            let name = decision.enforced(ActionKind::Approval).next().map(|h| h.name.clone()).unwrap_or_default();
+            let name = decision
+                .enforced(ActionKind::Approval)
+                .next()
+                .map(|h| h.name.clone())
+                .unwrap_or_default();
             (
                 Verdict::deny(format!(
                     "approval required by guardrail \"{name}\": approvals are not available in this Countersign version"
@@ -55,26 +69,33 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
                 Outcome::Denied,
             )
         }
-        ActionKind::StepUp => match tokio::time::timeout(STORE_BUDGET, stepup::check(state, request, &decision)).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, uid = %request.uid, "step-up check failed");
-                state.metrics.store_failure();
-                (unavailable(&decision), Outcome::Denied)
+        ActionKind::StepUp => {
+            match tokio::time::timeout(STORE_BUDGET, stepup::check(state, request, &decision)).await
+            {
+                Ok(Ok(result)) => result,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, uid = %request.uid, "step-up check failed");
+                    state.metrics.store_failure();
+                    (unavailable(&decision), Outcome::Denied)
+                }
+                Err(_) => {
+                    tracing::error!(uid = %request.uid, "step-up check timed out");
+                    state.metrics.store_failure();
+                    (unavailable(&decision), Outcome::Denied)
+                }
             }
-            Err(_) => {
-                tracing::error!(uid = %request.uid, "step-up check timed out");
-                state.metrics.store_failure();
-                (unavailable(&decision), Outcome::Denied)
-            }
-        },
+        }
     };
     verdict.warnings.extend(warnings);
     (verdict, outcome)
 }
 
 fn unavailable(decision: &crate::engine::Decision) -> Verdict {
-    let name = decision.enforced(ActionKind::StepUp).next().map(|h| h.name.as_str()).unwrap_or_default();
+    let name = decision
+        .enforced(ActionKind::StepUp)
+        .next()
+        .map(|h| h.name.as_str())
+        .unwrap_or_default();
     Verdict::deny(format!(
         "step-up required by guardrail \"{name}\", but the step-up service is unavailable; retry in a minute"
     ))
@@ -96,5 +117,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.signer.jwks())).into_response()
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.signer.jwks()),
+    )
+        .into_response()
 }

@@ -52,7 +52,9 @@ impl Metrics {
     pub fn render(&self, guardrails: usize) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
-        out.push_str("# HELP countersign_admission_reviews_total Admission reviews answered, by outcome.\n");
+        out.push_str(
+            "# HELP countersign_admission_reviews_total Admission reviews answered, by outcome.\n",
+        );
         out.push_str("# TYPE countersign_admission_reviews_total counter\n");
         for (label, c) in [
             ("allowed", &self.allowed),
@@ -61,14 +63,25 @@ impl Metrics {
             ("granted", &self.granted),
             ("bad_request", &self.bad_requests),
         ] {
-            out.push_str(&format!("countersign_admission_reviews_total{{outcome=\"{label}\"}} {}\n", get(c)));
+            out.push_str(&format!(
+                "countersign_admission_reviews_total{{outcome=\"{label}\"}} {}\n",
+                get(c)
+            ));
         }
-        out.push_str("# HELP countersign_admission_review_seconds_total Time spent answering reviews.\n");
+        out.push_str(
+            "# HELP countersign_admission_review_seconds_total Time spent answering reviews.\n",
+        );
         out.push_str("# TYPE countersign_admission_review_seconds_total counter\n");
-        out.push_str(&format!("countersign_admission_review_seconds_total {:.6}\n", get(&self.micros_total) as f64 / 1e6));
+        out.push_str(&format!(
+            "countersign_admission_review_seconds_total {:.6}\n",
+            get(&self.micros_total) as f64 / 1e6
+        ));
         out.push_str("# HELP countersign_store_failures_total Store errors or timeouts seen while deciding.\n");
         out.push_str("# TYPE countersign_store_failures_total counter\n");
-        out.push_str(&format!("countersign_store_failures_total {}\n", get(&self.store_failures)));
+        out.push_str(&format!(
+            "countersign_store_failures_total {}\n",
+            get(&self.store_failures)
+        ));
         out.push_str("# HELP countersign_guardrails Guardrails loaded.\n# TYPE countersign_guardrails gauge\n");
         out.push_str(&format!("countersign_guardrails {guardrails}\n"));
         out

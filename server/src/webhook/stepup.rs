@@ -20,7 +20,12 @@ pub(super) async fn check(
 ) -> Result<(Verdict, Outcome), StoreError> {
     let now = clock::now();
     let digest = request_digest(&state.cluster, request);
-    let object = object_key(&request.resource.group, &request.resource.resource, &request.namespace, &request.name);
+    let object = object_key(
+        &request.resource.group,
+        &request.resource.resource,
+        &request.namespace,
+        &request.name,
+    );
     let username = request.user_info.username.as_str();
 
     let mut covering: Vec<(&Hit, Grant)> = Vec::new();
@@ -52,15 +57,22 @@ pub(super) async fn check(
     let mut verdict = Verdict::allow();
     let ids: Vec<&str> = covering.iter().map(|(_, g)| g.id.as_str()).collect();
     let names: Vec<&str> = covering.iter().map(|(h, _)| h.name.as_str()).collect();
-    verdict.audit_annotations.insert("grant".into(), ids.join(","));
-    verdict.audit_annotations.insert("guardrail".into(), names.join(","));
+    verdict
+        .audit_annotations
+        .insert("grant".into(), ids.join(","));
+    verdict
+        .audit_annotations
+        .insert("guardrail".into(), names.join(","));
     if !request.dry_run {
-        audit(state, AuditEvent::new(
-            "grant.used",
-            username,
-            &ids.join(","),
-            serde_json::json!({ "uid": request.uid, "guardrails": names, "digest": digest }),
-        ));
+        audit(
+            state,
+            AuditEvent::new(
+                "grant.used",
+                username,
+                &ids.join(","),
+                serde_json::json!({ "uid": request.uid, "guardrails": names, "digest": digest }),
+            ),
+        );
     }
     Ok((verdict, Outcome::Granted))
 }
@@ -92,18 +104,34 @@ async fn find_or_create(
 ) -> Result<Challenge, StoreError> {
     // Two tries: a concurrent identical request may insert first; a code may collide.
     for _ in 0..3 {
-        if let Some(existing) = state.store.pending_challenge(&digest, &hit.name, now).await? {
+        if let Some(existing) = state
+            .store
+            .pending_challenge(&digest, &hit.name, now)
+            .await?
+        {
             return Ok(existing);
         }
-        let Some(guardrail) = state.engine.guardrails().get(hit.index) else { break };
-        let fresh = Challenge::new(&state.cluster, digest.clone(), guardrail, hit.message.clone(), request, now);
+        let Some(guardrail) = state.engine.guardrails().get(hit.index) else {
+            break;
+        };
+        let fresh = Challenge::new(
+            &state.cluster,
+            digest.clone(),
+            guardrail,
+            hit.message.clone(),
+            request,
+            now,
+        );
         if state.store.insert_challenge(&fresh).await? {
-            audit(state, AuditEvent::new(
-                "challenge.created",
-                &fresh.request.username,
-                &fresh.code,
-                serde_json::json!({ "guardrail": fresh.guardrail, "uid": request.uid, "dryRun": request.dry_run }),
-            ));
+            audit(
+                state,
+                AuditEvent::new(
+                    "challenge.created",
+                    &fresh.request.username,
+                    &fresh.code,
+                    serde_json::json!({ "guardrail": fresh.guardrail, "uid": request.uid, "dryRun": request.dry_run }),
+                ),
+            );
             return Ok(fresh);
         }
     }

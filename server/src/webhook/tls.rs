@@ -40,7 +40,10 @@ impl WebhookTls {
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    std::fs::read_to_string(path).map_err(|source| TlsError::Io { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn write(path: &Path, contents: &str, private: bool) -> Result<(), TlsError> {
@@ -57,32 +60,51 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), TlsError> {
     options
         .open(path)
         .and_then(|mut f| f.write_all(contents.as_bytes()))
-        .map_err(|source| TlsError::Io { path: path.to_owned(), source })
+        .map_err(|source| TlsError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Load the given certificate and key.
 pub fn load(cert: &Path, key: &Path) -> Result<WebhookTls, TlsError> {
-    Ok(WebhookTls { cert_pem: read(cert)?, key_pem: read(key)?, ca_pem: None })
+    Ok(WebhookTls {
+        cert_pem: read(cert)?,
+        key_pem: read(key)?,
+        ca_pem: None,
+    })
 }
 
 /// Load the self-made CA and certificate from `dir`, making them on first start.
 pub fn load_or_create(dir: &Path, names: &[String]) -> Result<WebhookTls, TlsError> {
-    let (ca_path, cert_path, key_path) = (dir.join("ca.crt"), dir.join("tls.crt"), dir.join("tls.key"));
+    let (ca_path, cert_path, key_path) =
+        (dir.join("ca.crt"), dir.join("tls.crt"), dir.join("tls.key"));
     if ca_path.exists() && cert_path.exists() && key_path.exists() {
-        return Ok(WebhookTls { cert_pem: read(&cert_path)?, key_pem: read(&key_path)?, ca_pem: Some(read(&ca_path)?) });
+        return Ok(WebhookTls {
+            cert_pem: read(&cert_path)?,
+            key_pem: read(&key_path)?,
+            ca_pem: Some(read(&ca_path)?),
+        });
     }
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
 
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "Countersign webhook CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Countersign webhook CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = ca_params.self_signed(&ca_key)?;
 
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, "countersign-webhook");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "countersign-webhook");
     params.subject_alt_names = names
         .iter()
         .filter_map(|n| match n.parse::<std::net::IpAddr>() {
@@ -92,7 +114,11 @@ pub fn load_or_create(dir: &Path, names: &[String]) -> Result<WebhookTls, TlsErr
         .collect();
     let cert = params.signed_by(&key, &ca, &ca_key)?;
 
-    let tls = WebhookTls { cert_pem: cert.pem(), key_pem: key.serialize_pem(), ca_pem: Some(ca.pem()) };
+    let tls = WebhookTls {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        ca_pem: Some(ca.pem()),
+    };
     write(&ca_path, &ca.pem(), false)?;
     write(&cert_path, &tls.cert_pem, false)?;
     write(&key_path, &tls.key_pem, true)?;

@@ -1,0 +1,178 @@
+// Starts a real Countersign on a fresh data dir and talks to its webhook over verified TLS.
+import { spawn, ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { BrowserContext, Page, CDPSession } from "@playwright/test";
+
+const root = resolve(__dirname, "..", "..");
+
+export interface Countersign {
+  publicUrl: string;
+  webhookPort: number;
+  setupLink: string | null;
+  ca: string;
+  dataDir: string;
+  process: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => ok(port));
+    });
+    srv.on("error", fail);
+  });
+}
+
+/** Launch `countersign serve` with the test guardrails and wait until it is ready. */
+export async function startCountersign(policies = join(__dirname, "..", "fixtures", "guardrails.yaml")): Promise<Countersign> {
+  const [port, webhookPort] = [await freePort(), await freePort()];
+  const dataDir = mkdtempSync(join(tmpdir(), "countersign-e2e-"));
+  const bin = process.env.COUNTERSIGN_BIN || join(root, "target", "release", "countersign");
+  const publicUrl = `http://localhost:${port}`;
+  const child = spawn(
+    bin,
+    [
+      "serve",
+      "--listen", `127.0.0.1:${port}`,
+      "--webhook-listen", `127.0.0.1:${webhookPort}`,
+      "--public-url", publicUrl,
+      "--data-dir", dataDir,
+      "--policies", policies,
+      "--cluster", "e2e",
+      "--site-root", join(root, "target", "site"),
+    ],
+    { cwd: root, env: { ...process.env, RUST_LOG: "info,sqlx=warn" } },
+  );
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`countersign did not start:\n${out}`)), 30_000);
+    child.on("exit", (code) => fail(new Error(`countersign exited ${code}:\n${out}`)));
+    const poll = setInterval(() => {
+      if (/^ready$/m.test(out)) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        ok();
+      }
+    }, 50);
+  });
+  const setup = out.match(/https?:\/\/\S+\/setup\/[A-Za-z0-9_-]+/);
+  return {
+    publicUrl,
+    webhookPort,
+    setupLink: setup ? setup[0] : null,
+    ca: readFileSync(join(dataDir, "tls", "ca.crt"), "utf8"),
+    dataDir,
+    process: child,
+    output: () => out,
+    stop: async () => {
+      child.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 300));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** HTTPS to the webhook listener, trusting only the CA Countersign made. */
+export function webhook(cs: Countersign, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+  return new Promise((ok, fail) => {
+    const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        servername: "localhost",
+        port: cs.webhookPort,
+        method,
+        path,
+        ca: cs.ca,
+        headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => {
+          let json: any = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          ok({ status: res.statusCode || 0, json, text });
+        });
+      },
+    );
+    req.on("error", fail);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+/** A Deployment UPDATE as the API server sends it, by `username`, in `namespace`. */
+export function deploymentUpdate(username: string, namespace: string, replicas: number, resourceVersion = "4711") {
+  const meta = (rv: string) => ({
+    name: "api",
+    namespace,
+    uid: "9f1c2d4e-0000-4000-8000-00000000a001",
+    resourceVersion: rv,
+    generation: 7,
+    creationTimestamp: "2026-11-01T10:00:00Z",
+    labels: { app: "api" },
+    managedFields: [{ manager: "kubectl-client-side-apply", operation: "Update", apiVersion: "apps/v1" }],
+  });
+  const spec = (n: number) => ({
+    replicas: n,
+    selector: { matchLabels: { app: "api" } },
+    template: {
+      metadata: { labels: { app: "api" } },
+      spec: { containers: [{ name: "api", image: "registry.example.com/payments/api:1.42.0" }] },
+    },
+  });
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: `e2e-${Math.random().toString(16).slice(2)}`,
+      kind: { group: "apps", version: "v1", kind: "Deployment" },
+      resource: { group: "apps", version: "v1", resource: "deployments" },
+      requestKind: { group: "apps", version: "v1", kind: "Deployment" },
+      requestResource: { group: "apps", version: "v1", resource: "deployments" },
+      name: "api",
+      namespace,
+      operation: "UPDATE",
+      userInfo: { username, uid: "u-1", groups: ["developers", "system:authenticated"] },
+      object: { apiVersion: "apps/v1", kind: "Deployment", metadata: meta(resourceVersion), spec: spec(replicas), status: { replicas: 3 } },
+      oldObject: { apiVersion: "apps/v1", kind: "Deployment", metadata: meta("4700"), spec: spec(3), status: { replicas: 3 } },
+      dryRun: false,
+      options: { apiVersion: "meta.k8s.io/v1", kind: "UpdateOptions", fieldManager: "kubectl-client-side-apply" },
+    },
+  };
+}
+
+/** A platform authenticator with user verification, as Chrome's CDP virtual authenticator. */
+export async function addAuthenticator(cdp: CDPSession, userVerification = true): Promise<string> {
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: userVerification,
+      isUserVerified: userVerification,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return authenticatorId;
+}
+
+export async function cdpFor(context: BrowserContext, page: Page): Promise<CDPSession> {
+  return context.newCDPSession(page);
+}

@@ -1,0 +1,140 @@
+// Countersign WebAuthn glue. The browser runs the ceremony; every decision is made on the server.
+// Forms opt in with data-webauthn="setup|login|confirm"; progress goes to their [data-status] line.
+(() => {
+  "use strict";
+
+  const fromB64u = (s) => {
+    const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
+    const padded = b64 + "=".repeat((4 - (b64.length % 4)) % 4);
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)).buffer;
+  };
+  const toB64u = (buf) => {
+    let s = "";
+    new Uint8Array(buf).forEach((b) => (s += String.fromCharCode(b)));
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+
+  async function post(url, body) {
+    const res = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(data.error || `The server answered ${res.status}.`);
+    return data;
+  }
+
+  function creationOptions(options) {
+    const pk = options.publicKey;
+    pk.challenge = fromB64u(pk.challenge);
+    pk.user.id = fromB64u(pk.user.id);
+    (pk.excludeCredentials || []).forEach((c) => (c.id = fromB64u(c.id)));
+    return options;
+  }
+
+  function requestOptions(options) {
+    const pk = options.publicKey;
+    pk.challenge = fromB64u(pk.challenge);
+    (pk.allowCredentials || []).forEach((c) => (c.id = fromB64u(c.id)));
+    return options;
+  }
+
+  const attestation = (c) => ({
+    id: c.id,
+    rawId: toB64u(c.rawId),
+    type: c.type,
+    extensions: c.getClientExtensionResults(),
+    response: {
+      attestationObject: toB64u(c.response.attestationObject),
+      clientDataJSON: toB64u(c.response.clientDataJSON),
+      transports: c.response.getTransports ? c.response.getTransports() : [],
+    },
+  });
+
+  const assertion = (c) => ({
+    id: c.id,
+    rawId: toB64u(c.rawId),
+    type: c.type,
+    extensions: c.getClientExtensionResults(),
+    response: {
+      authenticatorData: toB64u(c.response.authenticatorData),
+      clientDataJSON: toB64u(c.response.clientDataJSON),
+      signature: toB64u(c.response.signature),
+      userHandle: c.response.userHandle ? toB64u(c.response.userHandle) : null,
+    },
+  });
+
+  const ceremonies = {
+    async setup(form, say) {
+      const data = new FormData(form);
+      say("Waiting for your security key…");
+      const options = await post("/auth/setup/start", {
+        token: form.dataset.token,
+        username: data.get("username") || "",
+        displayName: data.get("display_name") || "",
+      });
+      const credential = await navigator.credentials.create(creationOptions(options));
+      say("Checking…");
+      return post("/auth/setup/finish", attestation(credential));
+    },
+    async login(form, say) {
+      const username = new FormData(form).get("username") || "";
+      if (!username.trim()) throw new Error("Enter your username.");
+      say("Waiting for your security key…");
+      const options = await post("/auth/login/start", { username });
+      const credential = await navigator.credentials.get(requestOptions(options));
+      say("Checking…");
+      const done = await post("/auth/login/finish", assertion(credential));
+      return { redirect: form.dataset.next || done.redirect };
+    },
+    async confirm(form, say) {
+      const code = form.dataset.code;
+      say("Touch your security key and enter its PIN…");
+      const options = await post("/auth/stepup/start", { code });
+      const credential = await navigator.credentials.get(requestOptions(options));
+      say("Issuing your grant…");
+      return post("/auth/stepup/finish", { code, credential: assertion(credential) });
+    },
+  };
+
+  function friendly(err) {
+    if (err && err.name === "NotAllowedError") return "The security key request was cancelled or timed out. Try again.";
+    if (err && err.name === "InvalidStateError") return "This security key is already registered.";
+    return (err && err.message) || "Something went wrong. Try again.";
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-webauthn]");
+    if (!form) return;
+    event.preventDefault();
+    const run = ceremonies[form.dataset.webauthn];
+    const status = form.querySelector("[data-status]");
+    const button = form.querySelector("button[type=submit]");
+    const say = (text, isError) => {
+      if (!status) return;
+      status.textContent = text;
+      status.classList.toggle("text-red-700", !!isError);
+      status.classList.toggle("font-medium", !!isError);
+    };
+    if (!run) return;
+    if (!window.PublicKeyCredential) {
+      say("This browser does not support passkeys.", true);
+      return;
+    }
+    button && (button.disabled = true);
+    form.setAttribute("aria-busy", "true");
+    try {
+      const done = await run(form, say);
+      say("Done.");
+      window.location.assign(done.redirect || window.location.pathname);
+    } catch (err) {
+      say(friendly(err), true);
+      button && (button.disabled = false);
+      button && button.focus();
+    } finally {
+      form.removeAttribute("aria-busy");
+    }
+  });
+})();

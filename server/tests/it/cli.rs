@@ -1,0 +1,223 @@
+//! The `countersign` binary: `policy eval`, `policy check` and `policy test`.
+
+use std::process::{Command, Output};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::support::fixture;
+
+fn countersign(args: &[&str]) -> anyhow::Result<Output> {
+    Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .with_context(|| format!("running countersign {args:?}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn eval(request: &str, namespaces: bool) -> anyhow::Result<Value> {
+    let policies = fixture("policies/guardrails.yaml");
+    let request = fixture(&format!("reviews/{request}.json"));
+    let ns = fixture("fixtures/namespaces.yaml");
+    let mut args = vec![
+        "policy",
+        "eval",
+        "--policies",
+        path(&policies),
+        "--request",
+        path(&request),
+    ];
+    if namespaces {
+        args.extend(["--namespaces", path(&ns)]);
+    }
+    let out = countersign(&args)?;
+    assert!(
+        out.status.success(),
+        "policy eval failed: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("stdout is not one JSON object: {}", text(&out.stdout)))
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+#[test]
+fn policy_eval_prints_the_decision() -> anyhow::Result<()> {
+    let out = eval("deployment-update", true)?;
+    assert_eq!(
+        out,
+        json!({
+            "allowed": false,
+            "action": "stepUp",
+            "guardrails": [{
+                "name": "prod-workloads",
+                "action": "stepUp",
+                "mode": "enforce",
+                "message": "Workload changes in production need a fresh security-key touch."
+            }],
+            "warnings": []
+        })
+    );
+
+    let out = eval("clusterrolebinding-create", false)?;
+    assert_eq!(out["allowed"], false);
+    assert_eq!(out["action"], "deny");
+    assert_eq!(out["guardrails"][0]["name"], "no-cluster-admin-bindings");
+    assert_eq!(out["guardrails"][0]["action"], "deny");
+
+    let out = eval("secret-update-ci", true)?;
+    assert_eq!(out["allowed"], true);
+    assert_eq!(out["action"], "warn");
+    let names: Vec<&str> = out["guardrails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ci-secrets", "secrets-lockdown"]);
+    assert_eq!(out["guardrails"][1]["action"], "deny");
+    assert_eq!(out["guardrails"][1]["mode"], "dryRun");
+    assert_eq!(
+        out["warnings"],
+        json!([
+            "guardrail \"ci-secrets\": CI changed a Secret; rotate it through Vault instead.",
+            "guardrail \"secrets-lockdown\" (dry run) would deny: Secrets in staging are about to become read-only."
+        ])
+    );
+
+    let out = eval("widget-create", true)?;
+    assert_eq!(
+        out,
+        json!({"allowed": true, "action": "allow", "guardrails": [], "warnings": []})
+    );
+
+    let out = eval("pod-exec", true)?;
+    assert_eq!(
+        (
+            out["action"].as_str(),
+            out["guardrails"][0]["name"].as_str()
+        ),
+        (Some("stepUp"), Some("prod-exec"))
+    );
+    Ok(())
+}
+
+#[test]
+fn policy_eval_uses_namespace_labels() -> anyhow::Result<()> {
+    // checkout is guarded by its `env: prod` label only.
+    let out = eval("deployment-create", true)?;
+    assert_eq!(out["action"], "stepUp");
+    // Relabelled as staging, the same request is not guarded.
+    let dir = tempfile::tempdir()?;
+    let ns = dir.path().join("ns.json");
+    std::fs::write(
+        &ns,
+        json!([{"metadata": {"name": "checkout", "labels": {"env": "staging"}}}]).to_string(),
+    )?;
+    let (policies, request) = (
+        fixture("policies/guardrails.yaml"),
+        fixture("reviews/deployment-create.json"),
+    );
+    let args = [
+        "policy",
+        "eval",
+        "--policies",
+        path(&policies),
+        "--request",
+        path(&request),
+        "--namespaces",
+        path(&ns),
+    ];
+    let out = countersign(&args)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(out["action"], "allow");
+    Ok(())
+}
+
+#[test]
+fn policy_check_names_file_document_and_field() -> anyhow::Result<()> {
+    let bad = fixture("fixtures/invalid-guardrail.yaml");
+    let out = countersign(&["policy", "check", path(&bad)])?;
+    assert!(!out.status.success(), "an invalid policy passed the check");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(path(&bad)),
+        "stderr does not name the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("document 2"),
+        "stderr does not name the document: {stderr}"
+    );
+    assert!(
+        stderr.contains("spec.action.type"),
+        "stderr does not name the field: {stderr}"
+    );
+    assert!(
+        stderr.contains("stepup"),
+        "stderr does not quote the bad value: {stderr}"
+    );
+    assert!(
+        text(&out.stdout).is_empty(),
+        "nothing on stdout for a failed check"
+    );
+
+    let good = fixture("policies/guardrails.yaml");
+    let out = countersign(&["policy", "check", path(&good)])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l == "6 guardrail(s) valid"),
+        "{}",
+        text(&out.stdout)
+    );
+    Ok(())
+}
+
+#[test]
+fn policy_eval_reports_a_bad_request_file() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let request = dir.path().join("review.json");
+    std::fs::write(
+        &request,
+        r#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}"#,
+    )?;
+    let policies = fixture("policies/guardrails.yaml");
+    let out = countersign(&[
+        "policy",
+        "eval",
+        "--policies",
+        path(&policies),
+        "--request",
+        path(&request),
+    ])?;
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(path(&request)) && stderr.contains("admission.k8s.io/v1beta1"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn policy_test_runs_the_suite() -> anyhow::Result<()> {
+    let suite = fixture("policies/guardrails.test.yaml");
+    let out = countersign(&["policy", "test", path(&suite)])?;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert_eq!(
+        stdout.lines().last(),
+        Some("8 passed, 0 failed"),
+        "{stdout}"
+    );
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Black-box integration tests for the `server` crate, compiled into one test binary (`cargo test -p server --test it`).
+//!
+//! The storage suite runs on SQLite and on PostgreSQL (`postgres://postgres@127.0.0.1:5432`, or
+//! `COUNTERSIGN_TEST_POSTGRES_URL`); an unreachable PostgreSQL fails the tests unless
+//! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
+
+mod cli;
+mod storage;
+mod store_down;
+mod support;
+mod webhook;
+mod webhook_input;

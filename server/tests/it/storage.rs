@@ -1,0 +1,797 @@
+//! The storage contract, run against both backends: `storage::sqlite::*` and `storage::postgres::*`.
+
+use std::collections::HashSet;
+
+use anyhow::{ensure, Context};
+use countersign::audit::{first_broken_link, AuditEvent, GENESIS_HASH};
+use countersign::challenges::{
+    new_code, AttemptedRequest, Challenge, ChallengeStatus, CHALLENGE_TTL_SECS,
+};
+use countersign::clock;
+use countersign::grants::{Evidence, Grant};
+use countersign::identity::{Credential, Role, User};
+use countersign::policy::GrantScope;
+use countersign::store::StoreError;
+use serde_json::json;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::SessionStore as _;
+
+use crate::support::TestDb;
+
+/// One test per case and backend; PostgreSQL cases fail when it is unreachable (unless skipped by env).
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    let db = crate::support::TestDb::sqlite().await?;
+                    super::$case(&db).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    let Some(db) = crate::support::TestDb::postgres().await? else { return Ok(()) };
+                    super::$case(&db).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    users,
+    credentials,
+    setup_tokens,
+    challenges,
+    expired_challenges,
+    grant_challenge,
+    single_use_grants,
+    unlimited_and_expiring_grants,
+    concurrent_consumption_takes_one_use,
+    audit_chain,
+    concurrent_audit_appends,
+    sessions,
+);
+
+fn user(id: &str, username: &str, role: Role) -> User {
+    User {
+        user_id: id.into(),
+        username: username.into(),
+        display_name: format!("{username} (test)"),
+        role,
+        created_at: 1_700_000_000,
+    }
+}
+
+fn challenge(
+    username: &str,
+    digest: &str,
+    guardrail: &str,
+    now: i64,
+    uses: Option<u32>,
+) -> Challenge {
+    Challenge {
+        code: new_code(),
+        digest: digest.into(),
+        cluster: "it-cluster".into(),
+        guardrail: guardrail.into(),
+        message: "Workload changes in production need a fresh security-key touch.".into(),
+        request: AttemptedRequest {
+            username: username.into(),
+            groups: vec!["developers".into(), "system:authenticated".into()],
+            operation: "UPDATE".into(),
+            api_group: "apps".into(),
+            api_version: "v1".into(),
+            resource: "deployments".into(),
+            subresource: String::new(),
+            kind: "Deployment".into(),
+            namespace: "payments".into(),
+            name: "payments-api".into(),
+            object: Some(
+                json!({"metadata": {"name": "payments-api"}, "spec": {"replicas": 2, "note": "ünïcødé ✓"}}),
+            ),
+            old_object: Some(
+                json!({"metadata": {"name": "payments-api"}, "spec": {"replicas": 3}}),
+            ),
+        },
+        scope: GrantScope::Request,
+        grant_ttl_secs: 900,
+        grant_uses: uses,
+        freshness_secs: 300,
+        created_at: now,
+        expires_at: now + CHALLENGE_TTL_SECS,
+        status: ChallengeStatus::Pending,
+        grant_id: None,
+    }
+}
+
+fn evidence(account: &str, now: i64) -> Evidence {
+    Evidence {
+        method: "webauthn".into(),
+        account: account.into(),
+        credential_id: Some("Y3JlZC0x".into()),
+        user_verified: true,
+        auth_time: now,
+        client_address: Some("192.0.2.10".into()),
+        user_agent: None,
+    }
+}
+
+/// Insert a pending challenge and grant it; returns the stored grant.
+async fn granted(
+    db: &TestDb,
+    username: &str,
+    digest: &str,
+    uses: Option<u32>,
+    now: i64,
+) -> anyhow::Result<Grant> {
+    let c = challenge(username, digest, "prod-workloads", now, uses);
+    ensure!(
+        db.store.insert_challenge(&c).await?,
+        "insert_challenge refused a fresh challenge"
+    );
+    let mut g = Grant::for_challenge(&c, evidence(username, now), now);
+    g.token = format!("test-token-{}", g.id);
+    ensure!(
+        db.store.grant_challenge(&g, now).await?,
+        "grant_challenge refused an open challenge"
+    );
+    Ok(g)
+}
+
+async fn users(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    assert_eq!(s.count_users().await?, 0);
+    let alice = user(
+        "9f1c0a52-0000-4000-8000-000000000001",
+        "alice@example.com",
+        Role::Admin,
+    );
+    s.create_user(&alice).await?;
+    assert_eq!(s.count_users().await?, 1);
+    assert_eq!(s.user_by_id(&alice.user_id).await?, Some(alice.clone()));
+    assert_eq!(
+        s.user_by_username("alice@example.com").await?,
+        Some(alice.clone())
+    );
+    assert_eq!(
+        s.user_by_username("ALICE@example.com").await?,
+        None,
+        "usernames are case-sensitive"
+    );
+    assert_eq!(s.user_by_username("nobody").await?, None);
+    assert_eq!(s.user_by_id("no-such-id").await?, None);
+
+    let impostor = user(
+        "9f1c0a52-0000-4000-8000-000000000002",
+        "alice@example.com",
+        Role::Engineer,
+    );
+    match s.create_user(&impostor).await {
+        Err(StoreError::Conflict(what)) => assert_eq!(what, "username"),
+        other => panic!(
+            "[{}] duplicate username: expected Conflict, got {other:?}",
+            db.backend
+        ),
+    }
+    assert_eq!(s.count_users().await?, 1);
+    assert_eq!(s.user_by_id(&impostor.user_id).await?, None);
+
+    let bob = user(
+        "9f1c0a52-0000-4000-8000-000000000003",
+        "bob",
+        Role::Approver,
+    );
+    s.create_user(&bob).await?;
+    assert_eq!(s.count_users().await?, 2);
+    assert_eq!(
+        s.user_by_username("bob").await?.map(|u| u.role),
+        Some(Role::Approver)
+    );
+    Ok(())
+}
+
+async fn credentials(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let alice = user("u-alice", "alice", Role::Engineer);
+    let bob = user("u-bob", "bob", Role::Engineer);
+    s.create_user(&alice).await?;
+    s.create_user(&bob).await?;
+    let key = |id: &str, name: &str, created_at: i64| Credential {
+        credential_id: id.into(),
+        user_id: "u-alice".into(),
+        name: name.into(),
+        passkey: format!(r#"{{"cred":{{"cred_id":"{id}","counter":0}}}}"#),
+        created_at,
+        last_used_at: None,
+    };
+    // Added newest first; listed oldest first.
+    let yubikey = key("Y3JlZC0y", "YubiKey 5C", 2_000);
+    let laptop = key("Y3JlZC0x", "laptop Touch ID", 1_000);
+    s.add_credential(&yubikey).await?;
+    s.add_credential(&laptop).await?;
+    assert_eq!(
+        s.credentials_of("u-alice").await?,
+        vec![laptop.clone(), yubikey.clone()]
+    );
+    assert!(s.credentials_of("u-bob").await?.is_empty());
+
+    let mut stolen = yubikey.clone();
+    stolen.user_id = "u-bob".into();
+    assert!(
+        matches!(
+            s.add_credential(&stolen).await,
+            Err(StoreError::Conflict("credential"))
+        ),
+        "[{}] a credential id registered twice must conflict",
+        db.backend
+    );
+    let mut orphan = key("b3JwaGFu", "orphan", 3_000);
+    orphan.user_id = "u-nobody".into();
+    assert!(
+        s.add_credential(&orphan).await.is_err(),
+        "[{}] a credential needs an existing account",
+        db.backend
+    );
+
+    s.touch_credential("Y3JlZC0y", r#"{"cred":{"counter":7}}"#, 5_000)
+        .await?;
+    let listed = s.credentials_of("u-alice").await?;
+    let touched = listed
+        .iter()
+        .find(|c| c.credential_id == "Y3JlZC0y")
+        .context("touched credential is gone")?;
+    assert_eq!(touched.passkey, r#"{"cred":{"counter":7}}"#);
+    assert_eq!(touched.last_used_at, Some(5_000));
+    assert_eq!(touched.created_at, 2_000);
+    let untouched = listed
+        .iter()
+        .find(|c| c.credential_id == "Y3JlZC0x")
+        .context("other credential is gone")?;
+    assert_eq!(untouched, &laptop);
+    Ok(())
+}
+
+async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    let hash = countersign::identity::setup::token_hash(&countersign::identity::setup::new_token());
+    s.put_setup_token(&hash, now, now + 3600).await?;
+    assert!(s.setup_token_valid(&hash, now).await?);
+    assert!(s.use_setup_token(&hash, now).await?, "first use");
+    assert!(
+        !s.setup_token_valid(&hash, now).await?,
+        "a used token is no longer valid"
+    );
+    assert!(
+        !s.use_setup_token(&hash, now + 1).await?,
+        "second use must fail"
+    );
+
+    let expired = countersign::identity::setup::token_hash("expired");
+    s.put_setup_token(&expired, now - 7200, now - 3600).await?;
+    assert!(!s.setup_token_valid(&expired, now).await?);
+    assert!(!s.use_setup_token(&expired, now).await?);
+
+    // Valid up to, not including, its expiry second.
+    let edge = countersign::identity::setup::token_hash("edge");
+    s.put_setup_token(&edge, now, now + 60).await?;
+    assert!(s.setup_token_valid(&edge, now + 59).await?);
+    assert!(!s.setup_token_valid(&edge, now + 60).await?);
+    assert!(!s.use_setup_token(&edge, now + 60).await?);
+    assert!(s.use_setup_token(&edge, now + 59).await?);
+
+    assert!(!s.setup_token_valid("unknown", now).await?);
+    assert!(!s.use_setup_token("unknown", now).await?);
+    Ok(())
+}
+
+async fn challenges(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    let first = challenge("alice", "digest-a", "prod-workloads", now, Some(1));
+    assert!(s.insert_challenge(&first).await?);
+    assert_eq!(
+        s.challenge(&first.code).await?,
+        Some(first.clone()),
+        "challenge must round-trip exactly"
+    );
+
+    // The same digest and guardrail pending twice: the second insert loses.
+    let twin = challenge("alice", "digest-a", "prod-workloads", now + 1, Some(1));
+    assert!(
+        !s.insert_challenge(&twin).await?,
+        "[{}] a second pending challenge for one digest",
+        db.backend
+    );
+    assert_eq!(s.challenge(&twin.code).await?, None);
+    assert_eq!(
+        s.pending_challenge("digest-a", "prod-workloads", now + 1)
+            .await?,
+        Some(first.clone())
+    );
+
+    // Another guardrail over the same request is a separate challenge.
+    let other_guardrail = challenge("alice", "digest-a", "prod-exec", now + 2, Some(1));
+    assert!(s.insert_challenge(&other_guardrail).await?);
+    assert_eq!(
+        s.pending_challenge("digest-a", "prod-exec", now + 2)
+            .await?
+            .map(|c| c.code),
+        Some(other_guardrail.code.clone())
+    );
+    assert_eq!(
+        s.pending_challenge("digest-b", "prod-workloads", now)
+            .await?,
+        None
+    );
+
+    // A code that is already taken is refused too (the webhook then draws a new one).
+    let mut collision = challenge("bob", "digest-c", "prod-workloads", now, Some(1));
+    collision.code = first.code.clone();
+    assert!(
+        !s.insert_challenge(&collision).await?,
+        "[{}] duplicate code",
+        db.backend
+    );
+
+    // Newest first, limited.
+    let newest = challenge("alice", "digest-d", "prod-workloads", now + 10, None);
+    assert!(s.insert_challenge(&newest).await?);
+    let bobs = challenge("bob", "digest-e", "prod-workloads", now + 20, None);
+    assert!(s.insert_challenge(&bobs).await?);
+    let listed: Vec<String> = s
+        .challenges_of("alice", 10)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            newest.code.clone(),
+            other_guardrail.code.clone(),
+            first.code.clone()
+        ]
+    );
+    let limited: Vec<String> = s
+        .challenges_of("alice", 1)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(limited, vec![newest.code.clone()]);
+    assert_eq!(s.challenges_of("bob", 10).await?.len(), 1);
+    assert!(s.challenges_of("carol", 10).await?.is_empty());
+    Ok(())
+}
+
+async fn expired_challenges(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    let mut stale = challenge(
+        "alice",
+        "digest-x",
+        "prod-workloads",
+        now - 2 * CHALLENGE_TTL_SECS,
+        Some(1),
+    );
+    stale.expires_at = now - CHALLENGE_TTL_SECS;
+    assert!(s.insert_challenge(&stale).await?);
+    assert_eq!(
+        s.pending_challenge("digest-x", "prod-workloads", now)
+            .await?,
+        None,
+        "[{}] stale challenge returned",
+        db.backend
+    );
+    let stored = s
+        .challenge(&stale.code)
+        .await?
+        .context("stale challenge vanished")?;
+    assert_eq!(
+        stored.status,
+        ChallengeStatus::Expired,
+        "pending_challenge must mark it expired"
+    );
+    assert_eq!(stored.status_at(now), ChallengeStatus::Expired);
+
+    // It no longer blocks a fresh challenge for the same request.
+    let fresh = challenge("alice", "digest-x", "prod-workloads", now, Some(1));
+    assert!(s.insert_challenge(&fresh).await?);
+    assert_eq!(
+        s.pending_challenge("digest-x", "prod-workloads", now)
+            .await?
+            .map(|c| c.code),
+        Some(fresh.code.clone())
+    );
+
+    // Exactly at its expiry second a challenge is expired.
+    let fresh_expiry = fresh.expires_at;
+    assert_eq!(
+        s.pending_challenge("digest-x", "prod-workloads", fresh_expiry)
+            .await?,
+        None
+    );
+    assert_eq!(
+        s.challenge(&fresh.code).await?.map(|c| c.status),
+        Some(ChallengeStatus::Expired)
+    );
+    Ok(())
+}
+
+async fn grant_challenge(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    let c = challenge("alice", "digest-g", "prod-workloads", now, Some(1));
+    assert!(s.insert_challenge(&c).await?);
+    let mut g = Grant::for_challenge(&c, evidence("alice", now), now);
+    g.token = "header.claims.signature".into();
+    assert!(s.grant_challenge(&g, now).await?);
+
+    let stored = s
+        .challenge(&c.code)
+        .await?
+        .context("granted challenge vanished")?;
+    assert_eq!(stored.status, ChallengeStatus::Granted);
+    assert_eq!(stored.grant_id.as_deref(), Some(g.id.as_str()));
+    assert_eq!(
+        s.grant(&g.id).await?,
+        Some(g.clone()),
+        "grant must round-trip exactly"
+    );
+    assert_eq!(
+        s.pending_challenge("digest-g", "prod-workloads", now)
+            .await?,
+        None
+    );
+
+    // A second confirmation of the same challenge is refused and leaves no grant behind.
+    let mut again = Grant::for_challenge(&c, evidence("alice", now), now);
+    again.token = "another".into();
+    assert!(
+        !s.grant_challenge(&again, now).await?,
+        "[{}] challenge granted twice",
+        db.backend
+    );
+    assert_eq!(
+        s.grant(&again.id).await?,
+        None,
+        "[{}] a refused grant was stored",
+        db.backend
+    );
+    assert_eq!(
+        s.challenge(&c.code).await?.and_then(|c| c.grant_id),
+        Some(g.id.clone())
+    );
+
+    // An expired challenge cannot be granted.
+    let mut late = challenge("alice", "digest-late", "prod-workloads", now - 100, Some(1));
+    late.expires_at = now - 1;
+    assert!(s.insert_challenge(&late).await?);
+    let late_grant = Grant::for_challenge(&late, evidence("alice", now), now);
+    assert!(
+        !s.grant_challenge(&late_grant, now).await?,
+        "[{}] expired challenge granted",
+        db.backend
+    );
+    assert_eq!(s.grant(&late_grant.id).await?, None);
+
+    // A grant for a challenge that does not exist is refused.
+    let mut ghost = late_grant.clone();
+    ghost.id = "ghost".into();
+    ghost.challenge_code = "ZZZZZZZZ".into();
+    assert!(!s.grant_challenge(&ghost, now).await?);
+
+    // Once granted, the same request may be challenged afresh.
+    assert!(
+        s.insert_challenge(&challenge(
+            "alice",
+            "digest-g",
+            "prod-workloads",
+            now + 1,
+            Some(1)
+        ))
+        .await?
+    );
+    Ok(())
+}
+
+async fn single_use_grants(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    let g = granted(db, "alice", "digest-1", Some(1), now).await?;
+    let live = s.live_grants("alice", "prod-workloads", now).await?;
+    assert_eq!(live, vec![g.clone()]);
+    assert!(
+        s.live_grants("bob", "prod-workloads", now)
+            .await?
+            .is_empty(),
+        "grants belong to their user"
+    );
+    assert!(
+        s.live_grants("alice", "prod-exec", now).await?.is_empty(),
+        "grants belong to their guardrail"
+    );
+
+    assert!(s.consume_grant(&g.id, now).await?, "first use");
+    assert!(
+        !s.consume_grant(&g.id, now).await?,
+        "[{}] a single-use grant was used twice",
+        db.backend
+    );
+    assert_eq!(s.grant(&g.id).await?.and_then(|g| g.uses_left), Some(0));
+    assert!(
+        s.live_grants("alice", "prod-workloads", now)
+            .await?
+            .is_empty(),
+        "a spent grant is not live"
+    );
+
+    let three = granted(db, "alice", "digest-3", Some(3), now).await?;
+    for i in 0..3 {
+        assert!(s.consume_grant(&three.id, now).await?, "use {} of 3", i + 1);
+    }
+    assert!(!s.consume_grant(&three.id, now).await?, "use 4 of 3");
+    assert!(!s.consume_grant("no-such-grant", now).await?);
+    Ok(())
+}
+
+async fn unlimited_and_expiring_grants(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    let older = granted(db, "alice", "digest-u1", None, now - 10).await?;
+    let unlimited = granted(db, "alice", "digest-u2", None, now).await?;
+    assert_eq!(unlimited.uses_left, None);
+    for _ in 0..5 {
+        assert!(s.consume_grant(&unlimited.id, now).await?);
+    }
+    assert_eq!(
+        s.grant(&unlimited.id).await?.map(|g| g.uses_left),
+        Some(None),
+        "unlimited stays unlimited"
+    );
+    let live: Vec<String> = s
+        .live_grants("alice", "prod-workloads", now)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(
+        live,
+        vec![older.id.clone(), unlimited.id.clone()],
+        "live grants, oldest first"
+    );
+
+    // Past its expiry a grant is neither live nor usable.
+    let expiry = unlimited.expires_at;
+    assert!(s
+        .live_grants("alice", "prod-workloads", expiry)
+        .await?
+        .iter()
+        .all(|g| g.id != unlimited.id));
+    assert!(
+        !s.consume_grant(&unlimited.id, expiry).await?,
+        "[{}] expired grant consumed",
+        db.backend
+    );
+    assert!(s.consume_grant(&unlimited.id, expiry - 1).await?);
+
+    // Revocation (a timestamp in the row) takes effect at once.
+    let revoked = db
+        .execute(&format!(
+            "update grants set revoked_at = {now} where grant_id = '{}'",
+            older.id
+        ))
+        .await?;
+    assert_eq!(revoked, 1);
+    assert!(s
+        .live_grants("alice", "prod-workloads", now)
+        .await?
+        .iter()
+        .all(|g| g.id != older.id));
+    assert!(
+        !s.consume_grant(&older.id, now).await?,
+        "[{}] revoked grant consumed",
+        db.backend
+    );
+    assert_eq!(
+        s.grant(&older.id).await?.and_then(|g| g.revoked_at),
+        Some(now)
+    );
+    Ok(())
+}
+
+async fn concurrent_consumption_takes_one_use(db: &TestDb) -> anyhow::Result<()> {
+    let now = clock::now();
+    let g = granted(db, "alice", "digest-race", Some(1), now).await?;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = db.store.clone();
+        let id = g.id.clone();
+        tasks.push(tokio::spawn(
+            async move { store.consume_grant(&id, now).await },
+        ));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        if task.await?? {
+            wins += 1;
+        }
+    }
+    assert_eq!(
+        wins, 1,
+        "[{}] {wins} concurrent retries took the single use",
+        db.backend
+    );
+
+    // Racing identical challenges: exactly one is inserted.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = db.store.clone();
+        let c = challenge("alice", "digest-race-2", "prod-workloads", now + i, Some(1));
+        tasks.push(tokio::spawn(
+            async move { store.insert_challenge(&c).await },
+        ));
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        if task.await?? {
+            inserted += 1;
+        }
+    }
+    assert_eq!(
+        inserted, 1,
+        "[{}] {inserted} pending challenges for one digest",
+        db.backend
+    );
+    Ok(())
+}
+
+fn event(i: i64, kind: &str) -> AuditEvent {
+    AuditEvent {
+        at: 1_700_000_000 + i,
+        kind: kind.into(),
+        actor: if i % 2 == 0 {
+            "webhook".into()
+        } else {
+            "alice@example.com".into()
+        },
+        subject: format!("K7Q2M9X{}", (b'A' + (i as u8 % 26)) as char),
+        detail: json!({"i": i, "uid": format!("uid-{i}"), "nested": {"list": [1, "two", null], "text": "quote \" and ünïcødé"}}),
+    }
+}
+
+async fn audit_chain(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    assert!(s.audit_records(0, 100).await?.is_empty());
+    let kinds = [
+        "challenge.created",
+        "grant.issued",
+        "grant.used",
+        "login",
+        "stepup.failed",
+    ];
+    let events: Vec<AuditEvent> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| event(i as i64, k))
+        .collect();
+    for e in &events {
+        s.append_audit(e).await?;
+    }
+    let records = s.audit_records(0, 100).await?;
+    assert_eq!(
+        records.iter().map(|r| r.event.clone()).collect::<Vec<_>>(),
+        events,
+        "[{}] events in order",
+        db.backend
+    );
+    assert!(
+        records.windows(2).all(|w| w[0].seq < w[1].seq),
+        "sequence numbers increase"
+    );
+    assert_eq!(records[0].prev_hash, GENESIS_HASH);
+    for w in records.windows(2) {
+        assert_eq!(
+            w[1].prev_hash, w[0].hash,
+            "each record chains to the one before"
+        );
+    }
+    assert_eq!(
+        first_broken_link(&records),
+        None,
+        "[{}] intact chain reported broken",
+        db.backend
+    );
+
+    let page = s.audit_records(records[1].seq, 2).await?;
+    assert_eq!(
+        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![records[2].seq, records[3].seq]
+    );
+
+    // Rewrite one event's detail behind the store's back.
+    let victim = records[2].seq;
+    let changed = db
+        .execute(&format!(r#"update audit_events set detail = '{{"i": 2, "tampered": true}}' where seq = {victim}"#))
+        .await?;
+    assert_eq!(changed, 1);
+    let tampered = s.audit_records(0, 100).await?;
+    assert_eq!(
+        first_broken_link(&tampered),
+        Some(victim),
+        "[{}] tampering not detected",
+        db.backend
+    );
+    Ok(())
+}
+
+async fn concurrent_audit_appends(db: &TestDb) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.append_audit(&event(i, "grant.used")).await
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let records = db.store.audit_records(0, 100).await?;
+    assert_eq!(records.len(), 20);
+    let distinct: HashSet<i64> = records.iter().map(|r| r.event.at).collect();
+    assert_eq!(distinct.len(), 20, "every append landed once");
+    assert_eq!(
+        first_broken_link(&records),
+        None,
+        "[{}] concurrent appends forked the chain",
+        db.backend
+    );
+
+    // Removing a record breaks the link of the one after it.
+    let removed = records[9].seq;
+    assert_eq!(
+        db.execute(&format!("delete from audit_events where seq = {removed}"))
+            .await?,
+        1
+    );
+    let after = db.store.audit_records(0, 100).await?;
+    assert_eq!(first_broken_link(&after), Some(records[10].seq));
+    Ok(())
+}
+
+async fn sessions(db: &TestDb) -> anyhow::Result<()> {
+    let sessions = db.store.session_store();
+    sessions
+        .migrate()
+        .await
+        .with_context(|| format!("[{}] first migrate", db.backend))?;
+    sessions
+        .migrate()
+        .await
+        .with_context(|| format!("[{}] migrate is idempotent", db.backend))?;
+
+    let mut record = Record {
+        id: Id::default(),
+        data: [
+            ("user_id".to_owned(), json!("u-alice")),
+            ("auth_time".to_owned(), json!(1_700_000_000)),
+        ]
+        .into(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    sessions.create(&mut record).await?;
+    let loaded = sessions
+        .load(&record.id)
+        .await?
+        .context("session not found after create")?;
+    assert_eq!(loaded.data, record.data);
+    sessions.delete(&record.id).await?;
+    assert_eq!(sessions.load(&record.id).await?, None);
+    Ok(())
+}
