@@ -12,6 +12,8 @@ pub mod session_keys {
     pub const AUTH_TIME: &str = "auth_time";
     /// Unix seconds the session was created at login (absolute timeout).
     pub const LOGIN_TIME: &str = "login_time";
+    /// The identity an OpenID Provider vouched for (OIDC sessions have no local account id).
+    pub const OIDC_IDENTITY: &str = "oidc_identity";
 }
 
 #[cfg(feature = "ssr")]
@@ -52,6 +54,10 @@ mod ssr {
         ) -> Result<Vec<ChallengeSummary>, PortalError>;
         /// Whether a setup link still works.
         async fn setup_link_valid(&self, token: &str) -> Result<bool, PortalError>;
+        /// Whether signing in through an OpenID Provider is configured.
+        fn oidc_enabled(&self) -> bool {
+            false
+        }
     }
 
     /// The backend from context.

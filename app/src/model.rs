@@ -11,6 +11,9 @@ pub struct Viewer {
     pub display_name: String,
     /// engineer, approver, admin or auditor.
     pub role: String,
+    /// Signed in through the identity provider (so steps up there too).
+    #[serde(default)]
+    pub oidc: bool,
 }
 
 /// One line of the object diff.
@@ -74,6 +77,9 @@ pub struct ChallengeView {
     pub diff: Vec<DiffLine>,
     /// The grant, once issued.
     pub grant: Option<GrantView>,
+    /// Confirm through the identity provider (an OIDC session) rather than a security key.
+    #[serde(default)]
+    pub confirm_with_idp: bool,
 }
 
 /// What the challenge page may show to this viewer.

@@ -22,6 +22,8 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   expect(cs.setupLink, "first start prints a setup link").not.toBeNull();
   const context = await browser.newContext();
   const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
   const cdp = await context.newCDPSession(page);
   const authenticatorId = await addAuthenticator(cdp, true);
 
@@ -63,9 +65,16 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   await expect(page.locator("dd", { hasText: USER })).toBeVisible();
   await expect(page.locator("dd", { hasText: /^payments$/ })).toBeVisible();
   await expect(page.locator("dd", { hasText: /^api$/ })).toBeVisible();
-  await expect(page.getByText('+     "replicas": 1,')).toBeVisible();
+  await expect(page.getByText("+   replicas: 1")).toBeVisible();
+  await expect(page.getByText("resourceVersion")).toHaveCount(0);
   await expect(page.getByText("Waiting for step-up")).toBeVisible();
   await page.screenshot({ path: join(docs, "challenge-before.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(docs, "challenge-mobile.png"), fullPage: true });
+  await page.setViewportSize({ width: 1100, height: 900 });
+  // Keyboard: the first Tab lands on the skip link, and the confirm button is reachable and focus-visible.
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
 
   // 4. Confirm with the security key (user verification on).
   await page.getByRole("button", { name: "Confirm with security key" }).click();
@@ -133,6 +142,8 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   await page.reload();
   await expect(page.getByText("Waiting for step-up")).toBeVisible();
   await expect(page.locator("[data-grant-id]")).toHaveCount(0);
+  // Hydration and the WebAuthn glue ran without a single uncaught error.
+  expect(pageErrors).toEqual([]);
   const stillDenied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 5));
   expect(stillDenied.json.response.allowed).toBe(false);
 

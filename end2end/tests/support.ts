@@ -20,7 +20,7 @@ export interface Countersign {
   stop: () => Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.listen(0, "127.0.0.1", () => {
@@ -31,8 +31,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Launch `countersign serve` with the test guardrails and wait until it is ready. */
-export async function startCountersign(policies = join(__dirname, "..", "fixtures", "guardrails.yaml")): Promise<Countersign> {
+/** Launch `countersign serve` with the test guardrails (and any extra flags) and wait until it is ready. */
+export async function startCountersign(
+  policies = join(__dirname, "..", "fixtures", "guardrails.yaml"),
+  extraArgs: string[] = [],
+): Promise<Countersign> {
   const [port, webhookPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), "countersign-e2e-"));
   const bin = process.env.COUNTERSIGN_BIN || join(root, "target", "release", "countersign");
@@ -48,6 +51,7 @@ export async function startCountersign(policies = join(__dirname, "..", "fixture
       "--policies", policies,
       "--cluster", "e2e",
       "--site-root", join(root, "target", "site"),
+      ...extraArgs,
     ],
     { cwd: root, env: { ...process.env, RUST_LOG: "info,sqlx=warn" } },
   );
@@ -175,4 +179,44 @@ export async function addAuthenticator(cdp: CDPSession, userVerification = true)
 
 export async function cdpFor(context: BrowserContext, page: Page): Promise<CDPSession> {
   return context.newCDPSession(page);
+}
+
+export interface OpenIdProvider {
+  issuer: string;
+  /** The issuer of the mismatching front (see oidc/provider.mjs), when one was asked for. */
+  frontIssuer: string | null;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Start the test OpenID Provider (oidc/provider.mjs) on `port`, its client redirecting to these URIs. */
+export async function startProvider(port: number, redirectUris: string[], frontPort?: number): Promise<OpenIdProvider> {
+  const script = join(__dirname, "..", "oidc", "provider.mjs");
+  const child = spawn(process.execPath, [script, JSON.stringify({ port, redirectUris, frontPort })], {
+    cwd: join(__dirname, ".."),
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const issuer = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the OpenID Provider did not start:\n${out}`)), 15_000);
+    child.on("exit", (code) => fail(new Error(`the OpenID Provider exited ${code}:\n${out}`)));
+    const poll = setInterval(() => {
+      const m = /^ready (\S+)$/m.exec(out);
+      if (m) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    }, 50);
+  });
+  return {
+    issuer,
+    frontIssuer: frontPort ? `http://127.0.0.1:${frontPort}` : null,
+    output: () => out,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 100));
+    },
+  };
 }

@@ -15,6 +15,8 @@ pub mod admission;
 pub mod audit;
 pub mod challenges;
 pub mod clock;
+pub mod cluster;
+pub mod decisions;
 pub mod engine;
 pub mod grants;
 pub mod identity;

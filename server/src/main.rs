@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use countersign::policy_cli;
 use countersign::serve::{self, ServeArgs};
@@ -25,6 +26,24 @@ enum Command {
     /// Work with guardrail files without a server.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Work with issued grants.
+    #[command(subcommand)]
+    Grant(GrantCommand),
+}
+
+#[derive(Subcommand)]
+enum GrantCommand {
+    /// Revoke a grant in the store; running webhooks stop honouring it on their next refresh (seconds).
+    Revoke {
+        /// Grant id (the token's `jti`, shown in the audit log and in `auditAnnotations`).
+        id: String,
+        /// Database URL (sqlite:// or postgres://); default the SQLite file in the data dir.
+        #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Data dir of `serve`, for the default SQLite file.
+        #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -52,6 +71,23 @@ enum PolicyCommand {
         /// Suite file or folder.
         path: PathBuf,
     },
+    /// Write guardrails in another format (deny, warn and audit guardrails as ValidatingAdmissionPolicy).
+    Export {
+        /// Guardrail file or folder.
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "vap")]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// ValidatingAdmissionPolicy + ValidatingAdmissionPolicyBinding YAML.
+    Vap,
 }
 
 #[tokio::main]
@@ -85,6 +121,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Grant(GrantCommand::Revoke {
+            id,
+            database_url,
+            data_dir,
+        }) => revoke_grant(&id, database_url, &data_dir).await,
+        Command::Policy(PolicyCommand::Export {
+            path,
+            format: ExportFormat::Vap,
+            output,
+        }) => {
+            let yaml = countersign::policy::export_vap(&countersign::policy::load_path(&path)?)?;
+            match output {
+                Some(file) => std::fs::write(&file, yaml)
+                    .with_context(|| format!("writing {}", file.display()))?,
+                None => print!("{yaml}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Policy(PolicyCommand::Check { paths }) => {
             let n = policy_cli::check(&paths)?;
             println!("{n} guardrail(s) valid");
@@ -116,6 +170,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+    }
+}
+
+async fn revoke_grant(
+    id: &str,
+    database_url: Option<String>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    use countersign::webhook::grant_cache::{revoke, Revocation};
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("countersign.db").display()));
+    let store = countersign::store::connect(&url).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    match revoke(store.as_ref(), None, id, &actor).await? {
+        Revocation::Revoked => {
+            println!("grant {id} revoked");
+            Ok(ExitCode::SUCCESS)
+        }
+        Revocation::NotLive => {
+            println!("grant {id} had already expired or been revoked");
+            Ok(ExitCode::SUCCESS)
+        }
+        Revocation::Unknown => {
+            eprintln!("error: no grant has the id {id}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::admission::parse_review;
-use crate::engine::{Decision, Engine, NamespaceIndex};
+use crate::engine::{Decision, Engine, Explanation, NamespaceIndex};
 use crate::policy::{self, ActionKind, Mode};
 
 /// Read Namespace objects from a YAML or JSON list (or a `kind: List` with `items`).
@@ -46,6 +46,13 @@ pub fn decision_json(decision: &Decision) -> Value {
     })
 }
 
+/// The `policy eval` JSON with, per guardrail, whether it matched and why.
+pub fn explained_json(decision: &Decision, explanations: &[Explanation]) -> Value {
+    let mut out = decision_json(decision);
+    out["explanations"] = json!(explanations);
+    out
+}
+
 /// `policy eval`
 pub fn eval(policies: &Path, request: &Path, namespaces: Option<&Path>) -> anyhow::Result<Value> {
     let engine = Engine::new(policy::load_path(policies)?);
@@ -55,7 +62,8 @@ pub fn eval(policies: &Path, request: &Path, namespaces: Option<&Path>) -> anyho
         Some(p) => read_namespaces(p)?,
         None => NamespaceIndex::default(),
     };
-    Ok(decision_json(&engine.evaluate(&review, &index)))
+    let (decision, explanations) = engine.explain(&review, &index);
+    Ok(explained_json(&decision, &explanations))
 }
 
 /// `policy check`: load every path, print a count per path.
@@ -160,6 +168,23 @@ pub fn test(path: &Path) -> anyhow::Result<Vec<CaseResult>> {
                 want.sort_unstable();
                 if got != want {
                     problems.push(format!("expected guardrails {want:?}, got {got:?}"));
+                }
+            }
+            if !problems.is_empty() {
+                let (_, explanations) = engine.explain(&review, &index);
+                let why: Vec<String> = explanations
+                    .iter()
+                    .filter(|e| {
+                        e.failed == Some("condition")
+                            || case
+                                .guardrails
+                                .as_ref()
+                                .is_some_and(|g| !e.matched && g.contains(&e.name))
+                    })
+                    .map(|e| format!("{}: {}", e.name, e.reason))
+                    .collect();
+                if !why.is_empty() {
+                    problems.push(format!("why: {}", why.join("; ")));
                 }
             }
             results.push(CaseResult {

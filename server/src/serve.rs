@@ -8,11 +8,14 @@ use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use url::Url;
 
+use crate::cluster::{self, LiveNamespaces};
 use crate::engine::{Engine, NamespaceIndex};
-use crate::grants::GrantSigner;
+use crate::grants::{GrantCache, GrantSigner};
+use crate::identity::oidc::{Oidc, OidcArgs};
 use crate::identity::passkeys::Passkeys;
 use crate::identity::setup;
 use crate::state::AppState;
+use crate::webhook::decision_log::DecisionLog;
 use crate::webhook::metrics::Metrics;
 use crate::{clock, policy, portal, store, webhook};
 
@@ -57,9 +60,16 @@ pub struct ServeArgs {
     /// Extra DNS names or IPs for the self-made webhook certificate (e.g. countersign.countersign.svc).
     #[arg(long = "webhook-name")]
     pub webhook_names: Vec<String>,
+    /// Kubeconfig of the guarded cluster, to watch Namespace labels for label selectors. Without it the
+    /// in-cluster service account is used when running in a pod; otherwise (local mode) no cluster is read.
+    #[arg(long, env = "COUNTERSIGN_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
+    /// Sign-in and step-up through an OpenID Provider.
+    #[command(flatten)]
+    pub oidc: OidcArgs,
 }
 
 /// Run until interrupted.
@@ -86,6 +96,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("creating the sessions table")?;
     let signer = GrantSigner::load_or_create(&args.data_dir.join("grant-signing.key"))?;
     let passkeys = Passkeys::new(&args.public_url)?;
+    let oidc = match args.oidc.config().map_err(anyhow::Error::msg)? {
+        Some(config) => Some(Arc::new(
+            Oidc::new(config, &args.public_url).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => webhook::tls::load(cert, key)?,
         _ => {
@@ -95,15 +111,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
+    let kube_client = cluster::client(args.kubeconfig.as_deref()).await?;
+    let namespaces = match &kube_client {
+        Some(_) => LiveNamespaces::awaiting_sync(),
+        None => LiveNamespaces::fixed(NamespaceIndex::default()),
+    };
+    let grants = GrantCache::new(&args.cluster);
+    let held = webhook::grant_cache::refresh(store.as_ref(), &grants)
+        .await
+        .context("loading live grants")?;
+
+    let engine = Arc::new(Engine::new(guardrails));
+    let namespaces = Arc::new(namespaces);
+    let (decisions, _decision_writer) = DecisionLog::start(
+        store.clone(),
+        engine.clone(),
+        namespaces.clone(),
+        args.cluster.clone(),
+    );
     let state = AppState {
         store: store.clone(),
-        engine: Arc::new(Engine::new(guardrails)),
-        namespaces: Arc::new(NamespaceIndex::default()),
+        engine,
+        namespaces,
+        grants: Arc::new(grants),
         signer: Arc::new(signer),
         passkeys: Arc::new(passkeys),
+        oidc: oidc.clone(),
         public_url: args.public_url.clone(),
         cluster: args.cluster.clone(),
         metrics: Arc::new(Metrics::default()),
+        decisions: Arc::new(decisions),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
@@ -114,6 +151,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("  webhook:    https://{}/k8s/admit", args.webhook_listen);
     println!("  store:      {}", redact_url(&database_url));
     println!("  guardrails: {}", state.engine.guardrails().len());
+    println!("  grants:     {held} live");
+    if let Some(oidc) = &oidc {
+        println!("  oidc:       {}", oidc.config().issuer.as_str());
+    }
+    println!(
+        "  namespaces: {}",
+        if kube_client.is_some() {
+            "watched from the cluster"
+        } else {
+            "not watched (no cluster configured): selectors treat every namespace as unknown and fail closed"
+        }
+    );
     if let Some(bundle) = tls.ca_bundle() {
         println!(
             "  webhook caBundle (base64 PEM, for the ValidatingWebhookConfiguration):\n{bundle}"
@@ -156,6 +205,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     webhook_listener.set_nonblocking(true)?;
     println!("ready");
 
+    let _refresh = AbortOnDrop(tokio::spawn(webhook::grant_cache::keep_fresh(
+        state.clone(),
+        webhook::grant_cache::REFRESH_EVERY,
+    )));
+    let _watch = kube_client.map(|client| {
+        AbortOnDrop(tokio::spawn(cluster::reflect_namespaces(
+            client,
+            state.namespaces.clone(),
+        )))
+    });
     let portal_task = tokio::spawn(async move { axum::serve(listener, portal).await });
     let webhook_task = tokio::spawn(
         axum_server::from_tcp_rustls(webhook_listener, rustls_config)
@@ -167,6 +226,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => println!("shutting down"),
     }
     Ok(())
+}
+
+/// Stops a background task when `serve` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Hide a password in a database URL before printing it.

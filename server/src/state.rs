@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::engine::{Engine, NamespaceIndex};
-use crate::grants::GrantSigner;
+use crate::cluster::LiveNamespaces;
+use crate::engine::Engine;
+use crate::grants::{GrantCache, GrantSigner};
 use crate::identity::passkeys::Passkeys;
 use crate::store::AnyStore;
+use crate::webhook::decision_log::DecisionLog;
 use crate::webhook::metrics::Metrics;
 
 /// Shared, cheaply cloned application state.
@@ -17,18 +19,24 @@ pub struct AppState {
     pub store: Arc<dyn AnyStore>,
     /// Loaded guardrails.
     pub engine: Arc<Engine>,
-    /// Namespace labels for selectors.
-    pub namespaces: Arc<NamespaceIndex>,
+    /// Namespace labels for selectors (swapped whole by the cluster watch, if any).
+    pub namespaces: Arc<LiveNamespaces>,
+    /// Live grants in memory, checked by the webhook without a database round trip.
+    pub grants: Arc<GrantCache>,
     /// Grant signing key.
     pub signer: Arc<GrantSigner>,
     /// WebAuthn relying party.
     pub passkeys: Arc<Passkeys>,
+    /// OpenID Provider relying party, when OIDC is configured.
+    pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
     /// Public URL of the portal (links, WebAuthn origin, grant issuer).
     pub public_url: Url,
     /// Name of the cluster this instance guards (part of every digest and grant).
     pub cluster: String,
     /// Webhook counters.
     pub metrics: Arc<Metrics>,
+    /// Where matched decisions go to be explained and stored.
+    pub decisions: Arc<DecisionLog>,
 }
 
 impl AppState {

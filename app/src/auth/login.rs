@@ -1,8 +1,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::LoginForm;
-use crate::layout::Card;
+use super::{oidc_problem, LoginForm};
+use crate::layout::{Card, ErrorNote};
 
 /// `/login`
 #[component]
@@ -16,11 +16,19 @@ pub fn LoginPage() -> impl IntoView {
             .filter(|n| n.starts_with('/') && !n.starts_with("//"))
             .unwrap_or_else(|| "/".to_owned())
     };
+    let problem = move || {
+        query
+            .read()
+            .get("oidc")
+            .and_then(|r| oidc_problem(&r))
+            .map(|m| view! { <div class="mb-4"><ErrorNote message=m /></div> })
+    };
     view! {
         <div class="mx-auto max-w-md">
+            {problem}
             <Card title="Sign in">
                 <p class="mb-4 text-sm text-slate-600">
-                    "Use the passkey or security key registered to your account. Your key will ask for its PIN or your fingerprint."
+                    "Sign in with the passkey or security key registered to your account, or through your identity provider when one is set up."
                 </p>
                 <LoginForm next=next() />
             </Card>

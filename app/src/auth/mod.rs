@@ -28,9 +28,81 @@ pub const INPUT_CLASS: &str = "mt-1 block w-full rounded-md border border-slate-
 /// Shared primary button styling.
 pub const PRIMARY_BUTTON: &str = "inline-flex items-center justify-center gap-2 rounded-md bg-indigo-700 px-4 py-2.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-70";
 
-/// The sign-in form; `next` is where to go afterwards.
+/// Whether signing in through an OpenID Provider is configured.
+#[server]
+pub async fn oidc_enabled() -> Result<bool, ServerFnError> {
+    Ok(crate::backend::backend()?.oidc_enabled())
+}
+
+/// What went wrong in a round trip to the identity provider, from the fixed reason code the server
+/// puts in the URL (`?oidc=not_mfa`). Unknown codes show nothing, so a crafted link cannot put
+/// words on the page.
+pub fn oidc_problem(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "not_mfa" => "Your identity provider confirmed you with one factor only. This guardrail needs a second factor: confirm again and use your security key or one-time code at the provider.",
+        "stale" => "Your identity provider reported a sign-in older than this guardrail allows. Confirm again and sign in at the provider.",
+        "state" => "The answer from the identity provider does not belong to a sign-in started in this browser (state mismatch), so it was refused. Start again.",
+        "nonce" => "The identity provider's ID token does not belong to this sign-in (nonce mismatch), so it was refused. Start again.",
+        "issuer" => "The ID token was issued by a different identity provider than the one configured, so it was refused.",
+        "token" => "The identity provider's ID token was not accepted. Start again; if it keeps happening, ask an administrator to check the OIDC configuration.",
+        "provider" => "The identity provider did not sign you in (it refused or the sign-in was cancelled).",
+        "flow" => "No sign-in through the identity provider was in progress in this browser, or it took too long. Start again.",
+        "session" => "Your session could not be saved. Try again.",
+        "unavailable" => "The identity provider could not be reached. Try again shortly.",
+        "username" => "The identity provider did not send a usable username claim for your Kubernetes username. Ask an administrator to check the claim mapping.",
+        "mismatch" => "The identity provider confirmed a different account than the one signed in here. Sign out and sign in as the person who made the request.",
+        "challenge" => "This challenge cannot be confirmed any more (it was confirmed already, expired, or belongs to someone else).",
+        "not_oidc" => "You signed in with a passkey; confirm with your security key instead.",
+        "signin" => "Sign in first.",
+        "off" => "Signing in through an identity provider is not configured here.",
+        _ => return None,
+    })
+}
+
+/// The sign-in options; `next` is where to go afterwards.
 #[component]
 pub fn LoginForm(#[prop(into)] next: String) -> impl IntoView {
+    let oidc = Resource::new(|| (), |_| oidc_enabled());
+    let idp_next = next.clone();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let idp_next = idp_next.clone();
+                Suspend::new(async move {
+                    matches!(oidc.await, Ok(true)).then(|| view! { <IdpSignIn next=idp_next /> })
+                })
+            }}
+        </Suspense>
+        <PasskeySignIn next />
+    }
+}
+
+/// A plain form (works before hydration) that sends the browser to the identity provider.
+#[component]
+fn IdpSignIn(next: String) -> impl IntoView {
+    view! {
+        <form method="post" action="/auth/oidc/login" class="mb-5 space-y-3">
+            <input type="hidden" name="next" value=next />
+            <button type="submit" class=SECONDARY_BUTTON aria-describedby="idp-help">
+                <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
+                    <path stroke-linecap="round" stroke-linejoin="round" d="M15 3h4a2 2 0 012 2v14a2 2 0 01-2 2h-4M10 17l5-5-5-5M15 12H3" />
+                </svg>
+                "Sign in with your identity provider"
+            </button>
+            <p id="idp-help" class="text-xs text-slate-600">"Your organisation's single sign-on. Steps up there too."</p>
+            <div class="flex items-center gap-3 pt-2 text-xs font-medium uppercase tracking-wide text-slate-500" aria-hidden="true">
+                <span class="h-px flex-1 bg-slate-200"></span>"or"<span class="h-px flex-1 bg-slate-200"></span>
+            </div>
+        </form>
+    }
+}
+
+/// Shared secondary button styling.
+pub const SECONDARY_BUTTON: &str = "inline-flex w-full items-center justify-center gap-2 rounded-md border border-slate-300 bg-white px-4 py-2.5 text-sm font-semibold text-slate-800 shadow-sm hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 focus-visible:ring-offset-2";
+
+/// Passkey sign-in (the WebAuthn script runs it).
+#[component]
+fn PasskeySignIn(next: String) -> impl IntoView {
     view! {
         <form data-webauthn="login" data-next=next class="space-y-4" novalidate>
             <div>

@@ -1,9 +1,9 @@
 //! `/c/{code}`: what was attempted, and the step-up that turns it into a grant.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::auth::{CeremonyStatus, LoginForm, PRIMARY_BUTTON};
+use crate::auth::{oidc_problem, CeremonyStatus, LoginForm, PRIMARY_BUTTON};
 use crate::layout::{Card, ErrorNote, Loading, StatusBadge};
 use crate::model::{ChallengeAccess, ChallengeView, DiffLine, GrantView};
 
@@ -23,7 +23,16 @@ pub fn ChallengePage() -> impl IntoView {
     let params = use_params_map();
     let code = move || params.read().get("code").unwrap_or_default();
     let access = Resource::new(code, load_challenge);
+    let query = use_query_map();
+    // A refusal from the identity provider round trip, as a fixed reason code.
+    let problem =
+        move || {
+            query.read().get("oidc").and_then(|r| oidc_problem(&r)).map(
+                |m| view! { <div class="mb-6" data-oidc-problem><ErrorNote message=m /></div> },
+            )
+        };
     view! {
+        {problem}
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match access.await {
@@ -89,6 +98,23 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
 
             {match (c.grant.clone(), pending) {
                 (Some(grant), _) => view! { <GrantIssued grant /> }.into_any(),
+                (None, true) if c.confirm_with_idp => view! {
+                    <Card title="Confirm it was you">
+                        <p class="text-sm text-slate-700">
+                            "Confirming issues a grant for " {c.scope_text.clone()} ". Your identity provider will ask you to sign in again with a second factor if your last sign-in is not strong or recent enough. "
+                            "This link expires at " <strong>{c.expires_at.clone()}</strong> "."
+                        </p>
+                        <form method="post" action="/auth/oidc/stepup" class="mt-4">
+                            <input type="hidden" name="code" value=c.code.clone() />
+                            <button type="submit" class=PRIMARY_BUTTON>
+                                <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
+                                    <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
+                                </svg>
+                                "Confirm with your identity provider"
+                            </button>
+                        </form>
+                    </Card>
+                }.into_any(),
                 (None, true) => view! {
                     <Card title="Confirm it was you">
                         <p class="text-sm text-slate-700">

@@ -20,7 +20,7 @@ pub fn request_digest(cluster: &str, request: &AdmissionRequest) -> String {
         .object
         .as_ref()
         .or(request.old_object.as_ref())
-        .map(stable_object);
+        .map(without_volatile_fields);
     let subject = serde_json::json!({
         "cluster": cluster,
         "username": request.user_info.username,
@@ -38,7 +38,8 @@ pub fn request_digest(cluster: &str, request: &AdmissionRequest) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn stable_object(object: &Value) -> Value {
+/// A copy of an object without the fields the API server changes on its own (and without `status`).
+pub fn without_volatile_fields(object: &Value) -> Value {
     let mut copy = object.clone();
     if let Some(map) = copy.as_object_mut() {
         map.remove("status");

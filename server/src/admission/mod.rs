@@ -3,5 +3,5 @@
 mod digest;
 mod review;
 
-pub use digest::request_digest;
+pub use digest::{request_digest, without_volatile_fields};
 pub use review::*;

@@ -102,6 +102,9 @@ pub struct AdmissionRequest {
     /// Whether nothing will be persisted.
     #[serde(default)]
     pub dry_run: bool,
+    /// The operation's options (CreateOptions, UpdateOptions, DeleteOptions), when sent.
+    #[serde(default)]
+    pub options: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -45,6 +45,18 @@ impl ChallengeStatus {
     }
 }
 
+/// `deployments.apps/scale`: resource, group and subresource as kubectl users read them.
+pub fn resource_label(group: &str, resource: &str, subresource: &str) -> String {
+    let mut label = resource.to_owned();
+    if !group.is_empty() {
+        label = format!("{label}.{group}");
+    }
+    if !subresource.is_empty() {
+        label = format!("{label}/{subresource}");
+    }
+    label
+}
+
 /// What was attempted, as shown on the challenge page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptedRequest {
@@ -95,14 +107,7 @@ impl AttemptedRequest {
 
     /// `deployments.apps/scale`-style resource label.
     pub fn resource_label(&self) -> String {
-        let mut label = self.resource.clone();
-        if !self.api_group.is_empty() {
-            label = format!("{label}.{}", self.api_group);
-        }
-        if !self.subresource.is_empty() {
-            label = format!("{label}/{}", self.subresource);
-        }
-        label
+        resource_label(&self.api_group, &self.resource, &self.subresource)
     }
 }
 

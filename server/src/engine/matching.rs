@@ -7,18 +7,53 @@ use crate::policy::{Match, NamespaceMatch, SubjectMatch};
 
 use super::NamespaceLabels;
 
-/// Whether every clause of `m` fits the request.
-pub(super) fn matches(
+/// A match clause, named for explanations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clause {
+    /// `match.operations`
+    Operation,
+    /// `match.resources`
+    Resource,
+    /// `match.subjects`
+    Subject,
+    /// `match.namespaces`
+    Namespace,
+}
+
+impl Clause {
+    /// The clause as explanations name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Clause::Operation => "operation",
+            Clause::Resource => "resource",
+            Clause::Subject => "subject",
+            Clause::Namespace => "namespace",
+        }
+    }
+}
+
+/// The first clause of `m` that does not fit the request, checked cheapest first; `None` when
+/// every clause fits.
+pub(super) fn mismatch(
     m: &Match,
     request: &AdmissionRequest,
     namespaces: &dyn NamespaceLabels,
-) -> bool {
-    operation_fits(m, request)
-        && resource_fits(m, request)
-        && subjects_fit(&m.subjects, request)
-        && m.namespaces
-            .as_ref()
-            .is_none_or(|ns| namespace_fits(ns, request, namespaces))
+) -> Option<Clause> {
+    if !operation_fits(m, request) {
+        Some(Clause::Operation)
+    } else if !resource_fits(m, request) {
+        Some(Clause::Resource)
+    } else if !subjects_fit(&m.subjects, request) {
+        Some(Clause::Subject)
+    } else if !m
+        .namespaces
+        .as_ref()
+        .is_none_or(|ns| namespace_fits(ns, request, namespaces))
+    {
+        Some(Clause::Namespace)
+    } else {
+        None
+    }
 }
 
 fn operation_fits(m: &Match, request: &AdmissionRequest) -> bool {

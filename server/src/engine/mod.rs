@@ -5,11 +5,14 @@
 mod matching;
 mod namespaces;
 
+use std::cell::OnceCell;
+
 use serde::Serialize;
 
 use crate::admission::AdmissionRequest;
-use crate::policy::{ActionKind, Guardrail, Mode};
+use crate::policy::{ActionKind, Activation, Guardrail, Inputs, Mode};
 
+pub use matching::Clause;
 pub use namespaces::{NamespaceIndex, NamespaceLabels};
 
 /// A guardrail that matched a request.
@@ -27,6 +30,42 @@ pub struct Hit {
     pub mode: Mode,
     /// Message for the person behind the request.
     pub message: String,
+    /// Why the condition could not be evaluated, when it could not: the guardrail then matches
+    /// (fail closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition_error: Option<String>,
+}
+
+/// Why one guardrail matched a request or not; produced only by [`Engine::explain`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// Guardrail name.
+    pub name: String,
+    /// Whether it matched (and so counts in the decision, unless it is a dry run).
+    pub matched: bool,
+    /// The match clause that did not fit (`operation`, `resource`, `subject`, `namespace`), or
+    /// `condition` when the clauses fit and the condition was false or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<&'static str>,
+    /// In words.
+    pub reason: String,
+    /// The condition's result, when it was evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionResult>,
+}
+
+/// What a guardrail's CEL condition gave.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConditionResult {
+    /// The expression.
+    pub expression: String,
+    /// Its value, when it evaluated to a bool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<bool>,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What the engine decided for one request.
@@ -88,33 +127,199 @@ impl Engine {
         self.guardrails.iter().find(|g| g.name.as_str() == name)
     }
 
-    /// Evaluate one request.
+    /// Evaluate one request. Guardrails without a condition cost no allocation beyond their hit;
+    /// the CEL variables are built once, and only when a matching guardrail has a condition.
     pub fn evaluate(
         &self,
         request: &AdmissionRequest,
         namespaces: &dyn NamespaceLabels,
     ) -> Decision {
+        self.run(request, namespaces, None)
+    }
+
+    /// Evaluate one request and say, for every guardrail, whether it matched and why.
+    pub fn explain(
+        &self,
+        request: &AdmissionRequest,
+        namespaces: &dyn NamespaceLabels,
+    ) -> (Decision, Vec<Explanation>) {
+        let mut explanations = Vec::with_capacity(self.guardrails.len());
+        let decision = self.run(request, namespaces, Some(&mut explanations));
+        (decision, explanations)
+    }
+
+    fn run(
+        &self,
+        request: &AdmissionRequest,
+        namespaces: &dyn NamespaceLabels,
+        mut explain: Option<&mut Vec<Explanation>>,
+    ) -> Decision {
+        let inputs: OnceCell<Inputs> = OnceCell::new();
+        let activation: OnceCell<Result<Activation<'_>, String>> = OnceCell::new();
+        let variables = || {
+            activation
+                .get_or_init(|| {
+                    let inputs = inputs.get_or_init(|| {
+                        // VAP: null for cluster-scoped requests (a Namespace itself included).
+                        let namespace = (!request.namespace.is_empty())
+                            .then(|| namespaces.namespace_object(&request.namespace));
+                        Inputs::new(request, namespace)
+                    });
+                    Activation::new(request, inputs)
+                })
+                .as_ref()
+                .map_err(Clone::clone)
+        };
+
         let mut action = ActionKind::Allow;
         let mut hits = Vec::new();
         for (index, guardrail) in self.guardrails.iter().enumerate() {
-            if !matching::matches(&guardrail.matcher, request, namespaces) {
+            if let Some(clause) = matching::mismatch(&guardrail.matcher, request, namespaces) {
+                if let Some(out) = explain.as_deref_mut() {
+                    out.push(Explanation {
+                        name: guardrail.name.to_string(),
+                        matched: false,
+                        failed: Some(clause.as_str()),
+                        reason: clause_reason(clause, request),
+                        condition: None,
+                    });
+                }
                 continue;
+            }
+            let mut condition_error = None;
+            let mut condition = None;
+            if let Some(expression) = &guardrail.condition {
+                let outcome = variables().and_then(|v| expression.eval_bool(v));
+                let matched = !matches!(outcome, Ok(false));
+                if explain.is_some() {
+                    condition = Some(ConditionResult {
+                        expression: expression.source().to_owned(),
+                        result: outcome.as_ref().ok().copied(),
+                        error: outcome.as_ref().err().cloned(),
+                    });
+                }
+                if let Err(e) = outcome {
+                    condition_error = Some(e);
+                }
+                if !matched {
+                    if let Some(out) = explain.as_deref_mut() {
+                        out.push(Explanation {
+                            name: guardrail.name.to_string(),
+                            matched: false,
+                            failed: Some("condition"),
+                            reason: "the match clauses fit; the condition is false".into(),
+                            condition,
+                        });
+                    }
+                    continue;
+                }
             }
             if guardrail.mode == Mode::Enforce {
                 action = action.max(guardrail.action.kind);
+            }
+            let message = message(guardrail, condition_error.as_deref(), variables);
+            if let Some(out) = explain.as_deref_mut() {
+                out.push(Explanation {
+                    name: guardrail.name.to_string(),
+                    matched: true,
+                    failed: condition_error.as_ref().map(|_| "condition"),
+                    reason: match &condition_error {
+                        Some(e) => format!(
+                            "the match clauses fit; the condition failed ({e}), so the guardrail applies (fail closed)"
+                        ),
+                        None if guardrail.condition.is_some() => {
+                            "the match clauses fit and the condition is true".into()
+                        }
+                        None => "the match clauses fit".into(),
+                    },
+                    condition,
+                });
             }
             hits.push(Hit {
                 index,
                 name: guardrail.name.to_string(),
                 action: guardrail.action.kind,
                 mode: guardrail.mode,
-                message: guardrail
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| guardrail.description.clone()),
+                message,
+                condition_error,
             });
         }
         Decision { action, hits }
+    }
+}
+
+/// A mismatched clause in words, with what the request had.
+fn clause_reason(clause: Clause, request: &AdmissionRequest) -> String {
+    let r = request;
+    match clause {
+        Clause::Operation => format!(
+            "operation {} is not in match.operations",
+            r.operation.as_str()
+        ),
+        Clause::Resource => {
+            let group = if r.resource.group.is_empty() {
+                "core"
+            } else {
+                r.resource.group.as_str()
+            };
+            let sub = if r.sub_resource.is_empty() {
+                String::new()
+            } else {
+                format!("/{}", r.sub_resource)
+            };
+            format!(
+                "resource {group} {}{sub} is not in match.resources",
+                r.resource.resource
+            )
+        }
+        Clause::Subject => format!(
+            "user {} is not in match.subjects, or is excluded",
+            r.user_info.username
+        ),
+        Clause::Namespace if r.namespace.is_empty() && r.resource.resource != "namespaces" => {
+            "the request is cluster-scoped and the guardrail has a namespace clause".into()
+        }
+        Clause::Namespace => {
+            let name = if r.namespace.is_empty() {
+                &r.name
+            } else {
+                &r.namespace
+            };
+            format!(
+                "namespace {name} is excluded, or fits neither match.namespaces names nor selector"
+            )
+        }
+    }
+}
+
+/// Longest message a `messageExpression` may produce before `message` is used instead.
+const MAX_MESSAGE_LEN: usize = 1024;
+
+/// The message of a matched guardrail: `messageExpression` when it gives a usable string (as in a
+/// ValidatingAdmissionPolicy: not empty, one line, not too long), else `message`, else the
+/// description. A failed condition is said so.
+fn message<'a, 'v: 'a>(
+    guardrail: &Guardrail,
+    condition_error: Option<&str>,
+    variables: impl FnOnce() -> Result<&'a Activation<'v>, String>,
+) -> String {
+    let evaluated = match (&guardrail.message_expression, condition_error) {
+        (Some(expression), None) => variables()
+            .and_then(|v| expression.eval_string(v))
+            .ok()
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty() && !m.contains('\n') && m.len() <= MAX_MESSAGE_LEN),
+        _ => None,
+    };
+    let base = evaluated.unwrap_or_else(|| {
+        guardrail
+            .message
+            .clone()
+            .unwrap_or_else(|| guardrail.description.clone())
+    });
+    match condition_error {
+        Some(e) => format!("{base} (condition could not be evaluated: {e})"),
+        None => base,
     }
 }
 

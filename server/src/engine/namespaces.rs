@@ -4,6 +4,17 @@ use std::collections::{BTreeMap, HashMap};
 pub trait NamespaceLabels: Send + Sync {
     /// Labels of the namespace, or `None` when it is not known.
     fn labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>>;
+
+    /// The Namespace object CEL sees as `namespaceObject`, built from what is kept: name and labels
+    /// only (no annotations, no managedFields). A namespace not yet seen has a name and no labels,
+    /// so an expression reading its labels fails, and a guarded request fails closed.
+    fn namespace_object(&self, namespace: &str) -> serde_json::Value {
+        let mut metadata = serde_json::json!({ "name": namespace });
+        if let Some(labels) = self.labels(namespace) {
+            metadata["labels"] = serde_json::json!(labels);
+        }
+        serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": metadata })
+    }
 }
 
 /// Namespace labels held in memory, keeping only what selectors need (not whole objects).

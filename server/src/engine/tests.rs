@@ -305,3 +305,221 @@ fn unknown_namespace_labels_fail_closed_for_selectors() {
         ActionKind::Deny
     );
 }
+
+const CEL_POLICIES: &str = r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: scale-down}
+spec:
+  match:
+    operations: [UPDATE]
+    resources: [{apiGroups: ["apps"], resources: ["deployments"]}]
+  condition: "object.spec.replicas < oldObject.spec.replicas"
+  action: {type: stepUp}
+  message: Scaling down needs a second look.
+  messageExpression: "'replicas ' + string(oldObject.spec.replicas) + ' -> ' + string(object.spec.replicas)"
+---
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: prod-labelled}
+spec:
+  match:
+    resources: [{apiGroups: ["apps"], resources: ["deployments"]}]
+  condition: "namespaceObject.metadata.labels.env == 'prod'"
+  action: {type: warn}
+  message: Production namespace.
+  messageExpression: "object.spec.replicas"
+---
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: shell-exec}
+spec:
+  match:
+    operations: [CONNECT]
+    resources: [{apiGroups: [""], resources: ["pods/exec"]}]
+  condition: "object.command.exists(c, c in ['sh', 'bash', '/bin/sh']) && object.container != 'debug'"
+  action: {type: deny}
+  message: Interactive shells are not allowed.
+"#;
+
+fn cel_engine() -> Engine {
+    Engine::new(parse_documents("cel", CEL_POLICIES).unwrap())
+}
+
+fn deployment_update(ns: &str, replicas: i64, old: i64) -> AdmissionRequest {
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u", "operation": "UPDATE",
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "namespace": ns, "name": "api",
+            "userInfo": {"username": "alice"},
+            "object": {"metadata": {"name": "api"}, "spec": {"replicas": replicas}},
+            "oldObject": {"metadata": {"name": "api"}, "spec": {"replicas": old}}
+        }
+    });
+    parse_review(body.to_string().as_bytes()).unwrap()
+}
+
+fn exec(command: &[&str], container: &str) -> AdmissionRequest {
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u", "operation": "CONNECT",
+            "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "subResource": "exec", "namespace": "dev", "name": "api-1",
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "PodExecOptions", "stdin": true, "tty": true,
+                       "container": container, "command": command}
+        }
+    });
+    parse_review(body.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn condition_must_be_true_to_match() {
+    let d = cel_engine().evaluate(&deployment_update("dev", 1, 3), &namespaces());
+    assert_eq!(d.action, ActionKind::StepUp);
+    assert_eq!(d.hits[0].message, "replicas 3 -> 1");
+    let d = cel_engine().evaluate(&deployment_update("dev", 3, 1), &namespaces());
+    assert_eq!(d.action, ActionKind::Allow);
+    assert!(d.hits.is_empty());
+}
+
+#[test]
+fn message_expression_falls_back_to_message() {
+    // `prod-labelled` matches in `shop` (env=prod); its messageExpression is an int, not a string.
+    let d = cel_engine().evaluate(&deployment_update("shop", 3, 3), &namespaces());
+    assert_eq!(d.action, ActionKind::Warn);
+    assert_eq!(d.hits[0].name, "prod-labelled");
+    assert_eq!(d.hits[0].message, "Production namespace.");
+}
+
+#[test]
+fn condition_errors_fail_closed_and_are_recorded() {
+    // No oldObject on this UPDATE: `oldObject.spec` fails, so the guardrail applies.
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u", "operation": "UPDATE",
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "namespace": "dev", "name": "api", "userInfo": {"username": "alice"},
+            "object": {"spec": {"replicas": 1}}
+        }
+    });
+    let request = parse_review(body.to_string().as_bytes()).unwrap();
+    let d = cel_engine().evaluate(&request, &namespaces());
+    assert_eq!(d.action, ActionKind::StepUp);
+    let hit = &d.hits[0];
+    assert!(hit.condition_error.is_some());
+    assert!(
+        hit.message
+            .starts_with("Scaling down needs a second look. (condition could not be evaluated:"),
+        "{}",
+        hit.message
+    );
+    // A namespace never seen has no labels: reading them fails, and the guardrail applies.
+    let d = cel_engine().evaluate(&deployment_update("never-seen", 3, 3), &namespaces());
+    assert_eq!(d.action, ActionKind::Warn);
+    assert!(d.hits[0].condition_error.is_some());
+}
+
+#[test]
+fn connect_conditions_see_pod_exec_options() {
+    let engine = cel_engine();
+    assert_eq!(
+        engine
+            .evaluate(&exec(&["bash"], "app"), &namespaces())
+            .action,
+        ActionKind::Deny
+    );
+    assert_eq!(
+        engine
+            .evaluate(&exec(&["ls", "/"], "app"), &namespaces())
+            .action,
+        ActionKind::Allow
+    );
+    assert_eq!(
+        engine
+            .evaluate(&exec(&["sh"], "debug"), &namespaces())
+            .action,
+        ActionKind::Allow
+    );
+}
+
+#[test]
+fn explain_says_why_for_every_guardrail() {
+    let (decision, explanations) =
+        cel_engine().explain(&deployment_update("shop", 3, 5), &namespaces());
+    assert_eq!(
+        decision,
+        cel_engine().evaluate(&deployment_update("shop", 3, 5), &namespaces())
+    );
+    assert_eq!(explanations.len(), 3);
+    let scale = &explanations[0];
+    assert!(scale.matched);
+    assert_eq!(scale.condition.as_ref().unwrap().result, Some(true));
+    assert!(explanations[1].matched);
+    let shell = &explanations[2];
+    assert!(!shell.matched);
+    assert_eq!(shell.failed, Some("operation"));
+    assert!(shell.condition.is_none());
+
+    let (_, explanations) = cel_engine().explain(&deployment_update("dev", 5, 3), &namespaces());
+    assert_eq!(explanations[0].failed, Some("condition"));
+    assert_eq!(
+        explanations[0].condition.as_ref().unwrap().result,
+        Some(false)
+    );
+    let json = serde_json::to_value(&explanations[0]).unwrap();
+    assert_eq!(json["matched"], false);
+    assert_eq!(json["condition"]["result"], false);
+}
+
+#[test]
+fn clauses_are_named_when_they_do_not_fit() {
+    let (_, explanations) = engine().explain(
+        &request("UPDATE", "apps", "deployments", "", "dev", "alice", &[]),
+        &namespaces(),
+    );
+    let prod = explanations
+        .iter()
+        .find(|e| e.name == "prod-workloads")
+        .unwrap();
+    assert_eq!(prod.failed, Some("namespace"));
+    let secrets = explanations
+        .iter()
+        .find(|e| e.name == "ci-secrets")
+        .unwrap();
+    assert_eq!(secrets.failed, Some("resource"));
+    let (_, explanations) = engine().explain(
+        &request("CREATE", "", "secrets", "", "ci", "bob", &[]),
+        &namespaces(),
+    );
+    let secrets = explanations
+        .iter()
+        .find(|e| e.name == "ci-secrets")
+        .unwrap();
+    assert_eq!(secrets.failed, Some("subject"));
+}
+
+#[test]
+fn failing_message_expression_falls_back_and_does_not_change_the_match() {
+    let policy = r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: msg}
+spec:
+  match: {operations: [UPDATE]}
+  condition: "object.spec.replicas == 1"
+  action: {type: deny}
+  message: Fallback message.
+  messageExpression: "'paused: ' + string(object.spec.paused)"
+"#;
+    let engine = Engine::new(parse_documents("m", policy).unwrap());
+    let d = engine.evaluate(&deployment_update("dev", 1, 3), &namespaces());
+    assert_eq!(d.action, ActionKind::Deny);
+    assert_eq!(d.hits[0].message, "Fallback message.");
+    assert!(d.hits[0].condition_error.is_none());
+}

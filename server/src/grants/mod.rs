@@ -1,5 +1,6 @@
 //! Grants: short-lived, signed permissions bound to a request, an object or a namespace.
 
+pub mod cache;
 mod signing;
 
 use serde::{Deserialize, Serialize};
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::challenges::Challenge;
 use crate::policy::GrantScope;
 
+pub use cache::{CoveringGrant, GrantCache, LiveGrant};
 pub use signing::{GrantClaims, GrantSigner, SigningError};
 
 /// Proof of the step-up behind a grant.
@@ -30,6 +32,12 @@ pub struct Evidence {
     /// Client user agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// `acr` of the identity provider's ID token (method `oidc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// `amr` of the identity provider's ID token (method `oidc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 /// A grant as stored and as checked by the webhook.

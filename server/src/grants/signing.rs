@@ -248,6 +248,8 @@ mod tests {
                 auth_time: 1,
                 client_address: None,
                 user_agent: None,
+                acr: None,
+                amr: None,
             },
         }
     }

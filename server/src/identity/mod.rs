@@ -1,5 +1,7 @@
-//! Identity: local accounts, their passkeys, sessions and the first-admin setup link.
+//! Identity: local accounts, their passkeys, sign-in through an OpenID Provider, sessions and the
+//! first-admin setup link.
 
+pub mod oidc;
 pub mod passkeys;
 pub mod session;
 pub mod setup;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::model::*;
-use super::PolicyDuration;
+use super::{CelExpression, PolicyDuration};
 
 /// A policy that cannot be loaded, naming the file, the document (1-based) and the field.
 #[derive(Debug, thiserror::Error)]
@@ -307,18 +307,13 @@ impl RawGuardrail {
         let name =
             GuardrailName::parse(&self.metadata.name).map_err(|m| field_err("metadata.name", m))?;
         let spec = self.spec;
-        if spec.condition.is_some() {
-            return Err(field_err(
-                "spec.condition",
-                "CEL conditions are not supported by this build yet; remove the condition or narrow `match`",
-            ));
-        }
-        if spec.message_expression.is_some() {
-            return Err(field_err(
-                "spec.messageExpression",
-                "CEL message expressions are not supported by this build yet",
-            ));
-        }
+        let compile = |field: &str, source: Option<String>| {
+            source
+                .map(|text| CelExpression::compile(&text).map_err(|m| field_err(field, m)))
+                .transpose()
+        };
+        let condition = compile("spec.condition", spec.condition)?;
+        let message_expression = compile("spec.messageExpression", spec.message_expression)?;
         Ok(Guardrail {
             name,
             description: spec.description,
@@ -326,6 +321,8 @@ impl RawGuardrail {
             matcher: spec.matcher.validate()?,
             action: spec.action.validate()?,
             message: spec.message.filter(|m| !m.trim().is_empty()),
+            condition,
+            message_expression,
         })
     }
 }
@@ -650,6 +647,39 @@ spec:
         let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
         assert!(
             err.contains("document 1: spec.action") && err.contains("freshnes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn compiles_cel_and_names_bad_expressions() {
+        let with = GOOD.replace(
+            "  action:\n    type: stepUp",
+            "  condition: \"object.spec.replicas < oldObject.spec.replicas\"\n  messageExpression: \"'scaled to ' + string(object.spec.replicas)\"\n  action:\n    type: stepUp",
+        );
+        let g = parse_documents("g.yaml", &with).unwrap();
+        assert_eq!(
+            g[0].condition.as_ref().unwrap().source(),
+            "object.spec.replicas < oldObject.spec.replicas"
+        );
+        assert!(g[0].message_expression.is_some());
+
+        let bad = with.replace("oldObject.spec.replicas\"", "oldObject.spec.replicas +\"");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("g.yaml: document 1: spec.condition: at 1:"),
+            "{err}"
+        );
+        let bad = with.replace("'scaled to '", "'scaled to ");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("g.yaml: document 1: spec.messageExpression: at 1:"),
+            "{err}"
+        );
+        let bad = with.replace("object.spec.replicas <", "obj.spec.replicas <");
+        let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("spec.condition: undeclared reference to `obj`"),
             "{err}"
         );
     }

@@ -1,9 +1,16 @@
 //! Guardrail policies: the YAML contract, parsed once into types that cannot hold a bad value.
 
 mod duration;
+mod expression;
 mod load;
 mod model;
+mod vap;
 
 pub use duration::PolicyDuration;
+pub use expression::{
+    Activation, CelExpression, Inputs, COST_BUDGET, MAX_COMPREHENSION_NESTING, MAX_NODES,
+    MAX_SOURCE_LEN, VARIABLES,
+};
 pub use load::{load_path, parse_documents, PolicyError};
 pub use model::*;
+pub use vap::export as export_vap;

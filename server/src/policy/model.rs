@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyDuration;
+use super::{CelExpression, PolicyDuration};
 
 /// A guardrail's name: a DNS-1123 subdomain, as for any Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -441,4 +441,8 @@ pub struct Guardrail {
     pub action: Action,
     /// Shown in denials and on the challenge page.
     pub message: Option<String>,
+    /// CEL `condition`: the guardrail matches only when it is true (an error counts as a match).
+    pub condition: Option<CelExpression>,
+    /// CEL `messageExpression`: replaces `message` when it evaluates to a usable string.
+    pub message_expression: Option<CelExpression>,
 }

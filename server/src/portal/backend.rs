@@ -8,6 +8,7 @@ use super::diff::object_diff;
 use crate::challenges::{is_code, Challenge};
 use crate::clock;
 use crate::grants::Grant;
+use crate::identity::oidc::OidcIdentity;
 use crate::identity::setup::token_hash;
 use crate::identity::User;
 use crate::policy::GrantScope;
@@ -25,27 +26,44 @@ fn unavailable(e: StoreError) -> PortalError {
     PortalError::Unavailable
 }
 
-/// The signed-in account behind a session, honouring the absolute timeout.
+/// The signed-in person behind a session, honouring the absolute timeout: a local account, or the
+/// identity an OpenID Provider vouched for (as a [`User`] that exists only in the session).
 pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<User>, StoreError> {
     let user_id = session
         .get::<String>(session_keys::USER_ID)
         .await
         .ok()
         .flatten();
+    let oidc = match (&user_id, &state.oidc) {
+        (None, Some(_)) => oidc_identity(session).await,
+        _ => None,
+    };
     let login_time = session
         .get::<i64>(session_keys::LOGIN_TIME)
         .await
         .ok()
         .flatten()
         .unwrap_or(0);
-    let Some(user_id) = user_id else {
+    if user_id.is_none() && oidc.is_none() {
         return Ok(None);
-    };
+    }
     if clock::now() - login_time > ABSOLUTE_TIMEOUT_SECS {
         let _ = session.flush().await;
         return Ok(None);
     }
-    state.store.user_by_id(&user_id).await
+    match (user_id, oidc) {
+        (Some(user_id), _) => state.store.user_by_id(&user_id).await,
+        (None, identity) => Ok(identity.map(|i| i.as_user())),
+    }
+}
+
+/// The OIDC identity of this session, if it was signed in through the identity provider.
+pub async fn oidc_identity(session: &Session) -> Option<OidcIdentity> {
+    session
+        .get::<OidcIdentity>(session_keys::OIDC_IDENTITY)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// What a grant of this scope covers, in words.
@@ -87,10 +105,12 @@ fn title(c: &Challenge) -> String {
 impl PortalBackend for Backend {
     async fn viewer(&self, session: &Session) -> Result<Option<Viewer>, PortalError> {
         let user = signed_in(&self.0, session).await.map_err(unavailable)?;
+        let oidc = user.is_some() && oidc_identity(session).await.is_some();
         Ok(user.map(|u| Viewer {
             username: u.username,
             display_name: u.display_name,
             role: u.role.as_str().to_owned(),
+            oidc,
         }))
     }
 
@@ -136,6 +156,7 @@ impl PortalBackend for Backend {
             scope_text: scope_text(c.scope).to_owned(),
             diff: object_diff(&r.kind, r.old_object.as_ref(), r.object.as_ref()),
             grant: grant.as_ref().map(grant_view),
+            confirm_with_idp: viewer.oidc && self.0.oidc.is_some(),
         })))
     }
 
@@ -165,5 +186,9 @@ impl PortalBackend for Backend {
             .setup_token_valid(&token_hash(token), clock::now())
             .await
             .map_err(unavailable)
+    }
+
+    fn oidc_enabled(&self) -> bool {
+        self.0.oidc.is_some()
     }
 }

@@ -339,29 +339,50 @@ pub async fn stepup_finish(
         auth_time: now,
         client_address: client.address,
         user_agent: client.user_agent,
+        acr: None,
+        amr: None,
     };
-    let mut grant = Grant::for_challenge(&challenge, evidence, now);
+    issue_grant(&state, &session, &user, &challenge, evidence, now).await?;
+    Ok(Json(Done {
+        redirect: format!("/c/{}", challenge.code),
+    }))
+}
+
+/// Issue the grant for a confirmed challenge, whichever way the step-up was done (security key or
+/// identity provider): sign it, record it (once — a second confirmation conflicts), make it live for
+/// the webhook, raise the session and audit it.
+pub(super) async fn issue_grant(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    challenge: &crate::challenges::Challenge,
+    evidence: Evidence,
+    now: i64,
+) -> Result<Grant, ApiError> {
+    let auth_time = evidence.auth_time;
+    let mut grant = Grant::for_challenge(challenge, evidence, now);
     grant.token = state.signer.sign(&GrantClaims::of(&grant, &state.issuer()));
     if !state.store.grant_challenge(&grant, now).await? {
         return Err(ApiError::Conflict(
             "this challenge was confirmed already or has expired".into(),
         ));
     }
+    state
+        .grants
+        .insert(&crate::grants::LiveGrant::from(&grant), now);
     // A step-up raises the session's privilege: give it a new id.
     session.cycle_id().await?;
-    session.insert(session_keys::AUTH_TIME, now).await?;
-    audit(&state, "grant.issued", &user.username, &grant.id, serde_json::json!({
+    session.insert(session_keys::AUTH_TIME, auth_time).await?;
+    audit(state, "grant.issued", &user.username, &grant.id, serde_json::json!({
         "challenge": challenge.code, "guardrail": grant.guardrail, "scope": grant.scope.as_str(),
         "expiresAt": grant.expires_at, "evidence": grant.evidence,
     }))
     .await;
-    Ok(Json(Done {
-        redirect: format!("/c/{}", challenge.code),
-    }))
+    Ok(grant)
 }
 
 /// The challenge if it is open and belongs to `user` (in local mode: same username).
-async fn open_challenge_of(
+pub(super) async fn open_challenge_of(
     state: &AppState,
     user: &User,
     code: &str,
@@ -420,7 +441,7 @@ async fn start_session(session: &Session, user_id: &str, now: i64) -> Result<(),
     Ok(())
 }
 
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     kind: &str,
     actor: &str,
@@ -438,8 +459,8 @@ async fn audit(
 
 /// Client address and user agent, recorded as evidence.
 pub struct Client {
-    address: Option<String>,
-    user_agent: Option<String>,
+    pub(super) address: Option<String>,
+    pub(super) user_agent: Option<String>,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {

@@ -3,21 +3,25 @@
 use app::model::DiffLine;
 use serde_json::Value;
 
+use crate::admission::without_volatile_fields;
+
 /// Objects larger than this many lines are shown without alignment (the LCS table would be too big).
 const MAX_LINES: usize = 2000;
 
-/// Pretty-print both objects (Secret values redacted) and diff them line by line.
+/// Both objects as YAML (what kubectl users read), without the fields the grant ignores and with
+/// Secret values redacted, diffed line by line.
 pub fn object_diff(kind: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<DiffLine> {
     let render = |v: Option<&Value>| -> Vec<String> {
-        v.map(|v| {
-            let v = redact(kind, v);
-            serde_json::to_string_pretty(&v)
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+        v.filter(|v| !v.is_null())
+            .map(|v| {
+                let v = redact(kind, &without_volatile_fields(v));
+                serde_yaml::to_string(&v)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let (a, b) = (render(old), render(new));
     if a.len() > MAX_LINES || b.len() > MAX_LINES {
@@ -42,9 +46,6 @@ fn redact(kind: &str, value: &Value) -> Value {
                 }
             }
         }
-    }
-    if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
     }
     copy
 }
@@ -97,15 +98,28 @@ mod tests {
         let old = json!({"spec": {"replicas": 3}});
         let new = json!({"spec": {"replicas": 1}});
         let diff = object_diff("Deployment", Some(&old), Some(&new));
-        assert!(diff
-            .iter()
-            .any(|l| l.sign == '-' && l.text.contains("\"replicas\": 3")));
-        assert!(diff
-            .iter()
-            .any(|l| l.sign == '+' && l.text.contains("\"replicas\": 1")));
-        assert!(diff
-            .iter()
-            .any(|l| l.sign == ' ' && l.text.contains("\"spec\"")));
+        assert!(
+            diff.iter()
+                .any(|l| l.sign == '-' && l.text == "  replicas: 3"),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter()
+                .any(|l| l.sign == '+' && l.text == "  replicas: 1"),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter().any(|l| l.sign == ' ' && l.text == "spec:"),
+            "{diff:?}"
+        );
+    }
+
+    #[test]
+    fn hides_what_the_api_server_changes_on_its_own() {
+        let old = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "status": {"x": 1}});
+        let new = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "status": {"x": 2}});
+        let diff = object_diff("Deployment", Some(&old), Some(&new));
+        assert!(diff.iter().all(|l| l.sign == ' '), "{diff:?}");
     }
 
     #[test]

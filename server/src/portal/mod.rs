@@ -4,13 +4,14 @@ mod backend;
 pub mod ceremonies;
 mod diff;
 mod error;
+mod oidc;
 mod origin;
 
 use std::sync::Arc;
 
 use app::backend::PortalBackend;
 use app::{shell, App};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -52,6 +53,9 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .route("/auth/stepup/start", post(ceremonies::stepup_start))
         .route("/auth/stepup/finish", post(ceremonies::stepup_finish))
         .route("/auth/logout", post(ceremonies::logout))
+        .route("/auth/oidc/login", post(oidc::login))
+        .route("/auth/oidc/stepup", post(oidc::stepup))
+        .route(crate::identity::oidc::CALLBACK_PATH, get(oidc::callback))
         .with_state(state.clone());
 
     let origin = PortalOrigin(state.public_url.origin().ascii_serialization());

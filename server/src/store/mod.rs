@@ -10,7 +10,8 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::challenges::Challenge;
-use crate::grants::Grant;
+use crate::decisions::DecisionRecord;
+use crate::grants::{Grant, LiveGrant};
 use crate::identity::{Credential, User};
 
 pub use postgres::PostgresStore;
@@ -100,6 +101,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Grant>, StoreError>;
     /// Take one use of a grant; false if none was left, it expired or was revoked.
     async fn consume_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Every unexpired, unrevoked grant with uses left, without tokens or evidence (what the grant
+    /// cache holds).
+    async fn all_live_grants(&self, now: i64) -> Result<Vec<LiveGrant>, StoreError>;
+    /// Revoke a grant; false if it was unknown, expired or already revoked.
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Append to the audit chain.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
@@ -109,6 +115,11 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Append decisions to the decision log, in one transaction.
+    async fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
+    /// The most recent decisions, newest first.
+    async fn recent_decisions(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError>;
 }
 
 /// Connect to the store named by a URL (`sqlite://…` or `postgres://…`) and run its migrations.

@@ -9,7 +9,7 @@ macro_rules! impl_store {
 
         use $crate::audit::{chain_hash, AuditEvent, AuditRecord, GENESIS_HASH};
         use $crate::challenges::{Challenge, ChallengeStatus};
-        use $crate::grants::Grant;
+        use $crate::grants::{Grant, LiveGrant};
         use $crate::identity::{Credential, Role, User};
         use $crate::policy::GrantScope;
         use $crate::store::{Store, StoreError};
@@ -297,6 +297,47 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn all_live_grants(&self, now: i64) -> Result<Vec<LiveGrant>, StoreError> {
+                let rows = sqlx::query(
+                    "select grant_id, username, guardrail, cluster, scope, digest, namespace, object_key,
+                            uses_left, expires_at
+                     from grants where expires_at > $1 and revoked_at is null and (uses_left is null or uses_left > 0)
+                     order by created_at, grant_id",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let scope: &str = row.try_get("scope")?;
+                        Ok(LiveGrant {
+                            id: row.try_get("grant_id")?,
+                            username: row.try_get("username")?,
+                            guardrail: row.try_get("guardrail")?,
+                            cluster: row.try_get("cluster")?,
+                            scope: GrantScope::parse(scope)
+                                .ok_or_else(|| StoreError::Corrupt("grant scope", scope.to_owned()))?,
+                            digest: row.try_get("digest")?,
+                            namespace: row.try_get("namespace")?,
+                            object_key: row.try_get("object_key")?,
+                            uses_left: row.try_get("uses_left")?,
+                            expires_at: row.try_get("expires_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "update grants set revoked_at = $1 where grant_id = $2 and revoked_at is null and expires_at > $1",
+                )
+                .bind(now)
+                .bind(grant_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
                 let _serial = self.audit_mutex.lock().await;
                 let mut tx = self.pool.begin().await?;
@@ -320,6 +361,64 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn append_decisions(&self, records: &[$crate::decisions::DecisionRecord]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for r in records {
+                    sqlx::query(
+                        "insert into decisions (at, uid, cluster, username, operation, resource, namespace, name,
+                                                dry_run, action, outcome, hits, explanations)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(r.at)
+                    .bind(&r.uid)
+                    .bind(&r.cluster)
+                    .bind(&r.username)
+                    .bind(&r.operation)
+                    .bind(&r.resource)
+                    .bind(&r.namespace)
+                    .bind(&r.name)
+                    .bind(i64::from(r.dry_run))
+                    .bind(&r.action)
+                    .bind(&r.outcome)
+                    .bind(r.hits.to_string())
+                    .bind(r.explanations.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn recent_decisions(&self, limit: i64) -> Result<Vec<$crate::decisions::DecisionRecord>, StoreError> {
+                let rows = sqlx::query("select * from decisions order by decision_id desc limit $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let json = |row: &Row, column: &str| -> Result<serde_json::Value, StoreError> {
+                    let text: &str = row.try_get(column)?;
+                    serde_json::from_str(text).map_err(|e| StoreError::Corrupt("decision", e.to_string()))
+                };
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::decisions::DecisionRecord {
+                            at: row.try_get("at")?,
+                            uid: row.try_get("uid")?,
+                            cluster: row.try_get("cluster")?,
+                            username: row.try_get("username")?,
+                            operation: row.try_get("operation")?,
+                            resource: row.try_get("resource")?,
+                            namespace: row.try_get("namespace")?,
+                            name: row.try_get("name")?,
+                            dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+                            action: row.try_get("action")?,
+                            outcome: row.try_get("outcome")?,
+                            hits: json(row, "hits")?,
+                            explanations: json(row, "explanations")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {

@@ -35,9 +35,13 @@ impl SqliteStore {
 
     async fn lock_audit(
         &self,
-        _tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
     ) -> Result<(), super::StoreError> {
-        // One process owns an SQLite file; `audit_mutex` already serialises appends.
+        // Take SQLite's write lock before reading the chain's last hash: a deferred transaction that
+        // reads first cannot upgrade once another writer (the decision log) has committed meanwhile.
+        sqlx::query("update audit_events set seq = seq where 0")
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }

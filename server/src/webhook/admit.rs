@@ -41,7 +41,8 @@ pub(super) async fn admit(State(state): State<AppState>, body: Bytes) -> Respons
 
 /// Decide one parsed request.
 pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, Outcome) {
-    let decision = state.engine.evaluate(request, state.namespaces.as_ref());
+    // The labels as of now; a watch may swap in new ones meanwhile without waiting for this review.
+    let decision = state.engine.evaluate(request, &**state.namespaces.load());
     let warnings = decision.warnings();
     let (mut verdict, outcome) = match decision.action {
         ActionKind::Allow | ActionKind::Audit | ActionKind::Warn => {
@@ -87,6 +88,20 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
         }
     };
     verdict.warnings.extend(warnings);
+    // A condition that could not be evaluated made its guardrail match (fail closed): record it.
+    let failed: Vec<&str> = decision
+        .hits
+        .iter()
+        .filter(|h| h.condition_error.is_some())
+        .map(|h| h.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        tracing::warn!(uid = %request.uid, guardrails = ?failed, "guardrail condition failed; treated as matched");
+        verdict
+            .audit_annotations
+            .insert("condition-error".into(), failed.join(","));
+    }
+    state.decisions.record(request, &decision, outcome);
     (verdict, outcome)
 }
 
@@ -102,6 +117,9 @@ fn unavailable(decision: &crate::engine::Decision) -> Verdict {
 }
 
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    if !state.namespaces.is_synced() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "namespaces not listed yet").into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), state.store.count_users()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),

@@ -29,6 +29,19 @@ pub enum Outcome {
     BadRequest,
 }
 
+impl Outcome {
+    /// As logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Challenged => "challenged",
+            Outcome::Granted => "granted",
+            Outcome::BadRequest => "bad_request",
+        }
+    }
+}
+
 impl Metrics {
     /// Count one review and its duration.
     pub fn record(&self, outcome: Outcome, micros: u64) {

@@ -1,6 +1,8 @@
 //! The webhook listener: `POST /k8s/admit`, health, metrics and the grant JWKS, over TLS.
 
 mod admit;
+pub mod decision_log;
+pub mod grant_cache;
 pub mod metrics;
 mod stepup;
 pub mod tls;

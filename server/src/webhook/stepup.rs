@@ -5,7 +5,7 @@ use crate::audit::AuditEvent;
 use crate::challenges::Challenge;
 use crate::clock;
 use crate::engine::{Decision, Hit};
-use crate::grants::{object_key, Grant, GrantTarget};
+use crate::grants::{object_key, CoveringGrant, GrantTarget, LiveGrant};
 use crate::policy::ActionKind;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -13,6 +13,10 @@ use crate::store::StoreError;
 use super::metrics::Outcome;
 
 /// Check every enforcing step-up guardrail; all must be covered before any grant use is taken.
+///
+/// Grants come from the in-memory cache first; only a miss (a grant issued by another replica a
+/// moment ago, or none at all) and spending a limited grant reach the store. An unlimited grant in
+/// the cache admits with no store call, so it keeps working while the store is down.
 pub(super) async fn check(
     state: &AppState,
     request: &AdmissionRequest,
@@ -28,7 +32,7 @@ pub(super) async fn check(
     );
     let username = request.user_info.username.as_str();
 
-    let mut covering: Vec<(&Hit, Grant)> = Vec::new();
+    let mut covering: Vec<(&Hit, CoveringGrant)> = Vec::new();
     for hit in decision.enforced(ActionKind::StepUp) {
         let target = GrantTarget {
             username,
@@ -38,18 +42,31 @@ pub(super) async fn check(
             namespace: &request.namespace,
             object_key: &object,
         };
-        let grants = state.store.live_grants(username, &hit.name, now).await?;
-        match grants.into_iter().find(|g| g.covers(&target, now)) {
+        let found = match state.grants.find(&target, now) {
+            Some(grant) => Some(grant),
+            None => {
+                let stored = state.store.live_grants(username, &hit.name, now).await?;
+                for grant in &stored {
+                    state.grants.insert(&LiveGrant::from(grant), now);
+                }
+                state.grants.find(&target, now)
+            }
+        };
+        match found {
             Some(grant) => covering.push((hit, grant)),
             None => return challenge(state, request, hit, digest, now).await,
         }
     }
 
-    // A dry run (`kubectl --dry-run=server`) is admitted without spending a use.
+    // A dry run (`kubectl --dry-run=server`) is admitted without spending a use; an unlimited grant
+    // has no uses to spend.
     if !request.dry_run {
-        for (hit, grant) in &covering {
-            if !state.store.consume_grant(&grant.id, now).await? {
-                // Another retry took the last use first.
+        for (hit, grant) in covering.iter().filter(|(_, g)| g.is_limited()) {
+            // One statement in the store, so two replicas cannot both take the last use.
+            let taken = state.store.consume_grant(&grant.id, now).await?;
+            state.grants.used(username, &hit.name, &grant.id, !taken);
+            if !taken {
+                // Another retry (here or on another replica) took the last use first, or it was revoked.
                 return challenge(state, request, hit, digest, now).await;
             }
         }

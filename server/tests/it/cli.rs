@@ -50,7 +50,19 @@ fn path(p: &std::path::Path) -> &str {
 
 #[test]
 fn policy_eval_prints_the_decision() -> anyhow::Result<()> {
-    let out = eval("deployment-update", true)?;
+    let mut out = eval("deployment-update", true)?;
+    // Why each guardrail matched or not; the contract fields are checked exactly below.
+    let explanations = out
+        .as_object_mut()
+        .and_then(|o| o.remove("explanations"))
+        .unwrap_or_default();
+    let explained = explanations.as_array().cloned().unwrap_or_default();
+    assert!(
+        explained
+            .iter()
+            .any(|e| e["name"] == "prod-workloads" && e["matched"] == true),
+        "{explanations}"
+    );
     assert_eq!(
         out,
         json!({
@@ -94,9 +106,17 @@ fn policy_eval_prints_the_decision() -> anyhow::Result<()> {
 
     let out = eval("widget-create", true)?;
     assert_eq!(
-        out,
-        json!({"allowed": true, "action": "allow", "guardrails": [], "warnings": []})
+        (
+            &out["allowed"],
+            &out["action"],
+            &out["guardrails"],
+            &out["warnings"]
+        ),
+        (&json!(true), &json!("allow"), &json!([]), &json!([]))
     );
+    assert!(out["explanations"].as_array().is_some_and(|e| e
+        .iter()
+        .all(|e| e["matched"] == false && e["failed"].is_string())));
 
     let out = eval("pod-exec", true)?;
     assert_eq!(

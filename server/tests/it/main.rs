@@ -5,6 +5,8 @@
 //! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
 
 mod cli;
+mod cluster;
+mod grant_cache;
 mod storage;
 mod store_down;
 mod support;

@@ -52,6 +52,7 @@ on_both_backends!(
     single_use_grants,
     unlimited_and_expiring_grants,
     concurrent_consumption_takes_one_use,
+    all_live_grants_and_revocation,
     audit_chain,
     concurrent_audit_appends,
     sessions,
@@ -118,6 +119,8 @@ fn evidence(account: &str, now: i64) -> Evidence {
         auth_time: now,
         client_address: Some("192.0.2.10".into()),
         user_agent: None,
+        acr: None,
+        amr: None,
     }
 }
 
@@ -603,6 +606,49 @@ async fn unlimited_and_expiring_grants(db: &TestDb) -> anyhow::Result<()> {
         s.grant(&older.id).await?.and_then(|g| g.revoked_at),
         Some(now)
     );
+    Ok(())
+}
+
+async fn all_live_grants_and_revocation(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    let now = clock::now();
+    assert!(s.all_live_grants(now).await?.is_empty());
+    let single = granted(db, "alice", "digest-l1", Some(1), now - 2).await?;
+    let unlimited = granted(db, "bob", "digest-l2", None, now - 1).await?;
+    let spent = granted(db, "alice", "digest-l3", Some(1), now).await?;
+    assert!(s.consume_grant(&spent.id, now).await?);
+    let revoked = granted(db, "carol", "digest-l4", None, now).await?;
+
+    assert!(s.revoke_grant(&revoked.id, now).await?);
+    assert!(
+        !s.revoke_grant(&revoked.id, now + 1).await?,
+        "[{}] revoked twice",
+        db.backend
+    );
+    assert!(!s.revoke_grant("no-such-grant", now).await?);
+    assert_eq!(
+        s.grant(&revoked.id).await?.and_then(|g| g.revoked_at),
+        Some(now)
+    );
+    assert!(!s.consume_grant(&revoked.id, now).await?);
+
+    let live = s.all_live_grants(now).await?;
+    assert_eq!(
+        live,
+        vec![
+            countersign::grants::LiveGrant::from(&single),
+            countersign::grants::LiveGrant::from(&unlimited),
+        ],
+        "[{}] live grants, oldest first, without spent or revoked ones",
+        db.backend
+    );
+    // Past its expiry a grant is neither listed nor revocable.
+    assert!(s
+        .all_live_grants(single.expires_at)
+        .await?
+        .iter()
+        .all(|g| g.id != single.id));
+    assert!(!s.revoke_grant(&single.id, single.expires_at).await?);
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use countersign::audit::{AuditEvent, AuditRecord};
 use countersign::challenges::Challenge;
-use countersign::grants::Grant;
+use countersign::grants::{Grant, LiveGrant};
 use countersign::identity::{Credential, User};
 use countersign::store::{AnyStore, SessionBackend, Store, StoreError};
 use reqwest::StatusCode;
@@ -99,10 +99,28 @@ impl Store for BrokenStore {
     async fn consume_grant(&self, _: &str, _: i64) -> Result<bool, StoreError> {
         self.fail().await
     }
+    async fn all_live_grants(&self, _: i64) -> Result<Vec<LiveGrant>, StoreError> {
+        self.fail().await
+    }
+    async fn revoke_grant(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        self.fail().await
+    }
     async fn append_audit(&self, _: &AuditEvent) -> Result<(), StoreError> {
         self.fail().await
     }
     async fn audit_records(&self, _: i64, _: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.fail().await
+    }
+    async fn append_decisions(
+        &self,
+        _: &[countersign::decisions::DecisionRecord],
+    ) -> Result<(), StoreError> {
+        self.fail().await
+    }
+    async fn recent_decisions(
+        &self,
+        _: i64,
+    ) -> Result<Vec<countersign::decisions::DecisionRecord>, StoreError> {
         self.fail().await
     }
 }

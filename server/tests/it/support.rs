@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use countersign::clock;
+use countersign::cluster::LiveNamespaces;
 use countersign::engine::{Engine, NamespaceIndex};
-use countersign::grants::{Evidence, Grant, GrantClaims, GrantSigner};
+use countersign::grants::{Evidence, Grant, GrantCache, GrantClaims, GrantSigner};
 use countersign::identity::passkeys::Passkeys;
 use countersign::state::AppState;
 use countersign::store::AnyStore;
+use countersign::webhook::decision_log::DecisionLog;
 use countersign::webhook::metrics::Metrics;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -249,15 +251,26 @@ impl TestApp {
     /// The webhook on a given store (kept alive with `db`, if any).
     pub async fn spawn_with(store: Arc<dyn AnyStore>, db: Option<TestDb>) -> anyhow::Result<Self> {
         let public_url = Url::parse(PUBLIC_URL)?;
+        let engine = Arc::new(engine()?);
+        let namespaces = Arc::new(LiveNamespaces::fixed(namespaces()?));
+        let (decisions, _writer) = DecisionLog::start(
+            store.clone(),
+            engine.clone(),
+            namespaces.clone(),
+            CLUSTER.to_owned(),
+        );
         let state = AppState {
             store,
-            engine: Arc::new(engine()?),
-            namespaces: Arc::new(namespaces()?),
+            engine,
+            namespaces,
+            grants: Arc::new(GrantCache::new(CLUSTER)),
             signer: Arc::new(GrantSigner::generate()),
             passkeys: Arc::new(Passkeys::new(&public_url)?),
+            oidc: None,
             public_url,
             cluster: CLUSTER.to_owned(),
             metrics: Arc::new(Metrics::default()),
+            decisions: Arc::new(decisions),
         };
 
         let tls_dir = tempfile::tempdir()?;
@@ -374,6 +387,8 @@ impl TestApp {
             auth_time: now,
             client_address: Some("127.0.0.1".into()),
             user_agent: Some("countersign-it".into()),
+            acr: None,
+            amr: None,
         };
         let mut grant = Grant::for_challenge(&challenge, evidence, now);
         grant.token = self
@@ -384,6 +399,10 @@ impl TestApp {
             self.state.store.grant_challenge(&grant, now).await?,
             "challenge {code} could not be granted"
         );
+        // As the portal does: the replica that issued a grant knows it at once.
+        self.state
+            .grants
+            .insert(&countersign::grants::LiveGrant::from(&grant), now);
         Ok(grant)
     }
 }

@@ -621,3 +621,50 @@ async fn tls_is_verified_against_the_generated_ca() -> anyhow::Result<()> {
     assert_eq!(response.text().await?, "ok");
     Ok(())
 }
+
+#[tokio::test]
+async fn matched_decisions_are_logged_with_every_guardrails_explanation() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let update = review("deployment-update")?;
+    step_up_denial(&app.decide(&update).await?, "prod-workloads")?;
+    // An unguarded review leaves no record.
+    app.decide(&review("widget-create")?).await?;
+
+    let mut logged = Vec::new();
+    for _ in 0..100 {
+        logged = app.state.store.recent_decisions(10).await?;
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let record = &logged[0];
+    assert_eq!(
+        record.uid,
+        update["request"]["uid"].as_str().context("uid")?
+    );
+    assert_eq!(record.username, "alice@example.com");
+    assert_eq!(record.resource, "deployments.apps");
+    assert_eq!(
+        (record.action.as_str(), record.outcome.as_str()),
+        ("stepUp", "challenged")
+    );
+    assert_eq!(record.hits[0]["name"], "prod-workloads");
+    let explanations = record.explanations.as_array().context("explanations")?;
+    assert_eq!(explanations.len(), app.state.engine.guardrails().len());
+    let matched: Vec<&str> = explanations
+        .iter()
+        .filter(|e| e["matched"] == true)
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(matched.contains(&"prod-workloads"), "{explanations:?}");
+    // Every guardrail that did not match says which clause failed.
+    assert!(explanations
+        .iter()
+        .filter(|e| e["matched"] == false)
+        .all(|e| e["failed"].is_string() && e["reason"].is_string()));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(app.state.store.recent_decisions(10).await?.len(), 1);
+    Ok(())
+}

@@ -1,0 +1,700 @@
+//! The Kubernetes CEL libraries guardrails use beyond the standard and strings libraries
+//! (`url`, `quantity`, `ip`, `cidr`), and the internal `@budget`, `@charge` and `@replace` the
+//! compiler routes expressions through.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString, Type, DYN_TYPE, INT_TYPE,
+};
+use cel::common::value::{CowVal, StaticVal, Val};
+use cel::{DeclarationError, Env, ExecutionError};
+
+use super::MAX_STRING_BYTES;
+
+thread_local! {
+    static BUDGET: Cell<u64> = const { Cell::new(super::COST_BUDGET) };
+}
+
+/// Start an evaluation with `units` to spend.
+pub(super) fn reset_budget(units: u64) {
+    BUDGET.with(|b| b.set(units));
+}
+
+fn charge(units: u64) -> Result<(), ExecutionError> {
+    BUDGET.with(|b| match b.get().checked_sub(units) {
+        Some(left) => {
+            b.set(left);
+            Ok(())
+        }
+        None => {
+            b.set(0);
+            Err(ExecutionError::function_error(
+                "@budget",
+                format!(
+                    "cost budget exceeded (at most {} units per evaluation): the expression does too much work for this request",
+                    super::COST_BUDGET
+                ),
+            ))
+        }
+    })
+}
+
+fn size_of(v: &dyn Val) -> u64 {
+    if let Some(s) = v.downcast_ref::<CelString>() {
+        return s.inner().len() as u64;
+    }
+    v.as_sizer()
+        .map(|s| u64::try_from(*s.size().inner()).unwrap_or(0))
+        .unwrap_or(1)
+}
+
+/// `@budget(range, weight)`: charge a comprehension before it runs, hand the range back.
+fn budget<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let mut args = args.into_iter();
+    let range = args
+        .next()
+        .ok_or_else(ExecutionError::missing_argument_or_target)?;
+    let weight = args
+        .next()
+        .and_then(|w| w.downcast_ref::<CelInt>().map(|i| *i.inner()))
+        .and_then(|w| u64::try_from(w).ok())
+        .unwrap_or(1);
+    charge((size_of(range.as_ref()) + 1).saturating_mul(weight))?;
+    Ok(range)
+}
+
+/// `@charge(value)`: charge what a growing call built.
+fn charge_value<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let value = args
+        .into_iter()
+        .next()
+        .ok_or_else(ExecutionError::missing_argument_or_target)?;
+    charge(size_of(value.as_ref()))?;
+    Ok(value)
+}
+
+fn replace_checked(
+    this: &str,
+    from: &str,
+    to: &str,
+    limit: Option<usize>,
+) -> Result<String, ExecutionError> {
+    let occurrences = if from.is_empty() {
+        this.chars().count() + 1
+    } else {
+        this.matches(from).count()
+    };
+    let occurrences = limit.map_or(occurrences, |n| n.min(occurrences));
+    let grown = this
+        .len()
+        .saturating_add(occurrences.saturating_mul(to.len().saturating_sub(from.len())));
+    if grown > MAX_STRING_BYTES {
+        return Err(ExecutionError::function_error(
+            "@replace",
+            format!("replace would build a string of {grown} bytes (at most {MAX_STRING_BYTES})"),
+        ));
+    }
+    charge(grown as u64)?;
+    Ok(match limit {
+        None => this.replace(from, to),
+        Some(n) => this.replacen(from, to, n),
+    })
+}
+
+fn replace(
+    this: &CelString<'_>,
+    from: &CelString<'_>,
+    to: &CelString<'_>,
+) -> Result<CelString<'static>, ExecutionError> {
+    replace_checked(this, from, to, None).map(Into::into)
+}
+
+fn replace_n(
+    this: &CelString<'_>,
+    from: &CelString<'_>,
+    to: &CelString<'_>,
+    n: &CelInt,
+) -> Result<CelString<'static>, ExecutionError> {
+    // As in cel-go: a negative count replaces all, zero none.
+    let limit = usize::try_from(*n.inner()).ok();
+    replace_checked(this, from, to, limit).map(Into::into)
+}
+
+/// Compiled patterns of the last few `matches` calls on this thread: a comprehension calling
+/// `matches` per item compiles its pattern once.
+const REGEX_CACHE: usize = 16;
+/// Largest compiled pattern allowed (the regex crate guarantees linear-time matching).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+thread_local! {
+    static REGEXES: std::cell::RefCell<Vec<(String, regex::Regex)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `@matches(string, pattern)`: `matches` with a cache, a size limit and a cost (compiling costs
+/// ten units per pattern byte, matching one per haystack byte).
+fn matches(this: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    charge(this.len() as u64 + 1)?;
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, re)) = cache.iter().find(|(p, _)| p.as_str() == pattern.inner()) {
+            return Ok(re.is_match(this).into());
+        }
+        charge((pattern.len() as u64 + 1) * 10)?;
+        let re = regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| fail("matches", format!("invalid pattern: {e}")))?;
+        let found = re.is_match(this);
+        if cache.len() >= REGEX_CACHE {
+            cache.remove(0);
+        }
+        cache.push((pattern.inner().to_owned(), re));
+        Ok(found.into())
+    })
+}
+
+macro_rules! opaque_type {
+    ($ty:ident, $static:ident, $name:literal) => {
+        static $static: Type = Type::new_unspecified_type($name);
+
+        impl Val for $ty {
+            fn get_type(&self) -> &Type {
+                &$static
+            }
+            fn cel_type() -> &'static Type {
+                &$static
+            }
+            fn equals(&self, other: &dyn Val) -> bool {
+                other.downcast_ref::<$ty>().is_some_and(|o| o == self)
+            }
+            fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+            where
+                Self: 'v,
+            {
+                Box::new(self.clone())
+            }
+            fn as_any(&self) -> Option<&dyn Any> {
+                Some(self)
+            }
+        }
+
+        impl StaticVal for $ty {}
+    };
+}
+
+fn fail(function: &str, message: impl ToString) -> ExecutionError {
+    ExecutionError::function_error(function, message)
+}
+
+// ---------------------------------------------------------------- url
+
+/// `url(string)`: an absolute URI or an absolute path, as Kubernetes' URL library takes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Url {
+    scheme: String,
+    host: String,
+    hostname: String,
+    port: String,
+    path: String,
+    query: Vec<(String, String)>,
+}
+
+opaque_type!(Url, URL_TYPE, "kubernetes.URL");
+
+impl Url {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with('/') {
+            let parsed = url::Url::parse("http://relative.invalid")
+                .and_then(|base| base.join(text))
+                .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+            return Ok(Self {
+                scheme: String::new(),
+                host: String::new(),
+                hostname: String::new(),
+                port: String::new(),
+                path: parsed.path().to_owned(),
+                query: parsed.query_pairs().into_owned().collect(),
+            });
+        }
+        let parsed = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        let host_str = parsed.host_str().unwrap_or_default();
+        let port = parsed.port().map(|p| p.to_string()).unwrap_or_default();
+        let host = if port.is_empty() {
+            host_str.to_owned()
+        } else {
+            format!("{host_str}:{port}")
+        };
+        Ok(Self {
+            scheme: parsed.scheme().to_owned(),
+            hostname: host_str
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            host,
+            port,
+            path: parsed.path().to_owned(),
+            query: parsed.query_pairs().into_owned().collect(),
+        })
+    }
+}
+
+fn url(text: &CelString<'_>) -> Result<Url, ExecutionError> {
+    Url::parse(text).map_err(|m| fail("url", m))
+}
+
+fn is_url(text: &CelString<'_>) -> CelBool {
+    Url::parse(text).is_ok().into()
+}
+
+fn get_scheme(this: &Url) -> CelString<'static> {
+    this.scheme.clone().into()
+}
+
+fn get_host(this: &Url) -> CelString<'static> {
+    this.host.clone().into()
+}
+
+fn get_hostname(this: &Url) -> CelString<'static> {
+    this.hostname.clone().into()
+}
+
+fn get_port(this: &Url) -> CelString<'static> {
+    this.port.clone().into()
+}
+
+fn get_escaped_path(this: &Url) -> CelString<'static> {
+    this.path.clone().into()
+}
+
+fn get_query(this: &Url) -> CelMap<'static> {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in &this.query {
+        match grouped.iter_mut().find(|(key, _)| key == k) {
+            Some((_, values)) => values.push(v.clone()),
+            None => grouped.push((k.clone(), vec![v.clone()])),
+        }
+    }
+    let map: HashMap<CelMapKey<'static>, Box<dyn Val>> = grouped
+        .into_iter()
+        .map(|(k, values)| {
+            let list: Vec<Box<dyn Val>> = values
+                .into_iter()
+                .map(|v| Box::new(CelString::from(v)) as Box<dyn Val>)
+                .collect();
+            (
+                CelMapKey::from(k),
+                Box::new(CelList::from(list)) as Box<dyn Val>,
+            )
+        })
+        .collect();
+    CelMap::from(map)
+}
+
+// ---------------------------------------------------------------- quantity
+
+/// `quantity(string)`: a Kubernetes resource quantity, held exactly in nano-units.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Quantity {
+    nanos: i128,
+}
+
+opaque_type!(Quantity, QUANTITY_TYPE, "kubernetes.Quantity");
+
+const NANOS: i128 = 1_000_000_000;
+
+impl Quantity {
+    fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a quantity (e.g. 500m, 2, 1.5Gi, 1e3)");
+        let (negative, rest) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, suffix) = rest.split_at(number_end);
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return Err(bad());
+        }
+        if whole.len() + fraction.len() > 30 {
+            return Err(format!("`{text}` has too many digits"));
+        }
+        let mut mantissa: i128 = 0;
+        for d in whole.bytes().chain(fraction.bytes()) {
+            mantissa = mantissa * 10 + i128::from(d - b'0');
+        }
+        let scale = fraction.len() as i32;
+        // (power of ten, power of two) the suffix multiplies by.
+        let (ten, two): (i32, u32) = match suffix {
+            "" => (0, 0),
+            "n" => (-9, 0),
+            "u" => (-6, 0),
+            "m" => (-3, 0),
+            "k" => (3, 0),
+            "M" => (6, 0),
+            "G" => (9, 0),
+            "T" => (12, 0),
+            "P" => (15, 0),
+            "E" => (18, 0),
+            "Ki" => (0, 10),
+            "Mi" => (0, 20),
+            "Gi" => (0, 30),
+            "Ti" => (0, 40),
+            "Pi" => (0, 50),
+            "Ei" => (0, 60),
+            s if s.starts_with(['e', 'E']) => {
+                let exponent: i32 = s[1..].parse().map_err(|_| bad())?;
+                if !(-30..=30).contains(&exponent) {
+                    return Err(format!("`{text}`: exponent out of range"));
+                }
+                (exponent, 0)
+            }
+            _ => return Err(bad()),
+        };
+        let too_big = || format!("`{text}` is out of range");
+        let mut nanos = mantissa.checked_mul(1i128 << two).ok_or_else(too_big)?;
+        let exponent = ten + 9 - scale;
+        if exponent >= 0 {
+            nanos = nanos
+                .checked_mul(10i128.checked_pow(exponent as u32).ok_or_else(too_big)?)
+                .ok_or_else(too_big)?;
+        } else {
+            let divisor = 10i128.checked_pow((-exponent) as u32).ok_or_else(too_big)?;
+            // Kubernetes rounds fractions of the smallest unit up.
+            nanos = (nanos + divisor - 1) / divisor;
+        }
+        Ok(Self {
+            nanos: if negative { -nanos } else { nanos },
+        })
+    }
+}
+
+fn quantity(text: &CelString<'_>) -> Result<Quantity, ExecutionError> {
+    Quantity::parse(text).map_err(|m| fail("quantity", m))
+}
+
+fn is_quantity(text: &CelString<'_>) -> CelBool {
+    Quantity::parse(text).is_ok().into()
+}
+
+fn ordering(o: Ordering) -> i64 {
+    match o {
+        Ordering::Less => -1,
+        Ordering::Equal => 0,
+        Ordering::Greater => 1,
+    }
+}
+
+fn compare_to(this: &Quantity, other: &Quantity) -> CelInt {
+    ordering(this.nanos.cmp(&other.nanos)).into()
+}
+
+fn is_greater_than(this: &Quantity, other: &Quantity) -> CelBool {
+    (this.nanos > other.nanos).into()
+}
+
+fn is_less_than(this: &Quantity, other: &Quantity) -> CelBool {
+    (this.nanos < other.nanos).into()
+}
+
+fn as_integer(this: &Quantity) -> Result<CelInt, ExecutionError> {
+    if this.nanos % NANOS != 0 {
+        return Err(fail("asInteger", "the quantity has a fractional part"));
+    }
+    i64::try_from(this.nanos / NANOS)
+        .map(CelInt::from)
+        .map_err(|_| fail("asInteger", "the quantity does not fit in an int"))
+}
+
+fn is_integer(this: &Quantity) -> CelBool {
+    (this.nanos % NANOS == 0 && i64::try_from(this.nanos / NANOS).is_ok()).into()
+}
+
+fn as_approximate_float(this: &Quantity) -> CelDouble {
+    (this.nanos as f64 / NANOS as f64).into()
+}
+
+fn sign(this: &Quantity) -> CelInt {
+    ordering(this.nanos.cmp(&0)).into()
+}
+
+fn add_quantity(this: &Quantity, other: &Quantity) -> Result<Quantity, ExecutionError> {
+    this.nanos
+        .checked_add(other.nanos)
+        .map(|nanos| Quantity { nanos })
+        .ok_or_else(|| fail("add", "quantity overflow"))
+}
+
+fn add_int(this: &Quantity, other: &CelInt) -> Result<Quantity, ExecutionError> {
+    add_quantity(
+        this,
+        &Quantity {
+            nanos: i128::from(*other.inner()) * NANOS,
+        },
+    )
+}
+
+fn sub_quantity(this: &Quantity, other: &Quantity) -> Result<Quantity, ExecutionError> {
+    this.nanos
+        .checked_sub(other.nanos)
+        .map(|nanos| Quantity { nanos })
+        .ok_or_else(|| fail("sub", "quantity overflow"))
+}
+
+fn sub_int(this: &Quantity, other: &CelInt) -> Result<Quantity, ExecutionError> {
+    sub_quantity(
+        this,
+        &Quantity {
+            nanos: i128::from(*other.inner()) * NANOS,
+        },
+    )
+}
+
+// ---------------------------------------------------------------- ip and cidr
+
+/// `ip(string)`: an IPv4 or IPv6 address (no zone, no IPv4-mapped IPv6, as in Kubernetes).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Ip(IpAddr);
+
+opaque_type!(Ip, IP_TYPE, "net.IP");
+
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    let addr: IpAddr = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not an IP address"))?;
+    if let IpAddr::V6(v6) = addr {
+        if v6.to_ipv4_mapped().is_some() {
+            return Err(format!(
+                "`{text}`: IPv4-mapped IPv6 addresses are not allowed"
+            ));
+        }
+    }
+    Ok(addr)
+}
+
+fn ip(text: &CelString<'_>) -> Result<Ip, ExecutionError> {
+    parse_ip(text).map(Ip).map_err(|m| fail("ip", m))
+}
+
+fn is_ip(text: &CelString<'_>) -> CelBool {
+    parse_ip(text).is_ok().into()
+}
+
+fn ip_string(this: &Ip) -> CelString<'static> {
+    this.0.to_string().into()
+}
+
+fn family(this: &Ip) -> CelInt {
+    CelInt::from(if this.0.is_ipv4() { 4 } else { 6 })
+}
+
+fn is_unspecified(this: &Ip) -> CelBool {
+    this.0.is_unspecified().into()
+}
+
+fn is_loopback(this: &Ip) -> CelBool {
+    this.0.is_loopback().into()
+}
+
+fn link_local_unicast(addr: &IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+fn link_local_multicast(addr: &IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => v4.octets()[..3] == [224, 0, 0],
+        IpAddr::V6(v6) => v6.octets()[0] == 0xff && (v6.octets()[1] & 0x0f) == 0x02,
+    }
+}
+
+fn is_link_local_unicast(this: &Ip) -> CelBool {
+    link_local_unicast(&this.0).into()
+}
+
+fn is_link_local_multicast(this: &Ip) -> CelBool {
+    link_local_multicast(&this.0).into()
+}
+
+fn is_global_unicast(this: &Ip) -> CelBool {
+    let a = &this.0;
+    let broadcast = matches!(a, IpAddr::V4(v4) if v4.is_broadcast());
+    (!a.is_unspecified()
+        && !a.is_loopback()
+        && !a.is_multicast()
+        && !link_local_unicast(a)
+        && !broadcast)
+        .into()
+}
+
+/// `cidr(string)`: an address and prefix length, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+opaque_type!(Cidr, CIDR_TYPE, "net.CIDR");
+
+impl Cidr {
+    fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a CIDR (e.g. 10.0.0.0/8)");
+        let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
+        let addr = parse_ip(addr)?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { addr, prefix })
+    }
+
+    fn masked(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
+
+    fn contains(&self, addr: &IpAddr) -> bool {
+        let other = Cidr {
+            addr: *addr,
+            prefix: self.prefix,
+        };
+        self.addr.is_ipv4() == addr.is_ipv4() && other.masked() == self.masked()
+    }
+}
+
+fn cidr(text: &CelString<'_>) -> Result<Cidr, ExecutionError> {
+    Cidr::parse(text).map_err(|m| fail("cidr", m))
+}
+
+fn is_cidr(text: &CelString<'_>) -> CelBool {
+    Cidr::parse(text).is_ok().into()
+}
+
+fn cidr_string(this: &Cidr) -> CelString<'static> {
+    format!("{}/{}", this.addr, this.prefix).into()
+}
+
+fn contains_ip(this: &Cidr, other: &Ip) -> CelBool {
+    this.contains(&other.0).into()
+}
+
+fn contains_ip_text(this: &Cidr, other: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    let addr = parse_ip(other).map_err(|m| fail("containsIP", m))?;
+    Ok(this.contains(&addr).into())
+}
+
+fn contains_cidr(this: &Cidr, other: &Cidr) -> CelBool {
+    (other.prefix >= this.prefix && this.contains(&other.addr)).into()
+}
+
+fn contains_cidr_text(this: &Cidr, other: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    let other = Cidr::parse(other).map_err(|m| fail("containsCIDR", m))?;
+    Ok(contains_cidr(this, &other))
+}
+
+fn cidr_ip(this: &Cidr) -> Ip {
+    Ip(this.addr)
+}
+
+fn cidr_masked(this: &Cidr) -> Cidr {
+    Cidr {
+        addr: this.masked(),
+        prefix: this.prefix,
+    }
+}
+
+fn prefix_length(this: &Cidr) -> CelInt {
+    CelInt::from(i64::from(this.prefix))
+}
+
+/// Declare every function of this module on `env`.
+pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
+    env.add_overload(
+        "@budget",
+        "@budget(dyn,int)",
+        vec![DYN_TYPE, INT_TYPE],
+        budget,
+    )?;
+    env.add_overload("@charge", "@charge(dyn)", vec![DYN_TYPE], charge_value)?;
+    cel::add_overload!(env, fn replace: (CelString, CelString, CelString) -> Result<CelString>,
+        name = "@replace")?;
+    cel::add_overload!(env, fn replace_n: (CelString, CelString, CelString, CelInt) -> Result<CelString>,
+        name = "@replace")?;
+
+    cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>,
+        name = "@matches")?;
+
+    cel::add_overload!(env, fn url: (CelString) -> Result<Url>)?;
+    cel::add_overload!(env, fn is_url: (CelString) -> CelBool, name = "isURL")?;
+    cel::add_member_overload!(env, fn get_scheme: (Url) -> CelString)?;
+    cel::add_member_overload!(env, fn get_host: (Url) -> CelString)?;
+    cel::add_member_overload!(env, fn get_hostname: (Url) -> CelString)?;
+    cel::add_member_overload!(env, fn get_port: (Url) -> CelString)?;
+    cel::add_member_overload!(env, fn get_escaped_path: (Url) -> CelString)?;
+    cel::add_member_overload!(env, fn get_query: (Url) -> CelMap)?;
+
+    cel::add_overload!(env, fn quantity: (CelString) -> Result<Quantity>)?;
+    cel::add_overload!(env, fn is_quantity: (CelString) -> CelBool)?;
+    cel::add_member_overload!(env, fn compare_to: (Quantity, Quantity) -> CelInt)?;
+    cel::add_member_overload!(env, fn is_greater_than: (Quantity, Quantity) -> CelBool)?;
+    cel::add_member_overload!(env, fn is_less_than: (Quantity, Quantity) -> CelBool)?;
+    cel::add_member_overload!(env, fn as_integer: (Quantity) -> Result<CelInt>)?;
+    cel::add_member_overload!(env, fn is_integer: (Quantity) -> CelBool)?;
+    cel::add_member_overload!(env, fn as_approximate_float: (Quantity) -> CelDouble)?;
+    cel::add_member_overload!(env, fn sign: (Quantity) -> CelInt)?;
+    cel::add_member_overload!(env, fn add_quantity: (Quantity, Quantity) -> Result<Quantity>,
+        name = "add")?;
+    cel::add_member_overload!(env, fn add_int: (Quantity, CelInt) -> Result<Quantity>,
+        name = "add")?;
+    cel::add_member_overload!(env, fn sub_quantity: (Quantity, Quantity) -> Result<Quantity>,
+        name = "sub")?;
+    cel::add_member_overload!(env, fn sub_int: (Quantity, CelInt) -> Result<Quantity>,
+        name = "sub")?;
+
+    cel::add_overload!(env, fn ip: (CelString) -> Result<Ip>)?;
+    cel::add_overload!(env, fn is_ip: (CelString) -> CelBool, name = "isIP")?;
+    cel::add_overload!(env, fn ip_string: (Ip) -> CelString, name = "string")?;
+    cel::add_member_overload!(env, fn family: (Ip) -> CelInt)?;
+    cel::add_member_overload!(env, fn is_unspecified: (Ip) -> CelBool)?;
+    cel::add_member_overload!(env, fn is_loopback: (Ip) -> CelBool)?;
+    cel::add_member_overload!(env, fn is_link_local_unicast: (Ip) -> CelBool)?;
+    cel::add_member_overload!(env, fn is_link_local_multicast: (Ip) -> CelBool)?;
+    cel::add_member_overload!(env, fn is_global_unicast: (Ip) -> CelBool)?;
+
+    cel::add_overload!(env, fn cidr: (CelString) -> Result<Cidr>)?;
+    cel::add_overload!(env, fn is_cidr: (CelString) -> CelBool, name = "isCIDR")?;
+    cel::add_overload!(env, fn cidr_string: (Cidr) -> CelString, name = "string")?;
+    cel::add_member_overload!(env, fn contains_ip: (Cidr, Ip) -> CelBool, name = "containsIP")?;
+    cel::add_member_overload!(env, fn contains_ip_text: (Cidr, CelString) -> Result<CelBool>,
+        name = "containsIP")?;
+    cel::add_member_overload!(env, fn contains_cidr: (Cidr, Cidr) -> CelBool, name = "containsCIDR")?;
+    cel::add_member_overload!(env, fn contains_cidr_text: (Cidr, CelString) -> Result<CelBool>,
+        name = "containsCIDR")?;
+    cel::add_member_overload!(env, fn cidr_ip: (Cidr) -> Ip, name = "ip")?;
+    cel::add_member_overload!(env, fn cidr_masked: (Cidr) -> Cidr, name = "masked")?;
+    cel::add_member_overload!(env, fn prefix_length: (Cidr) -> CelInt)?;
+    Ok(())
+}

@@ -1,0 +1,299 @@
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value as Json};
+
+use super::*;
+use crate::admission::parse_review;
+
+fn review(op: &str, object: Json, old: Json) -> AdmissionRequest {
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u1", "operation": op,
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "name": "api", "namespace": "shop",
+            "userInfo": {"username": "alice", "groups": ["dev", "system:authenticated"],
+                         "extra": {"scopes": ["a"]}},
+            "object": object, "oldObject": old, "dryRun": false,
+            "options": {"kind": "UpdateOptions", "fieldManager": "kubectl"}
+        }
+    });
+    parse_review(body.to_string().as_bytes()).unwrap()
+}
+
+fn deployment(replicas: i64) -> Json {
+    json!({"metadata": {"name": "api", "labels": {"app": "api"}},
+    "spec": {"replicas": replicas, "template": {"spec": {"containers": [
+        {"name": "app", "image": "registry.example.com/api:1.2@sha256:abc",
+         "resources": {"limits": {"memory": "512Mi", "cpu": "500m"}}},
+        {"name": "sidecar", "image": "nginx"}
+    ]}}}})
+}
+
+fn eval_on(request: &AdmissionRequest, source: &str) -> Result<bool, String> {
+    let inputs = Inputs::new(
+        request,
+        Some(json!({"metadata": {"name": "shop", "labels": {"env": "prod"}}})),
+    );
+    let activation = Activation::new(request, &inputs)?;
+    CelExpression::compile(source)?.eval_bool(&activation)
+}
+
+fn eval(source: &str) -> Result<bool, String> {
+    eval_on(&review("UPDATE", deployment(1), deployment(3)), source)
+}
+
+fn is_true(source: &str) {
+    assert_eq!(eval(source), Ok(true), "{source}");
+}
+
+#[test]
+fn compile_errors_name_the_position() {
+    let err = CelExpression::compile("object.spec.replicas = 1").unwrap_err();
+    assert!(err.starts_with("at 1:22: "), "{err}");
+    let err =
+        CelExpression::compile("object.spec.replicas == 1 &&\n  (oldObject.spec").unwrap_err();
+    assert!(err.starts_with("at 2:"), "{err}");
+    let err = CelExpression::compile("objet.spec.replicas > 1").unwrap_err();
+    assert!(err.contains("undeclared reference to `objet`"), "{err}");
+    assert!(CelExpression::compile("  ").is_err());
+    // Comprehension variables are in scope only inside their comprehension.
+    assert!(
+        CelExpression::compile("object.spec.template.spec.containers.all(c, c.name != '')").is_ok()
+    );
+    assert!(CelExpression::compile("object.items.all(c, true) && c == 1").is_err());
+}
+
+#[test]
+fn refuses_oversized_and_deeply_nested_expressions() {
+    let long = format!("'{}' == ''", "a".repeat(MAX_SOURCE_LEN));
+    assert!(CelExpression::compile(&long)
+        .unwrap_err()
+        .contains("bytes long"));
+    let nested = "object.a.all(a, a.b.all(b, b.c.all(c, c.d.all(d, true))))";
+    assert!(CelExpression::compile(nested)
+        .unwrap_err()
+        .contains("nest more than"));
+    let three = "object.a.all(a, a.b.all(b, b.c.all(c, true)))";
+    assert!(CelExpression::compile(three).is_ok());
+    let many = vec!["1"; MAX_NODES].join(",");
+    assert!(CelExpression::compile(&format!("[{many}].size() > 0"))
+        .unwrap_err()
+        .contains("nodes"));
+    // A flat chain nests one level per operator: refused without overflowing any stack.
+    let chain = vec!["1"; 3000].join("+");
+    assert!(CelExpression::compile(&format!("{chain} > 0"))
+        .unwrap_err()
+        .contains("levels deep"));
+    let parens = format!("{}1{}", "(".repeat(4000), ")".repeat(4000));
+    assert!(CelExpression::compile(&format!("{parens} > 0")).is_err());
+    // The deepest accepted expression evaluates on an ordinary 2 MiB thread stack.
+    let deep = vec!["1"; MAX_DEPTH - 2].join("+");
+    let deep = CelExpression::compile(&format!("{deep} > 0")).unwrap();
+    let request = review("UPDATE", deployment(1), deployment(3));
+    let inputs = Inputs::new(&request, None);
+    let activation = Activation::new(&request, &inputs).unwrap();
+    assert_eq!(deep.eval_bool(&activation), Ok(true));
+}
+
+#[test]
+fn variables_follow_validating_admission_policy() {
+    is_true("object.spec.replicas < oldObject.spec.replicas");
+    is_true(
+        "request.operation == 'UPDATE' && request.name == 'api' && request.namespace == 'shop'",
+    );
+    is_true("request.kind.kind == 'Deployment' && request.resource.resource == 'deployments'");
+    is_true("request.subResource == '' && request.uid == 'u1' && !request.dryRun");
+    is_true("request.userInfo.username == 'alice' && 'dev' in request.userInfo.groups");
+    is_true("request.userInfo.extra.scopes == ['a']");
+    is_true("request.options.fieldManager == 'kubectl'");
+    is_true("namespaceObject.metadata.labels.env == 'prod'");
+    is_true("namespaceObject.metadata.name == 'shop'");
+}
+
+#[test]
+fn null_objects_where_kubernetes_has_them() {
+    let create = review("CREATE", deployment(1), Json::Null);
+    assert_eq!(eval_on(&create, "oldObject == null"), Ok(true));
+    assert_eq!(eval_on(&create, "object.spec.replicas == 1"), Ok(true));
+    assert!(eval_on(&create, "oldObject.spec.replicas > 0").is_err());
+    let delete = review("DELETE", Json::Null, deployment(2));
+    assert_eq!(
+        eval_on(&delete, "object == null && oldObject.spec.replicas == 2"),
+        Ok(true)
+    );
+    // Cluster-scoped: no Namespace object.
+    let inputs = Inputs::new(&delete, None);
+    let activation = Activation::new(&delete, &inputs).unwrap();
+    assert_eq!(
+        CelExpression::compile("namespaceObject == null")
+            .unwrap()
+            .eval_bool(&activation),
+        Ok(true)
+    );
+}
+
+#[test]
+fn lists_strings_and_macros() {
+    is_true("size(object.spec.template.spec.containers) == 2");
+    is_true("object.spec.template.spec.containers.exists(c, c.name == 'sidecar')");
+    is_true("object.spec.template.spec.containers.all(c, c.image != '')");
+    is_true("object.spec.template.spec.containers.map(c, c.name) == ['app', 'sidecar']");
+    is_true(
+        "object.spec.template.spec.containers.filter(c, c.image.contains('@sha256:')).size() == 1",
+    );
+    is_true("object.spec.template.spec.containers.exists_one(c, c.name.startsWith('side'))");
+    is_true("'nginx'.endsWith('inx') && 'registry.example.com/x'.matches('^registry\\\\.example\\\\.com/')");
+    is_true("'ABC'.lowerAscii() == 'abc' && 'abc'.upperAscii() == 'ABC'");
+    is_true("'a,b'.split(',') == ['a', 'b'] && ['a', 'b'].join('-') == 'a-b'");
+    is_true("'  x '.trim() == 'x' && 'aXa'.replace('X', 'y') == 'aya' && 'abc'.indexOf('c') == 2");
+    is_true("'%s has %d'.format(['api', 2]) == 'api has 2'");
+    is_true("has(object.spec.replicas) && !has(object.spec.paused)");
+    is_true("'app' in object.metadata.labels");
+}
+
+#[test]
+fn optionals() {
+    is_true("object.?spec.?paused.orValue(false) == false");
+    is_true("object.spec.?replicas.hasValue()");
+    is_true("optional.of(1).value() == 1");
+}
+
+#[test]
+fn urls() {
+    is_true("url('https://example.com:8443/a/b?x=1&x=2').getScheme() == 'https'");
+    is_true("url('https://example.com:8443/a/b').getHost() == 'example.com:8443'");
+    is_true("url('https://example.com:8443/a/b').getHostname() == 'example.com'");
+    is_true("url('https://example.com:8443/a/b').getPort() == '8443'");
+    is_true("url('https://example.com/a/b').getEscapedPath() == '/a/b'");
+    is_true("url('https://example.com/?x=1&x=2').getQuery()['x'] == ['1', '2']");
+    is_true("url('/healthz').getHost() == '' && url('/healthz').getEscapedPath() == '/healthz'");
+    is_true("isURL('https://a.example') && !isURL('not a url')");
+    assert!(eval("url('::nope').getHost() == ''").is_err());
+}
+
+#[test]
+fn quantities() {
+    is_true("quantity('512Mi').compareTo(quantity('1Gi')) == -1");
+    is_true("quantity('1Gi').isGreaterThan(quantity('1G'))");
+    is_true("quantity('500m').isLessThan(quantity('1'))");
+    is_true("quantity('1k').asInteger() == 1000 && quantity('2Ki').asInteger() == 2048");
+    is_true("quantity('1Mi').asInteger() == 1048576 && quantity('1M').asInteger() == 1000000");
+    is_true("quantity('1Ti').asInteger() == 1099511627776");
+    is_true("quantity('1.5Gi').asInteger() == 1610612736");
+    is_true("quantity('1e3').asInteger() == 1000 && quantity('-2').sign() == -1");
+    is_true("quantity('1000m') == quantity('1') && quantity('1').add(quantity('500m')) == quantity('1500m')");
+    is_true("quantity('250m').asApproximateFloat() == 0.25 && !quantity('250m').isInteger()");
+    is_true("isQuantity('2Gi') && !isQuantity('2 GB')");
+    is_true(
+        "quantity(object.spec.template.spec.containers[0].resources.limits.memory).isLessThan(quantity('1Gi'))",
+    );
+    assert!(eval("quantity('500m').asInteger() == 0").is_err());
+    assert!(eval("quantity('12XB').sign() == 1").is_err());
+}
+
+#[test]
+fn ips_and_cidrs() {
+    is_true("ip('10.0.0.1').family() == 4 && ip('::1').family() == 6");
+    is_true("ip('127.0.0.1').isLoopback() && ip('0.0.0.0').isUnspecified()");
+    is_true("ip('169.254.1.1').isLinkLocalUnicast() && ip('fe80::1').isLinkLocalUnicast()");
+    is_true("ip('224.0.0.5').isLinkLocalMulticast() && ip('8.8.8.8').isGlobalUnicast()");
+    is_true("string(ip('10.0.0.1')) == '10.0.0.1' && isIP('10.0.0.1') && !isIP('10.0.0.256')");
+    is_true("cidr('10.0.0.0/8').containsIP(ip('10.1.2.3')) && cidr('10.0.0.0/8').containsIP('10.9.9.9')");
+    is_true("!cidr('10.0.0.0/8').containsIP('11.0.0.1')");
+    is_true("cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16') && !cidr('10.1.0.0/16').containsCIDR('10.0.0.0/8')");
+    is_true("cidr('10.1.2.3/8').masked() == cidr('10.0.0.0/8') && cidr('10.1.2.3/8').prefixLength() == 8");
+    is_true(
+        "cidr('10.1.2.3/8').ip() == ip('10.1.2.3') && string(cidr('10.0.0.0/8')) == '10.0.0.0/8'",
+    );
+    is_true("isCIDR('fd00::/8') && !isCIDR('10.0.0.0/33')");
+    assert!(eval("ip('::ffff:10.0.0.1').family() == 6").is_err());
+}
+
+#[test]
+fn non_bool_results_are_errors() {
+    let err = eval("object.spec.replicas").unwrap_err();
+    assert!(err.contains("not bool"), "{err}");
+}
+
+#[test]
+fn hostile_expressions_are_bounded() {
+    // Nested comprehensions over literals: 60^3 iterations would take seconds; the budget stops it.
+    let list = format!(
+        "[{}]",
+        (0..60).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    );
+    let hostile = format!("{list}.all(a, {list}.all(b, {list}.all(c, a + b + c >= 0)))");
+    let started = Instant::now();
+    let err = eval(&hostile).unwrap_err();
+    assert!(err.contains("cost budget exceeded"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Over a large input: 5000 items squared.
+    let items: Vec<Json> = (0..5000).map(|i| json!(i)).collect();
+    let big = review("CREATE", json!({"items": items}), Json::Null);
+    let started = Instant::now();
+    let err = eval_on(
+        &big,
+        "object.items.all(x, object.items.all(y, x >= 0 || y >= 0))",
+    )
+    .unwrap_err();
+    assert!(err.contains("cost budget exceeded"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // A single pass over the same input is fine.
+    assert_eq!(eval_on(&big, "object.items.all(x, x >= 0)"), Ok(true));
+
+    // Exponential string growth is refused before it allocates.
+    let ten = "aaaaaaaaaa";
+    let grow = format!(
+        "'a'{}.size() > 0",
+        format!(".replace('a', '{ten}')").repeat(8)
+    );
+    let err = eval(&grow).unwrap_err();
+    assert!(
+        err.contains("cost budget exceeded") || err.contains("replace would build"),
+        "{err}"
+    );
+    let wide = format!(
+        "'{}'.replace('a', '{}').size() > 0",
+        "a".repeat(1000),
+        "b".repeat(2000)
+    );
+    let err = eval(&wide).unwrap_err();
+    assert!(err.contains("replace would build"), "{err}");
+
+    // A pattern per item is compiled once; a pattern too large to compile is an error.
+    let names: Vec<Json> = (0..3000).map(|i| json!(format!("name-{i}"))).collect();
+    let many = review("CREATE", json!({"names": names}), Json::Null);
+    let started = Instant::now();
+    assert_eq!(
+        eval_on(
+            &many,
+            "object.names.all(n, n.matches('^name-[0-9]+$') && matches(n, '-'))"
+        ),
+        Ok(true)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let huge = format!("'x'.matches('{}')", "(a{1000}){1000}");
+    assert!(eval(&format!("{huge} && true"))
+        .unwrap_err()
+        .contains("invalid pattern"));
+    let doubling = format!(
+        "[{}].map(x, x + x + x + x + x + x + x + x + x + x).size() > 0",
+        "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'"
+    );
+    assert_eq!(eval(&doubling), Ok(true));
+}

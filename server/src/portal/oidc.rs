@@ -1,0 +1,312 @@
+//! Sign-in and step-up through the OpenID Provider: plain form posts that redirect to the provider,
+//! and the callback. Every outcome is a redirect to a portal page; failures carry a fixed reason
+//! code (`?oidc=not_mfa`) the page turns into a message, never a raw error.
+
+use app::backend::session_keys;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::backend::{oidc_identity, signed_in};
+use super::ceremonies::{audit, issue_grant, open_challenge_of, Client};
+use super::error::ApiError;
+use crate::challenges::is_code;
+use crate::clock;
+use crate::grants::Evidence;
+use crate::identity::oidc::{OidcError, OidcIdentity, PendingFlow, Purpose, StepUpDemand};
+use crate::state::AppState;
+
+const FLOW_KEY: &str = "oidc.flow";
+
+/// Only same-site paths: an open redirect after sign-in would make a fine phishing link.
+fn same_site_path(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_page(reason: &str, next: &str) -> Response {
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    Redirect::to(&format!("/login?oidc={reason}&next={next}")).into_response()
+}
+
+fn challenge_page(code: &str, reason: Option<&str>) -> Response {
+    // `code` is checked with `is_code` before it gets here, so it is safe in a path.
+    match reason {
+        Some(r) => Redirect::to(&format!("/c/{code}?oidc={r}")).into_response(),
+        None => Redirect::to(&format!("/c/{code}")).into_response(),
+    }
+}
+
+/// `POST /auth/oidc/login` (form: `next`)
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = same_site_path(form.next.as_deref());
+    let Some(oidc) = state.oidc.clone() else {
+        return login_page("off", &next);
+    };
+    match oidc
+        .begin(Purpose::SignIn { next: next.clone() }, None, clock::now())
+        .await
+    {
+        Ok((url, flow)) => {
+            redirect_to_provider(&session, url, flow, || login_page("session", &next)).await
+        }
+        Err(e) => login_page(e.reason(), &next),
+    }
+}
+
+/// `POST /auth/oidc/stepup` (form: `code`)
+#[derive(Deserialize)]
+pub struct StepUpForm {
+    code: String,
+}
+
+pub async fn stepup(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<StepUpForm>,
+) -> Response {
+    let code = form.code;
+    if !is_code(&code) {
+        return Redirect::to("/").into_response();
+    }
+    let Some(oidc) = state.oidc.clone() else {
+        return challenge_page(&code, Some("off"));
+    };
+    let user = match signed_in(&state, &session).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return login_page("signin", &format!("/c/{code}")),
+        Err(_) => return challenge_page(&code, Some("unavailable")),
+    };
+    let Some(identity) = oidc_identity(&session).await else {
+        return challenge_page(&code, Some("not_oidc"));
+    };
+    let challenge = match open_challenge_of(&state, &user, &code).await {
+        Ok(c) => c,
+        Err(_) => return challenge_page(&code, Some("challenge")),
+    };
+    // max_age makes the provider re-authenticate a stale sign-in; acr_values is only a wish, so a
+    // sign-in without a second factor is sent back to the login prompt outright.
+    let demand = StepUpDemand {
+        max_age_secs: u64::try_from(challenge.freshness_secs.max(0)).unwrap_or(0),
+        force_login: !identity.multi_factor(&oidc.config().mfa_acr),
+    };
+    match oidc
+        .begin(
+            Purpose::StepUp { code: code.clone() },
+            Some(demand),
+            clock::now(),
+        )
+        .await
+    {
+        Ok((url, flow)) => {
+            redirect_to_provider(&session, url, flow, || {
+                challenge_page(&code, Some("session"))
+            })
+            .await
+        }
+        Err(e) => challenge_page(&code, Some(e.reason())),
+    }
+}
+
+async fn redirect_to_provider(
+    session: &Session,
+    url: url::Url,
+    flow: PendingFlow,
+    on_error: impl FnOnce() -> Response,
+) -> Response {
+    match session.insert(FLOW_KEY, flow).await {
+        Ok(()) => Redirect::to(url.as_str()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "saving the OIDC flow failed");
+            on_error()
+        }
+    }
+}
+
+/// `GET /auth/oidc/callback`
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Query(params): Query<Callback>,
+) -> Response {
+    let Some(oidc) = state.oidc.clone() else {
+        return login_page("off", "/");
+    };
+    // The flow is taken out first, so a callback can be used once.
+    let flow = match session.remove::<PendingFlow>(FLOW_KEY).await {
+        Ok(Some(flow)) => flow,
+        _ => return login_page("flow", "/"),
+    };
+    let now = clock::now();
+    let outcome = match (&params.error, &params.code) {
+        _ if !flow.state_matches(params.state.as_deref()) => Err(OidcError::State),
+        (Some(error), _) => Err(OidcError::Provider(
+            match params.error_description.as_deref() {
+                Some(d) => format!("{error}: {}", d.chars().take(200).collect::<String>()),
+                None => error.chars().take(100).collect(),
+            },
+        )),
+        (None, Some(code)) => {
+            oidc.finish(
+                &flow,
+                params.state.as_deref().unwrap_or_default(),
+                code,
+                now,
+            )
+            .await
+        }
+        (None, None) => Err(OidcError::Provider("no authorization code".into())),
+    };
+    let current = signed_in(&state, &session).await.ok().flatten();
+    let actor = current
+        .as_ref()
+        .map_or("anonymous", |u| u.username.as_str())
+        .to_owned();
+    match flow.purpose {
+        Purpose::SignIn { next } => match outcome {
+            Ok(identity) => match sign_in(&state, &session, &client, identity, now).await {
+                Ok(()) => Redirect::to(&next).into_response(),
+                Err(e) => {
+                    tracing::error!(error = %e, "OIDC sign-in could not be saved");
+                    login_page("session", &next)
+                }
+            },
+            Err(e) => {
+                audit(
+                    &state,
+                    "login.failed",
+                    &actor,
+                    &actor,
+                    serde_json::json!({
+                        "method": "oidc", "reason": e.to_string(), "address": client.address,
+                    }),
+                )
+                .await;
+                login_page(e.reason(), &next)
+            }
+        },
+        Purpose::StepUp { code } => {
+            let refused = |reason: &'static str, why: String| {
+                let state = state.clone();
+                let actor = actor.clone();
+                let code = code.clone();
+                let address = client.address.clone();
+                async move {
+                    audit(
+                        &state,
+                        "stepup.failed",
+                        &actor,
+                        &code,
+                        serde_json::json!({
+                            "method": "oidc", "reason": why, "address": address,
+                        }),
+                    )
+                    .await;
+                    challenge_page(&code, Some(reason))
+                }
+            };
+            let identity = match outcome {
+                Ok(identity) => identity,
+                Err(e) => return refused(e.reason(), e.to_string()).await,
+            };
+            // The step-up must come from the same provider account that is signed in here.
+            let same_person = oidc_identity(&session).await.is_some_and(|signed| {
+                signed.issuer == identity.issuer && signed.subject == identity.subject
+            });
+            if current.is_none() || !same_person {
+                return refused(
+                    "mismatch",
+                    format!(
+                        "the provider confirmed {}, not the signed-in person",
+                        identity.username
+                    ),
+                )
+                .await;
+            }
+            match step_up(&state, &session, &client, identity, &code, now).await {
+                Ok(()) => challenge_page(&code, None),
+                Err(e) => refused("challenge", e.to_string()).await,
+            }
+        }
+    }
+}
+
+async fn sign_in(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    identity: OidcIdentity,
+    now: i64,
+) -> Result<(), ApiError> {
+    // New session id, then the signed-in markers (defeats session fixation).
+    session.cycle_id().await?;
+    let _ = session.remove_value(session_keys::USER_ID).await?;
+    session
+        .insert(session_keys::OIDC_IDENTITY, &identity)
+        .await?;
+    session
+        .insert(session_keys::AUTH_TIME, identity.auth_time)
+        .await?;
+    session.insert(session_keys::LOGIN_TIME, now).await?;
+    audit(state, "login", &identity.username, &identity.username, serde_json::json!({
+        "method": "oidc", "issuer": identity.issuer, "subject": identity.subject,
+        "groups": identity.groups, "acr": identity.acr, "amr": identity.amr,
+        "authTime": identity.auth_time, "address": client.address, "userAgent": client.user_agent,
+    }))
+    .await;
+    Ok(())
+}
+
+async fn step_up(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    identity: OidcIdentity,
+    code: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    // The owner check runs on the identity the provider has just vouched for.
+    let user = identity.as_user();
+    let challenge = open_challenge_of(state, &user, code).await?;
+    let evidence = Evidence {
+        method: "oidc".into(),
+        account: identity.username.clone(),
+        credential_id: None,
+        // The provider verified the person with the factors named in acr/amr.
+        user_verified: true,
+        auth_time: identity.auth_time,
+        client_address: client.address.clone(),
+        user_agent: client.user_agent.clone(),
+        acr: identity.acr.clone(),
+        amr: Some(identity.amr.clone()),
+    };
+    issue_grant(state, session, &user, &challenge, evidence, now).await?;
+    // The session now carries the stronger, fresher authentication.
+    session
+        .insert(session_keys::OIDC_IDENTITY, &identity)
+        .await?;
+    Ok(())
+}

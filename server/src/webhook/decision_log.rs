@@ -1,0 +1,131 @@
+//! The decision log writer: reviews a guardrail matched go through a bounded queue to a background
+//! task that explains them against the same guardrails and writes them in batches. The webhook only
+//! enqueues; when the queue is full the entry is dropped and counted, never waited for.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::admission::AdmissionRequest;
+use crate::challenges::resource_label;
+use crate::cluster::LiveNamespaces;
+use crate::decisions::DecisionRecord;
+use crate::engine::{Decision, Engine};
+use crate::store::Store;
+
+use super::metrics::Outcome;
+
+/// Entries waiting to be written before new ones are dropped.
+const QUEUE: usize = 10_000;
+/// Decisions written per transaction.
+const BATCH: usize = 256;
+
+struct Entry {
+    at: i64,
+    request: AdmissionRequest,
+    action: &'static str,
+    outcome: Outcome,
+    hits: serde_json::Value,
+}
+
+/// Where the webhook hands decisions to the writer.
+#[derive(Default)]
+pub struct DecisionLog {
+    queue: Option<mpsc::Sender<Entry>>,
+    dropped: AtomicU64,
+}
+
+impl DecisionLog {
+    /// A log that records nothing (tests, tools).
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    /// Start the writer task; it ends when the log is dropped.
+    pub fn start(
+        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
+        namespaces: Arc<LiveNamespaces>,
+        cluster: String,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(write_batches(rx, store, engine, namespaces, cluster));
+        (
+            Self {
+                queue: Some(tx),
+                dropped: AtomicU64::new(0),
+            },
+            task,
+        )
+    }
+
+    /// Record a decision if any guardrail matched; never waits.
+    pub fn record(&self, request: &AdmissionRequest, decision: &Decision, outcome: Outcome) {
+        let Some(queue) = &self.queue else { return };
+        if decision.hits.is_empty() {
+            return;
+        }
+        let entry = Entry {
+            at: crate::clock::now(),
+            request: request.clone(),
+            action: decision.action.as_str(),
+            outcome,
+            hits: serde_json::to_value(&decision.hits).unwrap_or_default(),
+        };
+        if queue.try_send(entry).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Entries dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+async fn write_batches(
+    mut rx: mpsc::Receiver<Entry>,
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+    namespaces: Arc<LiveNamespaces>,
+    cluster: String,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let labels = namespaces.load_full();
+        let records: Vec<DecisionRecord> = batch
+            .drain(..)
+            .map(|e| {
+                // Explaining every guardrail is the expensive part; it happens here, off the hot path.
+                let (_, explanations) = engine.explain(&e.request, labels.as_ref());
+                let r = e.request;
+                DecisionRecord {
+                    at: e.at,
+                    resource: resource_label(
+                        &r.resource.group,
+                        &r.resource.resource,
+                        &r.sub_resource,
+                    ),
+                    uid: r.uid,
+                    cluster: cluster.clone(),
+                    username: r.user_info.username,
+                    operation: r.operation.as_str().to_owned(),
+                    namespace: r.namespace,
+                    name: r.name,
+                    dry_run: r.dry_run,
+                    action: e.action.to_owned(),
+                    outcome: e.outcome.as_str().to_owned(),
+                    hits: e.hits,
+                    explanations: serde_json::to_value(&explanations).unwrap_or_default(),
+                }
+            })
+            .collect();
+        if let Err(e) = store.append_decisions(&records).await {
+            tracing::error!(error = %e, lost = records.len(), "decision log write failed");
+            // Back off a little so a dead store is not hammered.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
