@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// in-cluster service account is used when running in a pod; otherwise (local mode) no cluster is read.
     #[arg(long, env = "COUNTERSIGN_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Without a cluster: Namespace objects (YAML or JSON list) whose labels label selectors use.
+    #[arg(long, conflicts_with = "kubeconfig", env = "COUNTERSIGN_NAMESPACES")]
+    pub namespaces: Option<PathBuf>,
     /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
@@ -114,7 +117,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let kube_client = cluster::client(args.kubeconfig.as_deref()).await?;
     let namespaces = match &kube_client {
         Some(_) => LiveNamespaces::awaiting_sync(),
-        None => LiveNamespaces::fixed(NamespaceIndex::default()),
+        None => LiveNamespaces::fixed(match &args.namespaces {
+            Some(file) => crate::policy_cli::read_namespaces(file)?,
+            None => NamespaceIndex::default(),
+        }),
     };
     let grants = GrantCache::new(&args.cluster);
     let held = webhook::grant_cache::refresh(store.as_ref(), &grants)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Webhook throughput over TLS with keep-alive, Countersign against a bare axum handler that only
+# parses the review and echoes an allow, in the same run on the same machine.
+# Needs: wrk (Debian), `cargo leptos build --release` done, and the example built:
+#   cargo build --release -p server --example bare_webhook
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+data=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
+
+target/release/countersign serve --data-dir "$data" --policies policies --namespaces deploy/local-namespaces.yaml \
+  --listen 127.0.0.1:3900 --webhook-listen 127.0.0.1:9843 --public-url http://localhost:3900 >"$data/serve.log" 2>&1 &
+target/release/examples/bare_webhook 127.0.0.1:9844 "$data/bare-tls" >"$data/bare.log" 2>&1 &
+for _ in $(seq 1 100); do
+  grep -q '^ready$' "$data/serve.log" 2>/dev/null && grep -q 'bare webhook' "$data/bare.log" 2>/dev/null && break
+  sleep 0.1
+done
+
+run() { # label url review
+  echo "== $1 ($3)"
+  REVIEW="$3" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s docs/bench/admit.lua "$2" \
+    | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx'
+}
+
+run "bare axum echo" https://127.0.0.1:9844/k8s/admit server/tests/reviews/deployment-create.json
+run "countersign, no guardrail matches" https://127.0.0.1:9843/k8s/admit server/tests/reviews/widget-create.json
+run "countersign, library guardrails evaluated (CEL), allowed" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-create.json
+run "countersign, deny guardrail (exec into payments)" https://127.0.0.1:9843/k8s/admit server/tests/reviews/pod-exec.json
+echo "RSS of countersign after the runs: $(grep VmRSS /proc/$(pgrep -f "countersign serve --data-dir $data" | head -1)/status)"
