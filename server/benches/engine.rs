@@ -28,36 +28,8 @@ fn engines(c: &mut Criterion) {
             })
         });
 
-        let mut rego_engine = regorus::Engine::new();
-        rego_engine
-            .add_policy("bench.rego".into(), rego)
-            .expect("rego");
-        let mut data = serde_json::Map::new();
-        let ns_map: serde_json::Map<String, serde_json::Value> = namespaces_json
-            .as_array()
-            .expect("list")
-            .iter()
-            .map(|o| {
-                (
-                    o["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    o["metadata"].clone(),
-                )
-            })
-            .collect();
-        data.insert("namespaces".into(), serde_json::Value::Object(ns_map));
-        rego_engine
-            .add_data(
-                regorus::Value::from_json_str(&serde_json::Value::Object(data).to_string())
-                    .expect("data"),
-            )
-            .expect("data");
-        let inputs: Vec<regorus::Value> = reviews
-            .iter()
-            .map(|(_, body)| regorus::Value::from_json_str(body).expect("input"))
-            .collect();
+        let mut rego_engine = support::rego_engine(rego, &namespaces_json);
+        let inputs = support::rego_inputs(&reviews);
         group.bench_with_input(BenchmarkId::new("regorus", n), &n, |b, _| {
             b.iter(|| {
                 for input in &inputs {

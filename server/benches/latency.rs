@@ -48,32 +48,8 @@ fn main() {
             "countersign", n, p50, p99, p999
         );
 
-        let mut rego_engine = regorus::Engine::new();
-        rego_engine
-            .add_policy("bench.rego".into(), rego)
-            .expect("rego");
-        let ns_map: serde_json::Map<String, serde_json::Value> = ns
-            .as_array()
-            .expect("list")
-            .iter()
-            .map(|o| {
-                (
-                    o["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    o["metadata"].clone(),
-                )
-            })
-            .collect();
-        let data = serde_json::json!({ "namespaces": ns_map });
-        rego_engine
-            .add_data(regorus::Value::from_json_str(&data.to_string()).expect("data"))
-            .expect("data");
-        let inputs: Vec<regorus::Value> = reviews
-            .iter()
-            .map(|(_, b)| regorus::Value::from_json_str(b).expect("input"))
-            .collect();
+        let mut rego_engine = support::rego_engine(rego, &ns);
+        let inputs = support::rego_inputs(&reviews);
         let rounds = (rounds / 20).max(50);
         let mut samples = Vec::with_capacity(rounds * inputs.len());
         for _ in 0..rounds {

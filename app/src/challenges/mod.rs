@@ -85,7 +85,7 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
             </div>
 
             <Card title="What was attempted">
-                <dl class="grid grid-cols-1 gap-4 sm:grid-cols-3">
+                <dl class="grid grid-cols-2 gap-4 sm:grid-cols-3">
                     <Fact label="Who" value=c.username.clone() />
                     <Fact label="Operation" value=c.operation.clone() />
                     <Fact label="Resource" value=c.resource.clone() />

@@ -38,6 +38,39 @@ pub fn namespaces_json() -> serde_json::Value {
     serde_json::Value::Array(items)
 }
 
+/// A regorus engine over the Rego rules, with the Namespace labels as `data.namespaces`.
+pub fn rego_engine(rego: String, namespaces: &serde_json::Value) -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    engine.add_policy("bench.rego".into(), rego).expect("rego");
+    let by_name: serde_json::Map<String, serde_json::Value> = namespaces
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|o| {
+            (
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                o["metadata"].clone(),
+            )
+        })
+        .collect();
+    let data = serde_json::json!({ "namespaces": by_name });
+    engine
+        .add_data(regorus::Value::from_json_str(&data.to_string()).expect("data"))
+        .expect("data");
+    engine
+}
+
+/// The reviews as regorus input values.
+pub fn rego_inputs(reviews: &[(&'static str, String)]) -> Vec<regorus::Value> {
+    reviews
+        .iter()
+        .map(|(_, body)| regorus::Value::from_json_str(body).expect("input"))
+        .collect()
+}
+
 /// `n` guardrails of five shapes (every fourth with a CEL condition when `cel` is set), as YAML and as
 /// equivalent Rego rules producing the set `data.countersign.hits`.
 pub fn guardrails(n: usize, cel: bool) -> (String, String) {

@@ -71,18 +71,19 @@ fn lcs_diff(a: &[String], b: &[String]) -> Vec<DiffLine> {
             });
             i += 1;
             j += 1;
-        } else if j < m && (i == n || table[i][j + 1] >= table[i + 1][j]) {
-            out.push(DiffLine {
-                sign: '+',
-                text: b[j].clone(),
-            });
-            j += 1;
-        } else {
+        } else if i < n && (j == m || table[i + 1][j] >= table[i][j + 1]) {
+            // Removed lines before added ones, as in every diff people read.
             out.push(DiffLine {
                 sign: '-',
                 text: a[i].clone(),
             });
             i += 1;
+        } else {
+            out.push(DiffLine {
+                sign: '+',
+                text: b[j].clone(),
+            });
+            j += 1;
         }
     }
     out

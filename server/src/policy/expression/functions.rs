@@ -1,6 +1,8 @@
 //! The Kubernetes CEL libraries guardrails use beyond the standard and strings libraries
-//! (`url`, `quantity`, `ip`, `cidr`), and the internal `@budget`, `@charge` and `@replace` the
-//! compiler routes expressions through.
+//! (`url`, `quantity`, `ip`, `cidr`, lists, regex, sets), and the internal `@budget`, `@charge`,
+//! `@replace` and `@matches` the compiler routes expressions through. The list, regex and set
+//! functions charge the budget themselves: one unit per list element, the bytes of the strings
+//! they compare or scan, what they build, and the product of the sizes for the `sets` functions.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -9,7 +11,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString, Type, DYN_TYPE, INT_TYPE,
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString, CelUInt, Type, DYN_TYPE,
+    INT_TYPE, LIST_TYPE,
 };
 use cel::common::value::{CowVal, StaticVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
@@ -136,27 +139,315 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `@matches(string, pattern)`: `matches` with a cache, a size limit and a cost (compiling costs
-/// ten units per pattern byte, matching one per haystack byte).
-fn matches(this: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
-    charge(this.len() as u64 + 1)?;
+/// Run `f` with `pattern` compiled, from the cache when it is there. Compiling costs ten units per
+/// pattern byte; patterns over the size limit are refused.
+fn with_regex<T>(
+    function: &str,
+    pattern: &str,
+    f: impl FnOnce(&regex::Regex) -> Result<T, ExecutionError>,
+) -> Result<T, ExecutionError> {
     REGEXES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, re)) = cache.iter().find(|(p, _)| p.as_str() == pattern.inner()) {
-            return Ok(re.is_match(this).into());
+        if let Some((_, re)) = cache.iter().find(|(p, _)| p.as_str() == pattern) {
+            return f(re);
         }
         charge((pattern.len() as u64 + 1) * 10)?;
         let re = regex::RegexBuilder::new(pattern)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|e| fail("matches", format!("invalid pattern: {e}")))?;
-        let found = re.is_match(this);
+            .map_err(|e| fail(function, format!("invalid pattern: {e}")))?;
+        let result = f(&re);
         if cache.len() >= REGEX_CACHE {
             cache.remove(0);
         }
-        cache.push((pattern.inner().to_owned(), re));
-        Ok(found.into())
+        cache.push((pattern.to_owned(), re));
+        result
     })
+}
+
+/// `@matches(string, pattern)`: `matches` with a cache, a size limit and a cost (compiling costs
+/// ten units per pattern byte, matching one per haystack byte).
+fn matches(this: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    charge(this.len() as u64 + 1)?;
+    with_regex("matches", pattern, |re| Ok(re.is_match(this).into()))
+}
+
+/// `<string>.find(pattern)`: the first match, or the empty string (Kubernetes regex library).
+fn find(
+    this: &CelString<'_>,
+    pattern: &CelString<'_>,
+) -> Result<CelString<'static>, ExecutionError> {
+    charge(this.len() as u64 + 1)?;
+    with_regex("find", pattern, |re| {
+        let found = re.find(this).map_or("", |m| m.as_str());
+        charge(found.len() as u64)?;
+        Ok(found.to_owned().into())
+    })
+}
+
+fn find_all_limited(
+    this: &str,
+    pattern: &str,
+    limit: Option<usize>,
+) -> Result<CelList<'static>, ExecutionError> {
+    charge(this.len() as u64 + 1)?;
+    with_regex("findAll", pattern, |re| {
+        let mut found: Vec<Box<dyn Val>> = Vec::new();
+        for m in re.find_iter(this) {
+            if limit.is_some_and(|n| found.len() >= n) {
+                break;
+            }
+            // Each match is a new string and a list slot: charge what is built.
+            charge(m.len() as u64 + 1)?;
+            found.push(Box::new(CelString::from(m.as_str().to_owned())));
+        }
+        Ok(CelList::from(found))
+    })
+}
+
+/// `<string>.findAll(pattern)`: every non-overlapping match.
+fn find_all(
+    this: &CelString<'_>,
+    pattern: &CelString<'_>,
+) -> Result<CelList<'static>, ExecutionError> {
+    find_all_limited(this, pattern, None)
+}
+
+/// `<string>.findAll(pattern, limit)`: at most `limit` matches; a negative limit means all.
+fn find_all_n(
+    this: &CelString<'_>,
+    pattern: &CelString<'_>,
+    limit: &CelInt,
+) -> Result<CelList<'static>, ExecutionError> {
+    find_all_limited(this, pattern, usize::try_from(*limit.inner()).ok())
+}
+
+// ---------------------------------------------------------------- lists and sets
+
+/// The elements of a list argument, after charging one unit per element (plus one).
+fn list_arg<'a, 'v>(
+    function: &str,
+    v: &'a CowVal<'_, 'v>,
+) -> Result<&'a [Box<dyn Val + 'v>], ExecutionError> {
+    let list = v.as_ref().downcast_ref::<CelList>().ok_or_else(|| {
+        fail(
+            function,
+            format!("expects a list, not {}", v.get_type().name()),
+        )
+    })?;
+    charge(list.len() as u64 + 1)?;
+    Ok(list.inner())
+}
+
+/// Charge for looking at an element: its bytes for a string, one unit otherwise.
+fn charge_item(v: &dyn Val) -> Result<(), ExecutionError> {
+    match v.downcast_ref::<CelString>() {
+        Some(s) => charge(s.len() as u64),
+        None => Ok(()),
+    }
+}
+
+/// Order two elements as the Kubernetes lists library does: both of the same comparable type.
+fn compare_items(function: &str, a: &dyn Val, b: &dyn Val) -> Result<Ordering, ExecutionError> {
+    if a.get_type().name() != b.get_type().name() {
+        return Err(fail(
+            function,
+            format!(
+                "cannot compare {} with {}",
+                a.get_type().name(),
+                b.get_type().name()
+            ),
+        ));
+    }
+    charge_item(a)?;
+    a.as_comparer()
+        .ok_or_else(|| {
+            fail(
+                function,
+                format!("{} is not comparable", a.get_type().name()),
+            )
+        })?
+        .compare(b)
+}
+
+fn receiver_and_args<'b, 'v>(
+    function: &str,
+    args: Vec<CowVal<'b, 'v>>,
+) -> Result<(CowVal<'b, 'v>, Vec<CowVal<'b, 'v>>), ExecutionError> {
+    let mut args = args.into_iter();
+    let first = args
+        .next()
+        .ok_or_else(|| fail(function, "missing receiver"))?;
+    Ok((first, args.collect()))
+}
+
+/// `<list>.isSorted()`.
+fn is_sorted<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args("isSorted", args)?;
+    let items = list_arg("isSorted", &list)?;
+    for pair in items.windows(2) {
+        if compare_items("isSorted", pair[0].as_ref(), pair[1].as_ref())? == Ordering::Greater {
+            return Ok(CowVal::owned(CelBool::from(false)));
+        }
+    }
+    Ok(CowVal::owned(CelBool::from(true)))
+}
+
+fn extreme<'b, 'v>(
+    function: &str,
+    args: Vec<CowVal<'b, 'v>>,
+    keep: Ordering,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args(function, args)?;
+    let items = list_arg(function, &list)?;
+    let mut best = items
+        .first()
+        .ok_or_else(|| fail(function, format!("{function}() of an empty list")))?;
+    for item in &items[1..] {
+        if compare_items(function, item.as_ref(), best.as_ref())? == keep {
+            best = item;
+        }
+    }
+    charge_item(best.as_ref())?;
+    Ok(CowVal::Owned(best.as_ref().clone_as_boxed()))
+}
+
+/// `<list>.min()`: an error on an empty list.
+fn list_min<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    extreme("min", args, Ordering::Less)
+}
+
+/// `<list>.max()`: an error on an empty list.
+fn list_max<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    extreme("max", args, Ordering::Greater)
+}
+
+/// `<list>.sum()` of ints, uints or doubles; `0` for an empty list.
+fn list_sum<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args("sum", args)?;
+    let items = list_arg("sum", &list)?;
+    let Some(first) = items.first() else {
+        return Ok(CowVal::owned(CelInt::from(0)));
+    };
+    let mixed = || {
+        fail(
+            "sum",
+            "the list must hold only ints, only uints or only doubles",
+        )
+    };
+    let overflow = || fail("sum", "integer overflow");
+    if first.downcast_ref::<CelInt>().is_some() {
+        let mut total: i64 = 0;
+        for item in items {
+            let i = item.downcast_ref::<CelInt>().ok_or_else(mixed)?;
+            total = total.checked_add(*i.inner()).ok_or_else(overflow)?;
+        }
+        Ok(CowVal::owned(CelInt::from(total)))
+    } else if first.downcast_ref::<CelUInt>().is_some() {
+        let mut total: u64 = 0;
+        for item in items {
+            let u = item.downcast_ref::<CelUInt>().ok_or_else(mixed)?;
+            total = total.checked_add(*u.inner()).ok_or_else(overflow)?;
+        }
+        Ok(CowVal::owned(CelUInt::from(total)))
+    } else if first.downcast_ref::<CelDouble>().is_some() {
+        let mut total: f64 = 0.0;
+        for item in items {
+            total += *item.downcast_ref::<CelDouble>().ok_or_else(mixed)?.inner();
+        }
+        Ok(CowVal::owned(CelDouble::from(total)))
+    } else {
+        Err(fail(
+            "sum",
+            format!("cannot sum {} values", first.get_type().name()),
+        ))
+    }
+}
+
+fn position<'b, 'v>(
+    function: &str,
+    args: Vec<CowVal<'b, 'v>>,
+    last: bool,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, rest) = receiver_and_args(function, args)?;
+    let items = list_arg(function, &list)?;
+    let needle = rest
+        .first()
+        .ok_or_else(ExecutionError::missing_argument_or_target)?;
+    let needle = needle.as_ref();
+    let hit = |item: &dyn Val| charge_item(needle).map(|()| item.equals(needle));
+    let mut found = None;
+    if last {
+        for (i, item) in items.iter().enumerate().rev() {
+            if hit(item.as_ref())? {
+                found = Some(i);
+                break;
+            }
+        }
+    } else {
+        for (i, item) in items.iter().enumerate() {
+            if hit(item.as_ref())? {
+                found = Some(i);
+                break;
+            }
+        }
+    }
+    let index = found.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+    Ok(CowVal::owned(CelInt::from(index)))
+}
+
+/// `<list>.indexOf(x)`: the first index of an element equal to `x`, or -1.
+fn list_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    position("indexOf", args, false)
+}
+
+/// `<list>.lastIndexOf(x)`: the last index of an element equal to `x`, or -1.
+fn list_last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    position("lastIndexOf", args, true)
+}
+
+/// The elements of a list.
+type Items<'a, 'v> = &'a [Box<dyn Val + 'v>];
+
+/// The two lists of a `sets.*` call, after charging for comparing every pair.
+fn two_lists<'a, 'v>(
+    function: &str,
+    args: &'a [CowVal<'_, 'v>],
+) -> Result<(Items<'a, 'v>, Items<'a, 'v>), ExecutionError> {
+    let [a, b] = args else {
+        return Err(fail(function, "expects two lists"));
+    };
+    let a = list_arg(function, a)?;
+    let b = list_arg(function, b)?;
+    // Elements have no hash: every pair may be compared.
+    charge((a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1))?;
+    Ok((a, b))
+}
+
+fn all_in(needles: &[Box<dyn Val + '_>], haystack: &[Box<dyn Val + '_>]) -> bool {
+    needles
+        .iter()
+        .all(|n| haystack.iter().any(|h| h.equals(n.as_ref())))
+}
+
+/// `sets.contains(a, b)`: every element of `b` is in `a`.
+fn sets_contains<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (a, b) = two_lists("sets.contains", &args)?;
+    Ok(CowVal::owned(CelBool::from(all_in(b, a))))
+}
+
+/// `sets.equivalent(a, b)`: the same elements, ignoring order and duplicates.
+fn sets_equivalent<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (a, b) = two_lists("sets.equivalent", &args)?;
+    charge((a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1))?;
+    Ok(CowVal::owned(CelBool::from(all_in(a, b) && all_in(b, a))))
+}
+
+/// `sets.intersects(a, b)`: at least one element in common.
+fn sets_intersects<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (a, b) = two_lists("sets.intersects", &args)?;
+    let any = a.iter().any(|x| b.iter().any(|y| y.equals(x.as_ref())));
+    Ok(CowVal::owned(CelBool::from(any)))
 }
 
 macro_rules! opaque_type {
@@ -646,6 +937,49 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
 
     cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>,
         name = "@matches")?;
+    cel::add_member_overload!(env, fn find: (CelString, CelString) -> Result<CelString>)?;
+    cel::add_member_overload!(env, fn find_all: (CelString, CelString) -> Result<CelList>,
+        name = "findAll")?;
+    cel::add_member_overload!(env, fn find_all_n: (CelString, CelString, CelInt) -> Result<CelList>,
+        name = "findAll")?;
+
+    env.add_member_overload("isSorted", "list.isSorted()", LIST_TYPE, vec![], is_sorted)?;
+    env.add_member_overload("sum", "list.sum()", LIST_TYPE, vec![], list_sum)?;
+    env.add_member_overload("min", "list.min()", LIST_TYPE, vec![], list_min)?;
+    env.add_member_overload("max", "list.max()", LIST_TYPE, vec![], list_max)?;
+    env.add_member_overload(
+        "indexOf",
+        "list.indexOf(dyn)",
+        LIST_TYPE,
+        vec![DYN_TYPE],
+        list_index_of,
+    )?;
+    env.add_member_overload(
+        "lastIndexOf",
+        "list.lastIndexOf(dyn)",
+        LIST_TYPE,
+        vec![DYN_TYPE],
+        list_last_index_of,
+    )?;
+    let two = || vec![LIST_TYPE, LIST_TYPE];
+    env.add_overload(
+        "sets.contains",
+        "sets.contains(list,list)",
+        two(),
+        sets_contains,
+    )?;
+    env.add_overload(
+        "sets.equivalent",
+        "sets.equivalent(list,list)",
+        two(),
+        sets_equivalent,
+    )?;
+    env.add_overload(
+        "sets.intersects",
+        "sets.intersects(list,list)",
+        two(),
+        sets_intersects,
+    )?;
 
     cel::add_overload!(env, fn url: (CelString) -> Result<Url>)?;
     cel::add_overload!(env, fn is_url: (CelString) -> CelBool, name = "isURL")?;

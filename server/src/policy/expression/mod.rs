@@ -13,7 +13,9 @@
 //!    charges their size; `replace` is routed to `@replace`, which refuses to build a string larger
 //!    than [`MAX_STRING_BYTES`] before allocating it; `matches` is routed to `@matches`, which caches
 //!    compiled patterns, limits their size and charges for compiling and matching. `@` names cannot
-//!    be written in CEL source.
+//!    be written in CEL source. The Kubernetes list, regex (`find`, `findAll`, sharing the pattern
+//!    cache) and set functions are not rewritten: they charge for the elements and bytes they
+//!    visit and build themselves.
 //! 3. At run time each evaluation starts with [`COST_BUDGET`] units (a per-thread counter: the
 //!    interpreter is synchronous). When it runs out the evaluation fails with
 //!    "cost budget exceeded", which a condition treats as an error: fail closed.
@@ -61,7 +63,7 @@ pub const MAX_STRING_BYTES: usize = 1 << 20;
 pub const VARIABLES: [&str; 4] = ["object", "oldObject", "request", "namespaceObject"];
 
 /// Names that are not variables but may stand as identifiers: type names and function namespaces.
-const OTHER_IDENTS: [&str; 13] = [
+const OTHER_IDENTS: [&str; 14] = [
     "bool",
     "bytes",
     "double",
@@ -74,6 +76,7 @@ const OTHER_IDENTS: [&str; 13] = [
     "type",
     "optional",
     "strings",
+    "sets",
     "dyn",
 ];
 

@@ -297,3 +297,126 @@ fn hostile_expressions_are_bounded() {
     );
     assert_eq!(eval(&doubling), Ok(true));
 }
+
+#[test]
+fn kubernetes_lists_library() {
+    is_true("[1, 2, 2, 5].isSorted() && ['a', 'b', 'c'].isSorted() && [].isSorted()");
+    is_true("![3, 1].isSorted() && !['b', 'a'].isSorted() && [1.5, 2.5].isSorted()");
+    is_true("[1u, 2u].isSorted() && ![2u, 1u].isSorted()");
+    is_true("[1, 2, 3].sum() == 6 && [1u, 2u].sum() == 3u && [0.5, 0.25].sum() == 0.75");
+    is_true("[].sum() == 0");
+    is_true("[3, 1, 2].min() == 1 && [3, 1, 2].max() == 3");
+    is_true("['b', 'a', 'c'].min() == 'a' && ['b', 'a', 'c'].max() == 'c'");
+    is_true("[2.5, -1.0].min() == -1.0 && [4u, 9u].max() == 9u");
+    is_true("[1, 2, 1, 3].indexOf(1) == 0 && [1, 2, 1, 3].lastIndexOf(1) == 2");
+    is_true("['a', 'b'].indexOf('c') == -1 && ['a', 'b'].lastIndexOf('z') == -1");
+    is_true("[1.5, 2.5].indexOf(2.5) == 1 && [7u, 7u].lastIndexOf(7u) == 1");
+    // The strings extension's indexOf is untouched.
+    is_true("'abcabc'.indexOf('c') == 2 && 'abcabc'.lastIndexOf('c') == 5");
+    // On request data.
+    is_true("object.spec.template.spec.containers.map(c, c.name).isSorted()");
+    is_true("object.spec.template.spec.containers.map(c, c.name).indexOf('sidecar') == 1");
+    is_true("[object.spec.replicas, oldObject.spec.replicas].sum() == 4");
+    // Errors, as in Kubernetes.
+    assert!(eval("[].min() == 0").unwrap_err().contains("empty list"));
+    assert!(eval("[].max() == 0").unwrap_err().contains("empty list"));
+    assert!(eval("['a', 'b'].sum() == 'ab'").is_err());
+    assert!(eval("[1, 2.0].sum() == 3").is_err());
+    assert!(eval("[1, 'a'].isSorted()").is_err());
+    assert!(eval("[9223372036854775807, 1].sum() > 0")
+        .unwrap_err()
+        .contains("overflow"));
+}
+
+#[test]
+fn kubernetes_regex_library() {
+    is_true("'abc 123'.find('[0-9]+') == '123' && 'abc'.find('[0-9]+') == ''");
+    is_true("'123 abc 456'.findAll('[0-9]+') == ['123', '456']");
+    is_true("'123 abc 456'.findAll('[0-9]+', 1) == ['123']");
+    is_true(
+        "'123 abc 456'.findAll('[0-9]+', 0) == [] && '123 456'.findAll('[0-9]+', -1).size() == 2",
+    );
+    is_true("'abc'.findAll('[0-9]+') == []");
+    is_true(
+        "object.spec.template.spec.containers[0].image.find('sha256:[a-f0-9]+') == 'sha256:abc'",
+    );
+    assert!(eval("'x'.find('(') == ''")
+        .unwrap_err()
+        .contains("invalid pattern"));
+    assert!(eval("'x'.findAll('[') == []")
+        .unwrap_err()
+        .contains("invalid pattern"));
+    let huge = "(a{1000}){1000}";
+    assert!(eval(&format!("'x'.findAll('{huge}') == []"))
+        .unwrap_err()
+        .contains("invalid pattern"));
+}
+
+#[test]
+fn kubernetes_sets_library() {
+    is_true(
+        "sets.contains([1, 2, 3], [1, 3]) && sets.contains([1], []) && !sets.contains([1, 2], [4])",
+    );
+    is_true("sets.equivalent([1, 2, 2], [2, 1]) && !sets.equivalent([1, 2], [1, 3])");
+    is_true("sets.intersects(['a', 'b'], ['b', 'c']) && !sets.intersects(['a'], ['c']) && !sets.intersects([], [])");
+    is_true("sets.contains(request.userInfo.groups, ['dev'])");
+    is_true(
+        "sets.intersects(object.spec.template.spec.containers.map(c, c.name), ['sidecar', 'x'])",
+    );
+}
+
+#[test]
+fn list_regex_and_set_functions_are_bounded() {
+    // One pass over a large list is affordable...
+    let items: Vec<Json> = (0..50_000).map(|i| json!(i)).collect();
+    let words: Vec<Json> = (0..50_000).map(|i| json!(format!("w{i:06}"))).collect();
+    let big = review(
+        "CREATE",
+        json!({"items": items, "words": words}),
+        Json::Null,
+    );
+    is_true_on(
+        &big,
+        "object.items.isSorted() && object.items.max() == 49999",
+    );
+    is_true_on(
+        &big,
+        "object.items.sum() == 1249975000 && object.items.min() == 0",
+    );
+    is_true_on(
+        &big,
+        "object.items.lastIndexOf(0) == 0 && object.words.indexOf('w049999') == 49999",
+    );
+    // ...but each call is charged, so repeating them over the list runs out.
+    let started = Instant::now();
+    for hostile in [
+        "object.items.all(x, object.items.max() >= x)",
+        "object.items.all(x, object.items.indexOf(x) >= 0)",
+        "object.words.all(w, object.words.isSorted())",
+        "object.words.all(w, w.findAll('[0-9]').size() > 0 && object.words.min() <= w)",
+        // Pairwise set operations are charged before they run.
+        "sets.contains(object.items, object.items)",
+        "sets.equivalent(object.words, object.words)",
+        "sets.intersects(object.items, [-1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19, -20])",
+    ] {
+        let err = eval_on(&big, hostile).unwrap_err();
+        assert!(err.contains("cost budget exceeded"), "{hostile}: {err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // findAll charges for every match it builds, beyond the pass over the text: 400 KB of
+    // matches fit the budget, 400 K one-byte matches do not.
+    let text = review("CREATE", json!({"text": "a".repeat(400_000)}), Json::Null);
+    is_true_on(&text, "object.text.find('a+').size() == 400000");
+    is_true_on(&text, "object.text.findAll('a+').size() == 1");
+    is_true_on(&text, "object.text.findAll('a', 10).size() == 10");
+    let err = eval_on(&text, "object.text.findAll('a').size() > 0").unwrap_err();
+    assert!(err.contains("cost budget exceeded"), "{err}");
+}
+
+fn is_true_on(request: &AdmissionRequest, source: &str) {
+    assert_eq!(eval_on(request, source), Ok(true), "{source}");
+}
