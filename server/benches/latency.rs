@@ -18,6 +18,16 @@ fn percentiles(mut samples: Vec<u64>) -> (f64, f64, f64) {
 }
 
 fn main() {
+    // Same stack as the server's worker threads, so CEL evaluation runs as it does in the webhook.
+    std::thread::Builder::new()
+        .stack_size(countersign::policy::EVAL_STACK + (8 << 20))
+        .spawn(measure)
+        .expect("bench thread")
+        .join()
+        .expect("bench");
+}
+
+fn measure() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let reviews = support::reviews();
     let parsed: Vec<_> = reviews

@@ -90,8 +90,23 @@ enum ExportFormat {
     Vap,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Worker threads big enough that CEL evaluation never has to grow a fresh stack segment
+    // (an mmap per evaluation); the memory is virtual until an expression actually recurses.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(countersign::policy::EVAL_STACK + (8 << 20))
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run_cli()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -8,8 +8,8 @@ mod vap;
 
 pub use duration::PolicyDuration;
 pub use expression::{
-    Activation, CelExpression, Inputs, COST_BUDGET, MAX_COMPREHENSION_NESTING, MAX_NODES,
-    MAX_SOURCE_LEN, VARIABLES,
+    Activation, CelExpression, Inputs, COST_BUDGET, EVAL_STACK, MAX_COMPREHENSION_NESTING,
+    MAX_NODES, MAX_SOURCE_LEN, VARIABLES,
 };
 pub use load::{load_path, parse_documents, PolicyError};
 pub use model::*;

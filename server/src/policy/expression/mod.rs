@@ -51,7 +51,7 @@ pub const MAX_COMPREHENSION_NESTING: usize = 3;
 /// webhook's own stack.
 pub const MAX_DEPTH: usize = 64;
 /// Stack an evaluation runs on (a fresh segment when the current thread has less than half left).
-const EVAL_STACK: usize = 16 << 20;
+pub const EVAL_STACK: usize = 16 << 20;
 /// Stack for the parser, which recurses once per operator of a chain like `a + b + c + ...`.
 const PARSER_STACK: usize = 256 << 20;
 /// Cost units one evaluation may spend (loop iterations weighted by body size, bytes built).
