@@ -1,10 +1,12 @@
 //! Match clauses against a request, with Kubernetes' own meanings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::admission::AdmissionRequest;
 use crate::policy::{Match, NamespaceMatch, SubjectMatch};
 
+use super::namespaces::labels_of;
 use super::NamespaceLabels;
 
 /// A match clause, named for explanations.
@@ -117,26 +119,18 @@ fn namespace_fits(
     }
 }
 
-fn namespace_labels(
+fn namespace_labels<'a>(
     request: &AdmissionRequest,
     name: &str,
-    index: &dyn NamespaceLabels,
-) -> Option<BTreeMap<String, String>> {
+    index: &'a dyn NamespaceLabels,
+) -> Option<Cow<'a, BTreeMap<String, String>>> {
     let is_namespace_object =
         request.resource.group.is_empty() && request.resource.resource == "namespaces";
     if is_namespace_object {
         // A Namespace being created or relabelled is judged by the labels it will have.
         let object = request.object.as_ref().or(request.old_object.as_ref())?;
-        let labels = object["metadata"]["labels"].as_object();
-        return Some(
-            labels
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        );
+        return Some(Cow::Owned(labels_of(object)));
     }
-    index.labels(name).cloned()
+    // Borrowed: the webhook's hot path does not copy a namespace's labels per guardrail.
+    index.labels(name).map(Cow::Borrowed)
 }

@@ -39,15 +39,7 @@ impl NamespaceIndex {
         let Some(name) = meta["name"].as_str() else {
             return;
         };
-        let labels = meta["labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.labels.insert(name.to_owned(), labels);
+        self.labels.insert(name.to_owned(), labels_of(object));
     }
 
     /// How many namespaces are known.
@@ -65,4 +57,16 @@ impl NamespaceLabels for NamespaceIndex {
     fn labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
         self.labels.get(namespace)
     }
+}
+
+/// The string labels of an object's metadata (empty when it has none).
+pub fn labels_of(object: &serde_json::Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }

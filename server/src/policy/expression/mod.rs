@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use cel::common::ast::{CallExpr, EntryExpr, Expr, LiteralValue};
+use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedEntryExpr, LiteralValue};
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
 };
@@ -338,7 +338,7 @@ fn count_nodes(e: &IdedExpr) -> u64 {
     children + 1
 }
 
-fn entry_nodes(entry: &cel::common::ast::IdedEntryExpr) -> u64 {
+fn entry_nodes(entry: &IdedEntryExpr) -> u64 {
     match &entry.expr {
         EntryExpr::MapEntry(me) => count_nodes(&me.key) + count_nodes(&me.value),
         EntryExpr::StructField(f) => count_nodes(&f.value),
@@ -368,32 +368,27 @@ fn bump(next_id: &mut u64) -> u64 {
     id
 }
 
+/// Map and struct literals hold the same entry kinds.
+fn instrument_entries(entries: &mut [IdedEntryExpr], next_id: &mut u64) {
+    for entry in entries {
+        match &mut entry.expr {
+            EntryExpr::MapEntry(me) => {
+                instrument(&mut me.key, next_id);
+                instrument(&mut me.value, next_id);
+            }
+            EntryExpr::StructField(f) => instrument(&mut f.value, next_id),
+        }
+    }
+}
+
 /// Route the tree through the budget functions (see the module documentation).
 fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
     match &mut e.expr {
         Expr::Unspecified | Expr::Literal(_) | Expr::Ident(_) => {}
         Expr::Select(s) => instrument(&mut s.operand, next_id),
         Expr::List(l) => l.elements.iter_mut().for_each(|a| instrument(a, next_id)),
-        Expr::Map(m) => m
-            .entries
-            .iter_mut()
-            .for_each(|entry| match &mut entry.expr {
-                EntryExpr::MapEntry(me) => {
-                    instrument(&mut me.key, next_id);
-                    instrument(&mut me.value, next_id);
-                }
-                EntryExpr::StructField(f) => instrument(&mut f.value, next_id),
-            }),
-        Expr::Struct(s) => s
-            .entries
-            .iter_mut()
-            .for_each(|entry| match &mut entry.expr {
-                EntryExpr::MapEntry(me) => {
-                    instrument(&mut me.key, next_id);
-                    instrument(&mut me.value, next_id);
-                }
-                EntryExpr::StructField(f) => instrument(&mut f.value, next_id),
-            }),
+        Expr::Map(m) => instrument_entries(&mut m.entries, next_id),
+        Expr::Struct(s) => instrument_entries(&mut s.entries, next_id),
         Expr::Comprehension(c) => {
             let weight = count_nodes(&c.loop_cond) + count_nodes(&c.loop_step) + 1;
             instrument(&mut c.iter_range, next_id);
