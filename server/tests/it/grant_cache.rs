@@ -2,12 +2,13 @@
 //! their refresh, spent atomically in the store across replicas, and honoured from memory (unlimited
 //! ones only) while the store is down.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use countersign::webhook::grant_cache::{self, Revocation};
 use serde_json::{json, Value};
+// Async, so the app under test (same runtime) can finish any write it has open while the CLI runs.
+use tokio::process::Command;
 
 use crate::support::{review, step_up_denial, wait_for_audit, TestApp, TestDb};
 
@@ -87,7 +88,8 @@ async fn revocation_from_the_cli_arrives_with_the_refresh() -> anyhow::Result<()
     let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
         .args(["grant", "revoke", &grant_id, "--database-url", &url])
         .env("RUST_LOG", "warn")
-        .output()?;
+        .output()
+        .await?;
     assert!(
         out.status.success(),
         "grant revoke failed: {}",
@@ -99,7 +101,8 @@ async fn revocation_from_the_cli_arrives_with_the_refresh() -> anyhow::Result<()
     );
     let unknown = Command::new(env!("CARGO_BIN_EXE_countersign"))
         .args(["grant", "revoke", "no-such-grant", "--database-url", &url])
-        .output()?;
+        .output()
+        .await?;
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no grant has the id no-such-grant"));
 
