@@ -1,5 +1,5 @@
 // Countersign WebAuthn glue. The browser runs the ceremony; every decision is made on the server.
-// Forms opt in with data-webauthn="setup|login|confirm"; progress goes to their [data-status] line.
+// Forms opt in with data-webauthn="setup|login|passkey|confirm|add|rename|remove"; progress goes to their [data-status] line.
 (() => {
   "use strict";
 
@@ -14,11 +14,17 @@
     return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   };
 
+  // The page's CSRF token (server-rendered meta tag), required on every POST.
+  function csrfHeaders() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? { "X-CSRF-Token": meta.content } : {};
+  }
+
   async function post(url, body) {
     const res = await fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...csrfHeaders() },
       body: JSON.stringify(body),
     });
     const data = await res.json().catch(() => ({}));
@@ -89,6 +95,38 @@
       const done = await post("/auth/login/finish", assertion(credential));
       return { redirect: form.dataset.next || done.redirect };
     },
+    // Usernameless: the authenticator offers the passkeys it holds for this site.
+    async passkey(form, say) {
+      say("Choose a passkey and verify it's you…");
+      const options = await post("/auth/login/passkey/start", {});
+      const credential = await navigator.credentials.get(requestOptions(options));
+      say("Checking…");
+      const done = await post("/auth/login/passkey/finish", assertion(credential));
+      return { redirect: form.dataset.next || done.redirect };
+    },
+    async add(form, say) {
+      const name = (new FormData(form).get("name") || "").trim();
+      if (!name) throw new Error("Give the passkey a name.");
+      say("Waiting for your new security key…");
+      const options = await post("/account/passkeys/add/start", { name });
+      const credential = await navigator.credentials.create(creationOptions(options));
+      say("Saving…");
+      return post("/account/passkeys/add/finish", attestation(credential));
+    },
+    async rename(form, say) {
+      const name = (new FormData(form).get("name") || "").trim();
+      if (!name) throw new Error("Give the passkey a name.");
+      say("Saving…");
+      return post("/account/passkeys/rename", { credentialId: form.dataset.credentialId, name });
+    },
+    async remove(form, say) {
+      const credentialId = form.dataset.credentialId;
+      say("Confirm with one of your passkeys to remove this one…");
+      const options = await post("/account/passkeys/remove/start", { credentialId });
+      const credential = await navigator.credentials.get(requestOptions(options));
+      say("Removing…");
+      return post("/account/passkeys/remove/finish", { credentialId, credential: assertion(credential) });
+    },
     async confirm(form, say) {
       const code = form.dataset.code;
       say("Touch your security key and enter its PIN…");
@@ -104,6 +142,9 @@
     if (err && err.name === "InvalidStateError") return "This security key is already registered.";
     return (err && err.message) || "Something went wrong. Try again.";
   }
+
+  // Tests (and styles) can tell the forms are live: before this, a submit would reload the page.
+  document.documentElement.dataset.webauthnReady = "yes";
 
   document.addEventListener("submit", async (event) => {
     const form = event.target.closest("form[data-webauthn]");

@@ -14,7 +14,15 @@ pub mod session_keys {
     pub const LOGIN_TIME: &str = "login_time";
     /// The identity an OpenID Provider vouched for (OIDC sessions have no local account id).
     pub const OIDC_IDENTITY: &str = "oidc_identity";
+    /// Synchronizer token every state-changing request must present (rotated with the session id).
+    pub const CSRF_TOKEN: &str = "csrf_token";
 }
+
+/// Name of the hidden form field that carries the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// Header that carries the CSRF token on `fetch` calls.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -23,7 +31,11 @@ mod ssr {
     use leptos::prelude::*;
     use tower_sessions::Session;
 
-    use crate::model::{ChallengeAccess, ChallengeSummary, Viewer};
+    use crate::model::{AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, Viewer};
+
+    /// This request's CSRF token, put in the request extensions by the server for the page to embed.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CsrfToken(pub String);
 
     /// What went wrong on the server; the text is safe to show.
     #[derive(Debug, thiserror::Error)]
@@ -34,6 +46,29 @@ mod ssr {
         /// Not allowed.
         #[error("{0}")]
         Forbidden(String),
+        /// Nobody is signed in.
+        #[error("sign in first")]
+        Unauthenticated,
+    }
+
+    impl PortalError {
+        /// The HTTP status a server function answers with.
+        pub fn status(&self) -> http::StatusCode {
+            match self {
+                PortalError::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+                PortalError::Forbidden(_) => http::StatusCode::FORBIDDEN,
+                PortalError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            }
+        }
+    }
+
+    /// Turn a backend refusal into a server-function error, with the matching HTTP status (so a
+    /// forbidden call answers 403, not 500).
+    pub fn refused(e: PortalError) -> ServerFnError {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(e.status());
+        }
+        ServerFnError::new(e.to_string())
     }
 
     /// Server-side operations behind the pages.
@@ -54,10 +89,20 @@ mod ssr {
         ) -> Result<Vec<ChallengeSummary>, PortalError>;
         /// Whether a setup link still works.
         async fn setup_link_valid(&self, token: &str) -> Result<bool, PortalError>;
+        /// The signed-in person's own passkeys (account page).
+        async fn passkeys(&self, session: &Session) -> Result<AccountAccess, PortalError>;
         /// Whether signing in through an OpenID Provider is configured.
         fn oidc_enabled(&self) -> bool {
             false
         }
+        /// Every live grant (admins and auditors).
+        async fn live_grants(&self, session: &Session) -> Result<Vec<GrantRow>, PortalError>;
+        /// Revoke a grant (admins only); `Ok(false)` when it was no longer live.
+        async fn revoke_grant(
+            &self,
+            session: &Session,
+            grant_id: &str,
+        ) -> Result<bool, PortalError>;
     }
 
     /// The backend from context.

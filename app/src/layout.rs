@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::auth::current_viewer;
+use crate::csrf::CsrfField;
 
 /// Header and main area.
 #[component]
@@ -13,7 +14,7 @@ pub fn Frame(children: Children) -> impl IntoView {
             "Skip to content"
         </a>
         <header class="border-b border-slate-200 bg-white">
-            <div class="mx-auto flex max-w-4xl items-center justify-between gap-4 px-4 py-3 sm:px-6">
+            <div class="mx-auto flex max-w-4xl flex-wrap items-center justify-between gap-x-4 gap-y-2 px-4 py-3 sm:px-6">
                 <a href="/" class="flex items-center gap-2 rounded font-semibold tracking-tight text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
                     <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6 text-indigo-600" fill="none" stroke="currentColor" stroke-width="2">
                         <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
@@ -25,14 +26,27 @@ pub fn Frame(children: Children) -> impl IntoView {
                     {move || Suspend::new(async move {
                         match viewer.await {
                             Ok(Some(v)) => view! {
-                                <div class="flex items-center gap-3 text-sm">
+                                <div class="flex flex-wrap items-center justify-end gap-x-3 gap-y-2 text-sm">
+                                    {matches!(v.role.as_str(), "admin" | "auditor").then(|| view! {
+                                        <a href="/admin/grants" class="rounded-md px-3 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">"Grants"</a>
+                                    })}
+                                    {(!v.oidc).then(|| view! {
+                                        <a href="/account" class="rounded-md px-3 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">"Passkeys"</a>
+                                    })}
                                     <span class="hidden text-slate-600 sm:inline">
                                         "Signed in as " <strong class="font-medium text-slate-900">{v.display_name.clone()}</strong>
                                         <span class="ml-2 rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-700">{v.role.clone()}</span>
                                     </span>
                                     <form method="post" action="/auth/logout">
+                                        <CsrfField />
                                         <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
                                             "Sign out"
+                                        </button>
+                                    </form>
+                                    <form method="post" action="/auth/logout-everywhere">
+                                        <CsrfField />
+                                        <button type="submit" title="End every session of yours, in every browser" class="rounded-md px-3 py-1.5 font-medium text-slate-700 underline-offset-2 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
+                                            "End all sessions"
                                         </button>
                                     </form>
                                 </div>

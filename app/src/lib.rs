@@ -2,9 +2,12 @@
 //! browser (`hydrate`). Grouped by feature; each feature keeps its page, components and server functions.
 #![recursion_limit = "256"]
 
+pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod backend;
 pub mod challenges;
+pub mod csrf;
 pub mod home;
 pub mod layout;
 pub mod model;
@@ -24,6 +27,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <meta name="csrf-token" content=csrf::csrf_token() />
                 <script src="/webauthn.js" defer></script>
                 <HydrationScripts options />
                 <MetaTags />
@@ -47,8 +51,10 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <layout::NotFound /> }>
                     <Route path=StaticSegment("") view=home::HomePage />
                     <Route path=StaticSegment("login") view=auth::LoginPage />
+                    <Route path=StaticSegment("account") view=account::AccountPage />
                     <Route path=(StaticSegment("setup"), ParamSegment("token")) view=auth::SetupPage />
                     <Route path=(StaticSegment("c"), ParamSegment("code")) view=challenges::ChallengePage />
+                    <Route path=(StaticSegment("admin"), StaticSegment("grants")) view=admin::GrantsPage />
                 </Routes>
             </layout::Frame>
         </Router>

@@ -14,6 +14,9 @@ pub struct Viewer {
     /// Signed in through the identity provider (so steps up there too).
     #[serde(default)]
     pub oidc: bool,
+    /// Groups the identity provider asserted (service-account ownership goes by them).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// One line of the object diff.
@@ -89,7 +92,7 @@ pub enum ChallengeAccess {
     SignInRequired,
     /// Signed in as someone else.
     NotYours {
-        /// Whose it is.
+        /// Who may confirm it, in words: the requester, or a service account's owners.
         owner: String,
     },
     /// No such challenge.
@@ -111,4 +114,51 @@ pub struct ChallengeSummary {
     pub title: String,
     /// Created, formatted.
     pub created_at: String,
+}
+
+/// A live grant as the admin "Grants" page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRow {
+    /// Grant id.
+    pub id: String,
+    /// Kubernetes username it admits.
+    pub username: String,
+    /// Guardrail it satisfies.
+    pub guardrail: String,
+    /// request, object or namespace.
+    pub scope: String,
+    /// What it covers, in words (digest, object or namespace).
+    pub target: String,
+    /// Expiry, formatted.
+    pub expires_at: String,
+    /// Uses left, in words.
+    pub uses: String,
+}
+
+/// A passkey as its owner sees it on the account page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyView {
+    /// Credential id (base64url).
+    pub id: String,
+    /// Name given by the owner.
+    pub name: String,
+    /// Registered, formatted.
+    pub created_at: String,
+    /// Last sign-in or step-up, formatted; `None` if never used.
+    pub last_used_at: Option<String>,
+    /// When it was blocked as a possible clone, formatted; `None` while usable.
+    pub blocked_at: Option<String>,
+    /// Authenticator model (AAGUID), when the authenticator disclosed it.
+    pub aaguid: Option<String>,
+}
+
+/// What the account page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in through the identity provider: no local passkeys.
+    IdentityProvider,
+    /// A local account and its passkeys, oldest first.
+    Local(Vec<PasskeyView>),
 }

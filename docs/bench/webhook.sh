@@ -28,5 +28,5 @@ run() { # label url review
 run "bare axum echo" https://127.0.0.1:9844/k8s/admit server/tests/reviews/deployment-create.json
 run "countersign, no guardrail matches" https://127.0.0.1:9843/k8s/admit server/tests/reviews/widget-create.json
 run "countersign, library guardrails evaluated (CEL), allowed" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-create.json
-run "countersign, deny guardrail (exec into payments)" https://127.0.0.1:9843/k8s/admit server/tests/reviews/pod-exec.json
+run "countersign, step-up without grant (exec into payments: challenge)" https://127.0.0.1:9843/k8s/admit server/tests/reviews/pod-exec.json
 echo "RSS of countersign after the runs: $(grep VmRSS /proc/$(pgrep -f "countersign serve --data-dir $data" | head -1)/status)"

@@ -21,6 +21,9 @@ function oidcFlags(issuer: string): string[] {
     "--oidc-username-claim", "email",
     "--oidc-groups-claim", "groups",
     "--oidc-groups-prefix", "oidc:",
+    // Portal roles from the provider's groups (Alice is in payments-oncall).
+    "--oidc-role-group", "approver=oidc:payments-oncall",
+    "--oidc-role-group", "admin=oidc:platform-admins",
   ];
 }
 
@@ -86,6 +89,9 @@ test("sign in through the identity provider: the header shows the mapped user", 
   const asked = recordAuthorizations(page, idp.issuer);
   await signIn(page, "Password only");
   await expect(page.locator("header")).toContainText("Signed in as Alice Example");
+  // Her role comes from her groups (approver), not the engineer default; no admin-only link.
+  await expect(page.locator("header")).toContainText("approver");
+  await expect(page.getByRole("link", { name: "Grants" })).toHaveCount(0);
   // The email claim is the Kubernetes username (as the API server's --oidc-username-claim=email).
   await expect(page.locator("main code", { hasText: USER })).toBeVisible();
   // Authorization code with PKCE (S256), state and nonce; no step-up parameters on a plain sign-in.

@@ -8,9 +8,11 @@ use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use url::Url;
 
+use crate::challenges::ChallengeCache;
 use crate::cluster::{self, LiveNamespaces};
 use crate::engine::{Engine, NamespaceIndex};
 use crate::grants::{GrantCache, GrantSigner};
+use crate::identity::mapping::IdentityMap;
 use crate::identity::oidc::{Oidc, OidcArgs};
 use crate::identity::passkeys::Passkeys;
 use crate::identity::setup;
@@ -67,6 +69,14 @@ pub struct ServeArgs {
     /// Without a cluster: Namespace objects (YAML or JSON list) whose labels label selectors use.
     #[arg(long, conflicts_with = "kubeconfig", env = "COUNTERSIGN_NAMESPACES")]
     pub namespaces: Option<PathBuf>,
+    /// Identity mapping (YAML, `kind: IdentityMap`): other Kubernetes usernames people own and the
+    /// owners of service accounts, whose challenges they confirm.
+    #[arg(long, env = "COUNTERSIGN_IDENTITIES")]
+    pub identities: Option<PathBuf>,
+    /// File of authenticator AAGUIDs (one a line, `#` comments) that may be registered; registration
+    /// then asks for direct attestation and refuses other models.
+    #[arg(long, env = "COUNTERSIGN_AUTHENTICATOR_ALLOWLIST")]
+    pub authenticator_allowlist: Option<PathBuf>,
     /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
@@ -98,7 +108,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("creating the sessions table")?;
     let signer = GrantSigner::load_or_create(&args.data_dir.join("grant-signing.key"))?;
-    let passkeys = Passkeys::new(&args.public_url)?;
+    let passkeys = match &args.authenticator_allowlist {
+        None => Passkeys::new(&args.public_url)?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let allowed = crate::identity::passkeys::parse_allowlist(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Passkeys::new(&args.public_url)?.with_allowlist(allowed)
+        }
+    };
     let oidc = match args.oidc.config().map_err(anyhow::Error::msg)? {
         Some(config) => Some(Arc::new(
             Oidc::new(config, &args.public_url).map_err(anyhow::Error::msg)?,
@@ -122,6 +141,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             None => NamespaceIndex::default(),
         }),
     };
+    let identities = match &args.identities {
+        Some(file) => IdentityMap::load(file)?,
+        None => IdentityMap::default(),
+    };
     let grants = GrantCache::new(&args.cluster);
     let held = webhook::grant_cache::refresh(store.as_ref(), &grants)
         .await
@@ -140,6 +163,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         engine,
         namespaces,
         grants: Arc::new(grants),
+        challenges: Arc::new(ChallengeCache::new()),
         signer: Arc::new(signer),
         passkeys: Arc::new(passkeys),
         oidc: oidc.clone(),
@@ -147,6 +171,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cluster: args.cluster.clone(),
         metrics: Arc::new(Metrics::default()),
         decisions: Arc::new(decisions),
+        identities: Arc::new(identities),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::challenges::ChallengeCache;
 use crate::cluster::LiveNamespaces;
 use crate::engine::Engine;
 use crate::grants::{GrantCache, GrantSigner};
+use crate::identity::mapping::IdentityMap;
 use crate::identity::passkeys::Passkeys;
 use crate::store::AnyStore;
 use crate::webhook::decision_log::DecisionLog;
@@ -23,6 +25,8 @@ pub struct AppState {
     pub namespaces: Arc<LiveNamespaces>,
     /// Live grants in memory, checked by the webhook without a database round trip.
     pub grants: Arc<GrantCache>,
+    /// Open challenges in memory, so a repeated request is denied again without a database round trip.
+    pub challenges: Arc<ChallengeCache>,
     /// Grant signing key.
     pub signer: Arc<GrantSigner>,
     /// WebAuthn relying party.
@@ -37,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where matched decisions go to be explained and stored.
     pub decisions: Arc<DecisionLog>,
+    /// Who may confirm challenges for which Kubernetes usernames, beyond their own.
+    pub identities: Arc<IdentityMap>,
 }
 
 impl AppState {

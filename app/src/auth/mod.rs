@@ -7,11 +7,13 @@ pub use login::LoginPage;
 pub use setup::SetupPage;
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 
+use crate::csrf::CsrfField;
 use crate::model::Viewer;
 
 /// The signed-in person, if any.
-#[server]
+#[server(input = GetUrl)]
 pub async fn current_viewer() -> Result<Option<Viewer>, ServerFnError> {
     crate::backend::viewer().await
 }
@@ -29,7 +31,7 @@ pub const INPUT_CLASS: &str = "mt-1 block w-full rounded-md border border-slate-
 pub const PRIMARY_BUTTON: &str = "inline-flex items-center justify-center gap-2 rounded-md bg-indigo-700 px-4 py-2.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-70";
 
 /// Whether signing in through an OpenID Provider is configured.
-#[server]
+#[server(input = GetUrl)]
 pub async fn oidc_enabled() -> Result<bool, ServerFnError> {
     Ok(crate::backend::backend()?.oidc_enabled())
 }
@@ -83,6 +85,7 @@ fn IdpSignIn(next: String) -> impl IntoView {
     view! {
         <form method="post" action="/auth/oidc/login" class="mb-5 space-y-3">
             <input type="hidden" name="next" value=next />
+            <CsrfField />
             <button type="submit" class=SECONDARY_BUTTON aria-describedby="idp-help">
                 <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
                     <path stroke-linecap="round" stroke-linejoin="round" d="M15 3h4a2 2 0 012 2v14a2 2 0 01-2 2h-4M10 17l5-5-5-5M15 12H3" />
@@ -103,6 +106,7 @@ pub const SECONDARY_BUTTON: &str = "inline-flex w-full items-center justify-cent
 /// Passkey sign-in (the WebAuthn script runs it).
 #[component]
 fn PasskeySignIn(next: String) -> impl IntoView {
+    let next_discoverable = next.clone();
     view! {
         <form data-webauthn="login" data-next=next class="space-y-4" novalidate>
             <div>
@@ -110,9 +114,22 @@ fn PasskeySignIn(next: String) -> impl IntoView {
                 <input id="login-username" name="username" type="text" required autocomplete="username webauthn"
                     autocapitalize="none" spellcheck="false" class=INPUT_CLASS />
             </div>
-            <button type="submit" class=PRIMARY_BUTTON>"Sign in with passkey"</button>
+            <button type="submit" class=PRIMARY_BUTTON>"Sign in with username"</button>
             <CeremonyStatus />
             <noscript><p class="text-sm text-red-800">"Passkeys need JavaScript in this browser."</p></noscript>
+        </form>
+        <div class="my-5 flex items-center gap-3 text-xs font-medium uppercase tracking-wide text-slate-500" aria-hidden="true">
+            <span class="h-px flex-1 bg-slate-200"></span>"or"<span class="h-px flex-1 bg-slate-200"></span>
+        </div>
+        <form data-webauthn="passkey" data-next=next_discoverable class="space-y-3" novalidate>
+            <button type="submit" class=SECONDARY_BUTTON aria-describedby="passkey-help">
+                <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
+                    <path stroke-linecap="round" stroke-linejoin="round" d="M15 7a2 2 0 012 2m4 0a6 6 0 01-7.743 5.743L11 17H9v2H7v2H4a1 1 0 01-1-1v-2.586a1 1 0 01.293-.707l5.964-5.964A6 6 0 1121 9z" />
+                </svg>
+                "Sign in with a passkey"
+            </button>
+            <p id="passkey-help" class="text-xs text-slate-600">"No username needed: pick one of the passkeys saved on this device or security key."</p>
+            <CeremonyStatus />
         </form>
     }
 }

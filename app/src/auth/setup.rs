@@ -1,11 +1,12 @@
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 use leptos_router::hooks::use_params_map;
 
 use super::{CeremonyStatus, INPUT_CLASS, PRIMARY_BUTTON};
 use crate::layout::{Card, ErrorNote, Loading};
 
 /// Whether a setup link still works.
-#[server]
+#[server(input = GetUrl)]
 pub async fn setup_link_valid(token: String) -> Result<bool, ServerFnError> {
     crate::backend::backend()?
         .setup_link_valid(&token)

@@ -1,14 +1,16 @@
 //! `/c/{code}`: what was attempted, and the step-up that turns it into a grant.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::auth::{oidc_problem, CeremonyStatus, LoginForm, PRIMARY_BUTTON};
+use crate::csrf::CsrfField;
 use crate::layout::{Card, ErrorNote, Loading, StatusBadge};
 use crate::model::{ChallengeAccess, ChallengeView, DiffLine, GrantView};
 
 /// The challenge as the signed-in person may see it.
-#[server]
+#[server(input = GetUrl)]
 pub async fn load_challenge(code: String) -> Result<ChallengeAccess, ServerFnError> {
     let viewer = crate::backend::viewer().await?;
     crate::backend::backend()?
@@ -40,13 +42,13 @@ pub fn ChallengePage() -> impl IntoView {
                     Ok(ChallengeAccess::SignInRequired) => view! {
                         <div class="mx-auto max-w-md">
                             <Card title="Sign in to review this request">
-                                <p class="mb-4 text-sm text-slate-600">"Only the person who made the request can see and confirm it."</p>
+                                <p class="mb-4 text-sm text-slate-600">"Only the person who made the request (or, for a service account, its owners) can see and confirm it."</p>
                                 <LoginForm next=format!("/c/{}", code()) />
                             </Card>
                         </div>
                     }.into_any(),
                     Ok(ChallengeAccess::NotYours { owner }) => view! {
-                        <ErrorNote message=format!("This request was made by {owner}. Only they can confirm it; sign out and sign in as them if that is you.") />
+                        <ErrorNote message=format!("Only {owner} can confirm this request. If that is you, sign out and sign in again as them.") />
                     }.into_any(),
                     Ok(ChallengeAccess::NotFound) => view! {
                         <ErrorNote message="No challenge has this code. Check the link kubectl printed; codes are 8 characters." />
@@ -106,6 +108,7 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
                         </p>
                         <form method="post" action="/auth/oidc/stepup" class="mt-4">
                             <input type="hidden" name="code" value=c.code.clone() />
+                            <CsrfField />
                             <button type="submit" class=PRIMARY_BUTTON>
                                 <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
                                     <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />

@@ -1,13 +1,14 @@
 //! `/`: your challenges, or the way in.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 
 use crate::auth::LoginForm;
 use crate::layout::{Card, ErrorNote, Loading, StatusBadge};
 use crate::model::{ChallengeSummary, Viewer};
 
 /// The viewer and their recent challenges (`None` when signed out).
-#[server]
+#[server(input = GetUrl)]
 pub async fn my_challenges() -> Result<Option<(Viewer, Vec<ChallengeSummary>)>, ServerFnError> {
     let Some(viewer) = crate::backend::viewer().await? else {
         return Ok(None);

@@ -1,5 +1,6 @@
 //! Challenges: a denied guarded request waiting for its requester to step up.
 
+pub mod cache;
 mod code;
 
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use serde_json::Value;
 use crate::admission::AdmissionRequest;
 use crate::policy::{GrantScope, Guardrail};
 
+pub use cache::{ChallengeCache, OpenChallenge};
 pub use code::{is_code, new_code};
 
 /// How long a challenge link stays usable.

@@ -426,6 +426,51 @@ fn condition_errors_fail_closed_and_are_recorded() {
 }
 
 #[test]
+fn list_function_errors_fail_closed() {
+    // Conditions that fail in the lists extension (mixed types to sort, a bad slice, a range over
+    // the budget) make their guardrail apply, as every evaluation error does.
+    for condition in [
+        "[object.spec.replicas, 'x'].sort()[0] == 1",
+        "[object.spec.replicas].slice(0, 2).size() == 1",
+        "lists.range(object.spec.replicas * 100000000).size() == 0",
+        "[object.spec.replicas].flatten(-1).size() == 1",
+    ] {
+        let yaml = format!(
+            r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {{name: lists}}
+spec:
+  match:
+    operations: [UPDATE]
+    resources: [{{apiGroups: ["apps"], resources: ["deployments"]}}]
+  condition: "{condition}"
+  action: {{type: stepUp}}
+"#
+        );
+        let engine = Engine::new(parse_documents("lists", &yaml).unwrap());
+        let d = engine.evaluate(&deployment_update("dev", 3, 3), &namespaces());
+        assert_eq!(d.action, ActionKind::StepUp, "{condition}");
+        assert!(d.hits[0].condition_error.is_some(), "{condition}");
+    }
+    // The same functions evaluating cleanly decide as written.
+    let yaml = r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: lists}
+spec:
+  match:
+    operations: [UPDATE]
+    resources: [{apiGroups: ["apps"], resources: ["deployments"]}]
+  condition: "[object.spec.replicas, 1].sort()[0] == 0"
+  action: {type: stepUp}
+"#;
+    let engine = Engine::new(parse_documents("lists", yaml).unwrap());
+    let d = engine.evaluate(&deployment_update("dev", 3, 3), &namespaces());
+    assert_eq!(d.action, ActionKind::Allow);
+}
+
+#[test]
 fn connect_conditions_see_pod_exec_options() {
     let engine = cel_engine();
     assert_eq!(

@@ -38,6 +38,10 @@ pub struct Evidence {
     /// `amr` of the identity provider's ID token (method `oidc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// AAGUID (authenticator model) of the WebAuthn credential, when the authenticator disclosed
+    /// it at registration (method `webauthn`; absent means unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aaguid: Option<String>,
 }
 
 /// A grant as stored and as checked by the webhook.

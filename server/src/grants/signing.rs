@@ -250,6 +250,7 @@ mod tests {
                 user_agent: None,
                 acr: None,
                 amr: None,
+                aaguid: None,
             },
         }
     }

@@ -1,6 +1,8 @@
 //! Identity: local accounts, their passkeys, sign-in through an OpenID Provider, sessions and the
 //! first-admin setup link.
 
+pub mod authz;
+pub mod mapping;
 pub mod oidc;
 pub mod passkeys;
 pub mod session;
@@ -74,6 +76,18 @@ pub struct Credential {
     pub created_at: i64,
     /// Unix seconds.
     pub last_used_at: Option<i64>,
+    /// Authenticator model (AAGUID, hyphenated) from the attested credential data; `None` when the
+    /// authenticator did not reveal it (all zeros) or it was registered before it was recorded.
+    pub aaguid: Option<String>,
+    /// Unix seconds the credential was blocked (a signature counter went backwards); never accepted again.
+    pub blocked_at: Option<i64>,
+}
+
+impl Credential {
+    /// Whether the credential may still sign in or step up.
+    pub fn usable(&self) -> bool {
+        self.blocked_at.is_none()
+    }
 }
 
 /// Whether a username is acceptable for a local account (it must be a plausible Kubernetes username).

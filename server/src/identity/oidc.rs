@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::authz::RoleMapping;
 use super::{Role, User};
 
 /// Path of the redirect URI on the portal.
@@ -79,6 +80,21 @@ pub struct OidcArgs {
     /// Prefix for group names.
     #[arg(long, env = "COUNTERSIGN_OIDC_GROUPS_PREFIX", default_value = "")]
     pub oidc_groups_prefix: String,
+    /// Portal role for members of a group, `ROLE=GROUP` (repeatable; the group as mapped, prefix
+    /// included). Roles: engineer, approver, admin, auditor; the strongest match wins.
+    #[arg(
+        long = "oidc-role-group",
+        env = "COUNTERSIGN_OIDC_ROLE_GROUPS",
+        value_delimiter = ','
+    )]
+    pub oidc_role_groups: Vec<String>,
+    /// Portal role of identity-provider users in none of the mapped groups.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_OIDC_DEFAULT_ROLE",
+        default_value = "engineer"
+    )]
+    pub oidc_default_role: String,
 }
 
 fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -96,6 +112,8 @@ pub struct ClaimMapping {
     pub groups_claim: Option<String>,
     /// Prefix put before each group.
     pub groups_prefix: String,
+    /// Portal roles by group.
+    pub roles: RoleMapping,
 }
 
 /// Validated OIDC configuration.
@@ -150,6 +168,7 @@ impl OidcArgs {
                 username_prefix,
                 groups_claim: self.oidc_groups_claim.clone().filter(|s| !s.is_empty()),
                 groups_prefix: self.oidc_groups_prefix.clone(),
+                roles: RoleMapping::parse(&self.oidc_role_groups, &self.oidc_default_role)?,
             },
         }))
     }
@@ -291,17 +310,24 @@ pub struct OidcIdentity {
     pub acr: Option<String>,
     /// `amr`.
     pub amr: Vec<String>,
+    /// Portal role, from the groups by `--oidc-role-group`.
+    #[serde(default = "engineer")]
+    pub role: Role,
+}
+
+fn engineer() -> Role {
+    Role::Engineer
 }
 
 impl OidcIdentity {
     /// The portal's view of this person. OIDC users are not local accounts: their id is derived
-    /// from issuer and subject, and they confirm their own challenges (engineer).
+    /// from issuer and subject, and their role comes from their groups.
     pub fn as_user(&self) -> User {
         User {
             user_id: format!("oidc:{}#{}", self.issuer, self.subject),
             username: self.username.clone(),
             display_name: self.display_name.clone(),
-            role: Role::Engineer,
+            role: self.role,
             created_at: self.auth_time,
         }
     }
@@ -660,6 +686,7 @@ fn map_claims(
         .map(|g| format!("{}{g}", mapping.groups_prefix))
         .collect(),
     };
+    let role = mapping.roles.role_for(&groups);
     let display_name = claim_text(claims, "name")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| username.clone())
@@ -675,6 +702,7 @@ fn map_claims(
         auth_time: claims.auth_time().map_or(now, |t| t.timestamp()),
         acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
         amr: amr_of(claims),
+        role,
     })
 }
 
@@ -737,6 +765,8 @@ mod tests {
             oidc_username_prefix: None,
             oidc_groups_claim: None,
             oidc_groups_prefix: String::new(),
+            oidc_role_groups: Vec::new(),
+            oidc_default_role: "engineer".into(),
         }
     }
 
@@ -778,6 +808,7 @@ mod tests {
             username_prefix: prefix.into(),
             groups_claim: groups.map(str::to_owned),
             groups_prefix: "oidc:".into(),
+            roles: RoleMapping::parse(&["admin=oidc:ops".into()], "engineer").unwrap(),
         }
     }
 
@@ -792,9 +823,12 @@ mod tests {
         assert_eq!(id.groups, s(&["oidc:dev", "oidc:ops"]));
         assert_eq!(id.display_name, "Alice Example");
         assert_eq!(id.auth_time, 7, "no auth_time: the time of the exchange");
+        assert_eq!(id.role, Role::Admin, "member of the mapped group oidc:ops");
+        assert_eq!(id.as_user().role, Role::Admin);
         let id = map_claims(&c, &mapping("sub", "https://idp.example.com#", None), 7).unwrap();
         assert_eq!(id.username, "https://idp.example.com#alice-sub");
         assert!(id.groups.is_empty());
+        assert_eq!(id.role, Role::Engineer, "no mapped group: the default role");
         let id = map_claims(&c, &mapping("upn", "", None), 7).unwrap();
         assert_eq!(id.username, "a@corp");
         assert!(matches!(

@@ -2,11 +2,15 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use std::collections::BTreeSet;
 use url::Url;
+
+use serde_json::Value;
+use webauthn_rs::fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator};
 use webauthn_rs::prelude::{
-    AuthenticationResult, CreationChallengeResponse, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn,
+    WebauthnBuilder, WebauthnError,
 };
 
 use super::{Credential, User};
@@ -26,11 +30,40 @@ pub enum PasskeyError {
     /// A stored credential could not be read.
     #[error("a stored passkey is unreadable")]
     Corrupt,
+    /// The signature counter did not go up: two copies of the key may exist. The credential is blocked.
+    #[error("this passkey was blocked: its signature counter went backwards, so it may have been cloned. Use another passkey and remove this one")]
+    PossibleClone,
+    /// The assertion names a credential or account this site does not know.
+    #[error(
+        "this passkey is not registered here; sign in with your username, or use another passkey"
+    )]
+    Unknown,
+    /// The credential is blocked (it was flagged as a possible clone before).
+    #[error("this passkey is blocked (possible cloned key); use another one")]
+    Blocked,
+    /// The attested authenticator model is not on the administrator's allow-list.
+    #[error("this authenticator model ({0}) is not on this site's list of allowed security keys; use one your administrator approved")]
+    NotAllowed(String),
+}
+
+/// A credential just registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// base64url credential id.
+    pub credential_id: String,
+    /// The webauthn-rs `Passkey` as JSON.
+    pub passkey: String,
+    /// AAGUID from the attested credential data, if the authenticator revealed one (not all zeros).
+    pub aaguid: Option<String>,
 }
 
 /// The relying party.
 pub struct Passkeys {
     webauthn: Webauthn,
+    // Decoy credential ids for unknown usernames; the key lives for the process (a restart lets a
+    // patient prober compare answers before and after, a far weaker oracle than a plain error).
+    decoys: WebauthnFakeCredentialGenerator<FakePasskeyDistribution>,
+    allowlist: Option<BTreeSet<Uuid>>,
 }
 
 impl Passkeys {
@@ -48,50 +81,159 @@ impl Passkeys {
             .rp_name("Countersign")
             .build()
             .map_err(|e| bad(&e.to_string()))?;
-        Ok(Self { webauthn })
+        let key = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new_hmac_key()
+            .map_err(|e| bad(&e.to_string()))?;
+        let decoys = WebauthnFakeCredentialGenerator::new(key.as_slice())
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Self {
+            webauthn,
+            decoys,
+            allowlist: None,
+        })
     }
 
-    /// Begin registering a credential for `user`, excluding those already registered.
+    /// Accept only authenticators whose attested AAGUID is in `allowed` (registration asks for
+    /// direct attestation). The attestation statement's signature is verified by webauthn-rs, but
+    /// its certificate chain is not checked against vendor roots, so this keeps out honest
+    /// mistakes and consumer passkeys rather than a forged authenticator.
+    pub fn with_allowlist(mut self, allowed: BTreeSet<Uuid>) -> Self {
+        self.allowlist = Some(allowed);
+        self
+    }
+
+    /// Begin registering a credential for `user`, excluding those already registered. The options
+    /// ask for a discoverable credential (usernameless sign-in) and, with an allow-list, for
+    /// direct attestation.
     pub fn start_registration(
         &self,
         user: &User,
         existing: &[Credential],
-    ) -> Result<(CreationChallengeResponse, PasskeyRegistration), PasskeyError> {
+    ) -> Result<(Value, PasskeyRegistration), PasskeyError> {
         let user_id = Uuid::parse_str(&user.user_id).map_err(|_| PasskeyError::Corrupt)?;
         let exclude = existing
             .iter()
             .filter_map(|c| URL_SAFE_NO_PAD.decode(&c.credential_id).ok())
             .collect::<Vec<_>>();
-        Ok(self.webauthn.start_passkey_registration(
+        let (options, state) = self.webauthn.start_passkey_registration(
             user_id,
             &user.username,
             &user.display_name,
             (!exclude.is_empty()).then_some(exclude),
-        )?)
+        )?;
+        let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)?;
+        // webauthn-rs asks for a non-resident key; a discoverable one is what lets people sign in
+        // without typing a username. The server does not depend on it (old keys still work).
+        if let Some(selection) = options.pointer_mut("/publicKey/authenticatorSelection") {
+            selection["residentKey"] = Value::from("required");
+            selection["requireResidentKey"] = Value::from(true);
+        }
+        if self.allowlist.is_some() {
+            options["publicKey"]["attestation"] = Value::from("direct");
+        }
+        Ok((options, state))
     }
 
-    /// Finish registration; returns the credential id (base64url) and the passkey to store (JSON).
+    /// Finish registration: verify, then check the authenticator model against the allow-list.
     pub fn finish_registration(
         &self,
         response: &RegisterPublicKeyCredential,
         state: &PasskeyRegistration,
-    ) -> Result<(String, String), PasskeyError> {
+    ) -> Result<Registered, PasskeyError> {
         let passkey = self.webauthn.finish_passkey_registration(response, state)?;
-        let id = URL_SAFE_NO_PAD.encode(passkey.cred_id());
-        let json = serde_json::to_string(&passkey).map_err(|_| PasskeyError::Corrupt)?;
-        Ok((id, json))
+        let aaguid = aaguid_of(&response.response.attestation_object);
+        if let Some(allowed) = &self.allowlist {
+            match aaguid {
+                Some(a) if allowed.contains(&a) => {}
+                Some(a) => return Err(PasskeyError::NotAllowed(a.hyphenated().to_string())),
+                None => return Err(PasskeyError::NotAllowed("not disclosed".into())),
+            }
+        }
+        Ok(Registered {
+            credential_id: URL_SAFE_NO_PAD.encode(passkey.cred_id()),
+            passkey: serde_json::to_string(&passkey).map_err(|_| PasskeyError::Corrupt)?,
+            aaguid: aaguid.map(|a| a.hyphenated().to_string()),
+        })
     }
 
-    /// Begin an assertion against these credentials (user verification required).
+    /// Begin an assertion against these credentials (user verification required). Blocked
+    /// credentials are left out, so the browser never offers them.
     pub fn start_authentication(
         &self,
         credentials: &[Credential],
-    ) -> Result<(RequestChallengeResponse, PasskeyAuthentication), PasskeyError> {
+    ) -> Result<(Value, PasskeyAuthentication), PasskeyError> {
         let passkeys = credentials
             .iter()
+            .filter(|c| c.usable())
             .map(|c| serde_json::from_str::<Passkey>(&c.passkey).map_err(|_| PasskeyError::Corrupt))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.webauthn.start_passkey_authentication(&passkeys)?)
+        let (options, state) = self.webauthn.start_passkey_authentication(&passkeys)?;
+        let options = serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)?;
+        Ok((uniform(options), state))
+    }
+
+    /// Options for a username that has no usable passkey: shaped like [`Self::start_authentication`]'s,
+    /// with decoy credential ids that are stable per username, so the answer does not reveal
+    /// whether the account exists. No authenticator holds them, so the ceremony cannot finish.
+    pub fn decoy_authentication(&self, username: &str) -> Result<Value, PasskeyError> {
+        let (options, _) = self.webauthn.start_discoverable_authentication()?;
+        let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)?;
+        // The generator sometimes mimics an account without keys (an empty list); an account that
+        // can sign in always has one, so draw again, still deterministically per username.
+        let mut seed = username.as_bytes().to_vec();
+        let mut ids = self.decoys.generate(&seed)?;
+        while ids.is_empty() {
+            seed.push(0);
+            ids = self.decoys.generate(&seed)?;
+        }
+        options["publicKey"]["allowCredentials"] = ids
+            .iter()
+            .map(|id| serde_json::json!({"type": "public-key", "id": URL_SAFE_NO_PAD.encode(id)}))
+            .collect();
+        Ok(uniform(options))
+    }
+
+    /// Begin a usernameless sign-in: the browser offers any discoverable credential for this site.
+    pub fn start_discoverable(&self) -> Result<(Value, DiscoverableAuthentication), PasskeyError> {
+        let (options, state) = self.webauthn.start_discoverable_authentication()?;
+        let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)?;
+        // webauthn-rs forces conditional mediation (autofill); a button press wants the modal prompt.
+        if let Some(map) = options.as_object_mut() {
+            map.remove("mediation");
+        }
+        Ok((options, state))
+    }
+
+    /// Who a usernameless assertion claims to be: the user handle (account id) and credential id.
+    pub fn identify_discoverable(
+        &self,
+        response: &PublicKeyCredential,
+    ) -> Result<(String, String), PasskeyError> {
+        let (user, cred) = self
+            .webauthn
+            .identify_discoverable_authentication(response)?;
+        Ok((user.hyphenated().to_string(), URL_SAFE_NO_PAD.encode(cred)))
+    }
+
+    /// Finish a usernameless sign-in against the credential it named (user verification required).
+    pub fn finish_discoverable(
+        &self,
+        response: &PublicKeyCredential,
+        state: DiscoverableAuthentication,
+        credential: &Credential,
+    ) -> Result<AuthenticationResult, PasskeyError> {
+        if !credential.usable() {
+            return Err(PasskeyError::Blocked);
+        }
+        let passkey: Passkey =
+            serde_json::from_str(&credential.passkey).map_err(|_| PasskeyError::Corrupt)?;
+        let result = self
+            .webauthn
+            .finish_discoverable_authentication_v2(response, state, &passkey)
+            .map_err(assertion_error)?;
+        if !result.user_verified() {
+            return Err(PasskeyError::NotVerified);
+        }
+        Ok(result)
     }
 
     /// Finish an assertion. Refuses UV=0 even though webauthn-rs already does, because step-up depends on it.
@@ -103,10 +245,7 @@ impl Passkeys {
         let result = self
             .webauthn
             .finish_passkey_authentication(response, state)
-            .map_err(|e| match e {
-                WebauthnError::UserNotVerified => PasskeyError::NotVerified,
-                other => PasskeyError::Rejected(other),
-            })?;
+            .map_err(assertion_error)?;
         if !result.user_verified() {
             return Err(PasskeyError::NotVerified);
         }
@@ -126,5 +265,269 @@ impl Passkeys {
     /// base64url of an assertion's credential id.
     pub fn credential_id(result: &AuthenticationResult) -> String {
         URL_SAFE_NO_PAD.encode(result.cred_id())
+    }
+
+    /// base64url of the credential id an assertion claims (before it is verified).
+    pub fn claimed_credential_id(response: &PublicKeyCredential) -> String {
+        URL_SAFE_NO_PAD.encode(response.get_credential_id())
+    }
+}
+
+fn assertion_error(e: WebauthnError) -> PasskeyError {
+    match e {
+        WebauthnError::UserNotVerified => PasskeyError::NotVerified,
+        // webauthn-rs refuses a counter that did not increase (for keys that keep one).
+        WebauthnError::CredentialPossibleCompromise => PasskeyError::PossibleClone,
+        other => PasskeyError::Rejected(other),
+    }
+}
+
+/// Request options in one shape whoever asks: no extensions, no mediation, no transport hints
+/// (a decoy cannot know them, and their absence only makes the browser offer every transport).
+fn uniform(mut options: Value) -> Value {
+    if let Some(map) = options.as_object_mut() {
+        map.remove("mediation");
+    }
+    if let Some(pk) = options.get_mut("publicKey").and_then(Value::as_object_mut) {
+        pk.remove("extensions");
+        pk.remove("hints");
+        if let Some(list) = pk.get_mut("allowCredentials").and_then(Value::as_array_mut) {
+            for c in list.iter_mut().filter_map(Value::as_object_mut) {
+                c.remove("transports");
+            }
+        }
+    }
+    options
+}
+
+/// An AAGUID allow-list: one AAGUID a line (hyphenated or 32 hex digits), blank lines and `#`
+/// comments ignored; an empty list is refused, since it would lock everybody out.
+pub fn parse_allowlist(text: &str) -> Result<BTreeSet<Uuid>, String> {
+    let mut allowed = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let entry = line.split('#').next().unwrap_or_default().trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let aaguid = Uuid::parse_str(entry)
+            .map_err(|_| format!("line {}: `{entry}` is not an AAGUID", n + 1))?;
+        allowed.insert(aaguid);
+    }
+    if allowed.is_empty() {
+        return Err("the authenticator allow-list names no AAGUID".into());
+    }
+    Ok(allowed)
+}
+
+/// The AAGUID in an attestation object's attested credential data; `None` when absent or all zeros
+/// (browsers zero it when no attestation is asked for).
+pub fn aaguid_of(attestation_object: &[u8]) -> Option<Uuid> {
+    let auth_data = cbor_map_bytes(attestation_object, "authData")?;
+    // rpIdHash (32) | flags (1) | signCount (4) | AAGUID (16) | ...; AT flag (0x40) says it is there.
+    let flags = *auth_data.get(32)?;
+    if flags & 0x40 == 0 {
+        return None;
+    }
+    let bytes: [u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
+    let aaguid = Uuid::from_bytes(bytes);
+    (!aaguid.is_nil()).then_some(aaguid)
+}
+
+/// The byte-string value under a text key of a top-level CBOR map (just enough CBOR for an
+/// attestation object, so no CBOR crate is needed).
+fn cbor_map_bytes<'a>(data: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let (major, entries, mut at) = cbor_head(data, 0)?;
+    if major != 5 {
+        return None;
+    }
+    for _ in 0..entries {
+        let (kmajor, klen, kat) = cbor_head(data, at)?;
+        let kend = kat.checked_add(usize::try_from(klen).ok()?)?;
+        let is_key = kmajor == 3 && data.get(kat..kend)? == key.as_bytes();
+        at = if kmajor == 3 {
+            kend
+        } else {
+            cbor_skip(data, at, 0)?
+        };
+        if is_key {
+            let (vmajor, vlen, vat) = cbor_head(data, at)?;
+            let vend = vat.checked_add(usize::try_from(vlen).ok()?)?;
+            return (vmajor == 2).then(|| data.get(vat..vend)).flatten();
+        }
+        at = cbor_skip(data, at, 0)?;
+    }
+    None
+}
+
+/// Major type, argument and the offset after the head of the item at `at` (definite lengths only).
+fn cbor_head(data: &[u8], at: usize) -> Option<(u8, u64, usize)> {
+    let first = *data.get(at)?;
+    let (major, info) = (first >> 5, first & 0x1f);
+    let width = match info {
+        0..=23 => return Some((major, u64::from(info), at + 1)),
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        _ => return None,
+    };
+    let bytes = data.get(at + 1..at + 1 + width)?;
+    let value = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    Some((major, value, at + 1 + width))
+}
+
+/// The offset after the whole item at `at`.
+fn cbor_skip(data: &[u8], at: usize, depth: u8) -> Option<usize> {
+    if depth > 16 {
+        return None;
+    }
+    let (major, arg, mut next) = cbor_head(data, at)?;
+    match major {
+        0 | 1 | 7 => Some(next),
+        2 | 3 => next.checked_add(usize::try_from(arg).ok()?),
+        4 | 5 => {
+            let items = if major == 5 { arg.checked_mul(2)? } else { arg };
+            for _ in 0..items {
+                next = cbor_skip(data, next, depth + 1)?;
+            }
+            Some(next)
+        }
+        6 => cbor_skip(data, next, depth + 1),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attestation_object(flags: u8, aaguid: [u8; 16]) -> Vec<u8> {
+        let mut auth = vec![0u8; 32];
+        auth.push(flags);
+        auth.extend([0, 0, 0, 1]);
+        auth.extend(aaguid);
+        auth.extend([0, 16]);
+        auth.extend([7u8; 16]);
+        // {"fmt": "none", "attStmt": {"x": [1, h'00']}, "authData": h'...'}
+        let mut out = vec![0xa3, 0x63];
+        out.extend(b"fmt");
+        out.push(0x64);
+        out.extend(b"none");
+        out.push(0x67);
+        out.extend(b"attStmt");
+        out.extend([0xa1, 0x61, b'x', 0x82, 0x01, 0x41, 0x00]);
+        out.push(0x68);
+        out.extend(b"authData");
+        out.push(0x58);
+        out.push(u8::try_from(auth.len()).unwrap_or(0));
+        out.extend(auth);
+        out
+    }
+
+    #[test]
+    fn reads_the_aaguid_from_attested_credential_data() {
+        let id = [
+            0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1,
+            0x54, 0xa8,
+        ];
+        assert_eq!(
+            aaguid_of(&attestation_object(0x45, id)).map(|u| u.hyphenated().to_string()),
+            Some("cb69481e-8ff7-4039-93ec-0a2729a154a8".to_owned())
+        );
+        // All zeros (attestation "none" in most browsers) is "not disclosed".
+        assert_eq!(aaguid_of(&attestation_object(0x45, [0; 16])), None);
+        // Without the AT flag there is no attested credential data to read.
+        assert_eq!(aaguid_of(&attestation_object(0x05, id)), None);
+        // Garbage and truncation are refused, not panicked on.
+        assert_eq!(aaguid_of(&[0xa1, 0x68]), None);
+        let whole = attestation_object(0x45, id);
+        assert_eq!(aaguid_of(&whole[..whole.len() - 30]), None);
+    }
+
+    #[test]
+    fn allowlists_are_parsed_strictly() {
+        let list = parse_allowlist(
+            "# YubiKey 5 (USB-A, firmware 5.4)\ncb69481e-8ff7-4039-93ec-0a2729a154a8\n\nee882879721c491397753dfcce97072a  # 5 NFC\n",
+        )
+        .unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list.contains(&Uuid::parse_str("ee882879-721c-4913-9775-3dfcce97072a").unwrap()));
+        assert_eq!(
+            parse_allowlist("cb69481e-8ff7-4039-93ec-0a2729a154a8\nyubikey\n").unwrap_err(),
+            "line 2: `yubikey` is not an AAGUID"
+        );
+        assert!(parse_allowlist("# nothing\n").is_err());
+    }
+
+    #[test]
+    fn registration_asks_for_a_discoverable_key_and_direct_attestation_with_an_allowlist() {
+        let url = Url::parse("http://localhost:3000").unwrap();
+        let user = User {
+            user_id: Uuid::new_v4().to_string(),
+            username: "alice".into(),
+            display_name: "Alice".into(),
+            role: crate::identity::Role::Engineer,
+            created_at: 0,
+        };
+        let (plain, _) = Passkeys::new(&url)
+            .unwrap()
+            .start_registration(&user, &[])
+            .unwrap();
+        let selection = &plain["publicKey"]["authenticatorSelection"];
+        assert_eq!(selection["residentKey"], "required");
+        assert_eq!(selection["requireResidentKey"], true);
+        assert_eq!(selection["userVerification"], "required");
+        assert_ne!(plain["publicKey"]["attestation"], "direct");
+        let strict = Passkeys::new(&url)
+            .unwrap()
+            .with_allowlist(parse_allowlist("cb69481e-8ff7-4039-93ec-0a2729a154a8").unwrap());
+        let (direct, _) = strict.start_registration(&user, &[]).unwrap();
+        assert_eq!(direct["publicKey"]["attestation"], "direct");
+    }
+
+    #[test]
+    fn unknown_usernames_get_options_shaped_like_real_ones() {
+        let passkeys = Passkeys::new(&Url::parse("http://localhost:3000").unwrap()).unwrap();
+        // Many usernames: the generator's empty draws must never show.
+        for n in 0..200 {
+            let d = passkeys.decoy_authentication(&format!("user{n}")).unwrap();
+            assert!(
+                !d["publicKey"]["allowCredentials"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty(),
+                "user{n}: {d}"
+            );
+        }
+        let decoy = passkeys.decoy_authentication("nobody@example.com").unwrap();
+        let again = passkeys.decoy_authentication("nobody@example.com").unwrap();
+        let (real, _) = passkeys.start_authentication(&[]).unwrap();
+        let keys = |v: &Value| {
+            let mut k = v["publicKey"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default();
+            k.sort();
+            (k, v.as_object().map(|m| m.len()))
+        };
+        assert_eq!(keys(&decoy), keys(&real));
+        assert_eq!(decoy["publicKey"]["userVerification"], "required");
+        let list = decoy["publicKey"]["allowCredentials"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!list.is_empty(), "a decoy names credentials: {decoy}");
+        assert_eq!(
+            list,
+            again["publicKey"]["allowCredentials"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            "stable per username"
+        );
+        assert_ne!(
+            decoy["publicKey"]["challenge"],
+            again["publicKey"]["challenge"]
+        );
     }
 }

@@ -1,22 +1,31 @@
 //! The portal's server side as the Leptos app sees it ([`app::backend::PortalBackend`]).
 
 use app::backend::{session_keys, PortalBackend, PortalError};
-use app::model::{ChallengeAccess, ChallengeSummary, ChallengeView, GrantView, Viewer};
+use app::model::{
+    AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
+    PasskeyView, Viewer,
+};
 use tower_sessions::Session;
 
 use super::diff::object_diff;
 use crate::challenges::{is_code, Challenge};
 use crate::clock;
 use crate::grants::Grant;
+use crate::grants::LiveGrant;
+use crate::identity::authz::{authorize, Denied, Permission};
 use crate::identity::oidc::OidcIdentity;
 use crate::identity::setup::token_hash;
-use crate::identity::User;
+use crate::identity::{Role, User};
 use crate::policy::GrantScope;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::webhook::grant_cache::{self, Revocation};
 
 /// Absolute session lifetime, whatever the activity.
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
+
+/// How many recent challenges the home page lists.
+const LIST_LIMIT: i64 = 50;
 
 /// Implements the app's backend over the shared state.
 pub struct Backend(pub AppState);
@@ -51,9 +60,47 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Use
         let _ = session.flush().await;
         return Ok(None);
     }
-    match (user_id, oidc) {
-        (Some(user_id), _) => state.store.user_by_id(&user_id).await,
-        (None, identity) => Ok(identity.map(|i| i.as_user())),
+    let user = match (user_id, oidc) {
+        (Some(user_id), _) => state.store.user_by_id(&user_id).await?,
+        (None, identity) => identity.map(|i| i.as_user()),
+    };
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    // "Sign out everywhere" ends every session that signed in at or before it.
+    if let Some(not_before) = state.store.session_epoch(&user.user_id).await? {
+        if login_time <= not_before {
+            let _ = session.flush().await;
+            return Ok(None);
+        }
+    }
+    Ok(Some(user))
+}
+
+/// The signed-in person's role, or a refusal when `permission` is not theirs.
+pub async fn authorized(
+    state: &AppState,
+    session: &Session,
+    permission: Permission,
+) -> Result<User, PortalError> {
+    let user = signed_in(state, session).await.map_err(unavailable)?;
+    authorize(user.as_ref().map(|u| u.role), permission).map_err(denied)?;
+    user.ok_or(PortalError::Unauthenticated)
+}
+
+fn denied(d: Denied) -> PortalError {
+    match d {
+        Denied::Unauthenticated => PortalError::Unauthenticated,
+        Denied::Forbidden(..) => PortalError::Forbidden(d.to_string()),
+    }
+}
+
+/// What a live grant covers, for the admin list.
+fn grant_target(g: &LiveGrant) -> String {
+    match g.scope {
+        GrantScope::Request => format!("request {}", g.digest.chars().take(12).collect::<String>()),
+        GrantScope::Object => g.object_key.clone(),
+        GrantScope::Namespace => format!("namespace {}", g.namespace),
     }
 }
 
@@ -105,12 +152,16 @@ fn title(c: &Challenge) -> String {
 impl PortalBackend for Backend {
     async fn viewer(&self, session: &Session) -> Result<Option<Viewer>, PortalError> {
         let user = signed_in(&self.0, session).await.map_err(unavailable)?;
-        let oidc = user.is_some() && oidc_identity(session).await.is_some();
+        let identity = match &user {
+            Some(_) => oidc_identity(session).await,
+            None => None,
+        };
         Ok(user.map(|u| Viewer {
             username: u.username,
             display_name: u.display_name,
             role: u.role.as_str().to_owned(),
-            oidc,
+            oidc: identity.is_some(),
+            groups: identity.map(|i| i.groups).unwrap_or_default(),
         }))
     }
 
@@ -125,12 +176,22 @@ impl PortalBackend for Backend {
         let Some(viewer) = viewer else {
             return Ok(ChallengeAccess::SignInRequired);
         };
+        authorize(
+            Some(Role::parse(&viewer.role)),
+            Permission::ViewOwnChallenges,
+        )
+        .map_err(denied)?;
         let Some(c) = self.0.store.challenge(code).await.map_err(unavailable)? else {
             return Ok(ChallengeAccess::NotFound);
         };
-        if c.request.username != viewer.username {
+        let identities = &self.0.identities;
+        let subject = &c.request.username;
+        if identities
+            .authority(&viewer.username, &viewer.groups, subject)
+            .is_none()
+        {
             return Ok(ChallengeAccess::NotYours {
-                owner: c.request.username,
+                owner: identities.confirmers_of(subject),
             });
         }
         let grant = match &c.grant_id {
@@ -161,12 +222,23 @@ impl PortalBackend for Backend {
     }
 
     async fn challenges_of(&self, viewer: &Viewer) -> Result<Vec<ChallengeSummary>, PortalError> {
-        let list = self
+        authorize(
+            Some(Role::parse(&viewer.role)),
+            Permission::ViewOwnChallenges,
+        )
+        .map_err(denied)?;
+        // Their own, those under their other usernames and those of service accounts they own.
+        let mut list = Vec::new();
+        for subject in self
             .0
-            .store
-            .challenges_of(&viewer.username, 50)
-            .await
-            .map_err(unavailable)?;
+            .identities
+            .subjects_of(&viewer.username, &viewer.groups)
+        {
+            let found = self.0.store.challenges_of(&subject, LIST_LIMIT).await;
+            list.extend(found.map_err(unavailable)?);
+        }
+        list.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+        list.truncate(LIST_LIMIT as usize);
         let now = clock::now();
         Ok(list
             .iter()
@@ -188,7 +260,75 @@ impl PortalBackend for Backend {
             .map_err(unavailable)
     }
 
+    async fn passkeys(&self, session: &Session) -> Result<AccountAccess, PortalError> {
+        let Some(user) = signed_in(&self.0, session).await.map_err(unavailable)? else {
+            return Ok(AccountAccess::SignInRequired);
+        };
+        if oidc_identity(session).await.is_some() {
+            return Ok(AccountAccess::IdentityProvider);
+        }
+        let list = self
+            .0
+            .store
+            .credentials_of(&user.user_id)
+            .await
+            .map_err(unavailable)?;
+        Ok(AccountAccess::Local(
+            list.into_iter()
+                .map(|c| PasskeyView {
+                    id: c.credential_id,
+                    name: c.name,
+                    created_at: clock::timestamp_utc(c.created_at),
+                    last_used_at: c.last_used_at.map(clock::timestamp_utc),
+                    blocked_at: c.blocked_at.map(clock::timestamp_utc),
+                    aaguid: c.aaguid,
+                })
+                .collect(),
+        ))
+    }
+
     fn oidc_enabled(&self) -> bool {
         self.0.oidc.is_some()
+    }
+
+    async fn live_grants(&self, session: &Session) -> Result<Vec<GrantRow>, PortalError> {
+        authorized(&self.0, session, Permission::ViewGrants).await?;
+        let now = clock::now();
+        let mut list = self
+            .0
+            .store
+            .all_live_grants(now)
+            .await
+            .map_err(unavailable)?;
+        list.sort_by_key(|g| g.expires_at);
+        Ok(list
+            .iter()
+            .map(|g| GrantRow {
+                id: g.id.clone(),
+                username: g.username.clone(),
+                guardrail: g.guardrail.clone(),
+                scope: g.scope.as_str().to_owned(),
+                target: grant_target(g),
+                expires_at: clock::timestamp_utc(g.expires_at),
+                uses: match g.uses_left {
+                    None => "unlimited until expiry".to_owned(),
+                    Some(1) => "1 use left".to_owned(),
+                    Some(n) => format!("{n} uses left"),
+                },
+            })
+            .collect())
+    }
+
+    async fn revoke_grant(&self, session: &Session, grant_id: &str) -> Result<bool, PortalError> {
+        let admin = authorized(&self.0, session, Permission::RevokeGrant).await?;
+        let outcome = grant_cache::revoke(
+            self.0.store.as_ref(),
+            Some(&self.0.grants),
+            grant_id,
+            &admin.username,
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(outcome == Revocation::Revoked)
     }
 }

@@ -112,9 +112,10 @@ pub async fn setup_finish(
         .remove(SETUP_KEY)
         .await?
         .ok_or_else(|| ApiError::BadRequest("start the registration again".into()))?;
-    let (credential_id, passkey) = state
+    let registered = state
         .passkeys
         .finish_registration(&credential, &ceremony.state)?;
+    let credential_id = registered.credential_id.clone();
     let now = clock::now();
     if !state
         .store
@@ -141,9 +142,11 @@ pub async fn setup_finish(
             credential_id: credential_id.clone(),
             user_id: ceremony.user.user_id.clone(),
             name: "First passkey".into(),
-            passkey,
+            passkey: registered.passkey,
             created_at: now,
             last_used_at: None,
+            aaguid: registered.aaguid,
+            blocked_at: None,
         })
         .await?;
     start_session(&session, &ceremony.user.user_id, now).await?;
@@ -173,15 +176,18 @@ pub async fn login_start(
     session: Session,
     Json(body): Json<LoginStart>,
 ) -> Result<Response, ApiError> {
-    let user = state.store.user_by_username(body.username.trim()).await?;
+    let username = body.username.trim();
+    let user = state.store.user_by_username(username).await?;
     let credentials = match &user {
         Some(u) => state.store.credentials_of(&u.user_id).await?,
         None => Vec::new(),
     };
-    let (Some(user), false) = (user, credentials.is_empty()) else {
-        return Err(ApiError::BadRequest(
-            "no account with a passkey has that username".into(),
-        ));
+    let usable = credentials.iter().any(Credential::usable);
+    let (Some(user), true) = (user, usable) else {
+        // Same shape as a real answer: whether the username exists is not revealed. No
+        // authenticator holds the decoy ids, so the browser reports that no key matched.
+        session.remove::<LoginCeremony>(LOGIN_KEY).await?;
+        return Ok(Json(state.passkeys.decoy_authentication(username)?).into_response());
     };
     let (options, auth) = state.passkeys.start_authentication(&credentials)?;
     session
@@ -211,22 +217,23 @@ pub async fn login_finish(
         .user_by_id(&ceremony.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let credential_id = match verify_assertion(&state, &user, &response, &ceremony.state).await {
-        Ok(id) => id,
-        Err(e) => {
-            audit(
-                &state,
-                "login.failed",
-                &user.username,
-                &user.username,
-                serde_json::json!({
-                    "reason": e.to_string(), "address": client.address,
-                }),
-            )
-            .await;
-            return Err(e);
-        }
-    };
+    let credential_id =
+        match verify_assertion(&state, &user, &response, &ceremony.state, &client).await {
+            Ok(used) => used.credential_id,
+            Err(e) => {
+                audit(
+                    &state,
+                    "login.failed",
+                    &user.username,
+                    &user.username,
+                    serde_json::json!({
+                        "reason": e.to_string(), "address": client.address,
+                    }),
+                )
+                .await;
+                return Err(e);
+            }
+        };
     let now = clock::now();
     start_session(&session, &user.user_id, now).await?;
     audit(&state, "login", &user.username, &user.username, serde_json::json!({
@@ -268,11 +275,11 @@ pub async fn stepup_start(
     let user = signed_in(&state, &session)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    open_challenge_of(&state, &user, &body.code).await?;
+    open_challenge_of(&state, &user, &[], &body.code).await?;
     let credentials = state.store.credentials_of(&user.user_id).await?;
-    if credentials.is_empty() {
+    if !credentials.iter().any(Credential::usable) {
         return Err(ApiError::Forbidden(
-            "your account has no passkey to step up with".into(),
+            "your account has no usable passkey to step up with".into(),
         ));
     }
     let (options, auth) = state.passkeys.start_authentication(&credentials)?;
@@ -312,10 +319,10 @@ pub async fn stepup_finish(
     if ceremony.user_id != user.user_id || ceremony.code != body.code {
         return Err(ApiError::BadRequest("start the confirmation again".into()));
     }
-    let challenge = open_challenge_of(&state, &user, &body.code).await?;
-    let credential_id =
-        match verify_assertion(&state, &user, &body.credential, &ceremony.state).await {
-            Ok(id) => id,
+    let challenge = open_challenge_of(&state, &user, &[], &body.code).await?;
+    let used =
+        match verify_assertion(&state, &user, &body.credential, &ceremony.state, &client).await {
+            Ok(used) => used,
             Err(e) => {
                 audit(
                     &state,
@@ -334,7 +341,9 @@ pub async fn stepup_finish(
     let evidence = Evidence {
         method: "webauthn".into(),
         account: user.username.clone(),
-        credential_id: Some(credential_id),
+        credential_id: Some(used.credential_id),
+        // Unknown when the authenticator did not disclose its model at registration.
+        aaguid: used.aaguid,
         user_verified: true,
         auth_time: now,
         client_address: client.address,
@@ -370,6 +379,9 @@ pub(super) async fn issue_grant(
     state
         .grants
         .insert(&crate::grants::LiveGrant::from(&grant), now);
+    state
+        .challenges
+        .granted(&challenge.digest, &challenge.guardrail);
     // A step-up raises the session's privilege: give it a new id.
     session.cycle_id().await?;
     session.insert(session_keys::AUTH_TIME, auth_time).await?;
@@ -381,12 +393,18 @@ pub(super) async fn issue_grant(
     Ok(grant)
 }
 
-/// The challenge if it is open and belongs to `user` (in local mode: same username).
+/// The challenge if it is open and `user` (with the groups their identity provider asserts) may confirm
+/// it: it was theirs, made under another username of theirs, or by a service account they own.
 pub(super) async fn open_challenge_of(
     state: &AppState,
     user: &User,
+    groups: &[String],
     code: &str,
 ) -> Result<crate::challenges::Challenge, ApiError> {
+    crate::identity::authz::authorize(
+        Some(user.role),
+        crate::identity::authz::Permission::ConfirmOwnChallenge,
+    )?;
     if !is_code(code) {
         return Err(ApiError::BadRequest("no challenge has this code".into()));
     }
@@ -395,10 +413,15 @@ pub(super) async fn open_challenge_of(
         .challenge(code)
         .await?
         .ok_or_else(|| ApiError::BadRequest("no challenge has this code".into()))?;
-    if challenge.request.username != user.username {
+    let subject = &challenge.request.username;
+    if state
+        .identities
+        .authority(&user.username, groups, subject)
+        .is_none()
+    {
         return Err(ApiError::Forbidden(format!(
-            "this request was made by {}; only they can confirm it",
-            challenge.request.username
+            "this request was made by {subject}; only {} can confirm it",
+            state.identities.confirmers_of(subject)
         )));
     }
     if !challenge.is_open(clock::now()) {
@@ -409,31 +432,92 @@ pub(super) async fn open_challenge_of(
     Ok(challenge)
 }
 
-/// Verify an assertion against the user's own credentials and save the new counter.
-async fn verify_assertion(
+/// Verify an assertion against the user's own usable credentials and save the new counter; returns
+/// the credential used. A counter that went backwards blocks the credential for good.
+pub(super) async fn verify_assertion(
     state: &AppState,
     user: &User,
     response: &PublicKeyCredential,
     ceremony: &PasskeyAuthentication,
-) -> Result<String, ApiError> {
-    let result = state.passkeys.finish_authentication(response, ceremony)?;
+    client: &Client,
+) -> Result<Credential, ApiError> {
+    let result = match state.passkeys.finish_authentication(response, ceremony) {
+        Err(PasskeyError::PossibleClone) => {
+            let claimed = Passkeys::claimed_credential_id(response);
+            block_cloned(state, user, &claimed, client).await?;
+            return Err(PasskeyError::PossibleClone.into());
+        }
+        other => other?,
+    };
     let credential_id = Passkeys::credential_id(&result);
     let credentials = state.store.credentials_of(&user.user_id).await?;
     let credential = credentials
-        .iter()
+        .into_iter()
         .find(|c| c.credential_id == credential_id)
         .ok_or(ApiError::Passkey(PasskeyError::NotVerified))?;
-    let passkey = Passkeys::updated_passkey(credential, &result)
-        .unwrap_or_else(|| credential.passkey.clone());
+    save_use(state, &credential, &result).await?;
+    Ok(credential)
+}
+
+/// Record a successful assertion (new counter, last use); refuses a credential blocked meanwhile.
+pub(super) async fn save_use(
+    state: &AppState,
+    credential: &Credential,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+) -> Result<(), ApiError> {
+    if !credential.usable() {
+        return Err(PasskeyError::Blocked.into());
+    }
+    let passkey =
+        Passkeys::updated_passkey(credential, result).unwrap_or_else(|| credential.passkey.clone());
     state
         .store
-        .touch_credential(&credential_id, &passkey, clock::now())
+        .touch_credential(&credential.credential_id, &passkey, clock::now())
         .await?;
-    Ok(credential_id)
+    Ok(())
+}
+
+/// Block a credential of `user` whose signature counter went backwards, and audit it.
+pub(super) async fn block_cloned(
+    state: &AppState,
+    user: &User,
+    credential_id: &str,
+    client: &Client,
+) -> Result<(), ApiError> {
+    let owned = state
+        .store
+        .credential(credential_id)
+        .await?
+        .filter(|c| c.user_id == user.user_id);
+    let Some(credential) = owned else {
+        return Ok(());
+    };
+    if state
+        .store
+        .block_credential(credential_id, "counter_regression", clock::now())
+        .await?
+    {
+        audit(
+            state,
+            "passkey.counter_regression",
+            &user.username,
+            &user.username,
+            serde_json::json!({
+                "credentialId": credential_id, "name": credential.name, "aaguid": credential.aaguid,
+                "address": client.address, "userAgent": client.user_agent,
+            }),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// New session id, then the signed-in markers (defeats session fixation).
-async fn start_session(session: &Session, user_id: &str, now: i64) -> Result<(), ApiError> {
+pub(super) async fn start_session(
+    session: &Session,
+    user_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     session.cycle_id().await?;
     session.insert(session_keys::USER_ID, user_id).await?;
     session.insert(session_keys::AUTH_TIME, now).await?;

@@ -33,6 +33,15 @@ pub enum ApiError {
     Session(#[from] tower_sessions::session::Error),
 }
 
+impl From<crate::identity::authz::Denied> for ApiError {
+    fn from(d: crate::identity::authz::Denied) -> Self {
+        match d {
+            crate::identity::authz::Denied::Unauthenticated => ApiError::Unauthenticated,
+            forbidden => ApiError::Forbidden(forbidden.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -1,11 +1,15 @@
 //! The portal listener: Leptos pages and server functions, WebAuthn ceremonies, static assets.
 
+mod account;
 mod backend;
 pub mod ceremonies;
+mod csrf;
 mod diff;
 mod error;
 mod oidc;
 mod origin;
+pub mod ratelimit;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -53,9 +57,36 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .route("/auth/stepup/start", post(ceremonies::stepup_start))
         .route("/auth/stepup/finish", post(ceremonies::stepup_finish))
         .route("/auth/logout", post(ceremonies::logout))
+        .route("/auth/logout-everywhere", post(sessions::logout_everywhere))
+        .route(
+            "/auth/login/passkey/start",
+            post(account::discoverable_start),
+        )
+        .route(
+            "/auth/login/passkey/finish",
+            post(account::discoverable_finish),
+        )
+        .route("/account/passkeys/add/start", post(account::add_start))
+        .route("/account/passkeys/add/finish", post(account::add_finish))
+        .route("/account/passkeys/rename", post(account::rename))
+        .route(
+            "/account/passkeys/remove/start",
+            post(account::remove_start),
+        )
+        .route(
+            "/account/passkeys/remove/finish",
+            post(account::remove_finish),
+        )
         .route("/auth/oidc/login", post(oidc::login))
         .route("/auth/oidc/stepup", post(oidc::stepup))
         .route(crate::identity::oidc::CALLBACK_PATH, get(oidc::callback))
+        .layer(axum::middleware::from_fn_with_state(
+            ratelimit::Limited {
+                state: state.clone(),
+                limiter: Arc::new(ratelimit::RateLimiter::new(ratelimit::Limits::default())),
+            },
+            ratelimit::limit_authentication,
+        ))
         .with_state(state.clone());
 
     let origin = PortalOrigin(state.public_url.origin().ascii_serialization());
@@ -77,5 +108,6 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
             origin,
             origin::same_origin_only,
         ))
+        .layer(axum::middleware::from_fn(csrf::synchronizer_token))
         .layer(session_layer)
 }

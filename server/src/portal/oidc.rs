@@ -94,7 +94,7 @@ pub async fn stepup(
     let Some(identity) = oidc_identity(&session).await else {
         return challenge_page(&code, Some("not_oidc"));
     };
-    let challenge = match open_challenge_of(&state, &user, &code).await {
+    let challenge = match open_challenge_of(&state, &user, &identity.groups, &code).await {
         Ok(c) => c,
         Err(_) => return challenge_page(&code, Some("challenge")),
     };
@@ -290,7 +290,7 @@ async fn step_up(
 ) -> Result<(), ApiError> {
     // The owner check runs on the identity the provider has just vouched for.
     let user = identity.as_user();
-    let challenge = open_challenge_of(state, &user, code).await?;
+    let challenge = open_challenge_of(state, &user, &identity.groups, code).await?;
     let evidence = Evidence {
         method: "oidc".into(),
         account: identity.username.clone(),
@@ -302,6 +302,7 @@ async fn step_up(
         user_agent: client.user_agent.clone(),
         acr: identity.acr.clone(),
         amr: Some(identity.amr.clone()),
+        aaguid: None,
     };
     issue_grant(state, session, &user, &challenge, evidence, now).await?;
     // The session now carries the stronger, fresher authentication.

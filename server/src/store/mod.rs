@@ -53,13 +53,37 @@ pub trait Store: Send + Sync + 'static {
     async fn add_credential(&self, credential: &Credential) -> Result<(), StoreError>;
     /// Credentials of an account, oldest first.
     async fn credentials_of(&self, user_id: &str) -> Result<Vec<Credential>, StoreError>;
-    /// Save a credential's updated state (counter) after use.
+    /// Save a credential's updated state (counter) after use; a blocked credential is left as it is.
     async fn touch_credential(
         &self,
         credential_id: &str,
         passkey: &str,
         used_at: i64,
     ) -> Result<(), StoreError>;
+
+    /// Credential by id, whoever owns it (discoverable sign-in names the credential first).
+    async fn credential(&self, credential_id: &str) -> Result<Option<Credential>, StoreError>;
+    /// Rename one of an account's credentials; false if the account has no such credential.
+    async fn rename_credential(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Remove one of an account's credentials; false if it has no such credential or it is the
+    /// account's last usable one.
+    async fn remove_credential(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Block a credential for good (possible clone); false if unknown or already blocked.
+    async fn block_credential(
+        &self,
+        credential_id: &str,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Remember a setup token (its hash).
     async fn put_setup_token(
@@ -107,6 +131,11 @@ pub trait Store: Send + Sync + 'static {
     /// Revoke a grant; false if it was unknown, expired or already revoked.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
 
+    /// The "signed out everywhere" cut-off of a person (account id or OIDC user id), if any.
+    async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError>;
+    /// Refuse from now on every session of a person signed in at or before `not_before`.
+    async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError>;
+
     /// Append to the audit chain.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The audit chain in order, from `after_seq`.
@@ -120,7 +149,41 @@ pub trait Store: Send + Sync + 'static {
     async fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
     /// The most recent decisions, newest first.
     async fn recent_decisions(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError>;
+
+    /// Grants revoked at or after `after` (unix seconds), oldest first: what another process's
+    /// grant cache must drop, without reloading every grant. A store that cannot tell returns none
+    /// (the periodic full reload still catches up).
+    async fn revoked_since(&self, _after: i64) -> Result<Vec<RevokedGrant>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Grant ids as other processes revoke them, pushed by the database (PostgreSQL `LISTEN`);
+    /// `None` where the backend cannot push, and callers poll [`Store::revoked_since`].
+    async fn revocation_feed(&self) -> Result<Option<RevocationFeed>, StoreError> {
+        Ok(None)
+    }
 }
+
+/// A revoked grant, as much of it as a cache needs to drop it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedGrant {
+    /// Grant id.
+    pub id: String,
+    /// Kubernetes username it admitted.
+    pub username: String,
+    /// Guardrail it satisfied.
+    pub guardrail: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds.
+    pub revoked_at: i64,
+}
+
+/// Ids of grants revoked elsewhere, as the database announces them; closed when the connection
+/// behind it is lost.
+pub type RevocationFeed = tokio::sync::mpsc::Receiver<String>;
+
+/// The channel PostgreSQL announces revocations on (payload: the grant id).
+pub const REVOCATION_CHANNEL: &str = "countersign_revocations";
 
 /// Connect to the store named by a URL (`sqlite://…` or `postgres://…`) and run its migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn AnyStore>, StoreError> {

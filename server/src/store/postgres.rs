@@ -41,6 +41,48 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
+
+    /// `NOTIFY` the replicas listening; a failure only delays them until their next poll.
+    async fn announce_revocation(&self, grant_id: &str) {
+        if let Err(e) = sqlx::query("select pg_notify($1, $2)")
+            .bind(super::REVOCATION_CHANNEL)
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, grant = grant_id, "could not announce a revocation; replicas learn on their next poll");
+        }
+    }
+
+    /// `LISTEN` on a connection of its own; the feed closes when that connection is lost (the
+    /// caller polls meanwhile and may listen again).
+    async fn listen_revocations(&self) -> Result<Option<super::RevocationFeed>, super::StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(super::REVOCATION_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                // `try_recv` reports a lost connection (instead of reconnecting silently and
+                // dropping what was sent meanwhile), so the feed closes and the caller catches up.
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        if tx.send(n.payload().to_owned()).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::warn!("revocation listener lost its connection");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "revocation listener failed");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
 }
 
 super::queries::impl_store!(PostgresStore, Postgres);

@@ -2,7 +2,9 @@
 //! statements are written once while each implementation stays concrete (no `Any` driver).
 
 /// Implement [`crate::store::Store`] for a struct with `pool: sqlx::Pool<$db>` and an
-/// `async fn lock_audit(&self, tx: &mut sqlx::Transaction<'_, $db>)` that serialises audit appends.
+/// `async fn lock_audit(&self, tx: &mut sqlx::Transaction<'_, $db>)` that serialises audit appends,
+/// plus `announce_revocation` and `listen_revocations` (pushing revocations to other replicas, where
+/// the backend can).
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         use sqlx::Row as _;
@@ -38,6 +40,8 @@ macro_rules! impl_store {
                 passkey: row.try_get("passkey")?,
                 created_at: row.try_get("created_at")?,
                 last_used_at: row.try_get("last_used_at")?,
+                aaguid: row.try_get("aaguid")?,
+                blocked_at: row.try_get("blocked_at")?,
             })
         }
 
@@ -107,8 +111,8 @@ macro_rules! impl_store {
 
             async fn add_credential(&self, c: &Credential) -> Result<(), StoreError> {
                 sqlx::query(
-                    "insert into credentials (credential_id, user_id, name, passkey, created_at, last_used_at)
-                     values ($1, $2, $3, $4, $5, $6)",
+                    "insert into credentials (credential_id, user_id, name, passkey, created_at, last_used_at, aaguid, blocked_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&c.credential_id)
                 .bind(&c.user_id)
@@ -116,6 +120,8 @@ macro_rules! impl_store {
                 .bind(&c.passkey)
                 .bind(c.created_at)
                 .bind(c.last_used_at)
+                .bind(&c.aaguid)
+                .bind(c.blocked_at)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("credential") } else { e.into() })?;
@@ -131,13 +137,58 @@ macro_rules! impl_store {
             }
 
             async fn touch_credential(&self, credential_id: &str, passkey: &str, used_at: i64) -> Result<(), StoreError> {
-                sqlx::query("update credentials set passkey = $1, last_used_at = $2 where credential_id = $3")
+                sqlx::query("update credentials set passkey = $1, last_used_at = $2 where credential_id = $3 and blocked_at is null")
                     .bind(passkey)
                     .bind(used_at)
                     .bind(credential_id)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn credential(&self, credential_id: &str) -> Result<Option<Credential>, StoreError> {
+                let row = sqlx::query("select * from credentials where credential_id = $1")
+                    .bind(credential_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(credential_from).transpose()
+            }
+
+            async fn rename_credential(&self, user_id: &str, credential_id: &str, name: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query("update credentials set name = $1 where credential_id = $2 and user_id = $3")
+                    .bind(name)
+                    .bind(credential_id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn remove_credential(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError> {
+                // One statement: the account must keep another usable credential, so nobody locks
+                // themselves out (a blocked key does not count, it can never sign in again).
+                let done = sqlx::query(
+                    "delete from credentials where credential_id = $1 and user_id = $2
+                     and exists (select 1 from credentials o where o.user_id = $2 and o.credential_id <> $1
+                                 and o.blocked_at is null)",
+                )
+                .bind(credential_id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn block_credential(&self, credential_id: &str, reason: &str, at: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "update credentials set blocked_at = $1, blocked_reason = $2 where credential_id = $3 and blocked_at is null",
+                )
+                .bind(at)
+                .bind(reason)
+                .bind(credential_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn put_setup_token(&self, token_hash: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
@@ -335,7 +386,31 @@ macro_rules! impl_store {
                 .bind(grant_id)
                 .execute(&self.pool)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                let revoked = done.rows_affected() == 1;
+                if revoked {
+                    // Other replicas listening drop it at once (PostgreSQL; a no-op on SQLite).
+                    self.announce_revocation(grant_id).await;
+                }
+                Ok(revoked)
+            }
+
+            async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("select not_before from session_epochs where user_key = $1")
+                    .bind(user_key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into session_epochs (user_key, not_before) values ($1, $2) \
+                     on conflict (user_key) do update set not_before = excluded.not_before",
+                )
+                .bind(user_key)
+                .bind(not_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -445,6 +520,31 @@ macro_rules! impl_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn revoked_since(&self, after: i64) -> Result<Vec<$crate::store::RevokedGrant>, StoreError> {
+                let rows = sqlx::query(
+                    "select grant_id, username, guardrail, expires_at, revoked_at
+                     from grants where revoked_at >= $1 order by revoked_at, grant_id",
+                )
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::RevokedGrant {
+                            id: row.try_get("grant_id")?,
+                            username: row.try_get("username")?,
+                            guardrail: row.try_get("guardrail")?,
+                            expires_at: row.try_get("expires_at")?,
+                            revoked_at: row.try_get("revoked_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revocation_feed(&self) -> Result<Option<$crate::store::RevocationFeed>, StoreError> {
+                self.listen_revocations().await
             }
         }
     };

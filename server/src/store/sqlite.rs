@@ -44,6 +44,14 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+
+    /// Nothing to push: other processes on this file poll for revocations.
+    async fn announce_revocation(&self, _grant_id: &str) {}
+
+    /// SQLite cannot push: callers poll.
+    async fn listen_revocations(&self) -> Result<Option<super::RevocationFeed>, super::StoreError> {
+        Ok(None)
+    }
 }
 
 super::queries::impl_store!(SqliteStore, Sqlite);

@@ -6,11 +6,21 @@ use crate::audit::AuditEvent;
 use crate::clock;
 use crate::grants::GrantCache;
 use crate::state::AppState;
-use crate::store::{Store, StoreError};
+use crate::store::{RevocationFeed, Store, StoreError};
 
-/// How often the cache is reloaded from the store, so replicas learn of each other's revocations
-/// and spent uses; grants issued elsewhere are found sooner, on the first cache miss.
+/// How often the cache is reloaded from the store, so replicas learn of each other's spent uses
+/// (and of revocations, should a poll have missed one); grants issued elsewhere are found sooner, on
+/// the first cache miss.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
+
+/// How often the store is asked for grants revoked since the last look: the delay after which a
+/// grant revoked by another process (the CLI, another replica) stops admitting here, when the
+/// database cannot push revocations (SQLite, or a lost PostgreSQL `LISTEN`).
+pub const REVOCATIONS_EVERY: Duration = Duration::from_millis(250);
+
+/// Revocations are read again this far back from the newest one seen: `revoked_at` has a
+/// resolution of one second and comes from the clock of whichever process revoked.
+const REVOCATION_OVERLAP_SECS: i64 = 5;
 
 /// Replace the cache with every live grant in the store; returns how many are held.
 pub async fn refresh(store: &dyn Store, cache: &GrantCache) -> Result<usize, StoreError> {
@@ -20,37 +30,135 @@ pub async fn refresh(store: &dyn Store, cache: &GrantCache) -> Result<usize, Sto
     Ok(cache.len())
 }
 
-/// Refresh every `every` until the task is dropped; while the store is down the last snapshot stays.
+/// Drop from the cache every grant revoked at or after `*watermark`, and move the watermark up
+/// (keeping an overlap); returns how many revocations were read.
+pub async fn apply_revocations(
+    store: &dyn Store,
+    cache: &GrantCache,
+    watermark: &mut i64,
+) -> Result<usize, StoreError> {
+    let revoked = store.revoked_since(*watermark).await?;
+    for grant in &revoked {
+        cache.revoke(
+            &grant.username,
+            &grant.guardrail,
+            &grant.id,
+            grant.expires_at,
+        );
+    }
+    let newest = revoked.iter().map(|g| g.revoked_at).max();
+    if let Some(newest) = newest {
+        *watermark = (*watermark).max(newest - REVOCATION_OVERLAP_SECS);
+    }
+    Ok(revoked.len())
+}
+
+/// Keep the cache in step with the store until the task is dropped: reload everything every
+/// `every`, and drop revoked grants as soon as they are seen — pushed by the database where it can
+/// (PostgreSQL `LISTEN`), otherwise polled every [`REVOCATIONS_EVERY`]. While the store is down the
+/// last snapshot stays.
 pub async fn keep_fresh(state: AppState, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let store = state.store.as_ref();
+    let mut watermark = clock::now() - REVOCATION_OVERLAP_SECS;
+    let mut reloads = tokio::time::interval(every);
+    reloads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut polls = tokio::time::interval(REVOCATIONS_EVERY.min(every));
+    polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut feed = listen(store).await;
     let mut failing = false;
     loop {
-        ticks.tick().await;
-        match tokio::time::timeout(
-            every.max(Duration::from_secs(5)),
-            refresh(state.store.as_ref(), &state.grants),
+        let pushed = tokio::select! {
+            _ = reloads.tick() => {
+                state.challenges.sweep(clock::now());
+                let outcome = tokio::time::timeout(
+                    every.max(Duration::from_secs(5)),
+                    refresh(store, &state.grants),
+                )
+                .await;
+                failing = report(outcome.map(|r| r.map(drop)), failing, "grant cache refresh");
+                if feed.is_none() && !failing {
+                    // Listening failed or was lost earlier: try again while the store answers.
+                    feed = listen(store).await;
+                }
+                continue;
+            }
+            _ = polls.tick(), if feed.is_none() => false,
+            id = next_pushed(&mut feed) => match id {
+                Some(_) => true,
+                None => {
+                    tracing::warn!("revocation feed closed; polling for revocations until it is back");
+                    feed = None;
+                    false
+                }
+            },
+        };
+        // A pushed id names the grant only: read it (and anything else revoked meanwhile) from the
+        // store, which also says whom and which guardrail it was for.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(5),
+            apply_revocations(store, &state.grants, &mut watermark),
         )
-        .await
-        {
-            Ok(Ok(_)) => {
-                if failing {
-                    tracing::info!("grant cache refreshed from the store again");
-                }
-                failing = false;
+        .await;
+        failing = report(
+            outcome.map(|r| r.map(drop)),
+            failing,
+            if pushed {
+                "pushed revocation"
+            } else {
+                "revocation poll"
+            },
+        );
+    }
+}
+
+/// Start listening for pushed revocations; `None` (and a warning) when the store cannot.
+async fn listen(store: &dyn Store) -> Option<RevocationFeed> {
+    match tokio::time::timeout(Duration::from_secs(5), store.revocation_feed()).await {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot listen for revocations; polling every {REVOCATIONS_EVERY:?}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                "listening for revocations timed out; polling every {REVOCATIONS_EVERY:?}"
+            );
+            None
+        }
+    }
+}
+
+async fn next_pushed(feed: &mut Option<RevocationFeed>) -> Option<String> {
+    match feed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Log a failing store once per outage, and its recovery; returns whether it is failing now.
+fn report(
+    outcome: Result<Result<(), StoreError>, tokio::time::error::Elapsed>,
+    was_failing: bool,
+    what: &str,
+) -> bool {
+    match outcome {
+        Ok(Ok(())) => {
+            if was_failing {
+                tracing::info!("{what}: the store answers again");
             }
-            Ok(Err(e)) => {
-                if !failing {
-                    tracing::warn!(error = %e, "grant cache refresh failed; keeping the last snapshot");
-                }
-                failing = true;
+            false
+        }
+        Ok(Err(e)) => {
+            if !was_failing {
+                tracing::warn!(error = %e, "{what} failed; keeping the last snapshot");
             }
-            Err(_) => {
-                if !failing {
-                    tracing::warn!("grant cache refresh timed out; keeping the last snapshot");
-                }
-                failing = true;
+            true
+        }
+        Err(_) => {
+            if !was_failing {
+                tracing::warn!("{what} timed out; keeping the last snapshot");
             }
+            true
         }
     }
 }
@@ -67,8 +175,9 @@ pub enum Revocation {
 }
 
 /// Revoke a grant in the store, by `actor`, and drop it from this process's cache (if any) at once.
-/// Other replicas drop it on their next refresh; a limited grant can no longer be spent anywhere from
-/// now on, since spending checks `revoked_at` in the store.
+/// Other processes drop it when it is pushed to them (PostgreSQL) or on their next revocation poll;
+/// a limited grant can no longer be spent anywhere from now on, since spending checks `revoked_at`
+/// in the store.
 pub async fn revoke(
     store: &dyn Store,
     cache: Option<&GrantCache>,

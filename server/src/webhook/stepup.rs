@@ -16,7 +16,8 @@ use super::metrics::Outcome;
 ///
 /// Grants come from the in-memory cache first; only a miss (a grant issued by another replica a
 /// moment ago, or none at all) and spending a limited grant reach the store. An unlimited grant in
-/// the cache admits with no store call, so it keeps working while the store is down.
+/// the cache admits with no store call, so it keeps working while the store is down; a request whose
+/// challenge was handed out a moment ago is denied again from the challenge cache, also without one.
 pub(super) async fn check(
     state: &AppState,
     request: &AdmissionRequest,
@@ -45,9 +46,16 @@ pub(super) async fn check(
         let found = match state.grants.find(&target, now) {
             Some(grant) => Some(grant),
             None => {
+                // Denied a moment ago with a challenge still open: deny again from memory. A grant
+                // issued for it on another replica is seen once the entry's trust window ends.
+                if let Some(open) = state.challenges.find(&digest, &hit.name, now) {
+                    return Ok(deny(state, hit, &open.code, open.expires_at));
+                }
                 let stored = state.store.live_grants(username, &hit.name, now).await?;
                 for grant in &stored {
                     state.grants.insert(&LiveGrant::from(grant), now);
+                    // A grant exists for that challenge: it is not open any more.
+                    state.challenges.granted(&grant.digest, &grant.guardrail);
                 }
                 state.grants.find(&target, now)
             }
@@ -103,13 +111,19 @@ async fn challenge(
     now: i64,
 ) -> Result<(Verdict, Outcome), StoreError> {
     let challenge = find_or_create(state, request, hit, digest, now).await?;
+    state.challenges.insert(&challenge, now);
+    Ok(deny(state, hit, &challenge.code, challenge.expires_at))
+}
+
+/// The denial that links to challenge `code`.
+fn deny(state: &AppState, hit: &Hit, code: &str, expires_at: i64) -> (Verdict, Outcome) {
     let message = format!(
         "step-up required by guardrail \"{}\": confirm at {}, then retry (expires {})",
         hit.name,
-        state.challenge_link(&challenge.code),
-        clock::hhmm_utc(challenge.expires_at),
+        state.challenge_link(code),
+        clock::hhmm_utc(expires_at),
     );
-    Ok((Verdict::deny(message), Outcome::Challenged))
+    (Verdict::deny(message), Outcome::Challenged)
 }
 
 async fn find_or_create(

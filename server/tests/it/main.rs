@@ -4,9 +4,13 @@
 //! `COUNTERSIGN_TEST_POSTGRES_URL`); an unreachable PostgreSQL fails the tests unless
 //! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
 
+mod challenge_cache;
 mod cli;
 mod cluster;
 mod grant_cache;
+mod passkeys;
+mod portal_security;
+mod soft_key;
 mod storage;
 mod store_down;
 mod support;

@@ -45,6 +45,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     users,
     credentials,
+    passkey_management,
     setup_tokens,
     challenges,
     expired_challenges,
@@ -121,6 +122,7 @@ fn evidence(account: &str, now: i64) -> Evidence {
         user_agent: None,
         acr: None,
         amr: None,
+        aaguid: None,
     }
 }
 
@@ -211,6 +213,8 @@ async fn credentials(db: &TestDb) -> anyhow::Result<()> {
         passkey: format!(r#"{{"cred":{{"cred_id":"{id}","counter":0}}}}"#),
         created_at,
         last_used_at: None,
+        aaguid: None,
+        blocked_at: None,
     };
     // Added newest first; listed oldest first.
     let yubikey = key("Y3JlZC0y", "YubiKey 5C", 2_000);
@@ -256,6 +260,106 @@ async fn credentials(db: &TestDb) -> anyhow::Result<()> {
         .find(|c| c.credential_id == "Y3JlZC0x")
         .context("other credential is gone")?;
     assert_eq!(untouched, &laptop);
+    Ok(())
+}
+
+/// Several named passkeys per account: look-up, rename, remove (never the last usable one), and a
+/// block that sticks.
+async fn passkey_management(db: &TestDb) -> anyhow::Result<()> {
+    let s = &db.store;
+    s.create_user(&user("u-alice", "alice", Role::Engineer))
+        .await?;
+    s.create_user(&user("u-bob", "bob", Role::Engineer)).await?;
+    let key = |id: &str, owner: &str, created_at: i64| Credential {
+        credential_id: id.into(),
+        user_id: owner.into(),
+        name: format!("key {id}"),
+        passkey: r#"{"cred":{"counter":3}}"#.into(),
+        created_at,
+        last_used_at: None,
+        aaguid: Some("cb69481e-8ff7-4039-93ec-0a2729a154a8".into()),
+        blocked_at: None,
+    };
+    s.add_credential(&key("a1", "u-alice", 1_000)).await?;
+    s.add_credential(&key("a2", "u-alice", 2_000)).await?;
+    s.add_credential(&key("b1", "u-bob", 1_500)).await?;
+    let a1 = s.credential("a1").await?.context("a1 is stored")?;
+    assert_eq!(
+        a1.aaguid.as_deref(),
+        Some("cb69481e-8ff7-4039-93ec-0a2729a154a8")
+    );
+    assert_eq!(a1.user_id, "u-alice");
+    assert!(s.credential("nope").await?.is_none());
+
+    // Renaming: only one's own credential.
+    assert!(s.rename_credential("u-alice", "a1", "YubiKey 5C").await?);
+    assert!(
+        !s.rename_credential("u-alice", "b1", "mine now").await?,
+        "[{}] renamed someone else's key",
+        db.backend
+    );
+    assert_eq!(
+        s.credential("a1").await?.map(|c| c.name),
+        Some("YubiKey 5C".into())
+    );
+    assert_eq!(
+        s.credential("b1").await?.map(|c| c.name),
+        Some("key b1".into())
+    );
+
+    // Removing: not someone else's, and never the last usable one.
+    assert!(!s.remove_credential("u-alice", "b1").await?);
+    assert!(
+        !s.remove_credential("u-bob", "b1").await?,
+        "[{}] removed bob's only key",
+        db.backend
+    );
+    assert!(s.credential("b1").await?.is_some());
+    assert!(s.remove_credential("u-alice", "a2").await?);
+    assert!(
+        !s.remove_credential("u-alice", "a1").await?,
+        "[{}] removed alice's last key",
+        db.backend
+    );
+    assert_eq!(s.credentials_of("u-alice").await?.len(), 1);
+
+    // A blocked credential stays blocked, is not updated by use, and does not count as a spare.
+    s.add_credential(&key("a3", "u-alice", 3_000)).await?;
+    assert!(
+        s.block_credential("a3", "counter_regression", 4_000)
+            .await?
+    );
+    assert!(
+        !s.block_credential("a3", "counter_regression", 5_000)
+            .await?,
+        "blocked twice"
+    );
+    s.touch_credential("a3", r#"{"cred":{"counter":9}}"#, 6_000)
+        .await?;
+    let a3 = s.credential("a3").await?.context("a3 is stored")?;
+    assert_eq!(a3.blocked_at, Some(4_000));
+    assert!(!a3.usable());
+    assert_eq!(
+        a3.passkey, r#"{"cred":{"counter":3}}"#,
+        "[{}] a blocked key was updated",
+        db.backend
+    );
+    assert_eq!(a3.last_used_at, None);
+    assert!(
+        !s.remove_credential("u-alice", "a1").await?,
+        "[{}] only a blocked key would be left",
+        db.backend
+    );
+    // The blocked one itself can go.
+    assert!(s.remove_credential("u-alice", "a3").await?);
+    assert_eq!(
+        s.credentials_of("u-alice")
+            .await?
+            .iter()
+            .map(|c| c.credential_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a1"]
+    );
     Ok(())
 }
 

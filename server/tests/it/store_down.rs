@@ -61,6 +61,18 @@ impl Store for BrokenStore {
     async fn touch_credential(&self, _: &str, _: &str, _: i64) -> Result<(), StoreError> {
         self.fail().await
     }
+    async fn credential(&self, _: &str) -> Result<Option<Credential>, StoreError> {
+        self.fail().await
+    }
+    async fn rename_credential(&self, _: &str, _: &str, _: &str) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    async fn remove_credential(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    async fn block_credential(&self, _: &str, _: &str, _: i64) -> Result<bool, StoreError> {
+        self.fail().await
+    }
     async fn put_setup_token(&self, _: &str, _: i64, _: i64) -> Result<(), StoreError> {
         self.fail().await
     }
@@ -103,6 +115,12 @@ impl Store for BrokenStore {
         self.fail().await
     }
     async fn revoke_grant(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    async fn session_epoch(&self, _: &str) -> Result<Option<i64>, StoreError> {
+        self.fail().await
+    }
+    async fn set_session_epoch(&self, _: &str, _: i64) -> Result<(), StoreError> {
         self.fail().await
     }
     async fn append_audit(&self, _: &AuditEvent) -> Result<(), StoreError> {

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+use countersign::challenges::ChallengeCache;
 use countersign::clock;
 use countersign::cluster::LiveNamespaces;
 use countersign::engine::{Engine, NamespaceIndex};
 use countersign::grants::{Evidence, Grant, GrantCache, GrantClaims, GrantSigner};
+use countersign::identity::mapping::IdentityMap;
 use countersign::identity::passkeys::Passkeys;
 use countersign::state::AppState;
 use countersign::store::AnyStore;
@@ -231,6 +233,11 @@ pub fn engine() -> anyhow::Result<Engine> {
 }
 
 /// Namespaces from `tests/fixtures/namespaces.yaml` (payments and checkout are `env: prod`).
+/// The identity mapping the tests run with.
+pub fn identities() -> anyhow::Result<IdentityMap> {
+    Ok(IdentityMap::load(&fixture("fixtures/identities.yaml"))?)
+}
+
 pub fn namespaces() -> anyhow::Result<NamespaceIndex> {
     let text = std::fs::read_to_string(fixture("fixtures/namespaces.yaml"))?;
     let list: Value = serde_yaml::from_str(&text)?;
@@ -264,6 +271,7 @@ impl TestApp {
             engine,
             namespaces,
             grants: Arc::new(GrantCache::new(CLUSTER)),
+            challenges: Arc::new(ChallengeCache::new()),
             signer: Arc::new(GrantSigner::generate()),
             passkeys: Arc::new(Passkeys::new(&public_url)?),
             oidc: None,
@@ -271,6 +279,7 @@ impl TestApp {
             cluster: CLUSTER.to_owned(),
             metrics: Arc::new(Metrics::default()),
             decisions: Arc::new(decisions),
+            identities: Arc::new(identities()?),
         };
 
         let tls_dir = tempfile::tempdir()?;
@@ -389,6 +398,7 @@ impl TestApp {
             user_agent: Some("countersign-it".into()),
             acr: None,
             amr: None,
+            aaguid: None,
         };
         let mut grant = Grant::for_challenge(&challenge, evidence, now);
         grant.token = self
@@ -403,6 +413,9 @@ impl TestApp {
         self.state
             .grants
             .insert(&countersign::grants::LiveGrant::from(&grant), now);
+        self.state
+            .challenges
+            .granted(&challenge.digest, &challenge.guardrail);
         Ok(grant)
     }
 }

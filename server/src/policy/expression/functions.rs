@@ -1,8 +1,9 @@
 //! The Kubernetes CEL libraries guardrails use beyond the standard and strings libraries
 //! (`url`, `quantity`, `ip`, `cidr`, lists, regex, sets), and the internal `@budget`, `@charge`,
-//! `@replace` and `@matches` the compiler routes expressions through. The list, regex and set
-//! functions charge the budget themselves: one unit per list element, the bytes of the strings
-//! they compare or scan, what they build, and the product of the sizes for the `sets` functions.
+//! `@replace`, `@matches` and `@copy` the compiler routes expressions through. The list, regex and
+//! set functions charge the budget themselves: one unit per list element, the bytes of the strings
+//! they compare or scan, what they build (copies counted deeply), and the product of the sizes for
+//! the `sets` functions.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -78,6 +79,16 @@ fn charge_value<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Exe
         .next()
         .ok_or_else(ExecutionError::missing_argument_or_target)?;
     charge(size_of(value.as_ref()))?;
+    Ok(value)
+}
+
+/// `@copy(value)`: charge for the deep copy a list or map literal makes of one element.
+fn copy_value<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let value = args
+        .into_iter()
+        .next()
+        .ok_or_else(ExecutionError::missing_argument_or_target)?;
+    charge_copy(value.as_ref())?;
     Ok(value)
 }
 
@@ -404,6 +415,184 @@ fn list_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Ex
 /// `<list>.lastIndexOf(x)`: the last index of an element equal to `x`, or -1.
 fn list_last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     position("lastIndexOf", args, true)
+}
+
+/// Charge for copying `v` into a new list: one unit per value it holds, at any depth, plus the
+/// bytes of its strings. Copies are deep (a map element is cloned with everything under it), so
+/// charging only the top-level length would let a list of a few huge objects be copied for free.
+fn charge_copy(v: &dyn Val) -> Result<(), ExecutionError> {
+    charge(1)?;
+    if let Some(s) = v.downcast_ref::<CelString>() {
+        return charge(s.len() as u64);
+    }
+    if let Some(list) = v.downcast_ref::<CelList>() {
+        return list
+            .inner()
+            .iter()
+            .try_for_each(|i| charge_copy(i.as_ref()));
+    }
+    if let Some(map) = v.downcast_ref::<CelMap>() {
+        return map
+            .inner()
+            .values()
+            .try_for_each(|i| charge_copy(i.as_ref()));
+    }
+    Ok(())
+}
+
+/// A new list of copies of `items`, charged for with [`charge_copy`].
+fn copied<'b, 'v>(items: &[&(dyn Val + 'v)]) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let mut out: Vec<Box<dyn Val + 'v>> = Vec::with_capacity(items.len());
+    for item in items {
+        charge_copy(*item)?;
+        out.push(item.clone_as_boxed());
+    }
+    Ok(CowVal::owned(CelList::from(out)))
+}
+
+fn int_arg(function: &str, v: Option<&CowVal<'_, '_>>) -> Result<i64, ExecutionError> {
+    v.and_then(|v| v.downcast_ref::<CelInt>().map(|i| *i.inner()))
+        .ok_or_else(|| fail(function, "expects an int argument"))
+}
+
+/// `<list>.slice(start, end)`: the elements from `start` up to, not including, `end`. Negative
+/// indexes, `start > end` and `end` past the list are errors, as in cel-go's lists library.
+fn list_slice<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, rest) = receiver_and_args("slice", args)?;
+    let items = list_arg("slice", &list)?;
+    let start = int_arg("slice", rest.first())?;
+    let end = int_arg("slice", rest.get(1))?;
+    let invalid = |why: String| fail("slice", format!("cannot slice({start}, {end}), {why}"));
+    if start < 0 || end < 0 {
+        return Err(invalid("negative indexes not supported".into()));
+    }
+    if start > end {
+        return Err(invalid(
+            "start index must be less than or equal to end index".into(),
+        ));
+    }
+    let (from, to) = (
+        usize::try_from(start).unwrap_or(usize::MAX),
+        usize::try_from(end).unwrap_or(usize::MAX),
+    );
+    let kept = items
+        .get(from..to)
+        .ok_or_else(|| invalid(format!("list is length {}", items.len())))?;
+    copied(&kept.iter().map(|i| i.as_ref()).collect::<Vec<_>>())
+}
+
+/// Splice the elements of nested lists into `out`, `depth` levels deep; maps stay whole.
+fn flatten_into<'a, 'v>(
+    items: &'a [Box<dyn Val + 'v>],
+    depth: u64,
+    out: &mut Vec<&'a (dyn Val + 'v)>,
+) -> Result<(), ExecutionError> {
+    for item in items {
+        charge(1)?;
+        match item.downcast_ref::<CelList>() {
+            Some(nested) if depth > 0 => flatten_into(nested.inner(), depth - 1, out)?,
+            _ => out.push(item.as_ref()),
+        }
+    }
+    Ok(())
+}
+
+fn flatten_to<'b, 'v>(list: &CowVal<'b, 'v>, depth: i64) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let depth = u64::try_from(depth).map_err(|_| fail("flatten", "level must be non-negative"))?;
+    let items = list_arg("flatten", list)?;
+    let mut flat = Vec::new();
+    flatten_into(items, depth, &mut flat)?;
+    copied(&flat)
+}
+
+/// `<list>.flatten()`: one level of nested lists spliced in.
+fn list_flatten<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args("flatten", args)?;
+    flatten_to(&list, 1)
+}
+
+/// `<list>.flatten(depth)`: `depth` levels of nested lists spliced in; a negative depth is an
+/// error.
+fn list_flatten_depth<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, rest) = receiver_and_args("flatten", args)?;
+    let depth = int_arg("flatten", rest.first())?;
+    flatten_to(&list, depth)
+}
+
+/// `<list>.distinct()`: the first of each group of equal elements, in order. Equality is CEL's,
+/// so `1`, `1u` and `1.0` are one element, as in cel-go.
+fn list_distinct<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args("distinct", args)?;
+    let items = list_arg("distinct", &list)?;
+    let mut unique: Vec<&(dyn Val + 'v)> = Vec::new();
+    for item in items {
+        // Elements have no hash: each is compared with every distinct one kept so far.
+        charge(unique.len() as u64)?;
+        charge_item(item.as_ref())?;
+        if !unique.iter().any(|seen| item.equals(*seen)) {
+            unique.push(item.as_ref());
+        }
+    }
+    copied(&unique)
+}
+
+/// `<list>.reverse()`.
+fn list_reverse<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args("reverse", args)?;
+    let items = list_arg("reverse", &list)?;
+    copied(&items.iter().rev().map(|i| i.as_ref()).collect::<Vec<_>>())
+}
+
+/// `<list>.sort()`: ascending. The elements must all have one comparable type (int, uint, double,
+/// bool, string, bytes, duration, timestamp); anything else, or a NaN, is an error, as in cel-go.
+fn list_sort<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, _) = receiver_and_args("sort", args)?;
+    let items = list_arg("sort", &list)?;
+    let mut sorted: Vec<&(dyn Val + 'v)> = items.iter().map(|i| i.as_ref()).collect();
+    if let Some(first) = sorted.first().copied() {
+        if first.as_comparer().is_none() {
+            return Err(fail("sort", "list elements must be comparable"));
+        }
+        // Comparing every element with the first up front keeps the ordering total: the standard
+        // sort may panic on one that is not, which mixed types or a NaN would give.
+        for item in &sorted {
+            if item.get_type().name() != first.get_type().name() {
+                return Err(fail("sort", "list elements must have the same type"));
+            }
+            compare_items("sort", *item, first)?;
+        }
+        // About n·log2(n) comparisons; the bytes of strings were charged once by the pass above
+        // (comparing strings mostly reads their prefixes).
+        let n = sorted.len() as u64;
+        let passes = u64::from(u64::BITS - n.leading_zeros());
+        charge(n.saturating_mul(passes))?;
+    }
+    let mut error = None;
+    sorted.sort_by(|a, b| {
+        a.as_comparer()
+            .map_or(Ok(Ordering::Equal), |c| c.compare(*b))
+            .unwrap_or_else(|e| {
+                error.get_or_insert(e);
+                Ordering::Equal
+            })
+    });
+    if let Some(e) = error {
+        return Err(fail("sort", e.to_string()));
+    }
+    copied(&sorted)
+}
+
+/// `lists.range(n)`: the ints `0` to `n - 1`. Charged before anything is allocated, so a huge `n`
+/// runs out of budget instead of memory; a negative `n` is an error, as in cel-go.
+fn lists_range<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let n = int_arg("lists.range", args.first())?;
+    let len = u64::try_from(n)
+        .map_err(|_| fail("lists.range", format!("size must be non-negative, got {n}")))?;
+    charge(len.saturating_add(1))?;
+    let items: Vec<Box<dyn Val + 'v>> = (0..n)
+        .map(|i| Box::new(CelInt::from(i)) as Box<dyn Val + 'v>)
+        .collect();
+    Ok(CowVal::owned(CelList::from(items)))
 }
 
 /// The elements of a list.
@@ -930,6 +1119,7 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
         budget,
     )?;
     env.add_overload("@charge", "@charge(dyn)", vec![DYN_TYPE], charge_value)?;
+    env.add_overload("@copy", "@copy(dyn)", vec![DYN_TYPE], copy_value)?;
     cel::add_overload!(env, fn replace: (CelString, CelString, CelString) -> Result<CelString>,
         name = "@replace")?;
     cel::add_overload!(env, fn replace_n: (CelString, CelString, CelString, CelInt) -> Result<CelString>,
@@ -960,6 +1150,36 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
         LIST_TYPE,
         vec![DYN_TYPE],
         list_last_index_of,
+    )?;
+    env.add_member_overload(
+        "slice",
+        "list.slice(int,int)",
+        LIST_TYPE,
+        vec![INT_TYPE, INT_TYPE],
+        list_slice,
+    )?;
+    env.add_member_overload("flatten", "list.flatten()", LIST_TYPE, vec![], list_flatten)?;
+    env.add_member_overload(
+        "flatten",
+        "list.flatten(int)",
+        LIST_TYPE,
+        vec![INT_TYPE],
+        list_flatten_depth,
+    )?;
+    env.add_member_overload(
+        "distinct",
+        "list.distinct()",
+        LIST_TYPE,
+        vec![],
+        list_distinct,
+    )?;
+    env.add_member_overload("reverse", "list.reverse()", LIST_TYPE, vec![], list_reverse)?;
+    env.add_member_overload("sort", "list.sort()", LIST_TYPE, vec![], list_sort)?;
+    env.add_overload(
+        "lists.range",
+        "lists.range(int)",
+        vec![INT_TYPE],
+        lists_range,
     )?;
     let two = || vec![LIST_TYPE, LIST_TYPE];
     env.add_overload(

@@ -12,10 +12,12 @@
 //!    that can grow data (`+`, `join`, `split`, `format`, `replace`) go through `@charge`, which
 //!    charges their size; `replace` is routed to `@replace`, which refuses to build a string larger
 //!    than [`MAX_STRING_BYTES`] before allocating it; `matches` is routed to `@matches`, which caches
-//!    compiled patterns, limits their size and charges for compiling and matching. `@` names cannot
-//!    be written in CEL source. The Kubernetes list, regex (`find`, `findAll`, sharing the pattern
-//!    cache) and set functions are not rewritten: they charge for the elements and bytes they
-//!    visit and build themselves.
+//!    compiled patterns, limits their size and charges for compiling and matching; the non-constant
+//!    elements of list and map literals go through `@copy`, which charges for the deep copy the
+//!    literal makes of them. `@` names cannot be written in CEL source. The Kubernetes list
+//!    (including cel-go's `slice`, `flatten`, `distinct`, `reverse`, `sort`, `lists.range`), regex
+//!    (`find`, `findAll`, sharing the pattern cache) and set functions are not rewritten: they charge
+//!    for the elements and bytes they visit and build themselves.
 //! 3. At run time each evaluation starts with [`COST_BUDGET`] units (a per-thread counter: the
 //!    interpreter is synchronous). When it runs out the evaluation fails with
 //!    "cost budget exceeded", which a condition treats as an error: fail closed.
@@ -63,7 +65,7 @@ pub const MAX_STRING_BYTES: usize = 1 << 20;
 pub const VARIABLES: [&str; 4] = ["object", "oldObject", "request", "namespaceObject"];
 
 /// Names that are not variables but may stand as identifiers: type names and function namespaces.
-const OTHER_IDENTS: [&str; 14] = [
+const OTHER_IDENTS: [&str; 15] = [
     "bool",
     "bytes",
     "double",
@@ -77,6 +79,7 @@ const OTHER_IDENTS: [&str; 14] = [
     "optional",
     "strings",
     "sets",
+    "lists",
     "dyn",
 ];
 
@@ -375,9 +378,22 @@ fn instrument_entries(entries: &mut [IdedEntryExpr], next_id: &mut u64) {
             EntryExpr::MapEntry(me) => {
                 instrument(&mut me.key, next_id);
                 instrument(&mut me.value, next_id);
+                charge_copy(&mut me.key, next_id);
+                charge_copy(&mut me.value, next_id);
             }
-            EntryExpr::StructField(f) => instrument(&mut f.value, next_id),
+            EntryExpr::StructField(f) => {
+                instrument(&mut f.value, next_id);
+                charge_copy(&mut f.value, next_id);
+            }
         }
+    }
+}
+
+/// Building a list or map literal copies its elements deeply: `[object.items]` in a loop would
+/// copy a large list per iteration for nothing, so non-constant elements go through `@copy`.
+fn charge_copy(e: &mut IdedExpr, next_id: &mut u64) {
+    if !matches!(e.expr, Expr::Literal(_)) {
+        wrap(e, "@copy", Vec::new(), next_id);
     }
 }
 
@@ -386,7 +402,10 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
     match &mut e.expr {
         Expr::Unspecified | Expr::Literal(_) | Expr::Ident(_) => {}
         Expr::Select(s) => instrument(&mut s.operand, next_id),
-        Expr::List(l) => l.elements.iter_mut().for_each(|a| instrument(a, next_id)),
+        Expr::List(l) => l.elements.iter_mut().for_each(|a| {
+            instrument(a, next_id);
+            charge_copy(a, next_id);
+        }),
         Expr::Map(m) => instrument_entries(&mut m.entries, next_id),
         Expr::Struct(s) => instrument_entries(&mut s.entries, next_id),
         Expr::Comprehension(c) => {

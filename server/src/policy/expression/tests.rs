@@ -329,6 +329,144 @@ fn kubernetes_lists_library() {
 }
 
 #[test]
+fn cel_go_lists_extension() {
+    // slice
+    is_true("[1, 2, 3, 4].slice(1, 3) == [2, 3] && [1, 2, 3, 4].slice(2, 4) == [3, 4]");
+    is_true("[1, 2].slice(0, 0) == [] && [1, 2].slice(2, 2) == [] && [].slice(0, 0) == []");
+    is_true("object.spec.template.spec.containers.slice(1, 2)[0].name == 'sidecar'");
+    let err = eval("[1, 2].slice(-1, 1) == []").unwrap_err();
+    assert!(err.contains("negative indexes not supported"), "{err}");
+    let err = eval("[1, 2].slice(2, 1) == []").unwrap_err();
+    assert!(
+        err.contains("start index must be less than or equal"),
+        "{err}"
+    );
+    let err = eval("[1, 2].slice(0, 3) == []").unwrap_err();
+    assert!(err.contains("list is length 2"), "{err}");
+    // flatten: one level by default, `depth` levels when given; maps stay whole.
+    is_true("[1, [2, 3], [4]].flatten() == [1, 2, 3, 4]");
+    is_true("[1, [2, [3, 4]]].flatten() == [1, 2, [3, 4]]");
+    is_true("[1, 2, [], [], [3, 4]].flatten() == [1, 2, 3, 4]");
+    is_true("[1, [2, [3, [4]]]].flatten(2) == [1, 2, 3, [4]]");
+    is_true("[1, [2, [3, [4]]]].flatten(0) == [1, [2, [3, [4]]]]");
+    is_true("[1, [2, [3, [4]]]].flatten(100) == [1, 2, 3, 4]");
+    is_true("[{'a': [1]}, [{'b': 2}]].flatten() == [{'a': [1]}, {'b': 2}]");
+    is_true("[[object.spec.replicas], [oldObject.spec.replicas]].flatten() == [1, 3]");
+    let err = eval("[1, [2]].flatten(-1) == []").unwrap_err();
+    assert!(err.contains("level must be non-negative"), "{err}");
+    // distinct: first of each equal group, CEL equality across numeric types.
+    is_true("[1, 2, 2, 3, 3, 3].distinct() == [1, 2, 3]");
+    is_true("['b', 'b', 'c', 'a', 'c'].distinct() == ['b', 'c', 'a']");
+    is_true("[1, 'b', 2, 'b'].distinct() == [1, 'b', 2]");
+    is_true("[[1], [1], [2]].distinct() == [[1], [2]] && [].distinct() == []");
+    is_true("request.userInfo.groups.distinct() == ['dev', 'system:authenticated']");
+    // reverse, and the strings extension's reverse is untouched.
+    is_true("[5, 3, 1, 2].reverse() == [2, 1, 3, 5] && [].reverse() == []");
+    is_true("'abc'.reverse() == 'cba'");
+    is_true("object.spec.template.spec.containers.map(c, c.name).reverse() == ['sidecar', 'app']");
+    // sort: homogeneous comparable elements only.
+    is_true("[3, 2, 1].sort() == [1, 2, 3] && ['b', 'c', 'a'].sort() == ['a', 'b', 'c']");
+    is_true("[2u, 1u].sort() == [1u, 2u] && [2.5, -1.0, 0.0].sort() == [-1.0, 0.0, 2.5]");
+    is_true("[true, false].sort() == [false, true] && [b'b', b'a'].sort() == [b'a', b'b']");
+    is_true("[duration('2s'), duration('1s')].sort() == [duration('1s'), duration('2s')]");
+    is_true("[].sort() == [] && [1].sort() == [1]");
+    is_true("['sidecar', 'app'].sort() == object.spec.template.spec.containers.map(c, c.name)");
+    let err = eval("[1, 'b'].sort() == []").unwrap_err();
+    assert!(
+        err.contains("list elements must have the same type"),
+        "{err}"
+    );
+    let err = eval("[1, 1u].sort() == []").unwrap_err();
+    assert!(
+        err.contains("list elements must have the same type"),
+        "{err}"
+    );
+    let err = eval("[[1, 2, 3]].sort() == []").unwrap_err();
+    assert!(err.contains("list elements must be comparable"), "{err}");
+    let err = eval("[{'a': 1}, {'a': 2}].sort() == []").unwrap_err();
+    assert!(err.contains("list elements must be comparable"), "{err}");
+    assert!(eval("[1.0, double('NaN'), 0.5].sort() == []").is_err());
+    assert!(eval("[double('NaN'), 1.0].sort() == []").is_err());
+    // lists.range
+    is_true("lists.range(5) == [0, 1, 2, 3, 4] && lists.range(0) == []");
+    is_true("lists.range(3).map(i, i * 2) == [0, 2, 4]");
+    is_true("lists.range(size(object.spec.template.spec.containers)).all(i, i < 2)");
+    let err = eval("lists.range(-1) == []").unwrap_err();
+    assert!(err.contains("size must be non-negative, got -1"), "{err}");
+    // A variable named `lists` does not exist.
+    assert!(CelExpression::compile("lists == 1").is_ok());
+    assert!(CelExpression::compile("list.range(3) == []").is_ok());
+}
+
+#[test]
+fn lists_extension_is_bounded() {
+    // A huge range is refused before it allocates anything.
+    let started = Instant::now();
+    for huge in [
+        "lists.range(9223372036854775807).size() > 0",
+        "lists.range(2000000).size() > 0",
+    ] {
+        let err = eval(huge).unwrap_err();
+        assert!(err.contains("cost budget exceeded"), "{huge}: {err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nesting ranges multiplies their cost: charged, not run.
+    let err = eval("lists.range(1000).all(i, lists.range(1000).all(j, i + j >= 0))").unwrap_err();
+    assert!(err.contains("cost budget exceeded"), "{err}");
+    is_true("lists.range(100000).size() == 100000");
+
+    let items: Vec<Json> = (0..50_000).map(|i| json!(i)).collect();
+    let words: Vec<Json> = (0..20_000)
+        .map(|i| json!(format!("w{:06}", 19_999 - i)))
+        .collect();
+    let big = review(
+        "CREATE",
+        json!({"items": items, "words": words}),
+        Json::Null,
+    );
+    // One pass over a large list is affordable...
+    is_true_on(&big, "object.items.reverse()[0] == 49999");
+    is_true_on(&big, "object.items.slice(49990, 50000).size() == 10");
+    is_true_on(&big, "object.words.sort()[0] == 'w000000'");
+    is_true_on(
+        &big,
+        "[object.items, object.items].flatten().size() == 100000",
+    );
+    is_true_on(&big, "object.items.slice(0, 500).distinct().size() == 500");
+    // ...repeating it, or a quadratic distinct over it, runs out.
+    let started = Instant::now();
+    for hostile in [
+        "object.items.distinct().size() > 0",
+        "object.items.all(x, object.items.reverse().size() > 0)",
+        "object.items.all(x, object.items.slice(0, 50000).size() > 0)",
+        "object.words.all(w, object.words.sort().size() > 0)",
+        "object.items.all(x, [object.items].flatten().size() > 0)",
+        "object.items.sort().size() > 0 && object.items.sort().size() > 0",
+        // List and map literals copy what they hold: charged too.
+        "object.items.all(x, [object.items].size() > 0)",
+        "object.items.all(x, {'k': object.items}.size() > 0)",
+    ] {
+        let err = eval_on(&big, hostile).unwrap_err();
+        assert!(err.contains("cost budget exceeded"), "{hostile}: {err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Copies are deep: a short list of one large object still pays for everything it copies.
+    let large: Vec<Json> = (0..400_000).map(|i| json!(i)).collect();
+    let one = review("CREATE", json!({"one": [{"values": large}]}), Json::Null);
+    is_true_on(&one, "object.one.reverse().size() == 1");
+    let err = eval_on(&one, "[1, 2, 3].all(x, object.one.reverse().size() == 1)").unwrap_err();
+    assert!(err.contains("cost budget exceeded"), "{err}");
+}
+
+#[test]
 fn kubernetes_regex_library() {
     is_true("'abc 123'.find('[0-9]+') == '123' && 'abc'.find('[0-9]+') == ''");
     is_true("'123 abc 456'.findAll('[0-9]+') == ['123', '456']");

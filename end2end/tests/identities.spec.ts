@@ -1,0 +1,82 @@
+// Identity mapping: a CI service account's challenge is confirmed by its human owner; a person confirms
+// for their other Kubernetes usernames; nobody else's challenge can be confirmed.
+import { test, expect } from "@playwright/test";
+import { join } from "node:path";
+import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
+
+const DEPLOYER = "system:serviceaccount:ci:deployer";
+const LINK = /confirm at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8})), then retry/;
+
+let cs: Countersign;
+
+test.beforeAll(async () => {
+  cs = await startCountersign(undefined, ["--identities", join(__dirname, "..", "fixtures", "identities.yaml")]);
+});
+
+test.afterAll(async () => {
+  await cs?.stop();
+});
+
+async function challengeFor(username: string, replicas: number): Promise<{ link: string; code: string; review: any }> {
+  const review = deploymentUpdate(username, "payments", replicas);
+  const denied = await webhook(cs, "POST", "/k8s/admit", review);
+  expect(denied.json.response.allowed).toBe(false);
+  const match = LINK.exec(denied.json.response.status.message);
+  expect(match, denied.json.response.status.message).not.toBeNull();
+  return { link: match![1], code: match![2], review };
+}
+
+test("service-account challenges reach their owner; other people's stay closed", async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await addAuthenticator(cdp, true);
+  await page.goto(cs.setupLink!);
+  await page.getByLabel("Kubernetes username").fill("jane");
+  await page.getByLabel("Display name").fill("Jane Doe");
+  await page.getByRole("button", { name: "Register passkey" }).click();
+  await expect(page.getByRole("heading", { name: "Hello, Jane Doe" })).toBeVisible();
+
+  // The pipeline is denied; its challenge is on jane's home page, because she owns the account.
+  const ci = await challengeFor(DEPLOYER, 2);
+  await page.reload();
+  await expect(page.locator(`a[href="/c/${ci.code}"]`)).toBeVisible();
+
+  // She confirms it with her own key; the pipeline's retry is admitted, and the grant says who vouched.
+  await page.goto(ci.link);
+  await expect(page.locator("dd", { hasText: DEPLOYER })).toBeVisible();
+  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  const retry = { ...ci.review, request: { ...ci.review.request, uid: "e2e-ci-retry" } };
+  const admitted = await webhook(cs, "POST", "/k8s/admit", retry);
+  expect(admitted.json.response.allowed).toBe(true);
+  const grantId = admitted.json.response.auditAnnotations.grant;
+  const token = (await page.locator("[data-grant-token]").textContent())!.trim();
+  const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+  expect(claims.sub).toBe(DEPLOYER);
+  expect(claims.evidence.account).toBe("jane");
+  expect(grantId).toBe(await page.locator("[data-grant-id]").getAttribute("data-grant-id"));
+
+  // Her other Kubernetes username is hers to confirm too.
+  const alias = await challengeFor("jane-admin", 4);
+  await page.goto(alias.link);
+  await expect(page.getByRole("button", { name: "Confirm with security key" })).toBeVisible();
+
+  // Someone else's request: the page turns her away, and so does the server if she tries anyway.
+  const bob = await challengeFor("bob", 5);
+  await page.goto(bob.link);
+  await expect(page.getByRole("alert")).toContainText("Only bob can confirm this request.");
+  await expect(page.getByRole("button", { name: "Confirm with security key" })).toHaveCount(0);
+  const forced = await page.evaluate(async (code) => {
+    const csrf = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content;
+    const r = await fetch("/auth/stepup/start", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(csrf ? { "x-csrf-token": csrf } : {}) },
+      body: JSON.stringify({ code }),
+    });
+    return { status: r.status, text: await r.text() };
+  }, bob.code);
+  expect(forced.status).toBe(403);
+  expect(forced.text).toContain("only bob can confirm it");
+  await context.close();
+});

@@ -1,0 +1,92 @@
+// Sessions, CSRF and roles in a real browser: the session id changes at sign-in, a POST without the
+// page's CSRF token is refused, and an admin revokes a live grant from the Grants page.
+import { test, expect } from "@playwright/test";
+import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
+
+const USER = "ada@example.com";
+const LINK = /confirm at (http:\/\/localhost:\d+\/c\/[2-9A-HJ-NP-Z]{8})/;
+const COOKIE = "countersign_session";
+
+let cs: Countersign;
+
+test.beforeAll(async () => {
+  cs = await startCountersign();
+});
+
+test.afterAll(async () => {
+  await cs?.stop();
+});
+
+test("session id replaced at sign-in, CSRF token required, admin revokes a grant", async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  const cdp = await context.newCDPSession(page);
+  await addAuthenticator(cdp, true);
+
+  // Before signing in, the setup page already holds a session (for its CSRF token).
+  await page.goto(cs.setupLink!);
+  const sessionOf = async () => (await context.cookies()).find((c) => c.name === COOKIE)?.value;
+  const before = await sessionOf();
+  expect(before, "an anonymous page view gets a session").toBeTruthy();
+  const tokenBefore = await page.locator('meta[name="csrf-token"]').getAttribute("content");
+  expect(tokenBefore).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+  await page.getByLabel("Kubernetes username").fill(USER);
+  await page.getByLabel("Display name").fill("Ada Admin");
+  await page.getByRole("button", { name: "Register passkey" }).click();
+  await expect(page.getByRole("heading", { name: "Hello, Ada Admin" })).toBeVisible();
+  const after = await sessionOf();
+  expect(after).toBeTruthy();
+  expect(after, "the session id survived sign-in").not.toBe(before);
+  const tokenAfter = await page.locator('meta[name="csrf-token"]').getAttribute("content");
+  expect(tokenAfter, "the CSRF token survived sign-in").not.toBe(tokenBefore);
+
+  // The planted (pre-sign-in) session id is not signed in.
+  const planted = await browser.newContext();
+  await planted.addCookies([{ name: COOKIE, value: before!, url: cs.publicUrl }]);
+  const plantedPage = await planted.newPage();
+  await plantedPage.goto(cs.publicUrl);
+  await expect(plantedPage.getByRole("heading", { name: "Trust on demand." })).toBeVisible();
+  await planted.close();
+
+  // A step-up gives a live grant.
+  const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 1));
+  const link = LINK.exec(denied.json.response.status.message)![1];
+  await page.goto(link);
+  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  const grantId = await page.locator("[data-grant-id]").getAttribute("data-grant-id");
+
+  // A same-origin POST without the page's token changes nothing.
+  const forged = await page.evaluate(async (id) => {
+    const res = await fetch("/api/revoke_grant", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: `id=${encodeURIComponent(id!)}`,
+    });
+    return res.status;
+  }, grantId);
+  expect(forged).toBe(403);
+
+  // The admin's Grants page lists it; revoking asks for confirmation, then takes effect at once.
+  await page.goto(cs.publicUrl);
+  await page.getByRole("link", { name: "Grants" }).click();
+  await expect(page.getByRole("heading", { name: "Grants", exact: true })).toBeVisible();
+  const row = page.locator(`[data-grant-row="${grantId}"]`);
+  await expect(row).toContainText(USER);
+  await expect(row).toContainText("prod-workloads");
+  await row.getByText("Revoke…").click();
+  await row.getByRole("button", { name: "Confirm revoke" }).click();
+  await expect(page.getByText("Grant revoked.")).toBeVisible();
+  await expect(page.getByText("No live grants.")).toBeVisible();
+  const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 1, "4713"));
+  expect(retry.json.response.allowed, "a revoked grant still admitted").toBe(false);
+
+  // Sign out everywhere ends this session too.
+  await page.getByRole("button", { name: "End all sessions" }).click();
+  await expect(page.getByRole("heading", { name: "Trust on demand." })).toBeVisible();
+  expect(pageErrors).toEqual([]);
+  await context.close();
+});
