@@ -31,7 +31,9 @@ mod ssr {
     use leptos::prelude::*;
     use tower_sessions::Session;
 
-    use crate::model::{AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, Viewer};
+    use crate::model::{
+        AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, SetupInvitation, Viewer,
+    };
 
     /// This request's CSRF token, put in the request extensions by the server for the page to embed.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +89,11 @@ mod ssr {
             &self,
             viewer: &Viewer,
         ) -> Result<Vec<ChallengeSummary>, PortalError>;
-        /// Whether a setup link still works.
-        async fn setup_link_valid(&self, token: &str) -> Result<bool, PortalError>;
+        /// What a setup link creates, if it still works.
+        async fn setup_invitation(
+            &self,
+            token: &str,
+        ) -> Result<Option<SetupInvitation>, PortalError>;
         /// The signed-in person's own passkeys (account page).
         async fn passkeys(&self, session: &Session) -> Result<AccountAccess, PortalError>;
         /// Whether signing in through an OpenID Provider is configured.

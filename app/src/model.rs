@@ -101,6 +101,15 @@ pub enum ChallengeAccess {
     Owner(Box<ChallengeView>),
 }
 
+/// What an unused setup link creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupInvitation {
+    /// engineer, approver, admin or auditor.
+    pub role: String,
+    /// The username the account must have, when the admin fixed it.
+    pub username: Option<String>,
+}
+
 /// A row in "your challenges".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeSummary {

@@ -1,6 +1,7 @@
 // Identity mapping: a CI service account's challenge is confirmed by its human owner; a person confirms
 // for their other Kubernetes usernames; nobody else's challenge can be confirmed.
 import { test, expect } from "@playwright/test";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
 
@@ -78,5 +79,33 @@ test("service-account challenges reach their owner; other people's stay closed",
   }, bob.code);
   expect(forced.status).toBe(403);
   expect(forced.text).toContain("only bob can confirm it");
+  await context.close();
+});
+
+test("an admin invites someone with a role; the link makes that account only", async ({ browser }) => {
+  const bin = process.env.COUNTERSIGN_BIN || join(__dirname, "..", "..", "target", "release", "countersign");
+  const invite = execFileSync(bin, ["user", "invite", "--role", "approver", "--username", "bob", "--data-dir", cs.dataDir, "--public-url", cs.publicUrl], {
+    encoding: "utf8",
+  }).trim();
+  expect(invite).toMatch(new RegExp(`^${cs.publicUrl}/setup/[A-Za-z0-9_-]+$`));
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await addAuthenticator(await context.newCDPSession(page), true);
+  await page.goto(invite);
+  await expect(page.getByRole("heading", { name: "Create your account" })).toBeVisible();
+  await expect(page.getByText("with the role approver")).toBeVisible();
+  const username = page.getByLabel("Kubernetes username");
+  await expect(username).toHaveValue("bob");
+  await expect(username).toHaveAttribute("readonly", "");
+  await page.getByLabel("Display name").fill("Bob Builder");
+  await page.getByRole("button", { name: "Register passkey" }).click();
+  await expect(page.getByRole("heading", { name: "Hello, Bob Builder" })).toBeVisible();
+  await expect(page.locator("header")).toContainText("approver");
+
+  // Used once.
+  const again = await context.newPage();
+  await again.goto(invite);
+  await expect(again.getByRole("alert")).toContainText("already been used");
   await context.close();
 });

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use countersign::identity::setup::Invitation;
+use countersign::identity::{accounts, Role};
 use countersign::policy_cli;
 use countersign::serve::{self, ServeArgs};
 
@@ -29,6 +31,76 @@ enum Command {
     /// Work with issued grants.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Manage local accounts: invitations and roles.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Where the store is, for commands that work on it directly.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Database URL (sqlite:// or postgres://); default the SQLite file in the data dir.
+    #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Data dir of `serve`, for the default SQLite file.
+    #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
+    data_dir: PathBuf,
+}
+
+impl StoreArgs {
+    async fn connect(&self) -> anyhow::Result<std::sync::Arc<dyn countersign::store::AnyStore>> {
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("countersign.db").display()
+            )
+        });
+        Ok(countersign::store::connect(&url).await?)
+    }
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Print a one-time link (valid 72 hours) that creates a local account with a role.
+    Invite {
+        /// engineer, approver, admin or auditor.
+        #[arg(long, default_value = "engineer", value_parser = parse_role)]
+        role: Role,
+        /// Fix the account's Kubernetes username; without it the person chooses.
+        #[arg(long)]
+        username: Option<String>,
+        /// The portal's public URL, for the link.
+        #[arg(
+            long,
+            default_value = "http://localhost:3000",
+            env = "COUNTERSIGN_PUBLIC_URL"
+        )]
+        public_url: url::Url,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Give an existing local account another role (takes effect on its next request).
+    SetRole {
+        /// The account's username.
+        username: String,
+        /// engineer, approver, admin or auditor.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::from_name(s).ok_or_else(|| "expected engineer, approver, admin or auditor".to_owned())
+}
+
+/// Who ran a CLI command, for the audit log.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 #[derive(Subcommand)]
@@ -37,12 +109,8 @@ enum GrantCommand {
     Revoke {
         /// Grant id (the token's `jti`, shown in the audit log and in `auditAnnotations`).
         id: String,
-        /// Database URL (sqlite:// or postgres://); default the SQLite file in the data dir.
-        #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
-        database_url: Option<String>,
-        /// Data dir of `serve`, for the default SQLite file.
-        #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -136,11 +204,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Grant(GrantCommand::Revoke {
-            id,
-            database_url,
-            data_dir,
-        }) => revoke_grant(&id, database_url, &data_dir).await,
+        Command::Grant(GrantCommand::Revoke { id, store }) => revoke_grant(&id, &store).await,
+        Command::User(UserCommand::Invite {
+            role,
+            username,
+            public_url,
+            store,
+        }) => {
+            let invitation = Invitation { role, username };
+            let token =
+                accounts::invite(store.connect().await?.as_ref(), &invitation, &cli_actor())
+                    .await?;
+            let base = public_url.as_str().trim_end_matches('/');
+            println!("{base}/setup/{token}");
+            eprintln!(
+                "One-time link for a new {} account, valid {} hours.",
+                role.as_str(),
+                accounts::INVITATION_TTL_SECS / 3600
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::SetRole {
+            username,
+            role,
+            store,
+        }) => {
+            let before = accounts::set_role(
+                store.connect().await?.as_ref(),
+                &username,
+                role,
+                &cli_actor(),
+            )
+            .await?;
+            println!("{username}: {} -> {}", before.as_str(), role.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Policy(PolicyCommand::Export {
             path,
             format: ExportFormat::Vap,
@@ -189,20 +287,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn revoke_grant(
-    id: &str,
-    database_url: Option<String>,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<ExitCode> {
+async fn revoke_grant(id: &str, store: &StoreArgs) -> anyhow::Result<ExitCode> {
     use countersign::webhook::grant_cache::{revoke, Revocation};
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("countersign.db").display()));
-    let store = countersign::store::connect(&url).await?;
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
-    match revoke(store.as_ref(), None, id, &actor).await? {
+    let store = store.connect().await?;
+    match revoke(store.as_ref(), None, id, &cli_actor()).await? {
         Revocation::Revoked => {
             println!("grant {id} revoked");
             Ok(ExitCode::SUCCESS)

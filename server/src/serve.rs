@@ -203,7 +203,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let token = setup::new_token();
         let now = clock::now();
         store
-            .put_setup_token(&setup::token_hash(&token), now, now + setup::SETUP_TTL_SECS)
+            .put_invitation(
+                &setup::token_hash(&token),
+                now,
+                now + setup::SETUP_TTL_SECS,
+                &setup::Invitation::first_admin(),
+            )
             .await?;
         println!(
             "\nNo accounts yet. Open this one-time link to create the first admin with a passkey:\n  {}/setup/{token}\n",

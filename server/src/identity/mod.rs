@@ -1,6 +1,7 @@
 //! Identity: local accounts, their passkeys, sign-in through an OpenID Provider, sessions and the
 //! first-admin setup link.
 
+pub mod accounts;
 pub mod authz;
 pub mod mapping;
 pub mod oidc;
@@ -33,6 +34,13 @@ impl Role {
             Role::Admin => "admin",
             Role::Auditor => "auditor",
         }
+    }
+
+    /// Exactly one of the role names, for input that must be right (CLI, configuration).
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Role::Engineer, Role::Approver, Role::Admin, Role::Auditor]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 
     /// From storage; unknown values get the least privilege that can still log in.

@@ -3,7 +3,7 @@
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
-    PasskeyView, Viewer,
+    PasskeyView, SetupInvitation, Viewer,
 };
 use tower_sessions::Session;
 
@@ -252,12 +252,17 @@ impl PortalBackend for Backend {
             .collect())
     }
 
-    async fn setup_link_valid(&self, token: &str) -> Result<bool, PortalError> {
-        self.0
+    async fn setup_invitation(&self, token: &str) -> Result<Option<SetupInvitation>, PortalError> {
+        let invitation = self
+            .0
             .store
-            .setup_token_valid(&token_hash(token), clock::now())
+            .invitation(&token_hash(token), clock::now())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(invitation.map(|i| SetupInvitation {
+            role: i.role.as_str().to_owned(),
+            username: i.username,
+        }))
     }
 
     async fn passkeys(&self, session: &Session) -> Result<AccountAccess, PortalError> {

@@ -22,7 +22,7 @@ use crate::clock;
 use crate::grants::{Evidence, Grant, GrantClaims};
 use crate::identity::passkeys::{PasskeyError, Passkeys};
 use crate::identity::setup::token_hash;
-use crate::identity::{validate_username, Credential, Role, User};
+use crate::identity::{validate_username, Credential, User};
 use crate::state::AppState;
 
 const SETUP_KEY: &str = "ceremony.setup";
@@ -71,13 +71,19 @@ pub async fn setup_start(
     Json(body): Json<SetupStart>,
 ) -> Result<Response, ApiError> {
     let hash = token_hash(&body.token);
-    if !state.store.setup_token_valid(&hash, clock::now()).await? {
+    let Some(invitation) = state.store.invitation(&hash, clock::now()).await? else {
         return Err(ApiError::Conflict(
             "this setup link has already been used or has expired".into(),
         ));
-    }
+    };
     let username = body.username.trim().to_owned();
     validate_username(&username).map_err(|m| ApiError::BadRequest(format!("username: {m}")))?;
+    if !invitation.admits(&username) {
+        return Err(ApiError::Forbidden(format!(
+            "this invitation is for {}",
+            invitation.username.unwrap_or_default()
+        )));
+    }
     let display_name = match body.display_name.trim() {
         "" => username.clone(),
         d => d.chars().take(100).collect(),
@@ -86,7 +92,7 @@ pub async fn setup_start(
         user_id: uuid::Uuid::new_v4().to_string(),
         username,
         display_name,
-        role: Role::Admin,
+        role: invitation.role,
         created_at: clock::now(),
     };
     let (options, reg) = state.passkeys.start_registration(&user, &[])?;
@@ -156,7 +162,7 @@ pub async fn setup_finish(
         &ceremony.user.username,
         &ceremony.user.username,
         serde_json::json!({
-            "role": "admin", "credentialId": credential_id, "via": "setup link",
+            "role": ceremony.user.role.as_str(), "credentialId": credential_id, "via": "setup link",
         }),
     )
     .await;

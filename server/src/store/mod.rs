@@ -12,7 +12,8 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::challenges::Challenge;
 use crate::decisions::DecisionRecord;
 use crate::grants::{Grant, LiveGrant};
-use crate::identity::{Credential, User};
+use crate::identity::setup::Invitation;
+use crate::identity::{Credential, Role, User};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -85,17 +86,24 @@ pub trait Store: Send + Sync + 'static {
         at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Remember a setup token (its hash).
-    async fn put_setup_token(
+    /// Mark a setup token used; false if it was already used or expired.
+    async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// Remember a setup token (its hash) and what it invites to.
+    async fn put_invitation(
         &self,
         token_hash: &str,
         created_at: i64,
         expires_at: i64,
+        invitation: &Invitation,
     ) -> Result<(), StoreError>;
-    /// Whether a setup token is unused and unexpired.
-    async fn setup_token_valid(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
-    /// Mark a setup token used; false if it was already used or expired.
-    async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// What an unused, unexpired setup token invites to (the first-admin link: admin, any username).
+    async fn invitation(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// Give an account another role; false if no account has this username.
+    async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError>;
 
     /// The open challenge for this digest and guardrail, expiring stale ones on the way.
     async fn pending_challenge(

@@ -12,6 +12,7 @@ macro_rules! impl_store {
         use $crate::audit::{chain_hash, AuditEvent, AuditRecord, GENESIS_HASH};
         use $crate::challenges::{Challenge, ChallengeStatus};
         use $crate::grants::{Grant, LiveGrant};
+        use $crate::identity::setup::Invitation;
         use $crate::identity::{Credential, Role, User};
         use $crate::policy::GrantScope;
         use $crate::store::{Store, StoreError};
@@ -191,27 +192,6 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn put_setup_token(&self, token_hash: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
-                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at) values ($1, $2, $3)")
-                    .bind(token_hash)
-                    .bind(created_at)
-                    .bind(expires_at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn setup_token_valid(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
-                let n = sqlx::query_scalar::<_, i64>(
-                    "select count(*) from setup_tokens where token_hash = $1 and used_at is null and expires_at > $2",
-                )
-                .bind(token_hash)
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(n > 0)
-            }
-
             async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "update setup_tokens set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1",
@@ -220,6 +200,43 @@ macro_rules! impl_store {
                 .bind(token_hash)
                 .execute(&self.pool)
                 .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn put_invitation(&self, token_hash: &str, created_at: i64, expires_at: i64, invitation: &Invitation) -> Result<(), StoreError> {
+                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username) values ($1, $2, $3, $4, $5)")
+                    .bind(token_hash)
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .bind(invitation.role.as_str())
+                    .bind(invitation.username.as_deref())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn invitation(&self, token_hash: &str, now: i64) -> Result<Option<Invitation>, StoreError> {
+                let row = sqlx::query(
+                    "select role, username from setup_tokens where token_hash = $1 and used_at is null and expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let role: String = row.try_get("role")?;
+                Ok(Some(Invitation {
+                    role: Role::from_name(&role).ok_or(StoreError::Corrupt("invitation role", role))?,
+                    username: row.try_get("username")?,
+                }))
+            }
+
+            async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError> {
+                let done = sqlx::query("update users set role = $1 where username = $2")
+                    .bind(role.as_str())
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 

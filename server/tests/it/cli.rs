@@ -241,3 +241,62 @@ fn policy_test_runs_the_suite() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn user_invite_and_set_role_work_on_the_store() -> anyhow::Result<()> {
+    use countersign::identity::setup::token_hash;
+    use countersign::identity::Role;
+
+    let dir = tempfile::tempdir()?;
+    let data = path(dir.path()).to_owned();
+    let out = countersign(&[
+        "user",
+        "invite",
+        "--role",
+        "approver",
+        "--username",
+        "bob",
+        "--data-dir",
+        &data,
+        "--public-url",
+        "https://countersign.example.com/",
+    ])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout).trim().to_owned();
+    let token = link
+        .strip_prefix("https://countersign.example.com/setup/")
+        .with_context(|| format!("not a setup link: {link}"))?;
+    assert!(text(&out.stderr).contains("new approver account, valid 72 hours"));
+
+    let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+    let store = countersign::store::connect(&url).await?;
+    let invitation = store
+        .invitation(&token_hash(token), countersign::clock::now())
+        .await?
+        .context("the printed link invites nobody")?;
+    assert_eq!(invitation.role, Role::Approver);
+    assert_eq!(invitation.username.as_deref(), Some("bob"));
+
+    // Wrong input is refused with the reason, and changes nothing.
+    let out = countersign(&["user", "invite", "--role", "root", "--data-dir", &data])?;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("expected engineer, approver, admin or auditor"));
+    let out = countersign(&["user", "set-role", "nobody", "admin", "--data-dir", &data])?;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no account is named nobody"));
+    let out = countersign(&[
+        "user",
+        "invite",
+        "--username",
+        "system:admin",
+        "--data-dir",
+        &data,
+    ])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("system:"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

@@ -743,10 +743,11 @@ async fn signing_in_replaces_a_planted_session_id_and_its_csrf_token() -> anyhow
     let token = countersign::identity::setup::new_token();
     let now = clock::now();
     store
-        .put_setup_token(
+        .put_invitation(
             &countersign::identity::setup::token_hash(&token),
             now,
             now + 3600,
+            &countersign::identity::setup::Invitation::first_admin(),
         )
         .await?;
 
@@ -887,10 +888,11 @@ async fn stepping_up_replaces_the_session_id_again() -> anyhow::Result<()> {
     portal
         .state()
         .store
-        .put_setup_token(
+        .put_invitation(
             &countersign::identity::setup::token_hash(&token),
             now,
             now + 3600,
+            &countersign::identity::setup::Invitation::first_admin(),
         )
         .await?;
     let anonymous = portal.page(&format!("/setup/{token}"), None).await?;
@@ -980,6 +982,81 @@ async fn sign_out_everywhere_cut_offs_are_kept_on_both_backends() -> anyhow::Res
             db.backend
         );
         assert_eq!(store.session_epoch("user-2").await?, None, "{}", db.backend);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invitation_creates_one_account_with_its_role_and_username() -> anyhow::Result<()> {
+    use countersign::identity::accounts;
+    use countersign::identity::setup::{token_hash, Invitation};
+
+    let portal = Portal::spawn().await?;
+    let store = &portal.state().store;
+    let invitation = Invitation {
+        role: Role::Approver,
+        username: Some("bob".into()),
+    };
+    let token = accounts::invite(store.as_ref(), &invitation, "it-admin").await?;
+    let browser = portal.page(&format!("/setup/{token}"), None).await?;
+
+    // The link is bob's: another username is refused before any key is asked for.
+    let response = portal
+        .json(
+            "/auth/setup/start",
+            Some(&browser),
+            &json!({"token": token, "username": "mallory"}),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response
+        .text()
+        .await?
+        .contains("this invitation is for bob"));
+    assert!(store.user_by_username("mallory").await?.is_none());
+
+    let options: Value = portal
+        .json(
+            "/auth/setup/start",
+            Some(&browser),
+            &json!({"token": token, "username": "bob", "displayName": "Bob"}),
+        )
+        .await?
+        .json()
+        .await?;
+    let mut key = SoftKey::new(PUBLIC_URL)?;
+    let response = portal
+        .json(
+            "/auth/setup/finish",
+            Some(&browser),
+            &key.register(&options)?,
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let bob = store.user_by_username("bob").await?.context("no account")?;
+    assert_eq!(bob.role, Role::Approver, "the invitation's role");
+    assert!(
+        store
+            .invitation(&token_hash(&token), clock::now())
+            .await?
+            .is_none(),
+        "the link works once"
+    );
+
+    // An admin changes the role later; inviting an existing name is refused.
+    assert_eq!(
+        accounts::set_role(store.as_ref(), "bob", Role::Auditor, "it-admin").await?,
+        Role::Approver
+    );
+    assert_eq!(
+        store.user_by_username("bob").await?.map(|u| u.role),
+        Some(Role::Auditor)
+    );
+    let again = accounts::invite(store.as_ref(), &invitation, "it-admin").await;
+    assert!(matches!(again, Err(accounts::AccountError::Exists(_))));
+    let kinds = portal.audit_kinds().await?;
+    for kind in ["account.invited", "account.created", "account.role_changed"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
     }
     Ok(())
 }

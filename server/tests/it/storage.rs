@@ -9,6 +9,7 @@ use countersign::challenges::{
 };
 use countersign::clock;
 use countersign::grants::{Evidence, Grant};
+use countersign::identity::setup::Invitation;
 use countersign::identity::{Credential, Role, User};
 use countersign::policy::GrantScope;
 use countersign::store::StoreError;
@@ -366,12 +367,14 @@ async fn passkey_management(db: &TestDb) -> anyhow::Result<()> {
 async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
     let s = &db.store;
     let now = clock::now();
+    let first_admin = Invitation::first_admin();
     let hash = countersign::identity::setup::token_hash(&countersign::identity::setup::new_token());
-    s.put_setup_token(&hash, now, now + 3600).await?;
-    assert!(s.setup_token_valid(&hash, now).await?);
+    s.put_invitation(&hash, now, now + 3600, &first_admin)
+        .await?;
+    assert!(s.invitation(&hash, now).await?.is_some());
     assert!(s.use_setup_token(&hash, now).await?, "first use");
     assert!(
-        !s.setup_token_valid(&hash, now).await?,
+        s.invitation(&hash, now).await?.is_none(),
         "a used token is no longer valid"
     );
     assert!(
@@ -380,20 +383,48 @@ async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
     );
 
     let expired = countersign::identity::setup::token_hash("expired");
-    s.put_setup_token(&expired, now - 7200, now - 3600).await?;
-    assert!(!s.setup_token_valid(&expired, now).await?);
+    s.put_invitation(&expired, now - 7200, now - 3600, &first_admin)
+        .await?;
+    assert!(s.invitation(&expired, now).await?.is_none());
     assert!(!s.use_setup_token(&expired, now).await?);
 
     // Valid up to, not including, its expiry second.
     let edge = countersign::identity::setup::token_hash("edge");
-    s.put_setup_token(&edge, now, now + 60).await?;
-    assert!(s.setup_token_valid(&edge, now + 59).await?);
-    assert!(!s.setup_token_valid(&edge, now + 60).await?);
+    s.put_invitation(&edge, now, now + 60, &first_admin).await?;
+    assert!(s.invitation(&edge, now + 59).await?.is_some());
+    assert!(s.invitation(&edge, now + 60).await?.is_none());
     assert!(!s.use_setup_token(&edge, now + 60).await?);
     assert!(s.use_setup_token(&edge, now + 59).await?);
 
-    assert!(!s.setup_token_valid("unknown", now).await?);
+    assert!(s.invitation("unknown", now).await?.is_none());
     assert!(!s.use_setup_token("unknown", now).await?);
+
+    // An invitation keeps its role and username until used.
+    let invited = countersign::identity::setup::token_hash("invited");
+    let bob = Invitation {
+        role: Role::Approver,
+        username: Some("bob".into()),
+    };
+    s.put_invitation(&invited, now, now + 60, &bob).await?;
+    assert_eq!(s.invitation(&invited, now).await?, Some(bob));
+    assert!(s.use_setup_token(&invited, now).await?);
+    assert_eq!(s.invitation(&invited, now).await?, None);
+
+    // Roles change by username; an unknown one changes nothing.
+    let user = User {
+        user_id: uuid::Uuid::new_v4().to_string(),
+        username: "carol".into(),
+        display_name: "Carol".into(),
+        role: Role::Engineer,
+        created_at: now,
+    };
+    s.create_user(&user).await?;
+    assert!(s.set_role("carol", Role::Auditor).await?);
+    assert_eq!(
+        s.user_by_username("carol").await?.map(|u| u.role),
+        Some(Role::Auditor)
+    );
+    assert!(!s.set_role("nobody", Role::Admin).await?);
     Ok(())
 }
 

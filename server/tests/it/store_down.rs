@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use countersign::audit::{AuditEvent, AuditRecord};
 use countersign::challenges::Challenge;
 use countersign::grants::{Grant, LiveGrant};
-use countersign::identity::{Credential, User};
+use countersign::identity::setup::Invitation;
+use countersign::identity::{Credential, Role, User};
 use countersign::store::{AnyStore, SessionBackend, Store, StoreError};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -73,13 +74,22 @@ impl Store for BrokenStore {
     async fn block_credential(&self, _: &str, _: &str, _: i64) -> Result<bool, StoreError> {
         self.fail().await
     }
-    async fn put_setup_token(&self, _: &str, _: i64, _: i64) -> Result<(), StoreError> {
-        self.fail().await
-    }
-    async fn setup_token_valid(&self, _: &str, _: i64) -> Result<bool, StoreError> {
-        self.fail().await
-    }
     async fn use_setup_token(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    async fn put_invitation(
+        &self,
+        _: &str,
+        _: i64,
+        _: i64,
+        _: &Invitation,
+    ) -> Result<(), StoreError> {
+        self.fail().await
+    }
+    async fn invitation(&self, _: &str, _: i64) -> Result<Option<Invitation>, StoreError> {
+        self.fail().await
+    }
+    async fn set_role(&self, _: &str, _: Role) -> Result<bool, StoreError> {
         self.fail().await
     }
     async fn pending_challenge(
