@@ -455,11 +455,11 @@ pub(super) async fn verify_assertion(
         }
         other => other?,
     };
-    let credential_id = Passkeys::credential_id(&result);
-    let credentials = state.store.credentials_of(&user.user_id).await?;
-    let credential = credentials
-        .into_iter()
-        .find(|c| c.credential_id == credential_id)
+    let credential = state
+        .store
+        .credential(&Passkeys::credential_id(&result))
+        .await?
+        .filter(|c| c.user_id == user.user_id)
         .ok_or(ApiError::Passkey(PasskeyError::NotVerified))?;
     save_use(state, &credential, &result).await?;
     Ok(credential)

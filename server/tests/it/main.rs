@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod grant_cache;
 mod passkeys;
+mod portal;
 mod portal_security;
 mod soft_key;
 mod storage;

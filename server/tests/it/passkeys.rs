@@ -2,97 +2,45 @@
 //! remove only with a fresh assertion and never the last one, every change audited; and sign-in
 //! options that do not reveal whether a username exists.
 
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 
 use anyhow::{ensure, Context};
 use countersign::clock;
 use countersign::identity::{Role, User};
-use leptos::prelude::LeptosOptions;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
-use tower_sessions::session::{Id, Record};
-use tower_sessions::SessionStore;
 
+use crate::portal::{Browser, Portal};
 use crate::soft_key::SoftKey;
-use crate::support::{TestApp, PUBLIC_URL};
+use crate::support::PUBLIC_URL;
 
-struct Portal {
-    app: TestApp,
-    base: String,
-    client: reqwest::Client,
-    cookie: String,
-    csrf: String,
-    server: tokio::task::JoinHandle<()>,
-    _site: tempfile::TempDir,
+/// The portal with one person signed in by a passkey a moment ago.
+struct Account {
+    portal: Portal,
+    browser: Browser,
 }
 
-impl Drop for Portal {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl Portal {
-    /// The portal, with `user` signed in by a passkey a moment ago.
+impl Account {
     async fn signed_in(user: &User) -> anyhow::Result<Self> {
-        let app = TestApp::spawn().await?;
-        app.state.store.create_user(user).await?;
-        let sessions = app.state.store.session_store();
-        sessions.migrate().await?;
-        let csrf = format!("csrf-{}", uuid::Uuid::new_v4().simple());
-        let now = clock::now();
-        let mut data = HashMap::new();
-        data.insert("user_id".to_owned(), json!(user.user_id));
-        data.insert("login_time".to_owned(), json!(now));
-        data.insert("auth_time".to_owned(), json!(now));
-        data.insert("csrf_token".to_owned(), json!(csrf));
-        let mut record = Record {
-            id: Id::default(),
-            data,
-            expiry_date: OffsetDateTime::now_utc() + CookieDuration::minutes(30),
-        };
-        sessions.create(&mut record).await?;
-        let site = tempfile::tempdir()?;
-        let options = LeptosOptions::builder()
-            .output_name("countersign")
-            .site_root(site.path().display().to_string())
-            .site_pkg_dir("pkg")
-            .build();
-        let router = countersign::portal::router(app.state.clone(), options, sessions)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                eprintln!("portal stopped: {e}");
-            }
-        });
-        Ok(Self {
-            app,
-            base: format!("http://127.0.0.1:{}", addr.port()),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()?,
-            cookie: format!("countersign_session={}", record.id),
-            csrf,
-            server,
-            _site: site,
-        })
+        let portal = Portal::spawn().await?;
+        portal.state().store.create_user(user).await?;
+        let browser = portal
+            .session_at(
+                user,
+                clock::now(),
+                OffsetDateTime::now_utc() + CookieDuration::minutes(30),
+            )
+            .await?;
+        Ok(Self { portal, browser })
+    }
+
+    fn store(&self) -> &dyn countersign::store::AnyStore {
+        self.portal.state().store.as_ref()
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(StatusCode, Value)> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("origin", PUBLIC_URL)
-            .header("x-csrf-token", &self.csrf)
-            .json(body)
-            .send()
-            .await?;
+        let response = self.portal.json(path, Some(&self.browser), body).await?;
         let status = response.status();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
@@ -119,9 +67,7 @@ impl Portal {
 
     async fn names(&self, user: &User) -> anyhow::Result<Vec<(String, String)>> {
         Ok(self
-            .app
-            .state
-            .store
+            .store()
             .credentials_of(&user.user_id)
             .await?
             .into_iter()
@@ -130,15 +76,7 @@ impl Portal {
     }
 
     async fn audit_kinds(&self) -> anyhow::Result<Vec<String>> {
-        Ok(self
-            .app
-            .state
-            .store
-            .audit_records(0, 1000)
-            .await?
-            .into_iter()
-            .map(|r| r.event.kind)
-            .collect())
+        self.portal.audit_kinds().await
     }
 }
 
@@ -156,7 +94,7 @@ fn alice() -> User {
 async fn named_passkeys_are_added_renamed_and_removed_with_a_fresh_assertion() -> anyhow::Result<()>
 {
     let user = alice();
-    let portal = Portal::signed_in(&user).await?;
+    let portal = Account::signed_in(&user).await?;
     let mut laptop = portal.add("Laptop").await?;
     let _yubikey = portal.add("YubiKey 5C").await?;
     let keys = portal.names(&user).await?;
@@ -251,7 +189,7 @@ async fn named_passkeys_are_added_renamed_and_removed_with_a_fresh_assertion() -
 #[tokio::test]
 async fn sign_in_options_do_not_reveal_whether_a_username_exists() -> anyhow::Result<()> {
     let user = alice();
-    let portal = Portal::signed_in(&user).await?;
+    let portal = Account::signed_in(&user).await?;
     portal.add("Laptop").await?;
     let shape = |v: &Value| -> BTreeSet<String> {
         v["publicKey"]
@@ -290,7 +228,7 @@ async fn sign_in_options_do_not_reveal_whether_a_username_exists() -> anyhow::Re
         .await?;
     assert_eq!(ids(&unknown), ids(&again));
     ensure!(known.get("mediation").is_none() && unknown.get("mediation").is_none());
-    let keys = portal.app.state.store.credentials_of(&user.user_id).await?;
+    let keys = portal.store().credentials_of(&user.user_id).await?;
     let first = keys.first().context("alice has a key")?;
     assert_eq!(
         ids(&known),
@@ -301,9 +239,7 @@ async fn sign_in_options_do_not_reveal_whether_a_username_exists() -> anyhow::Re
     // without a usable key.
     assert!(
         portal
-            .app
-            .state
-            .store
+            .store()
             .block_credential(&first.credential_id, "counter_regression", clock::now())
             .await?
     );
