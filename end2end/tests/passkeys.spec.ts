@@ -257,8 +257,11 @@ test("an authenticator allow-list: registration asks for attestation and refuses
       const cdp = await context.newCDPSession(page);
       await addAuthenticator(cdp, true);
       let asked = "";
-      page.on("response", async (r) => {
-        if (r.url().endsWith("/auth/setup/start")) asked = (await r.json()).publicKey.attestation;
+      // Read the options on their way to the page: a body read after the page navigates away is gone.
+      await page.route("**/auth/setup/start", async (route) => {
+        const response = await route.fetch();
+        asked = (await response.json()).publicKey.attestation;
+        await route.fulfill({ response });
       });
       await page.goto(server.setupLink!);
       await page.getByLabel("Kubernetes username").fill(USER);
