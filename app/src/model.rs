@@ -159,6 +159,19 @@ pub struct PasskeyView {
     pub blocked_at: Option<String>,
     /// Authenticator model (AAGUID), when the authenticator disclosed it.
     pub aaguid: Option<String>,
+    /// What the administrator's authenticator allow-list says about this key.
+    pub approval: KeyApproval,
+}
+
+/// A key under the authenticator allow-list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyApproval {
+    /// There is no allow-list.
+    Unrestricted,
+    /// An approved model, proven by its vendor's attestation; the model's name.
+    Approved(String),
+    /// Not on the list: signs in, cannot confirm step-ups.
+    NotApproved,
 }
 
 /// What the account page shows.
@@ -169,5 +182,10 @@ pub enum AccountAccess {
     /// Signed in through the identity provider: no local passkeys.
     IdentityProvider,
     /// A local account and its passkeys, oldest first.
-    Local(Vec<PasskeyView>),
+    Local {
+        /// The passkeys.
+        keys: Vec<PasskeyView>,
+        /// With an authenticator allow-list, the approved models' names.
+        approved_models: Option<Vec<String>>,
+    },
 }

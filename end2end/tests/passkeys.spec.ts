@@ -243,19 +243,49 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
   await context.close();
 });
 
-test("an authenticator allow-list: registration asks for attestation and refuses other models", async ({ browser }) => {
+const fixtures = join(__dirname, "..", "fixtures");
+const CHROMIUM_AAGUID = "01020304-0506-0708-0102-030405060708"; // Chrome's virtual authenticator model
+
+/** An allow-list approving `models` under the root in `rootFile` (a fixture), written to `dir`. */
+function allowList(dir: string, name: string, rootFile: string, models: [string, string][]): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    [
+      "apiVersion: countersign.dev/v1alpha1",
+      "kind: AuthenticatorAllowList",
+      "spec:",
+      "  vendors:",
+      `    - name: ${name}`,
+      `      roots: [{file: ${join(fixtures, rootFile)}}]`,
+      "      models:",
+      ...models.map(([aaguid, model]) => `        - {aaguid: ${aaguid}, name: ${model}}`),
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+/** Wait until a stopped Countersign has really exited (the next one opens the same database). */
+async function exited(server: Countersign) {
+  await expect.poll(() => server.process.exitCode ?? server.process.signalCode).not.toBeNull();
+}
+
+test("an authenticator allow-list: only models attested by a listed vendor root register, and only they confirm", async ({ browser }) => {
   const dir = mkdtempSync(join(tmpdir(), "countersign-allowlist-"));
-  const strict = join(dir, "strict.txt");
-  writeFileSync(strict, "# YubiKey 5 series only\ncb69481e-8ff7-4039-93ec-0a2729a154a8\n");
-  const open = join(dir, "open.txt");
-  writeFileSync(open, "cb69481e-8ff7-4039-93ec-0a2729a154a8\n01020304-0506-0708-0102-030405060708  # Chrome's virtual authenticator\n");
-  for (const [file, allowed] of [[strict, false], [open, true]] as const) {
+  // Refused at registration: a listed model whose attestation chains to another vendor's root (what a
+  // counterfeit or software key looks like), and a model the listed vendor's entry does not name.
+  const forged = allowList(dir, "forged", "other-vendor-root.pem", [[CHROMIUM_AAGUID, "Chromium virtual authenticator"]]);
+  const strict = allowList(dir, "strict", "chromium-attestation-root.pem", [["cb69481e-8ff7-4039-93ec-0a2729a154a8", "YubiKey 5 Series"]]);
+  for (const [file, refusal] of [
+    [forged, "says it is a Chromium virtual authenticator, but it could not prove it"],
+    [strict, `this authenticator model (${CHROMIUM_AAGUID}) is not on this site's list`],
+  ]) {
     const server = await startCountersign(undefined, ["--authenticator-allowlist", file]);
     try {
       const context = await browser.newContext();
       const page = await context.newPage();
-      const cdp = await context.newCDPSession(page);
-      await addAuthenticator(cdp, true);
+      await addAuthenticator(await context.newCDPSession(page), true);
       let asked = "";
       // Read the options on their way to the page: a body read after the page navigates away is gone.
       await page.route("**/auth/setup/start", async (route) => {
@@ -266,17 +296,72 @@ test("an authenticator allow-list: registration asks for attestation and refuses
       await page.goto(server.setupLink!);
       await page.getByLabel("Kubernetes username").fill(USER);
       await press(page, "Register passkey");
-      if (allowed) {
-        await expect(page.getByRole("heading", { name: /^Hello, / }), `${page.url()} ${server.output()}`).toBeVisible();
-      } else {
-        await expect(page.getByRole("status").filter({ hasText: "not on this site's list of allowed security keys" })).toBeVisible();
-        await expect(page.getByRole("status")).toContainText("01020304-0506-0708-0102-030405060708");
-      }
+      await expect(page.getByRole("status").filter({ hasText: refusal }), server.output()).toBeVisible();
       expect(asked).toBe("direct");
+      const audit = execFileSync("sqlite3", [join(server.dataDir, "countersign.db"), "select kind || ' ' || detail from audit_events order by seq"], { encoding: "utf8" });
+      expect(audit).toContain("account.setup_failed");
+      expect(audit).toContain(refusal);
       await context.close();
     } finally {
       await server.stop();
     }
   }
-  rmSync(dir, { recursive: true, force: true });
+
+  // A person who registered before the list existed keeps signing in, but cannot confirm with that key.
+  const data = mkdtempSync(join(tmpdir(), "countersign-e2e-"));
+  const before = await startCountersign(undefined, [], { dataDir: data });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  watch(page);
+  const cdp = await context.newCDPSession(page);
+  const laptop = await addAuthenticator(cdp, true);
+  await page.goto(before.setupLink!);
+  await page.getByLabel("Kubernetes username").fill(USER);
+  await press(page, "Register passkey");
+  await expect(page.getByRole("heading", { name: /^Hello, / })).toBeVisible();
+  await before.stop();
+  await exited(before);
+
+  const server = await startCountersign(undefined, ["--authenticator-allowlist", join(fixtures, "authenticators.yaml")], { dataDir: data });
+  try {
+    await page.goto(`${server.publicUrl}/login`);
+    await press(page, "Sign in with a passkey");
+    await expect(page.getByRole("heading", { name: /^Hello, / })).toBeVisible();
+    await page.goto(`${server.publicUrl}/account`);
+    await expect(row(page, "First passkey").locator("[data-passkey-status]")).toHaveText("Sign-in only");
+    await expect(row(page, "First passkey").getByText("not on your organisation's list of approved security keys")).toBeVisible();
+    await expect(page.locator("[data-approved-models]")).toContainText("Chromium virtual authenticator");
+
+    const denied = await webhook(server, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 2));
+    const [, link] = LINK.exec(denied.json.response.status.message)!;
+    await page.goto(link);
+    await press(page, "Confirm with security key");
+    await expect(page.getByRole("status").filter({ hasText: "approved list" })).toBeVisible();
+
+    // An approved key, proven by its attestation: added, shown with its model, and it confirms.
+    await swapAuthenticator(cdp, laptop);
+    await page.goto(`${server.publicUrl}/account`);
+    await page.locator("#add-passkey-name").fill("Approved key");
+    await press(page, "Add passkey");
+    await expect(page.getByText("Passkey added.")).toBeVisible();
+    await expect(row(page, "Approved key").locator("[data-passkey-status]")).toHaveText("Active");
+    await expect(row(page, "Approved key").locator("[data-passkey-model]")).toHaveText("Chromium virtual authenticator");
+    await styled(page);
+    await page.screenshot({ path: join(docs, "account-keys-allowlist.png"), fullPage: true });
+
+    await page.goto(link);
+    await press(page, "Confirm with security key");
+    await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+    const token = (await page.locator("[data-grant-token]").textContent())!.trim();
+    const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+    expect(claims.evidence.aaguid).toBe(CHROMIUM_AAGUID);
+    const kinds = execFileSync("sqlite3", [join(data, "countersign.db"), "select kind from audit_events order by seq"], { encoding: "utf8" });
+    expect(kinds).toContain("stepup.failed");
+    expect(server.output()).not.toContain("panicked");
+  } finally {
+    await context.close();
+    await server.stop();
+    rmSync(data, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -31,13 +31,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Launch `countersign serve` with the test guardrails (and any extra flags) and wait until it is ready. */
+/**
+ * Launch `countersign serve` with the test guardrails (and any extra flags) and wait until it is ready.
+ * It gets a fresh data dir, removed when it stops, unless `dataDir` names one the caller keeps.
+ */
 export async function startCountersign(
   policies = join(__dirname, "..", "fixtures", "guardrails.yaml"),
   extraArgs: string[] = [],
+  opts: { dataDir?: string } = {},
 ): Promise<Countersign> {
   const [port, webhookPort] = [await freePort(), await freePort()];
-  const dataDir = mkdtempSync(join(tmpdir(), "countersign-e2e-"));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "countersign-e2e-"));
   const bin = process.env.COUNTERSIGN_BIN || join(root, "target", "release", "countersign");
   const publicUrl = `http://localhost:${port}`;
   const child = spawn(
@@ -81,7 +85,7 @@ export async function startCountersign(
     stop: async () => {
       child.kill("SIGINT");
       await new Promise((r) => setTimeout(r, 300));
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

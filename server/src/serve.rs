@@ -73,8 +73,9 @@ pub struct ServeArgs {
     /// owners of service accounts, whose challenges they confirm.
     #[arg(long, env = "COUNTERSIGN_IDENTITIES")]
     pub identities: Option<PathBuf>,
-    /// File of authenticator AAGUIDs (one a line, `#` comments) that may be registered; registration
-    /// then asks for direct attestation and refuses other models.
+    /// Approved security keys (YAML, `kind: AuthenticatorAllowList`): vendor attestation roots and
+    /// the models (AAGUIDs) each vouches for. Registration then needs a key proven by its vendor's
+    /// attestation, and step-ups need such a key.
     #[arg(long, env = "COUNTERSIGN_AUTHENTICATOR_ALLOWLIST")]
     pub authenticator_allowlist: Option<PathBuf>,
     /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
@@ -111,10 +112,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let passkeys = match &args.authenticator_allowlist {
         None => Passkeys::new(&args.public_url)?,
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let allowed = crate::identity::passkeys::parse_allowlist(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let allowed = crate::identity::authenticators::AuthenticatorAllowList::load(path)?;
             Passkeys::new(&args.public_url)?.with_allowlist(allowed)
         }
     };

@@ -6,10 +6,10 @@ use leptos_router::hooks::use_query_map;
 
 use crate::auth::{CeremonyStatus, LoginForm, INPUT_CLASS, PRIMARY_BUTTON};
 use crate::layout::{Card, ErrorNote, Loading};
-use crate::model::{AccountAccess, PasskeyView};
+use crate::model::{AccountAccess, KeyApproval, PasskeyView};
 
 /// The viewer's passkeys.
-#[server(input = GetUrl)]
+#[server(endpoint = "my_passkeys", input = GetUrl)]
 pub async fn my_passkeys() -> Result<AccountAccess, ServerFnError> {
     let session = crate::backend::session().await?;
     crate::backend::backend()?
@@ -53,7 +53,7 @@ pub fn AccountPage() -> impl IntoView {
             <Suspense fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(AccountAccess::Local(keys)) => view! { <Passkeys keys /> }.into_any(),
+                        Ok(AccountAccess::Local { keys, approved_models }) => view! { <Passkeys keys approved_models /> }.into_any(),
                         Ok(AccountAccess::IdentityProvider) => view! {
                             <Card title="Managed by your identity provider">
                                 <p class="text-sm text-slate-600">"You signed in through your organisation's identity provider; your keys and second factors are managed there."</p>
@@ -75,7 +75,7 @@ pub fn AccountPage() -> impl IntoView {
 }
 
 #[component]
-fn Passkeys(keys: Vec<PasskeyView>) -> impl IntoView {
+fn Passkeys(keys: Vec<PasskeyView>, approved_models: Option<Vec<String>>) -> impl IntoView {
     let usable = keys.iter().filter(|k| k.blocked_at.is_none()).count();
     let empty = keys.is_empty();
     view! {
@@ -101,19 +101,21 @@ fn Passkeys(keys: Vec<PasskeyView>) -> impl IntoView {
                     }}
                 </Card>
             </div>
-            <AddPasskey />
+            <AddPasskey approved_models />
         </div>
     }
 }
 
 /// Badge for a passkey's state.
 #[component]
-fn PasskeyStatus(blocked: bool) -> impl IntoView {
+fn PasskeyStatus(blocked: bool, approved: bool) -> impl IntoView {
     let (class, label) = if blocked {
         (
             "bg-red-100 text-red-900 ring-red-300",
             "Blocked — possible cloned key",
         )
+    } else if !approved {
+        ("bg-amber-100 text-amber-900 ring-amber-300", "Sign-in only")
     } else {
         ("bg-emerald-100 text-emerald-900 ring-emerald-300", "Active")
     };
@@ -127,6 +129,12 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
     let rename_id = format!("rename-{}", key.id);
     let remove_help = format!("remove-help-{}", key.id);
     let blocked = key.blocked_at.clone();
+    let approved = key.approval != KeyApproval::NotApproved;
+    let unapproved_note = (!approved && blocked.is_none()).then(|| view! {
+        <p class="mt-2 rounded-md bg-amber-50 p-3 text-sm text-amber-900">
+            "This key is not on your organisation's list of approved security keys, so it signs you in but cannot confirm step-ups. Add an approved key, then remove this one."
+        </p>
+    });
     view! {
         <li class="py-4 first:pt-0 last:pb-0" data-passkey-row=key.id.clone()>
             <div class="flex flex-col items-start gap-2 sm:flex-row sm:justify-between sm:gap-3">
@@ -140,14 +148,18 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
                         }}
                     </p>
                     <p class="mt-0.5 text-xs text-slate-600">
-                        {match key.aaguid.clone() {
-                            Some(a) => view! { "Authenticator model " <code class="whitespace-nowrap rounded bg-slate-100 px-1">{a}</code> }.into_any(),
-                            None => view! { "Model not disclosed by the authenticator" }.into_any(),
+                        {match (key.approval.clone(), key.aaguid.clone()) {
+                            (KeyApproval::Approved(model), _) => view! {
+                                <span data-passkey-model>{model}</span> " · approved model, attested by its vendor"
+                            }.into_any(),
+                            (_, Some(a)) => view! { "Authenticator model " <code class="whitespace-nowrap rounded bg-slate-100 px-1">{a}</code> }.into_any(),
+                            (_, None) => view! { "Model not disclosed by the authenticator" }.into_any(),
                         }}
                     </p>
                 </div>
-                <PasskeyStatus blocked=blocked.is_some() />
+                <PasskeyStatus blocked=blocked.is_some() approved />
             </div>
+            {unapproved_note}
             {blocked.map(|at| view! {
                 <p class="mt-2 rounded-md bg-red-50 p-3 text-sm text-red-900">
                     "On " {at} " this key answered with a signature counter lower than before, which happens when a key has been copied. It can no longer sign in or confirm anything. Remove it, and tell your security team."
@@ -181,10 +193,20 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
 
 /// Register another passkey for the signed-in account.
 #[component]
-fn AddPasskey() -> impl IntoView {
+fn AddPasskey(approved_models: Option<Vec<String>>) -> impl IntoView {
+    let allowlist = approved_models.map(|models| view! {
+        <div class="rounded-md bg-indigo-50 p-3 text-sm text-indigo-950" data-approved-models>
+            <p class="font-medium">"Only approved security keys can be added:"</p>
+            <ul class="mt-1 list-disc pl-5">
+                {models.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}
+            </ul>
+            <p class="mt-1 text-xs text-indigo-900">"Your browser will ask to share the key's make and model; allow it, so the key can prove what it is."</p>
+        </div>
+    });
     view! {
         <Card title="Add a passkey">
             <form data-webauthn="add" class="space-y-4" novalidate>
+                {allowlist}
                 <div>
                     <label for="add-passkey-name" class="block text-sm font-medium text-slate-800">"Name"</label>
                     <input id="add-passkey-name" name="name" type="text" required maxlength="60" autocomplete="off"

@@ -2,6 +2,7 @@
 //! first-admin setup link.
 
 pub mod accounts;
+pub mod authenticators;
 pub mod authz;
 pub mod mapping;
 pub mod oidc;

@@ -2,17 +2,19 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use std::collections::BTreeSet;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use serde_json::Value;
 use webauthn_rs::fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator};
 use webauthn_rs::prelude::{
-    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    AttestationMetadata, AttestedPasskey, AttestedPasskeyRegistration, AuthenticationResult,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
+    WebauthnError,
 };
 
+use super::authenticators::AuthenticatorAllowList;
 use super::{Credential, User};
 
 /// Why a ceremony failed; the message is safe to show to the person.
@@ -44,6 +46,50 @@ pub enum PasskeyError {
     /// The attested authenticator model is not on the administrator's allow-list.
     #[error("this authenticator model ({0}) is not on this site's list of allowed security keys; use one your administrator approved")]
     NotAllowed(String),
+    /// The authenticator claims an approved model, but its attestation is not signed by that
+    /// vendor's root: a counterfeit or a software authenticator.
+    #[error("this security key says it is a {model}, but it could not prove it: its attestation is not signed by an approved vendor. Use a genuine key from your administrator's list")]
+    Unproven {
+        /// The model it claimed.
+        model: String,
+    },
+    /// A synced passkey (its key can leave the device) where only hardware-bound keys are allowed.
+    #[error("synced passkeys (kept by a password manager or a cloud account) are not accepted here; use a security key from your administrator's list")]
+    Synced,
+    /// Step-up with an allow-list needs a key on it.
+    #[error("confirming needs a security key from your administrator's approved list, and none of yours is on it. Add an approved key on your account page (/account), then confirm with it")]
+    NoApprovedKey,
+    /// A registration started under other settings (the allow-list changed meanwhile).
+    #[error("the site's security-key settings changed while you were registering; start again")]
+    Stale,
+}
+
+/// Registration ceremony state, kept server-side: any authenticator, or only attested models from
+/// the allow-list (the state then carries the vendor roots it was started with).
+#[derive(Serialize, Deserialize)]
+pub enum RegistrationState {
+    /// Any authenticator.
+    Open(PasskeyRegistration),
+    /// Only approved models, proven by their vendor's attestation.
+    Attested(AttestedPasskeyRegistration),
+}
+
+/// What the allow-list says about a registered key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// There is no allow-list: every key may confirm step-ups.
+    Unrestricted,
+    /// On the allow-list, with the approved model's name.
+    Approved(String),
+    /// Not on it (registered before the list, or its vendor root was removed): signs in only.
+    NotApproved,
+}
+
+impl Approval {
+    /// Whether the key may confirm step-ups.
+    pub fn allows_stepup(&self) -> bool {
+        !matches!(self, Approval::NotApproved)
+    }
 }
 
 /// A credential just registered.
@@ -63,7 +109,7 @@ pub struct Passkeys {
     // Decoy credential ids for unknown usernames; the key lives for the process (a restart lets a
     // patient prober compare answers before and after, a far weaker oracle than a plain error).
     decoys: WebauthnFakeCredentialGenerator<FakePasskeyDistribution>,
-    allowlist: Option<BTreeSet<Uuid>>,
+    allowlist: Option<AuthenticatorAllowList>,
 }
 
 impl Passkeys {
@@ -92,62 +138,116 @@ impl Passkeys {
         })
     }
 
-    /// Accept only authenticators whose attested AAGUID is in `allowed` (registration asks for
-    /// direct attestation). The attestation statement's signature is verified by webauthn-rs, but
-    /// its certificate chain is not checked against vendor roots, so this keeps out honest
-    /// mistakes and consumer passkeys rather than a forged authenticator.
-    pub fn with_allowlist(mut self, allowed: BTreeSet<Uuid>) -> Self {
+    /// Register only models on `allowed`, proven by an attestation that chains to their vendor's
+    /// root, and confirm step-ups only with such keys.
+    pub fn with_allowlist(mut self, allowed: AuthenticatorAllowList) -> Self {
         self.allowlist = Some(allowed);
         self
     }
 
+    /// The allow-list, if the administrator set one.
+    pub fn allowlist(&self) -> Option<&AuthenticatorAllowList> {
+        self.allowlist.as_ref()
+    }
+
+    /// What the allow-list says about `credential`. Its stored attestation is verified again
+    /// against today's roots, so removing a vendor from the list withdraws its keys.
+    pub fn approval(&self, credential: &Credential) -> Approval {
+        let Some(list) = &self.allowlist else {
+            return Approval::Unrestricted;
+        };
+        // A Passkey and an AttestedPasskey are stored in the same shape (the credential with
+        // the attestation it was registered with).
+        let Ok(key) = serde_json::from_str::<AttestedPasskey>(&credential.passkey) else {
+            return Approval::NotApproved;
+        };
+        let aaguid = match &key.attestation().metadata {
+            AttestationMetadata::Packed { aaguid } | AttestationMetadata::Tpm { aaguid, .. } => {
+                *aaguid
+            }
+            _ => return Approval::NotApproved,
+        };
+        match key.verify_attestation(list.cas()) {
+            Ok(ca) if ca.aaguids().contains_key(&aaguid) => list
+                .model(&aaguid)
+                .map_or(Approval::NotApproved, |m| Approval::Approved(m.to_owned())),
+            _ => Approval::NotApproved,
+        }
+    }
+
     /// Begin registering a credential for `user`, excluding those already registered. The options
     /// ask for a discoverable credential (usernameless sign-in) and, with an allow-list, for
-    /// direct attestation.
+    /// direct attestation verified against the vendors' roots.
     pub fn start_registration(
         &self,
         user: &User,
         existing: &[Credential],
-    ) -> Result<(Value, PasskeyRegistration), PasskeyError> {
+    ) -> Result<(Value, RegistrationState), PasskeyError> {
         let user_id = Uuid::parse_str(&user.user_id).map_err(|_| PasskeyError::Corrupt)?;
         let exclude = existing
             .iter()
             .filter_map(|c| URL_SAFE_NO_PAD.decode(&c.credential_id).ok())
             .collect::<Vec<_>>();
-        let (options, state) = self.webauthn.start_passkey_registration(
-            user_id,
-            &user.username,
-            &user.display_name,
-            (!exclude.is_empty()).then_some(exclude),
-        )?;
-        let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)?;
+        let exclude = (!exclude.is_empty()).then_some(exclude);
+        let (options, state) = match &self.allowlist {
+            None => {
+                let (options, state) = self.webauthn.start_passkey_registration(
+                    user_id,
+                    &user.username,
+                    &user.display_name,
+                    exclude,
+                )?;
+                (json(&options)?, RegistrationState::Open(state))
+            }
+            Some(list) => {
+                let (options, state) = self.webauthn.start_attested_passkey_registration(
+                    user_id,
+                    &user.username,
+                    &user.display_name,
+                    exclude,
+                    list.cas().clone(),
+                    None,
+                )?;
+                let mut options = json(&options)?;
+                // webauthn-rs makes the browser refuse authenticators without credProtect (the
+                // "UV required" credential policy); some FIDO2 keys lack it. The server refuses
+                // every assertion without user verification anyway, so ask but do not insist.
+                if let Some(extensions) = options.pointer_mut("/publicKey/extensions") {
+                    extensions["enforceCredentialProtectionPolicy"] = Value::from(false);
+                }
+                (options, RegistrationState::Attested(state))
+            }
+        };
+        let mut options = options;
         // webauthn-rs asks for a non-resident key; a discoverable one is what lets people sign in
         // without typing a username. The server does not depend on it (old keys still work).
         if let Some(selection) = options.pointer_mut("/publicKey/authenticatorSelection") {
             selection["residentKey"] = Value::from("required");
             selection["requireResidentKey"] = Value::from(true);
         }
-        if self.allowlist.is_some() {
-            options["publicKey"]["attestation"] = Value::from("direct");
-        }
         Ok((options, state))
     }
 
-    /// Finish registration: verify, then check the authenticator model against the allow-list.
+    /// Finish registration. With an allow-list the attestation must chain to a listed vendor root
+    /// that lists the attested model.
     pub fn finish_registration(
         &self,
         response: &RegisterPublicKeyCredential,
-        state: &PasskeyRegistration,
+        state: &RegistrationState,
     ) -> Result<Registered, PasskeyError> {
-        let passkey = self.webauthn.finish_passkey_registration(response, state)?;
         let aaguid = aaguid_of(&response.response.attestation_object);
-        if let Some(allowed) = &self.allowlist {
-            match aaguid {
-                Some(a) if allowed.contains(&a) => {}
-                Some(a) => return Err(PasskeyError::NotAllowed(a.hyphenated().to_string())),
-                None => return Err(PasskeyError::NotAllowed("not disclosed".into())),
+        let passkey = match (state, &self.allowlist) {
+            // Started before the allow-list was set: it would skip the attestation check.
+            (RegistrationState::Open(_), Some(_)) => return Err(PasskeyError::Stale),
+            (RegistrationState::Open(state), None) => {
+                self.webauthn.finish_passkey_registration(response, state)?
             }
-        }
+            (RegistrationState::Attested(state), list) => Passkey::from(
+                self.webauthn
+                    .finish_attested_passkey_registration(response, state)
+                    .map_err(|e| attestation_error(e, aaguid, list.as_ref()))?,
+            ),
+        };
         Ok(Registered {
             credential_id: URL_SAFE_NO_PAD.encode(passkey.cred_id()),
             passkey: serde_json::to_string(&passkey).map_err(|_| PasskeyError::Corrupt)?,
@@ -169,6 +269,23 @@ impl Passkeys {
         let (options, state) = self.webauthn.start_passkey_authentication(&passkeys)?;
         let options = serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)?;
         Ok((uniform(options), state))
+    }
+
+    /// Begin a step-up assertion: as [`Self::start_authentication`], offering only keys the
+    /// allow-list approves, so a grant is never backed by an unapproved key.
+    pub fn start_stepup(
+        &self,
+        credentials: &[Credential],
+    ) -> Result<(Value, PasskeyAuthentication), PasskeyError> {
+        let approved = credentials
+            .iter()
+            .filter(|c| c.usable() && self.approval(c).allows_stepup())
+            .cloned()
+            .collect::<Vec<_>>();
+        if approved.is_empty() {
+            return Err(PasskeyError::NoApprovedKey);
+        }
+        self.start_authentication(&approved)
     }
 
     /// Options for a username that has no usable passkey: shaped like [`Self::start_authentication`]'s,
@@ -273,6 +390,38 @@ impl Passkeys {
     }
 }
 
+fn json(options: &impl Serialize) -> Result<Value, PasskeyError> {
+    serde_json::to_value(options).map_err(|_| PasskeyError::Corrupt)
+}
+
+/// Why an attested registration failed, in the words of the allow-list.
+fn attestation_error(
+    e: WebauthnError,
+    aaguid: Option<Uuid>,
+    list: Option<&AuthenticatorAllowList>,
+) -> PasskeyError {
+    let claimed = aaguid.map_or_else(
+        || "not disclosed".to_owned(),
+        |a| a.hyphenated().to_string(),
+    );
+    let listed = aaguid.and_then(|a| list.and_then(|l| l.model(&a)));
+    match e {
+        // The chain is a listed vendor's, but that vendor's entry does not list this model.
+        WebauthnError::AttestationUntrustedAaguid => PasskeyError::NotAllowed(claimed),
+        WebauthnError::CredentialMayNotBeHardwareBound => PasskeyError::Synced,
+        WebauthnError::AttestationChainNotTrusted(_)
+        | WebauthnError::AttestationNotVerifiable
+        | WebauthnError::AttestationFormatMissingAaguid
+        | WebauthnError::AttestationCertificateTrustStoreEmpty => match listed {
+            Some(model) => PasskeyError::Unproven {
+                model: model.to_owned(),
+            },
+            None => PasskeyError::NotAllowed(claimed),
+        },
+        other => PasskeyError::Rejected(other),
+    }
+}
+
 fn assertion_error(e: WebauthnError) -> PasskeyError {
     match e {
         WebauthnError::UserNotVerified => PasskeyError::NotVerified,
@@ -298,25 +447,6 @@ fn uniform(mut options: Value) -> Value {
         }
     }
     options
-}
-
-/// An AAGUID allow-list: one AAGUID a line (hyphenated or 32 hex digits), blank lines and `#`
-/// comments ignored; an empty list is refused, since it would lock everybody out.
-pub fn parse_allowlist(text: &str) -> Result<BTreeSet<Uuid>, String> {
-    let mut allowed = BTreeSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let entry = line.split('#').next().unwrap_or_default().trim();
-        if entry.is_empty() {
-            continue;
-        }
-        let aaguid = Uuid::parse_str(entry)
-            .map_err(|_| format!("line {}: `{entry}` is not an AAGUID", n + 1))?;
-        allowed.insert(aaguid);
-    }
-    if allowed.is_empty() {
-        return Err("the authenticator allow-list names no AAGUID".into());
-    }
-    Ok(allowed)
 }
 
 /// The AAGUID in an attestation object's attested credential data; `None` when absent or all zeros
@@ -445,21 +575,6 @@ mod tests {
     }
 
     #[test]
-    fn allowlists_are_parsed_strictly() {
-        let list = parse_allowlist(
-            "# YubiKey 5 (USB-A, firmware 5.4)\ncb69481e-8ff7-4039-93ec-0a2729a154a8\n\nee882879721c491397753dfcce97072a  # 5 NFC\n",
-        )
-        .unwrap();
-        assert_eq!(list.len(), 2);
-        assert!(list.contains(&Uuid::parse_str("ee882879-721c-4913-9775-3dfcce97072a").unwrap()));
-        assert_eq!(
-            parse_allowlist("cb69481e-8ff7-4039-93ec-0a2729a154a8\nyubikey\n").unwrap_err(),
-            "line 2: `yubikey` is not an AAGUID"
-        );
-        assert!(parse_allowlist("# nothing\n").is_err());
-    }
-
-    #[test]
     fn registration_asks_for_a_discoverable_key_and_direct_attestation_with_an_allowlist() {
         let url = Url::parse("http://localhost:3000").unwrap();
         let user = User {
@@ -469,7 +584,7 @@ mod tests {
             role: crate::identity::Role::Engineer,
             created_at: 0,
         };
-        let (plain, _) = Passkeys::new(&url)
+        let (plain, state) = Passkeys::new(&url)
             .unwrap()
             .start_registration(&user, &[])
             .unwrap();
@@ -478,11 +593,22 @@ mod tests {
         assert_eq!(selection["requireResidentKey"], true);
         assert_eq!(selection["userVerification"], "required");
         assert_ne!(plain["publicKey"]["attestation"], "direct");
+        assert!(matches!(state, RegistrationState::Open(_)));
         let strict = Passkeys::new(&url)
             .unwrap()
-            .with_allowlist(parse_allowlist("cb69481e-8ff7-4039-93ec-0a2729a154a8").unwrap());
-        let (direct, _) = strict.start_registration(&user, &[]).unwrap();
+            .with_allowlist(crate::identity::authenticators::tests::yubikey_list());
+        let (direct, state) = strict.start_registration(&user, &[]).unwrap();
         assert_eq!(direct["publicKey"]["attestation"], "direct");
+        assert!(matches!(state, RegistrationState::Attested(_)));
+        // Asked for, not insisted on: keys without credProtect still register (UV is checked).
+        assert_eq!(
+            direct["publicKey"]["extensions"]["enforceCredentialProtectionPolicy"],
+            false
+        );
+        assert_eq!(
+            direct["publicKey"]["authenticatorSelection"]["residentKey"],
+            "required"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential,
     RegisterPublicKeyCredential,
 };
 
@@ -16,7 +16,7 @@ use super::backend::signed_in;
 use super::ceremonies::{audit, block_cloned, save_use, start_session, verify_assertion, Client};
 use super::error::ApiError;
 use crate::clock;
-use crate::identity::passkeys::{PasskeyError, Passkeys};
+use crate::identity::passkeys::{PasskeyError, Passkeys, RegistrationState};
 use crate::identity::{Credential, User};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -32,7 +32,7 @@ pub const MAX_NAME_CHARS: usize = 60;
 struct AddCeremony {
     user_id: String,
     name: String,
-    state: PasskeyRegistration,
+    state: RegistrationState,
 }
 
 #[derive(Serialize, Deserialize)]

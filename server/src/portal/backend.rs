@@ -3,7 +3,7 @@
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
-    PasskeyView, SetupInvitation, Viewer,
+    KeyApproval, PasskeyView, SetupInvitation, Viewer,
 };
 use tower_sessions::Session;
 
@@ -14,6 +14,7 @@ use crate::grants::Grant;
 use crate::grants::LiveGrant;
 use crate::identity::authz::{authorize, Denied, Permission};
 use crate::identity::oidc::OidcIdentity;
+use crate::identity::passkeys::Approval;
 use crate::identity::setup::token_hash;
 use crate::identity::{Role, User};
 use crate::policy::GrantScope;
@@ -278,9 +279,16 @@ impl PortalBackend for Backend {
             .credentials_of(&user.user_id)
             .await
             .map_err(unavailable)?;
-        Ok(AccountAccess::Local(
-            list.into_iter()
+        let passkeys = &self.0.passkeys;
+        Ok(AccountAccess::Local {
+            keys: list
+                .into_iter()
                 .map(|c| PasskeyView {
+                    approval: match passkeys.approval(&c) {
+                        Approval::Unrestricted => KeyApproval::Unrestricted,
+                        Approval::Approved(model) => KeyApproval::Approved(model),
+                        Approval::NotApproved => KeyApproval::NotApproved,
+                    },
                     id: c.credential_id,
                     name: c.name,
                     created_at: clock::timestamp_utc(c.created_at),
@@ -289,7 +297,8 @@ impl PortalBackend for Backend {
                     aaguid: c.aaguid,
                 })
                 .collect(),
-        ))
+            approved_models: passkeys.allowlist().map(|l| l.model_names()),
+        })
     }
 
     fn oidc_enabled(&self) -> bool {

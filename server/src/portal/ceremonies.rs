@@ -11,7 +11,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use webauthn_rs::prelude::{
-    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    PasskeyAuthentication, PublicKeyCredential, RegisterPublicKeyCredential,
 };
 
 use super::backend::signed_in;
@@ -20,7 +20,7 @@ use crate::audit::AuditEvent;
 use crate::challenges::is_code;
 use crate::clock;
 use crate::grants::{Evidence, Grant, GrantClaims};
-use crate::identity::passkeys::{PasskeyError, Passkeys};
+use crate::identity::passkeys::{PasskeyError, Passkeys, RegistrationState};
 use crate::identity::setup::token_hash;
 use crate::identity::{validate_username, Credential, User};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ const STEPUP_KEY: &str = "ceremony.stepup";
 struct SetupCeremony {
     token_hash: String,
     user: User,
-    state: PasskeyRegistration,
+    state: RegistrationState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,9 +118,23 @@ pub async fn setup_finish(
         .remove(SETUP_KEY)
         .await?
         .ok_or_else(|| ApiError::BadRequest("start the registration again".into()))?;
-    let registered = state
+    let registered = match state
         .passkeys
-        .finish_registration(&credential, &ceremony.state)?;
+        .finish_registration(&credential, &ceremony.state)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            audit(
+                &state,
+                "account.setup_failed",
+                &ceremony.user.username,
+                &ceremony.user.username,
+                serde_json::json!({ "reason": e.to_string() }),
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
     let credential_id = registered.credential_id.clone();
     let now = clock::now();
     if !state
@@ -288,7 +302,20 @@ pub async fn stepup_start(
             "your account has no usable passkey to step up with".into(),
         ));
     }
-    let (options, auth) = state.passkeys.start_authentication(&credentials)?;
+    let (options, auth) = match state.passkeys.start_stepup(&credentials) {
+        Ok(started) => started,
+        Err(e) => {
+            audit(
+                &state,
+                "stepup.failed",
+                &user.username,
+                &body.code,
+                serde_json::json!({ "reason": e.to_string() }),
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
     session
         .insert(
             STEPUP_KEY,
@@ -343,6 +370,11 @@ pub async fn stepup_finish(
                 return Err(e);
             }
         };
+    // The ceremony offered only approved keys and webauthn-rs holds the assertion to them; this
+    // keeps the rule true should either change.
+    if !state.passkeys.approval(&used).allows_stepup() {
+        return Err(PasskeyError::NoApprovedKey.into());
+    }
     let now = clock::now();
     let evidence = Evidence {
         method: "webauthn".into(),

@@ -50,8 +50,17 @@ impl Portal {
 
     /// The portal as if published at `public_url`.
     pub(crate) async fn spawn_at(public_url: &str) -> anyhow::Result<Self> {
+        Self::spawn_with(public_url, |_| {}).await
+    }
+
+    /// The portal at `public_url`, its state changed by `configure` before it serves.
+    pub(crate) async fn spawn_with(
+        public_url: &str,
+        configure: impl FnOnce(&mut AppState),
+    ) -> anyhow::Result<Self> {
         let mut app = TestApp::spawn().await?;
         app.state.public_url = url::Url::parse(public_url)?;
+        configure(&mut app.state);
         let sessions = app.state.store.session_store();
         sessions.migrate().await?;
         let site = tempfile::tempdir()?;

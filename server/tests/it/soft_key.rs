@@ -1,5 +1,6 @@
-//! A software WebAuthn authenticator (ES256, "none" attestation, user verified), enough to drive
-//! the portal's real registration and sign-in ceremonies over HTTP.
+//! A software WebAuthn authenticator (ES256, user verified), enough to drive the portal's real
+//! registration and sign-in ceremonies over HTTP. It attests with "none", or, like a security key,
+//! with "packed" attestation under a batch certificate from a vendor root made here.
 
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,6 +17,80 @@ pub struct SoftKey {
     counter: u32,
     rp_id: String,
     origin: String,
+    /// The model it claims and the batch certificate it attests with; `None` attests "none".
+    attestation: Option<(uuid::Uuid, Batch)>,
+}
+
+/// An authenticator vendor: a root CA that issues batch attestation certificates.
+pub struct Vendor {
+    root: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+/// A batch attestation certificate (DER) and its private key (PKCS#8).
+pub struct Batch {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// Subject and constraints of a packed attestation certificate (WebAuthn §8.2.1).
+fn batch_params(model: &str) -> anyhow::Result<rcgen::CertificateParams> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    let dn = &mut params.distinguished_name;
+    dn.push(rcgen::DnType::CountryName, "SE");
+    dn.push(rcgen::DnType::OrganizationName, "Test Vendor AB");
+    dn.push(
+        rcgen::DnType::OrganizationalUnitName,
+        "Authenticator Attestation",
+    );
+    dn.push(rcgen::DnType::CommonName, model);
+    Ok(params)
+}
+
+impl Vendor {
+    /// A vendor with a fresh root CA.
+    pub fn new(name: &str) -> anyhow::Result<Self> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate()?;
+        let root = params.self_signed(&key)?;
+        Ok(Self { root, key })
+    }
+
+    /// The root certificate, as an allow-list names it.
+    pub fn root_pem(&self) -> String {
+        self.root.pem()
+    }
+
+    /// A batch certificate for `model`, signed by this vendor's root.
+    pub fn batch(&self, model: &str) -> anyhow::Result<Batch> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert = batch_params(model)?.signed_by(&key, &self.root, &self.key)?;
+        Ok(Batch {
+            cert: cert.der().to_vec(),
+            key: key.serialize_der(),
+        })
+    }
+}
+
+impl Batch {
+    /// What a forger makes: the right subject layout, signed by itself instead of a vendor.
+    pub fn self_signed(model: &str) -> anyhow::Result<Self> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert = batch_params(model)?.self_signed(&key)?;
+        Ok(Batch {
+            cert: cert.der().to_vec(),
+            key: key.serialize_der(),
+        })
+    }
 }
 
 /// Minimal CBOR, as much as attestation objects and COSE keys need.
@@ -23,6 +98,7 @@ enum Cbor<'a> {
     Int(i64),
     Text(&'a str),
     Bytes(&'a [u8]),
+    Array(Vec<Cbor<'a>>),
     Map(Vec<(Cbor<'a>, Cbor<'a>)>),
 }
 
@@ -53,6 +129,12 @@ fn encode(value: &Cbor<'_>, out: &mut Vec<u8>) {
         Cbor::Bytes(b) => {
             head(out, 2, b.len() as u64);
             out.extend(*b);
+        }
+        Cbor::Array(items) => {
+            head(out, 4, items.len() as u64);
+            for item in items {
+                encode(item, out);
+            }
         }
         Cbor::Map(entries) => {
             head(out, 5, entries.len() as u64);
@@ -86,7 +168,15 @@ impl SoftKey {
             counter: 0,
             rp_id,
             origin: origin.to_owned(),
+            attestation: None,
         })
+    }
+
+    /// A credential on a security key that claims model `aaguid` and attests with `batch`.
+    pub fn attested(origin: &str, aaguid: &str, batch: Batch) -> anyhow::Result<Self> {
+        let mut key = Self::new(origin)?;
+        key.attestation = Some((uuid::Uuid::parse_str(aaguid)?, batch));
+        Ok(key)
     }
 
     fn client_data(&self, kind: &str, options: &Value) -> anyhow::Result<Vec<u8>> {
@@ -115,7 +205,11 @@ impl SoftKey {
                 ]),
                 &mut cose,
             );
-            data.extend([0u8; 16]);
+            let aaguid = self
+                .attestation
+                .as_ref()
+                .map_or([0u8; 16], |(aaguid, _)| *aaguid.as_bytes());
+            data.extend(aaguid);
             data.extend((self.id.len() as u16).to_be_bytes());
             data.extend(&self.id);
             data.extend(cose);
@@ -129,10 +223,37 @@ impl SoftKey {
         // User present, user verified, attested credential data.
         let auth_data = self.auth_data(0x01 | 0x04 | 0x40, true);
         let mut attestation = Vec::new();
+        let signature;
+        let (fmt, statement) = match &self.attestation {
+            None => ("none", Cbor::Map(Vec::new())),
+            Some((_, batch)) => {
+                // Packed: the batch key signs authenticatorData || SHA-256(clientDataJSON).
+                let rng = SystemRandom::new();
+                let key =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &batch.key, &rng)
+                        .map_err(|_| anyhow::anyhow!("batch key unreadable"))?;
+                let mut signed = auth_data.clone();
+                signed.extend(Sha256::digest(&client_data));
+                signature = key
+                    .sign(&rng, &signed)
+                    .map_err(|_| anyhow::anyhow!("attestation signing failed"))?;
+                (
+                    "packed",
+                    Cbor::Map(vec![
+                        (Cbor::Text("alg"), Cbor::Int(-7)),
+                        (Cbor::Text("sig"), Cbor::Bytes(signature.as_ref())),
+                        (
+                            Cbor::Text("x5c"),
+                            Cbor::Array(vec![Cbor::Bytes(&batch.cert)]),
+                        ),
+                    ]),
+                )
+            }
+        };
         encode(
             &Cbor::Map(vec![
-                (Cbor::Text("fmt"), Cbor::Text("none")),
-                (Cbor::Text("attStmt"), Cbor::Map(Vec::new())),
+                (Cbor::Text("fmt"), Cbor::Text(fmt)),
+                (Cbor::Text("attStmt"), statement),
                 (Cbor::Text("authData"), Cbor::Bytes(&auth_data)),
             ]),
             &mut attestation,
