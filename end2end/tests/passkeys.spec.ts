@@ -329,7 +329,7 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
     await expect(page.getByRole("heading", { name: /^Hello, / })).toBeVisible();
     await page.goto(`${server.publicUrl}/account`);
     await expect(row(page, "First passkey").locator("[data-passkey-status]")).toHaveText("Sign-in only");
-    await expect(row(page, "First passkey").getByText("not on your organisation's list of approved security keys")).toBeVisible();
+    await expect(row(page, "First passkey").getByText("has not proven it is an approved security key")).toBeVisible();
     await expect(page.locator("[data-approved-models]")).toContainText("Chromium virtual authenticator");
 
     const denied = await webhook(server, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 2));

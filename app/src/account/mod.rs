@@ -132,7 +132,7 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
     let approved = key.approval != KeyApproval::NotApproved;
     let unapproved_note = (!approved && blocked.is_none()).then(|| view! {
         <p class="mt-2 rounded-md bg-amber-50 p-3 text-sm text-amber-900">
-            "This key is not on your organisation's list of approved security keys, so it signs you in but cannot confirm step-ups. Add an approved key, then remove this one."
+            "This key has not proven it is an approved security key: it was added before your organisation required one, or its model is not on the list. It signs you in but cannot confirm step-ups. Add an approved key, then remove this one."
         </p>
     });
     view! {
