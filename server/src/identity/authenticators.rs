@@ -12,47 +12,9 @@ use serde::Deserialize;
 use webauthn_rs::prelude::{AttestationCaList, AttestationCaListBuilder, Uuid};
 use x509_parser::pem::Pem;
 
-/// An allow-list that cannot be used; names the file and the entry.
-#[derive(Debug, thiserror::Error)]
-pub enum AllowListError {
-    /// A file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// File.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The YAML does not have the expected shape.
-    #[error("{path}: {message}")]
-    Parse {
-        /// File.
-        path: String,
-        /// What serde said, with the position.
-        message: String,
-    },
-    /// An entry is wrong.
-    #[error("{path}: {field}: {message}")]
-    Invalid {
-        /// File.
-        path: String,
-        /// Where, e.g. `spec.vendors[0].roots[1]`.
-        field: String,
-        /// Why.
-        message: String,
-    },
-}
+use super::document::{self, DocumentError};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    kind: String,
-    spec: Spec,
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     vendors: Vec<VendorEntry>,
@@ -92,40 +54,22 @@ pub struct AuthenticatorAllowList {
 
 impl AuthenticatorAllowList {
     /// Read an allow-list (YAML, `kind: AuthenticatorAllowList`); root files are relative to it.
-    pub fn load(path: &Path) -> Result<Self, AllowListError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| AllowListError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::parse(&text, path)
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
+        Self::parse(&document::read(path)?, path)
     }
 
     /// Parse an allow-list document; `path` names it in errors and anchors relative root files.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, AllowListError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DocumentError> {
         let shown = path.display().to_string();
-        let invalid = |field: String, message: &str| AllowListError::Invalid {
-            path: shown.clone(),
-            field,
-            message: message.to_owned(),
-        };
-        let file: File = serde_yaml::from_str(text).map_err(|e| AllowListError::Parse {
-            path: shown.clone(),
-            message: format!(
-                "{e} (expected `kind: AuthenticatorAllowList` listing each vendor's attestation \
-                 roots and models; see docs/authenticators.md)"
-            ),
-        })?;
-        if file.api_version != "countersign.dev/v1alpha1" {
-            return Err(invalid(
-                "apiVersion".into(),
-                "expected countersign.dev/v1alpha1",
-            ));
-        }
-        if file.kind != "AuthenticatorAllowList" {
-            return Err(invalid("kind".into(), "expected AuthenticatorAllowList"));
-        }
-        if file.spec.vendors.is_empty() {
+        let invalid = |field: String, message: &str| document::invalid(&shown, field, message);
+        let spec: Spec = document::parse(
+            text,
+            &shown,
+            "AuthenticatorAllowList",
+            " (expected `kind: AuthenticatorAllowList` listing each vendor's attestation roots \
+             and models; see docs/authenticators.md)",
+        )?;
+        if spec.vendors.is_empty() {
             return Err(invalid(
                 "spec.vendors".into(),
                 "lists no vendor, so no key could be registered",
@@ -134,7 +78,7 @@ impl AuthenticatorAllowList {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut builder = AttestationCaListBuilder::new();
         let mut models = BTreeMap::new();
-        for (i, vendor) in file.spec.vendors.iter().enumerate() {
+        for (i, vendor) in spec.vendors.iter().enumerate() {
             let at = format!("spec.vendors[{i}]");
             if vendor.name.trim().is_empty() {
                 return Err(invalid(format!("{at}.name"), "must not be empty"));

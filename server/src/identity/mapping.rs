@@ -9,49 +9,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::document::{self, DocumentError};
+
 /// The Kubernetes username prefix of service accounts.
 const SA_PREFIX: &str = "system:serviceaccount:";
-
-/// A mapping file that cannot be used; names the file and the entry.
-#[derive(Debug, thiserror::Error)]
-pub enum MappingError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// File.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The YAML does not have the expected shape.
-    #[error("{path}: {message}")]
-    Parse {
-        /// File.
-        path: String,
-        /// What serde said, with the position.
-        message: String,
-    },
-    /// An entry is wrong.
-    #[error("{path}: {field}: {message}")]
-    Invalid {
-        /// File.
-        path: String,
-        /// Where, e.g. `spec.people[1].kubernetesUsernames[0]`.
-        field: String,
-        /// Why.
-        message: String,
-    },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    kind: String,
-    #[serde(default)]
-    spec: Spec,
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -127,37 +88,16 @@ pub struct IdentityMap {
 
 impl IdentityMap {
     /// Read a mapping file (YAML, `kind: IdentityMap`).
-    pub fn load(path: &Path) -> Result<Self, MappingError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::parse(&text, &shown)
+    pub fn load(path: &Path) -> Result<Self, DocumentError> {
+        Self::parse(&document::read(path)?, &path.display().to_string())
     }
 
     /// Parse a mapping document; `path` only names it in errors.
-    pub fn parse(text: &str, path: &str) -> Result<Self, MappingError> {
-        let invalid = |field: String, message: &str| MappingError::Invalid {
-            path: path.to_owned(),
-            field,
-            message: message.to_owned(),
-        };
-        let file: File = serde_yaml::from_str(text).map_err(|e| MappingError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        if file.api_version != "countersign.dev/v1alpha1" {
-            return Err(invalid(
-                "apiVersion".into(),
-                "expected countersign.dev/v1alpha1",
-            ));
-        }
-        if file.kind != "IdentityMap" {
-            return Err(invalid("kind".into(), "expected IdentityMap"));
-        }
+    pub fn parse(text: &str, path: &str) -> Result<Self, DocumentError> {
+        let invalid = |field: String, message: &str| document::invalid(path, field, message);
+        let spec: Spec = document::parse(text, path, "IdentityMap", "")?;
         let mut map = IdentityMap::default();
-        for (i, person) in file.spec.people.into_iter().enumerate() {
+        for (i, person) in spec.people.into_iter().enumerate() {
             let at = format!("spec.people[{i}]");
             if person.account.trim().is_empty() {
                 return Err(invalid(format!("{at}.account"), "must not be empty"));
@@ -190,7 +130,7 @@ impl IdentityMap {
             }
             map.groups.insert(person.account, person.groups);
         }
-        for (i, entry) in file.spec.service_accounts.into_iter().enumerate() {
+        for (i, entry) in spec.service_accounts.into_iter().enumerate() {
             let at = format!("spec.serviceAccounts[{i}]");
             let username = service_account_username(&entry.service_account).ok_or_else(|| {
                 invalid(

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod authenticators;
 pub mod authz;
+pub mod document;
 pub mod mapping;
 pub mod oidc;
 pub mod passkeys;

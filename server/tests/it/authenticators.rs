@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::portal::{Browser, Portal};
 use crate::soft_key::{Batch, SoftKey, Vendor};
-use crate::support::{review, step_up_denial, PUBLIC_URL};
+use crate::support::PUBLIC_URL;
 
 const YUBIKEY_5_NFC: &str = "ee882879-721c-4913-9775-3dfcce97072a";
 const OTHER_MODEL: &str = "2fc0579f-8113-47ea-b116-bb5a8db9202a";
@@ -79,6 +79,38 @@ async fn add(
         browser,
         "/account/passkeys/add/finish",
         &key.register(&options)?,
+    )
+    .await
+}
+
+async fn stepup_start(
+    portal: &Portal,
+    browser: &Browser,
+    code: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    post(
+        portal,
+        browser,
+        "/auth/stepup/start",
+        &json!({ "code": code }),
+    )
+    .await
+}
+
+/// Answer the step-up's options with `key`.
+async fn stepup_finish(
+    portal: &Portal,
+    browser: &Browser,
+    code: &str,
+    key: &mut SoftKey,
+    options: &Value,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let credential = key.assert(options)?;
+    post(
+        portal,
+        browser,
+        "/auth/stepup/finish",
+        &json!({ "code": code, "credential": credential }),
     )
     .await
 }
@@ -199,28 +231,13 @@ async fn step_ups_need_an_approved_key_and_a_removed_vendor_takes_its_keys_along
     let vendor = Vendor::new("Yubico Test Root CA")?;
     let list = allow_list(&vendor, &[(YUBIKEY_5_NFC, "YubiKey 5 NFC")])?;
     let portal = portal_with(list.clone()).await?;
-    let exec = review("pod-exec")?;
-    let (code, _) = step_up_denial(&portal.app.decide(&exec).await?, "prod-exec")?;
-    let requester = portal
-        .state()
-        .store
-        .challenge(&code)
-        .await?
-        .context("no challenge")?
-        .request
-        .username;
+    let (_, code, requester) = portal.exec_challenge().await?;
     let user = portal.user(&requester, Role::Engineer).await?;
     let (mut old, old_credential) = unattested_key(&portal, &user, "Old laptop").await?;
     let browser = portal.signed_in(&user).await?;
 
     // The old key signs in, but cannot confirm: none of the person's keys is approved.
-    let (status, body) = post(
-        &portal,
-        &browser,
-        "/auth/stepup/start",
-        &json!({ "code": code }),
-    )
-    .await?;
+    let (status, body) = stepup_start(&portal, &browser, &code).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
         error_of(&body).contains("approved list") && error_of(&body).contains("/account"),
@@ -237,13 +254,7 @@ async fn step_ups_need_an_approved_key_and_a_removed_vendor_takes_its_keys_along
     let mut yubikey = SoftKey::attested(PUBLIC_URL, YUBIKEY_5_NFC, vendor.batch("YubiKey 5 NFC")?)?;
     let (status, body) = add(&portal, &browser, &mut yubikey, "YubiKey").await?;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, options) = post(
-        &portal,
-        &browser,
-        "/auth/stepup/start",
-        &json!({ "code": code }),
-    )
-    .await?;
+    let (status, options) = stepup_start(&portal, &browser, &code).await?;
     assert_eq!(status, StatusCode::OK, "{options}");
     let offered: Vec<&str> = options["publicKey"]["allowCredentials"]
         .as_array()
@@ -253,13 +264,7 @@ async fn step_ups_need_an_approved_key_and_a_removed_vendor_takes_its_keys_along
         .collect();
     assert_eq!(offered.len(), 1, "{options}");
     assert_ne!(offered[0], old_credential.credential_id);
-    let (status, body) = post(
-        &portal,
-        &browser,
-        "/auth/stepup/finish",
-        &json!({ "code": code, "credential": old.assert(&options)? }),
-    )
-    .await?;
+    let (status, body) = stepup_finish(&portal, &browser, &code, &mut old, &options).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let challenge = portal
         .state()
@@ -269,21 +274,9 @@ async fn step_ups_need_an_approved_key_and_a_removed_vendor_takes_its_keys_along
         .context("challenge gone")?;
     assert!(challenge.grant_id.is_none(), "an unapproved key confirmed");
 
-    let (status, options) = post(
-        &portal,
-        &browser,
-        "/auth/stepup/start",
-        &json!({ "code": code }),
-    )
-    .await?;
+    let (status, options) = stepup_start(&portal, &browser, &code).await?;
     assert_eq!(status, StatusCode::OK, "{options}");
-    let (status, body) = post(
-        &portal,
-        &browser,
-        "/auth/stepup/finish",
-        &json!({ "code": code, "credential": yubikey.assert(&options)? }),
-    )
-    .await?;
+    let (status, body) = stepup_finish(&portal, &browser, &code, &mut yubikey, &options).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let grant_id = portal
         .state()

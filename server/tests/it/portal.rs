@@ -200,6 +200,22 @@ impl Portal {
         Ok(request.send().await?)
     }
 
+    /// `kubectl exec` into the payments pod, denied with a challenge: the review, the challenge
+    /// code and the requester's username.
+    pub(crate) async fn exec_challenge(&self) -> anyhow::Result<(Value, String, String)> {
+        let exec = review("pod-exec")?;
+        let (code, _) = step_up_denial(&self.app.decide(&exec).await?, "prod-exec")?;
+        let requester = self
+            .state()
+            .store
+            .challenge(&code)
+            .await?
+            .context("no challenge")?
+            .request
+            .username;
+        Ok((exec, code, requester))
+    }
+
     /// `kubectl exec` into the payments pod, confirmed: a live, unlimited grant. Returns the review,
     /// the grant id and the requester.
     pub(crate) async fn live_grant(&self) -> anyhow::Result<(Value, String, String)> {

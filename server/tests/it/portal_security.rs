@@ -13,7 +13,7 @@ use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 
 use crate::portal::{session_cookie, Browser, Portal, COOKIE_NAME};
 use crate::soft_key::SoftKey;
-use crate::support::{review, step_up_denial, TestDb, PUBLIC_URL};
+use crate::support::{step_up_denial, TestDb, PUBLIC_URL};
 
 /// The same request again, as a new API call.
 fn again(original: &Value, n: u32) -> Value {
@@ -360,16 +360,7 @@ async fn idle_and_absolute_timeouts_end_sessions() -> anyhow::Result<()> {
 #[tokio::test]
 async fn nobody_confirms_someone_elses_challenge() -> anyhow::Result<()> {
     let portal = Portal::spawn().await?;
-    let exec = review("pod-exec")?;
-    let (code, _) = step_up_denial(&portal.app.decide(&exec).await?, "prod-exec")?;
-    let requester = portal
-        .state()
-        .store
-        .challenge(&code)
-        .await?
-        .context("no challenge")?
-        .request
-        .username;
+    let (_, code, requester) = portal.exec_challenge().await?;
     // Even an admin may not confirm a challenge that is not theirs.
     let admin = portal.user("ada", Role::Admin).await?;
     assert_ne!(admin.username, requester);
@@ -620,16 +611,7 @@ async fn the_session_cookie_is_secure_when_the_portal_is_https() -> anyhow::Resu
 #[tokio::test]
 async fn stepping_up_replaces_the_session_id_again() -> anyhow::Result<()> {
     let portal = Portal::spawn().await?;
-    let exec = review("pod-exec")?;
-    let (code, _) = step_up_denial(&portal.app.decide(&exec).await?, "prod-exec")?;
-    let requester = portal
-        .state()
-        .store
-        .challenge(&code)
-        .await?
-        .context("no challenge")?
-        .request
-        .username;
+    let (exec, code, requester) = portal.exec_challenge().await?;
 
     // The requester registers a passkey through the setup link and is signed in.
     let token = countersign::identity::setup::new_token();
