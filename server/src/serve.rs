@@ -113,6 +113,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Passkeys::new(&args.public_url)?,
         Some(path) => {
             let allowed = crate::identity::authenticators::AuthenticatorAllowList::load(path)?;
+            tracing::info!(
+                file = %path.display(),
+                roots = allowed.cas().len(),
+                models = allowed.model_names().len(),
+                "authenticator allow-list: only attested, approved security keys register and confirm"
+            );
             Passkeys::new(&args.public_url)?.with_allowlist(allowed)
         }
     };
