@@ -26,12 +26,12 @@ pub fn Frame(children: Children) -> impl IntoView {
                     {move || Suspend::new(async move {
                         match viewer.await {
                             Ok(Some(v)) => view! {
-                                <div class="flex flex-wrap items-center justify-end gap-x-3 gap-y-2 text-sm">
+                                <div class="flex flex-wrap items-center justify-end gap-x-1 gap-y-2 text-sm sm:gap-x-3">
                                     {matches!(v.role.as_str(), "admin" | "auditor").then(|| view! {
-                                        <a href="/admin/grants" class="rounded-md px-3 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">"Grants"</a>
+                                        <a href="/admin/grants" class="rounded-md px-2 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">"Grants"</a>
                                     })}
                                     {(!v.oidc).then(|| view! {
-                                        <a href="/account" class="rounded-md px-3 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">"Passkeys"</a>
+                                        <a href="/account" class="rounded-md px-2 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">"Passkeys"</a>
                                     })}
                                     <span class="hidden text-slate-600 sm:inline">
                                         "Signed in as " <strong class="font-medium text-slate-900">{v.display_name.clone()}</strong>
@@ -39,14 +39,15 @@ pub fn Frame(children: Children) -> impl IntoView {
                                     </span>
                                     <form method="post" action="/auth/logout">
                                         <CsrfField />
-                                        <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
+                                        <button type="submit" class="rounded-md border border-slate-300 px-2 py-1.5 font-medium text-slate-700 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">
                                             "Sign out"
                                         </button>
                                     </form>
                                     <form method="post" action="/auth/logout-everywhere">
                                         <CsrfField />
-                                        <button type="submit" title="End every session of yours, in every browser" class="rounded-md px-3 py-1.5 font-medium text-slate-700 underline-offset-2 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
-                                            "End all sessions"
+                                        // On a phone the short label keeps the header to two lines; the name stays whole.
+                                        <button type="submit" aria-label="End all sessions" title="End every session of yours, in every browser" class="rounded-md px-2 py-1.5 font-medium text-slate-700 underline-offset-2 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">
+                                            "End all"<span class="hidden sm:inline">" sessions"</span>
                                         </button>
                                     </form>
                                 </div>
