@@ -11,14 +11,14 @@ mod origin;
 pub mod ratelimit;
 mod sessions;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::backend::PortalBackend;
 use app::{shell, App};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -32,9 +32,17 @@ pub use origin::PortalOrigin;
 /// Session cookie name.
 pub const SESSION_COOKIE: &str = "countersign_session";
 
+/// The app's pages, listed once per process. Listing them runs the app with resource loading
+/// switched off by a process-wide flag in leptos_server, so a page rendered meanwhile on another
+/// thread (another portal in the same process, as in the tests) could wait forever (leptos#4773).
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Routes of the portal listener.
 pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionBackend) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let backend: Arc<dyn PortalBackend> = Arc::new(backend::Backend(state.clone()));
     let pages = Router::new()
         .leptos_routes_with_context(
