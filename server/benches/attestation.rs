@@ -18,14 +18,7 @@ const AAGUID: &str = "ee882879-721c-4913-9775-3dfcce97072a";
 
 fn approval(c: &mut Criterion) {
     let vendor = Vendor::new("Bench Vendor Root").expect("vendor");
-    let pem: String = vendor
-        .root_pem()
-        .lines()
-        .map(|l| format!("            {l}\n"))
-        .collect();
-    let doc = format!(
-        "apiVersion: countersign.dev/v1alpha1\nkind: AuthenticatorAllowList\nspec:\n  vendors:\n    - name: Bench\n      roots:\n        - pem: |\n{pem}      models:\n        - {{aaguid: {AAGUID}, name: Bench Key}}\n"
-    );
+    let doc = vendor.allow_list(&[(AAGUID, "Bench Key")]);
     let list =
         AuthenticatorAllowList::parse(&doc, std::path::Path::new("bench.yaml")).expect("list");
     let passkeys = Passkeys::new(&url::Url::parse(ORIGIN).expect("url"))

@@ -95,7 +95,7 @@ impl AuthenticatorAllowList {
                     "name at least one model (AAGUID) this vendor's roots may attest",
                 ));
             }
-            let mut vendor_models = BTreeSet::new();
+            let mut vendor_models = Vec::new();
             for (j, model) in vendor.models.iter().enumerate() {
                 let field = format!("{at}.models[{j}]");
                 let aaguid = Uuid::parse_str(model.aaguid.trim()).map_err(|_| {
@@ -113,8 +113,9 @@ impl AuthenticatorAllowList {
                 if model.name.trim().is_empty() {
                     return Err(invalid(format!("{field}.name"), "must not be empty"));
                 }
-                vendor_models.insert(aaguid);
-                models.insert(aaguid, model.name.trim().to_owned());
+                let name = model.name.trim().to_owned();
+                vendor_models.push((aaguid, name.clone()));
+                models.insert(aaguid, name);
             }
             for (j, root) in vendor.roots.iter().enumerate() {
                 let field = format!("{at}.roots[{j}]");
@@ -130,10 +131,9 @@ impl AuthenticatorAllowList {
                 };
                 let roots = root_certificates(&pem).map_err(|m| invalid(field.clone(), &m))?;
                 for der in roots {
-                    for aaguid in &vendor_models {
-                        let name = models.get(aaguid).cloned().unwrap_or_default();
+                    for (aaguid, name) in &vendor_models {
                         builder
-                            .insert_device_der(&der, *aaguid, name, BTreeMap::new())
+                            .insert_device_der(&der, *aaguid, name.clone(), BTreeMap::new())
                             .map_err(|e| invalid(field.clone(), &e.to_string()))?;
                     }
                 }

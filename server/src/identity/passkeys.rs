@@ -189,7 +189,7 @@ impl Passkeys {
             .filter_map(|c| URL_SAFE_NO_PAD.decode(&c.credential_id).ok())
             .collect::<Vec<_>>();
         let exclude = (!exclude.is_empty()).then_some(exclude);
-        let (options, state) = match &self.allowlist {
+        let (mut options, state) = match &self.allowlist {
             None => {
                 let (options, state) = self.webauthn.start_passkey_registration(
                     user_id,
@@ -218,7 +218,6 @@ impl Passkeys {
                 (options, RegistrationState::Attested(state))
             }
         };
-        let mut options = options;
         // webauthn-rs asks for a non-resident key; a discoverable one is what lets people sign in
         // without typing a username. The server does not depend on it (old keys still work).
         if let Some(selection) = options.pointer_mut("/publicKey/authenticatorSelection") {

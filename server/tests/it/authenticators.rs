@@ -21,20 +21,8 @@ const OTHER_MODEL: &str = "2fc0579f-8113-47ea-b116-bb5a8db9202a";
 
 /// An allow-list approving `models` (AAGUID, name) under `vendor`'s root.
 fn allow_list(vendor: &Vendor, models: &[(&str, &str)]) -> anyhow::Result<AuthenticatorAllowList> {
-    let pem: String = vendor
-        .root_pem()
-        .lines()
-        .map(|l| format!("            {l}\n"))
-        .collect();
-    let models: String = models
-        .iter()
-        .map(|(aaguid, name)| format!("        - {{aaguid: {aaguid}, name: {name}}}\n"))
-        .collect();
-    let doc = format!(
-        "apiVersion: countersign.dev/v1alpha1\nkind: AuthenticatorAllowList\nspec:\n  vendors:\n    - name: Test vendor\n      roots:\n        - pem: |\n{pem}      models:\n{models}"
-    );
     Ok(AuthenticatorAllowList::parse(
-        &doc,
+        &vendor.allow_list(models),
         std::path::Path::new("keys.yaml"),
     )?)
 }
@@ -266,24 +254,18 @@ async fn step_ups_need_an_approved_key_and_a_removed_vendor_takes_its_keys_along
     assert_ne!(offered[0], old_credential.credential_id);
     let (status, body) = stepup_finish(&portal, &browser, &code, &mut old, &options).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let challenge = portal
-        .state()
-        .store
-        .challenge(&code)
-        .await?
-        .context("challenge gone")?;
-    assert!(challenge.grant_id.is_none(), "an unapproved key confirmed");
+    assert!(
+        portal.grant_of(&code).await?.is_none(),
+        "an unapproved key confirmed"
+    );
 
     let (status, options) = stepup_start(&portal, &browser, &code).await?;
     assert_eq!(status, StatusCode::OK, "{options}");
     let (status, body) = stepup_finish(&portal, &browser, &code, &mut yubikey, &options).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let grant_id = portal
-        .state()
-        .store
-        .challenge(&code)
+        .grant_of(&code)
         .await?
-        .and_then(|c| c.grant_id)
         .context("the approved key did not confirm")?;
     let grant = portal
         .state()

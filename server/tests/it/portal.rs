@@ -17,6 +17,7 @@ use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::SessionStore;
 
+use crate::soft_key::SoftKey;
 use crate::support::{review, step_up_denial, TestApp, PUBLIC_URL};
 
 pub(crate) const COOKIE_NAME: &str = "countersign_session";
@@ -198,6 +199,50 @@ impl Portal {
             request = request.header("x-csrf-token", &b.csrf);
         }
         Ok(request.send().await?)
+    }
+
+    /// A first-admin setup link's token, as `countersign` prints it at first start.
+    pub(crate) async fn first_admin_link(&self) -> anyhow::Result<String> {
+        Ok(countersign::identity::accounts::invite(
+            self.state().store.as_ref(),
+            &countersign::identity::setup::Invitation::first_admin(),
+            "it-admin",
+        )
+        .await?)
+    }
+
+    /// Register a new software key through a setup link: `start` is the body of
+    /// `/auth/setup/start`. Returns the key and the finish's response.
+    pub(crate) async fn setup_with_key(
+        &self,
+        browser: &Browser,
+        start: &Value,
+    ) -> anyhow::Result<(SoftKey, reqwest::Response)> {
+        let options: Value = self
+            .json("/auth/setup/start", Some(browser), start)
+            .await?
+            .json()
+            .await?;
+        let mut key = SoftKey::new(PUBLIC_URL)?;
+        let response = self
+            .json(
+                "/auth/setup/finish",
+                Some(browser),
+                &key.register(&options)?,
+            )
+            .await?;
+        Ok((key, response))
+    }
+
+    /// The grant a challenge was confirmed with, if any.
+    pub(crate) async fn grant_of(&self, code: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .state()
+            .store
+            .challenge(code)
+            .await?
+            .context("challenge gone")?
+            .grant_id)
     }
 
     /// `kubectl exec` into the payments pod, denied with a challenge: the review, the challenge

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 
 use crate::portal::{session_cookie, Browser, Portal, COOKIE_NAME};
-use crate::soft_key::SoftKey;
 use crate::support::{step_up_denial, TestDb, PUBLIC_URL};
 
 /// The same request again, as a new API call.
@@ -372,14 +371,8 @@ async fn nobody_confirms_someone_elses_challenge() -> anyhow::Result<()> {
     let body: Value = response.json().await?;
     let error = body["error"].as_str().unwrap_or_default();
     assert!(error.contains(&requester), "{body}");
-    let challenge = portal
-        .state()
-        .store
-        .challenge(&code)
-        .await?
-        .context("challenge gone")?;
     assert!(
-        challenge.grant_id.is_none(),
+        portal.grant_of(&code).await?.is_none(),
         "someone else's challenge was granted"
     );
 
@@ -479,35 +472,14 @@ async fn repeated_failed_sign_ins_are_slowed_down_and_audited() -> anyhow::Resul
 #[tokio::test]
 async fn signing_in_replaces_a_planted_session_id_and_its_csrf_token() -> anyhow::Result<()> {
     let portal = Portal::spawn().await?;
-    let store = &portal.state().store;
-    let token = countersign::identity::setup::new_token();
-    let now = clock::now();
-    store
-        .put_invitation(
-            &countersign::identity::setup::token_hash(&token),
-            now,
-            now + 3600,
-            &countersign::identity::setup::Invitation::first_admin(),
-        )
-        .await?;
+    let token = portal.first_admin_link().await?;
 
     // An attacker's session id, planted in the victim's browser before they sign in.
     let planted = portal.page(&format!("/setup/{token}"), None).await?;
-    let options: Value = portal
-        .json(
-            "/auth/setup/start",
-            Some(&planted),
+    let (mut key, response) = portal
+        .setup_with_key(
+            &planted,
             &json!({"token": token, "username": "ada", "displayName": "Ada"}),
-        )
-        .await?
-        .json()
-        .await?;
-    let mut key = SoftKey::new(PUBLIC_URL)?;
-    let response = portal
-        .json(
-            "/auth/setup/finish",
-            Some(&planted),
-            &key.register(&options)?,
         )
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
@@ -614,35 +586,10 @@ async fn stepping_up_replaces_the_session_id_again() -> anyhow::Result<()> {
     let (exec, code, requester) = portal.exec_challenge().await?;
 
     // The requester registers a passkey through the setup link and is signed in.
-    let token = countersign::identity::setup::new_token();
-    let now = clock::now();
-    portal
-        .state()
-        .store
-        .put_invitation(
-            &countersign::identity::setup::token_hash(&token),
-            now,
-            now + 3600,
-            &countersign::identity::setup::Invitation::first_admin(),
-        )
-        .await?;
+    let token = portal.first_admin_link().await?;
     let anonymous = portal.page(&format!("/setup/{token}"), None).await?;
-    let options: Value = portal
-        .json(
-            "/auth/setup/start",
-            Some(&anonymous),
-            &json!({"token": token, "username": requester}),
-        )
-        .await?
-        .json()
-        .await?;
-    let mut key = SoftKey::new(PUBLIC_URL)?;
-    let response = portal
-        .json(
-            "/auth/setup/finish",
-            Some(&anonymous),
-            &key.register(&options)?,
-        )
+    let (mut key, response) = portal
+        .setup_with_key(&anonymous, &json!({"token": token, "username": requester}))
         .await?;
     let cookie = session_cookie(&response).context("no session after setup")?;
     let signed_in = portal.page(&format!("/c/{code}"), Some(&cookie)).await?;
@@ -683,12 +630,7 @@ async fn stepping_up_replaces_the_session_id_again() -> anyhow::Result<()> {
         "the CSRF token survived step-up"
     );
     assert!(
-        portal
-            .state()
-            .store
-            .challenge(&code)
-            .await?
-            .is_some_and(|c| c.grant_id.is_some()),
+        portal.grant_of(&code).await?.is_some(),
         "the challenge was not granted"
     );
     let retry = portal.app.decide(&again(&exec, 1)).await?;
@@ -746,21 +688,10 @@ async fn an_invitation_creates_one_account_with_its_role_and_username() -> anyho
         .contains("this invitation is for bob"));
     assert!(store.user_by_username("mallory").await?.is_none());
 
-    let options: Value = portal
-        .json(
-            "/auth/setup/start",
-            Some(&browser),
+    let (_, response) = portal
+        .setup_with_key(
+            &browser,
             &json!({"token": token, "username": "bob", "displayName": "Bob"}),
-        )
-        .await?
-        .json()
-        .await?;
-    let mut key = SoftKey::new(PUBLIC_URL)?;
-    let response = portal
-        .json(
-            "/auth/setup/finish",
-            Some(&browser),
-            &key.register(&options)?,
         )
         .await?;
     assert_eq!(response.status(), StatusCode::OK);

@@ -70,6 +70,23 @@ impl Vendor {
         self.root.pem()
     }
 
+    /// An allow-list (`kind: AuthenticatorAllowList`) approving `models` (AAGUID, name) under
+    /// this vendor's root, inline.
+    pub fn allow_list(&self, models: &[(&str, &str)]) -> String {
+        let pem: String = self
+            .root_pem()
+            .lines()
+            .map(|l| format!("            {l}\n"))
+            .collect();
+        let models: String = models
+            .iter()
+            .map(|(aaguid, name)| format!("        - {{aaguid: {aaguid}, name: {name}}}\n"))
+            .collect();
+        format!(
+            "apiVersion: countersign.dev/v1alpha1\nkind: AuthenticatorAllowList\nspec:\n  vendors:\n    - name: Test vendor\n      roots:\n        - pem: |\n{pem}      models:\n{models}"
+        )
+    }
+
     /// A batch certificate for `model`, signed by this vendor's root.
     pub fn batch(&self, model: &str) -> anyhow::Result<Batch> {
         let key = rcgen::KeyPair::generate()?;
