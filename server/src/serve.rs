@@ -8,7 +8,7 @@ use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use url::Url;
 
-use crate::challenges::ChallengeCache;
+use crate::challenges::{ChallengeCache, ChallengeLimits};
 use crate::cluster::{self, LiveNamespaces};
 use crate::engine::{Engine, NamespaceIndex};
 use crate::grants::{GrantCache, GrantSigner};
@@ -59,6 +59,24 @@ pub struct ServeArgs {
     /// Webhook key (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// CA (PEM) whose client certificates the webhook requires: only the API server, given a
+    /// kubeconfig with such a certificate in its AdmissionConfiguration, may then post reviews.
+    #[arg(long, env = "COUNTERSIGN_WEBHOOK_CLIENT_CA")]
+    pub webhook_client_ca: Option<PathBuf>,
+    /// Open challenges one Kubernetes username may have; past it guarded requests are denied
+    /// without a new challenge.
+    #[arg(long, default_value_t = ChallengeLimits::default().open_per_subject, env = "COUNTERSIGN_MAX_OPEN_CHALLENGES")]
+    pub max_open_challenges: i64,
+    /// MiB the open challenges of one username may store.
+    #[arg(long, default_value_t = ChallengeLimits::default().bytes_per_subject >> 20, env = "COUNTERSIGN_MAX_CHALLENGE_MIB_PER_USER")]
+    pub max_challenge_mib_per_user: i64,
+    /// MiB all open challenges may store.
+    #[arg(long, default_value_t = ChallengeLimits::default().bytes_total >> 20, env = "COUNTERSIGN_MAX_CHALLENGE_MIB")]
+    pub max_challenge_mib: i64,
+    /// Days closed challenges, expired grants and decision-log entries are kept (the audit log is
+    /// kept for good); expired sessions are deleted too.
+    #[arg(long, default_value_t = crate::retention::DEFAULT_RETENTION_DAYS, env = "COUNTERSIGN_RETENTION_DAYS")]
+    pub retention_days: u32,
     /// Extra DNS names or IPs for the self-made webhook certificate (e.g. countersign.countersign.svc).
     #[arg(long = "webhook-name")]
     pub webhook_names: Vec<String>,
@@ -78,6 +96,18 @@ pub struct ServeArgs {
     /// attestation, and step-ups need such a key.
     #[arg(long, env = "COUNTERSIGN_AUTHENTICATOR_ALLOWLIST")]
     pub authenticator_allowlist: Option<PathBuf>,
+    /// Grant signing key (base64 Ed25519 seed, mode 0600); default `grant-signing.key` in the data
+    /// dir, made on first start. Replicas sharing one database share this file (e.g. one Secret).
+    #[arg(long, env = "COUNTERSIGN_GRANT_SIGNING_KEY")]
+    pub grant_signing_key: Option<PathBuf>,
+    /// JWKS file of further Ed25519 keys whose grants are honoured (a key before rotation, or a
+    /// replica with its own key); repeatable. Served in `/.well-known/jwks.json` too.
+    #[arg(
+        long = "trusted-grant-keys",
+        env = "COUNTERSIGN_TRUSTED_GRANT_KEYS",
+        value_delimiter = ','
+    )]
+    pub trusted_grant_keys: Vec<PathBuf>,
     /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
@@ -108,7 +138,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .migrate()
         .await
         .context("creating the sessions table")?;
-    let signer = GrantSigner::load_or_create(&args.data_dir.join("grant-signing.key"))?;
+    let key_path = args
+        .grant_signing_key
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("grant-signing.key"));
+    let mut signer = GrantSigner::load_or_create(&key_path)?;
+    for jwks in &args.trusted_grant_keys {
+        signer = signer.trust_jwks_file(jwks)?;
+    }
     let passkeys = match &args.authenticator_allowlist {
         None => Passkeys::new(&args.public_url)?,
         Some(path) => {
@@ -150,9 +187,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => IdentityMap::default(),
     };
     let grants = GrantCache::new(&args.cluster);
-    let held = webhook::grant_cache::refresh(store.as_ref(), &grants)
-        .await
-        .context("loading live grants")?;
+    let loaded = webhook::grant_cache::refresh(
+        store.as_ref(),
+        &grants,
+        &signer,
+        args.public_url.as_str().trim_end_matches('/'),
+    )
+    .await
+    .context("loading live grants")?;
+    for (id, reason) in &loaded.rejected {
+        tracing::error!(grant = %id, %reason, "stored grant not honoured: its signed token does not vouch for it");
+    }
+    let held = loaded.held;
 
     let engine = Arc::new(Engine::new(guardrails));
     let namespaces = Arc::new(namespaces);
@@ -168,6 +214,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         namespaces,
         grants: Arc::new(grants),
         challenges: Arc::new(ChallengeCache::new()),
+        challenge_limits: ChallengeLimits {
+            open_per_subject: args.max_open_challenges,
+            bytes_per_subject: args.max_challenge_mib_per_user << 20,
+            bytes_total: args.max_challenge_mib << 20,
+        },
         signer: Arc::new(signer),
         passkeys: Arc::new(passkeys),
         oidc: oidc.clone(),
@@ -228,15 +279,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build();
     let portal = portal::router(state.clone(), leptos_options, sessions)
         .into_make_service_with_connect_info::<SocketAddr>();
-    let webhook_app = webhook::router(state.clone());
-
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
-        tls.cert_pem.into_bytes(),
-        tls.key_pem.into_bytes(),
-    )
-    .await
-    .context("loading the webhook certificate")?;
+    let rustls_config = webhook::tls::server_config(&tls, args.webhook_client_ca.as_deref())
+        .context("loading the webhook certificate")?;
+    match &args.webhook_client_ca {
+        Some(ca) => println!("  webhook callers: client certificate from {} required", ca.display()),
+        None => println!(
+            "  webhook callers: anyone who reaches the port (no --webhook-client-ca; see docs/security.md)"
+        ),
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the portal to {}", args.listen))?;
@@ -249,6 +300,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         webhook::grant_cache::REFRESH_EVERY,
     )));
+    let _prune = AbortOnDrop(tokio::spawn(crate::retention::keep_pruning(
+        store.clone(),
+        args.retention_days,
+    )));
     let _watch = kube_client.map(|client| {
         AbortOnDrop(tokio::spawn(cluster::reflect_namespaces(
             client,
@@ -256,10 +311,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )))
     });
     let portal_task = tokio::spawn(async move { axum::serve(listener, portal).await });
-    let webhook_task = tokio::spawn(
-        axum_server::from_tcp_rustls(webhook_listener, rustls_config)
-            .serve(webhook_app.into_make_service()),
-    );
+    let webhook_task = tokio::spawn(webhook::serve_tls(
+        webhook_listener,
+        state.clone(),
+        rustls_config,
+    ));
     tokio::select! {
         r = portal_task => r?.context("portal stopped")?,
         r = webhook_task => r?.context("webhook stopped")?,

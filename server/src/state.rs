@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::challenges::ChallengeCache;
+use crate::challenges::{ChallengeCache, ChallengeLimits};
 use crate::cluster::LiveNamespaces;
 use crate::engine::Engine;
 use crate::grants::{GrantCache, GrantSigner};
@@ -27,6 +27,8 @@ pub struct AppState {
     pub grants: Arc<GrantCache>,
     /// Open challenges in memory, so a repeated request is denied again without a database round trip.
     pub challenges: Arc<ChallengeCache>,
+    /// How many open challenges (and bytes) one person and everyone may have.
+    pub challenge_limits: ChallengeLimits,
     /// Grant signing key.
     pub signer: Arc<GrantSigner>,
     /// WebAuthn relying party.

@@ -105,6 +105,9 @@ pub struct AdmissionRequest {
     /// The operation's options (CreateOptions, UpdateOptions, DeleteOptions), when sent.
     #[serde(default)]
     pub options: Option<Value>,
+    /// Size of the review it came in, in bytes (what queues holding it are bounded by).
+    #[serde(skip)]
+    pub wire_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -132,8 +135,9 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
         .request
         .filter(|r| !r.is_null())
         .ok_or(ReviewError::MissingRequest)?;
-    let request: AdmissionRequest = serde_path_to_error::deserialize(request)
+    let mut request: AdmissionRequest = serde_path_to_error::deserialize(request)
         .map_err(|e| ReviewError::Malformed(format!("request.{e}")))?;
+    request.wire_bytes = body.len();
     if request.uid.is_empty() {
         return Err(ReviewError::Malformed("request.uid is empty".into()));
     }

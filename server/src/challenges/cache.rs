@@ -259,6 +259,7 @@ mod tests {
                 name: "api".into(),
                 object: None,
                 old_object: None,
+                options: None,
             },
             scope: GrantScope::Request,
             grant_ttl_secs: 900,

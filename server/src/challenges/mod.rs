@@ -2,6 +2,7 @@
 
 pub mod cache;
 mod code;
+mod limits;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,6 +12,7 @@ use crate::policy::{GrantScope, Guardrail};
 
 pub use cache::{ChallengeCache, OpenChallenge};
 pub use code::{is_code, new_code};
+pub use limits::{ChallengeLimits, ChallengeUsage, LimitReached};
 
 /// How long a challenge link stays usable.
 pub const CHALLENGE_TTL_SECS: i64 = 15 * 60;
@@ -86,11 +88,16 @@ pub struct AttemptedRequest {
     pub object: Option<Value>,
     /// Old object.
     pub old_object: Option<Value>,
+    /// The operation's options (DeleteOptions, CreateOptions, ...), bound by the digest too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
 }
 
 impl AttemptedRequest {
-    /// Summarise an admission request.
+    /// Summarise an admission request, with a Secret's values redacted (the digest is computed
+    /// from the request itself, before this).
     pub fn from_request(request: &AdmissionRequest) -> Self {
+        let (object, old_object) = crate::admission::redact::redacted_objects(request);
         Self {
             username: request.user_info.username.clone(),
             groups: request.user_info.groups.clone(),
@@ -102,8 +109,9 @@ impl AttemptedRequest {
             kind: request.kind.kind.clone(),
             namespace: request.namespace.clone(),
             name: request.name.clone(),
-            object: request.object.clone(),
-            old_object: request.old_object.clone(),
+            object,
+            old_object,
+            options: request.options.clone(),
         }
     }
 
@@ -146,6 +154,18 @@ pub struct Challenge {
     pub grant_id: Option<String>,
 }
 
+/// The scope a grant for `request` gets: the guardrail's, unless the request cannot name what it
+/// reaches. An unnamed create (`generateName`) has no object to bind to (an object grant would
+/// cover every create of that kind in the namespace), and a cluster-scoped request has no
+/// namespace; both fall back to the request itself.
+pub fn effective_scope(scope: GrantScope, request: &AdmissionRequest) -> GrantScope {
+    match scope {
+        GrantScope::Object if request.name.is_empty() => GrantScope::Request,
+        GrantScope::Namespace if request.namespace.is_empty() => GrantScope::Request,
+        scope => scope,
+    }
+}
+
 impl Challenge {
     /// A new pending challenge for a request denied by `guardrail`.
     pub fn new(
@@ -163,7 +183,7 @@ impl Challenge {
             guardrail: guardrail.name.to_string(),
             message,
             request: AttemptedRequest::from_request(request),
-            scope: guardrail.action.grant.scope,
+            scope: effective_scope(guardrail.action.grant.scope, request),
             grant_ttl_secs: guardrail.action.grant.ttl.seconds() as i64,
             grant_uses: guardrail.action.grant.uses,
             freshness_secs: guardrail.action.freshness.seconds() as i64,

@@ -219,6 +219,33 @@ impl GrantCache {
         true
     }
 
+    /// Whether this cache already holds `row` as it was verified (same id, reach, expiry and kind
+    /// of use limit), so a refresh need not verify its token again; the row's uses are lowered to
+    /// the held count if they grew (the store only ever lowers them).
+    pub fn holds_verified(&self, row: &mut LiveGrant) -> bool {
+        let shard = self
+            .shard(&row.username)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = shard
+            .get(row.username.as_str())
+            .and_then(|g| g.get(row.guardrail.as_str()))
+            .and_then(|entries| entries.iter().find(|e| *e.id == *row.id))
+        else {
+            return false;
+        };
+        let same = entry.reach == Reach::of(row)
+            && entry.expires_at == row.expires_at
+            && entry.uses_left.is_some() == row.uses_left.is_some()
+            && *row.cluster == *self.cluster;
+        if same {
+            if let (Some(held), Some(left)) = (entry.uses_left, row.uses_left.as_mut()) {
+                *left = (*left).min(held);
+            }
+        }
+        same
+    }
+
     /// One use was taken in the store; `spent` when the store said none was left.
     pub fn used(&self, username: &str, guardrail: &str, id: &str, spent: bool) {
         self.update(username, guardrail, id, |entry| {

@@ -9,7 +9,7 @@ use crate::challenges::Challenge;
 use crate::policy::GrantScope;
 
 pub use cache::{CoveringGrant, GrantCache, LiveGrant};
-pub use signing::{GrantClaims, GrantSigner, SigningError};
+pub use signing::{GrantClaims, GrantRejected, GrantSigner, SigningError, ADMISSION_AUDIENCE};
 
 /// Proof of the step-up behind a grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub struct Grant {
     pub digest: String,
     /// Namespace of the request (scopes `object`, `namespace`).
     pub namespace: String,
-    /// `group/resource/name` of the object (scope `object`).
+    /// [`object_key`] of the request (scope `object`).
     pub object_key: String,
     /// Uses left; `None` is unlimited within the ttl.
     pub uses_left: Option<i64>,
@@ -92,13 +92,23 @@ pub struct GrantTarget<'a> {
     pub digest: &'a str,
     /// Namespace.
     pub namespace: &'a str,
-    /// `group/resource/name`.
+    /// [`object_key`] of the request.
     pub object_key: &'a str,
 }
 
-/// `group/resource/name` identifying an object for `object`-scoped grants.
-pub fn object_key(group: &str, resource: &str, namespace: &str, name: &str) -> String {
-    format!("{group}/{resource}/{namespace}/{name}")
+/// `OPERATION group/resource/subresource namespace/name`: what an `object`-scoped grant covers.
+///
+/// Operation and subresource are part of it, so a grant for `kubectl port-forward` does not also
+/// allow `kubectl exec` into the same pod, nor a grant for a delete an update.
+pub fn object_key(
+    operation: &str,
+    group: &str,
+    resource: &str,
+    subresource: &str,
+    namespace: &str,
+    name: &str,
+) -> String {
+    format!("{operation} {group}/{resource}/{subresource} {namespace}/{name}")
 }
 
 impl Grant {
@@ -114,7 +124,14 @@ impl Grant {
             scope: challenge.scope,
             digest: challenge.digest.clone(),
             namespace: r.namespace.clone(),
-            object_key: object_key(&r.api_group, &r.resource, &r.namespace, &r.name),
+            object_key: object_key(
+                &r.operation,
+                &r.api_group,
+                &r.resource,
+                &r.subresource,
+                &r.namespace,
+                &r.name,
+            ),
             uses_left: challenge.grant_uses.map(i64::from),
             created_at: now,
             expires_at: now + challenge.grant_ttl_secs,

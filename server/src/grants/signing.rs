@@ -4,11 +4,14 @@ use std::path::Path;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Evidence, Grant};
+use super::{Evidence, Grant, LiveGrant};
+
+/// The audience of grants the admission webhook honours; other enforcement points get their own.
+pub const ADMISSION_AUDIENCE: &str = "countersign:admission";
 
 /// Why a signing key could not be loaded or a token not verified.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,25 @@ pub enum SigningError {
     /// Token malformed, signed by another key, or claims unreadable.
     #[error("grant token is not valid: {0}")]
     BadToken(&'static str),
+    /// A trusted key set (JWKS) could not be read.
+    #[error("trusted grant keys {path}: {reason}")]
+    BadKeySet {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why a stored grant is not honoured: its token does not vouch for the row.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantRejected {
+    /// The token is not signed by a trusted key, or is malformed.
+    #[error(transparent)]
+    Token(#[from] SigningError),
+    /// A claim differs from the stored row (someone wrote the database).
+    #[error("claim `{0}` does not match the stored grant")]
+    Mismatch(&'static str),
 }
 
 /// The claims inside a grant token.
@@ -34,6 +56,9 @@ pub enum SigningError {
 pub struct GrantClaims {
     /// Issuer: the portal's public URL.
     pub iss: String,
+    /// Audience: the enforcement point that honours it ([`ADMISSION_AUDIENCE`]).
+    #[serde(default)]
+    pub aud: String,
     /// Kubernetes username.
     pub sub: String,
     /// Grant id.
@@ -70,6 +95,7 @@ impl GrantClaims {
     pub fn of(grant: &Grant, issuer: &str) -> Self {
         Self {
             iss: issuer.to_owned(),
+            aud: ADMISSION_AUDIENCE.to_owned(),
             sub: grant.username.clone(),
             jti: grant.id.clone(),
             iat: grant.created_at,
@@ -88,10 +114,13 @@ impl GrantClaims {
     }
 }
 
-/// The Ed25519 key that signs grants, with its RFC 7638 thumbprint as `kid`.
+/// The Ed25519 key that signs grants, with its RFC 7638 thumbprint as `kid`, and the public keys
+/// of other replicas (or of a rotated key) whose grants are honoured too.
 pub struct GrantSigner {
     key: SigningKey,
+    public: VerifyingKey,
     kid: String,
+    trusted: Vec<(String, VerifyingKey)>,
 }
 
 impl std::fmt::Debug for GrantSigner {
@@ -106,10 +135,44 @@ impl std::fmt::Debug for GrantSigner {
 impl GrantSigner {
     /// A signer over a given key.
     pub fn new(key: SigningKey) -> Self {
-        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
-        let thumbprint_input = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-        Self { key, kid }
+        let public = key.verifying_key();
+        let kid = thumbprint(&public);
+        Self {
+            key,
+            public,
+            kid,
+            trusted: Vec::new(),
+        }
+    }
+
+    /// Also honour grants signed by the Ed25519 keys of a JWKS file (another replica's
+    /// `/.well-known/jwks.json`, or the key before a rotation).
+    pub fn trust_jwks_file(mut self, path: &Path) -> Result<Self, SigningError> {
+        let bad = |reason: String| SigningError::BadKeySet {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let set: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let keys = set["keys"]
+            .as_array()
+            .ok_or_else(|| bad("no `keys` array".into()))?;
+        for (i, jwk) in keys.iter().enumerate() {
+            if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
+                return Err(bad(format!("keys[{i}] is not an Ed25519 key (OKP)")));
+            }
+            let key = jwk["x"]
+                .as_str()
+                .and_then(|x| URL_SAFE_NO_PAD.decode(x).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+                .ok_or_else(|| bad(format!("keys[{i}].x is not an Ed25519 public key")))?;
+            let kid = thumbprint(&key);
+            if kid != self.kid && !self.trusted.iter().any(|(k, _)| *k == kid) {
+                self.trusted.push((kid, key));
+            }
+        }
+        Ok(self)
     }
 
     /// A fresh random key (tests, benchmarks).
@@ -157,25 +220,89 @@ impl GrantSigner {
         )
     }
 
-    /// Verify a token signed by this key and return its claims (expiry is the caller's business).
+    /// Verify a token signed by this key or a trusted one and return its claims (expiry is the
+    /// caller's business).
     pub fn verify(&self, token: &str) -> Result<GrantClaims, SigningError> {
-        verify_with(&self.key.verifying_key(), token)
+        verify_with(
+            |kid| {
+                if kid == self.kid {
+                    return Some(self.public);
+                }
+                self.trusted
+                    .iter()
+                    .find(|(k, _)| k == kid)
+                    .map(|(_, key)| *key)
+            },
+            token,
+        )
     }
 
-    /// The public key set, served at `/.well-known/jwks.json`.
+    /// The cache's view of a stored grant, from its verified token: honoured only when the token
+    /// is signed by a trusted key, is for the admission webhook and `issuer`, and every claim
+    /// agrees with the row. The row may only lower the uses the token allows.
+    pub fn vouch(
+        &self,
+        row: &LiveGrant,
+        token: &str,
+        issuer: &str,
+    ) -> Result<LiveGrant, GrantRejected> {
+        let claims = self.verify(token)?;
+        let checks = [
+            ("iss", claims.iss == issuer),
+            ("aud", claims.aud == ADMISSION_AUDIENCE),
+            ("jti", claims.jti == row.id),
+            ("sub", claims.sub == row.username),
+            ("guardrail", claims.guardrail == row.guardrail),
+            ("cluster", claims.cluster == row.cluster),
+            ("scope", claims.scope == row.scope.as_str()),
+            ("digest", claims.digest == row.digest),
+            ("namespace", claims.namespace == row.namespace),
+            ("object", claims.object == row.object_key),
+            ("exp", claims.exp == row.expires_at),
+            (
+                "uses",
+                match (claims.uses, row.uses_left) {
+                    (None, None) => true,
+                    (Some(allowed), Some(left)) => left <= allowed,
+                    _ => false,
+                },
+            ),
+        ];
+        if let Some((claim, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(GrantRejected::Mismatch(claim));
+        }
+        Ok(row.clone())
+    }
+
+    /// The public key set, served at `/.well-known/jwks.json`: this key and the trusted ones.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [{
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": URL_SAFE_NO_PAD.encode(self.key.verifying_key().as_bytes()),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }]})
+        let jwk = |kid: &str, key: &VerifyingKey| {
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(key.as_bytes()),
+                "kid": kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            })
+        };
+        let mut keys = vec![jwk(&self.kid, &self.public)];
+        keys.extend(self.trusted.iter().map(|(kid, key)| jwk(kid, key)));
+        serde_json::json!({ "keys": keys })
     }
 }
 
-fn verify_with(key: &VerifyingKey, token: &str) -> Result<GrantClaims, SigningError> {
+/// RFC 7638 thumbprint of an Ed25519 public key.
+fn thumbprint(key: &VerifyingKey) -> String {
+    let x = URL_SAFE_NO_PAD.encode(key.as_bytes());
+    let thumbprint_input = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()))
+}
+
+fn verify_with(
+    key_for: impl Fn(&str) -> Option<VerifyingKey>,
+    token: &str,
+) -> Result<GrantClaims, SigningError> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -190,13 +317,19 @@ fn verify_with(key: &VerifyingKey, token: &str) -> Result<GrantClaims, SigningEr
     if header["alg"] != "EdDSA" {
         return Err(SigningError::BadToken("algorithm"));
     }
+    let key = header["kid"]
+        .as_str()
+        .and_then(key_for)
+        .ok_or(SigningError::BadToken(
+            "signed by a key that is not trusted",
+        ))?;
     let signature: [u8; 64] = URL_SAFE_NO_PAD
         .decode(signature)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or(SigningError::BadToken("signature encoding"))?;
     let signing_input_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    key.verify(
+    key.verify_strict(
         &token.as_bytes()[..signing_input_len],
         &Signature::from_bytes(&signature),
     )
@@ -227,6 +360,7 @@ mod tests {
     fn claims() -> GrantClaims {
         GrantClaims {
             iss: "http://localhost:3000".into(),
+            aud: ADMISSION_AUDIENCE.into(),
             sub: "alice".into(),
             jti: "g1".into(),
             iat: 1,

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::challenges::Challenge;
+pub use crate::challenges::ChallengeUsage;
 use crate::decisions::DecisionRecord;
 use crate::grants::{Grant, LiveGrant};
 use crate::identity::setup::Invitation;
@@ -114,6 +115,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Challenge>, StoreError>;
     /// Insert a challenge; false if another pending one for the same digest and guardrail won the race.
     async fn insert_challenge(&self, challenge: &Challenge) -> Result<bool, StoreError>;
+    /// Open (pending, unexpired) challenges of a Kubernetes username and their stored bytes, and
+    /// the stored bytes of every open challenge: what challenge limits are checked against.
+    async fn open_challenge_usage(
+        &self,
+        username: &str,
+        now: i64,
+    ) -> Result<ChallengeUsage, StoreError>;
     /// Challenge by code.
     async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError>;
     /// Recent challenges of a Kubernetes username, newest first.
@@ -136,6 +144,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every unexpired, unrevoked grant with uses left, without tokens or evidence (what the grant
     /// cache holds).
     async fn all_live_grants(&self, now: i64) -> Result<Vec<LiveGrant>, StoreError>;
+    /// The signed tokens of these grants, as `(grant id, token)`; unknown ids are left out.
+    async fn grant_tokens(&self, ids: &[String]) -> Result<Vec<(String, String)>, StoreError>;
     /// Revoke a grant; false if it was unknown, expired or already revoked.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
 
@@ -153,6 +163,11 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 
+    /// Delete what retention lets go of: grants expired (or revoked) before `before`, challenges
+    /// created before it that are closed and have no grant left, and decisions logged before it.
+    /// The audit log is never pruned.
+    async fn prune(&self, before: i64) -> Result<Pruned, StoreError>;
+
     /// Append decisions to the decision log, in one transaction.
     async fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
     /// The most recent decisions, newest first.
@@ -169,6 +184,17 @@ pub trait Store: Send + Sync + 'static {
     async fn revocation_feed(&self) -> Result<Option<RevocationFeed>, StoreError> {
         Ok(None)
     }
+}
+
+/// What one pruning pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Grants.
+    pub grants: u64,
+    /// Challenges.
+    pub challenges: u64,
+    /// Decision-log entries.
+    pub decisions: u64,
 }
 
 /// A revoked grant, as much of it as a cache needs to drop it.

@@ -261,8 +261,8 @@ macro_rules! impl_store {
             async fn insert_challenge(&self, c: &Challenge) -> Result<bool, StoreError> {
                 let body = serde_json::to_string(c).map_err(|e| StoreError::Corrupt("challenge", e.to_string()))?;
                 let done = sqlx::query(
-                    "insert into challenges (code, digest, guardrail, username, status, created_at, expires_at, grant_id, body)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
+                    "insert into challenges (code, digest, guardrail, username, status, created_at, expires_at, grant_id, body, body_bytes)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing",
                 )
                 .bind(&c.code)
                 .bind(&c.digest)
@@ -272,10 +272,29 @@ macro_rules! impl_store {
                 .bind(c.created_at)
                 .bind(c.expires_at)
                 .bind(&c.grant_id)
-                .bind(body)
+                .bind(&body)
+                .bind(body.len() as i64)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn open_challenge_usage(&self, username: &str, now: i64) -> Result<$crate::store::ChallengeUsage, StoreError> {
+                let row = sqlx::query(
+                    "select cast(coalesce(sum(case when username = $1 then 1 else 0 end), 0) as bigint) as subject_open,
+                            cast(coalesce(sum(case when username = $1 then body_bytes else 0 end), 0) as bigint) as subject_bytes,
+                            cast(coalesce(sum(body_bytes), 0) as bigint) as total_bytes
+                     from challenges where status = 'pending' and expires_at > $2",
+                )
+                .bind(username)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok($crate::store::ChallengeUsage {
+                    subject_open: row.try_get("subject_open")?,
+                    subject_bytes: row.try_get("subject_bytes")?,
+                    total_bytes: row.try_get("total_bytes")?,
+                })
             }
 
             async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError> {
@@ -395,6 +414,26 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn grant_tokens(&self, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+                let mut out = Vec::with_capacity(ids.len());
+                // Chunks keep the statement under both backends' bind-parameter limits.
+                for chunk in ids.chunks(500) {
+                    let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "select grant_id, token from grants where grant_id in ({})",
+                        placeholders.join(",")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in chunk {
+                        query = query.bind(id);
+                    }
+                    for row in query.fetch_all(&self.pool).await? {
+                        out.push((row.try_get("grant_id")?, row.try_get("token")?));
+                    }
+                }
+                Ok(out)
+            }
+
             async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "update grants set revoked_at = $1 where grant_id = $2 and revoked_at is null and expires_at > $1",
@@ -453,6 +492,32 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn prune(&self, before: i64) -> Result<$crate::store::Pruned, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let grants = sqlx::query(
+                    "delete from grants where expires_at < $1 or (revoked_at is not null and revoked_at < $1)",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let challenges = sqlx::query(
+                    "delete from challenges where created_at < $1 and (status <> 'pending' or expires_at < $1)
+                     and not exists (select 1 from grants where grants.challenge_code = challenges.code)",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let decisions = sqlx::query("delete from decisions where at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok($crate::store::Pruned { grants, challenges, decisions })
             }
 
             async fn append_decisions(&self, records: &[$crate::decisions::DecisionRecord]) -> Result<(), StoreError> {

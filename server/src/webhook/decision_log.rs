@@ -1,8 +1,9 @@
 //! The decision log writer: reviews a guardrail matched go through a bounded queue to a background
 //! task that explains them against the same guardrails and writes them in batches. The webhook only
-//! enqueues; when the queue is full the entry is dropped and counted, never waited for.
+//! enqueues; when the queue is full (in entries or in bytes: each entry holds its whole review) the
+//! entry is dropped and counted, never waited for.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +20,14 @@ use super::metrics::Outcome;
 
 /// Entries waiting to be written before new ones are dropped.
 const QUEUE: usize = 10_000;
+/// Review bytes waiting to be written before new entries are dropped.
+pub const QUEUE_BYTES: usize = 32 << 20;
 /// Decisions written per transaction.
 const BATCH: usize = 256;
 
 struct Entry {
+    /// Counted against [`QUEUE_BYTES`] until the writer takes it.
+    bytes: usize,
     at: i64,
     request: AdmissionRequest,
     action: &'static str,
@@ -34,6 +39,7 @@ struct Entry {
 #[derive(Default)]
 pub struct DecisionLog {
     queue: Option<mpsc::Sender<Entry>>,
+    queued_bytes: Arc<AtomicUsize>,
     dropped: AtomicU64,
 }
 
@@ -51,10 +57,19 @@ impl DecisionLog {
         cluster: String,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(write_batches(rx, store, engine, namespaces, cluster));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(write_batches(
+            rx,
+            queued_bytes.clone(),
+            store,
+            engine,
+            namespaces,
+            cluster,
+        ));
         (
             Self {
                 queue: Some(tx),
+                queued_bytes,
                 dropped: AtomicU64::new(0),
             },
             task,
@@ -67,7 +82,16 @@ impl DecisionLog {
         if decision.hits.is_empty() {
             return;
         }
+        // Reserve the bytes first, so concurrent reviews cannot all pass the check together.
+        let bytes = request.wire_bytes;
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let entry = Entry {
+            bytes,
             at: crate::clock::now(),
             request: request.clone(),
             action: decision.action.as_str(),
@@ -75,6 +99,7 @@ impl DecisionLog {
             hits: serde_json::to_value(&decision.hits).unwrap_or_default(),
         };
         if queue.try_send(entry).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -87,6 +112,7 @@ impl DecisionLog {
 
 async fn write_batches(
     mut rx: mpsc::Receiver<Entry>,
+    queued_bytes: Arc<AtomicUsize>,
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     namespaces: Arc<LiveNamespaces>,
@@ -100,6 +126,7 @@ async fn write_batches(
             .map(|e| {
                 // Explaining every guardrail is the expensive part; it happens here, off the hot path.
                 let (_, explanations) = engine.explain(&e.request, labels.as_ref());
+                queued_bytes.fetch_sub(e.bytes, Ordering::Relaxed);
                 let r = e.request;
                 DecisionRecord {
                     at: e.at,

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::audit::AuditEvent;
 use crate::clock;
-use crate::grants::GrantCache;
+use crate::grants::{GrantCache, GrantRejected, GrantSigner};
 use crate::state::AppState;
 use crate::store::{RevocationFeed, Store, StoreError};
 
@@ -22,12 +24,81 @@ pub const REVOCATIONS_EVERY: Duration = Duration::from_millis(250);
 /// resolution of one second and comes from the clock of whichever process revoked.
 const REVOCATION_OVERLAP_SECS: i64 = 5;
 
-/// Replace the cache with every live grant in the store; returns how many are held.
-pub async fn refresh(store: &dyn Store, cache: &GrantCache) -> Result<usize, StoreError> {
+/// What a refresh did.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    /// Grants held now.
+    pub held: usize,
+    /// Rows whose token does not vouch for them (forged or edited in the database), by grant id.
+    pub rejected: Vec<(String, GrantRejected)>,
+}
+
+/// Replace the cache with every live grant in the store whose signed token vouches for its row.
+///
+/// The database is not trusted to say what a grant covers: a row enters the cache only when its
+/// JWS verifies against a trusted key and every claim matches. Rows the cache already holds as
+/// verified are not verified again, so a refresh costs one signature check per new grant.
+pub async fn refresh(
+    store: &dyn Store,
+    cache: &GrantCache,
+    signer: &GrantSigner,
+    issuer: &str,
+) -> Result<Refreshed, StoreError> {
     let now = clock::now();
-    let grants = store.all_live_grants(now).await?;
-    cache.replace_all(grants, now);
-    Ok(cache.len())
+    let mut rows = store.all_live_grants(now).await?;
+    let mut known = Vec::with_capacity(rows.len());
+    let mut new = HashMap::new();
+    for mut row in rows.drain(..) {
+        if cache.holds_verified(&mut row) {
+            known.push(row);
+        } else {
+            new.insert(row.id.clone(), row);
+        }
+    }
+    let mut rejected = Vec::new();
+    if !new.is_empty() {
+        let ids: Vec<String> = new.keys().cloned().collect();
+        for (id, token) in store.grant_tokens(&ids).await? {
+            let Some(row) = new.remove(&id) else { continue };
+            match signer.vouch(&row, &token, issuer) {
+                Ok(grant) => known.push(grant),
+                Err(e) => rejected.push((id, e)),
+            }
+        }
+        // A row without a token row (deleted meanwhile) is simply not honoured.
+    }
+    cache.replace_all(known, now);
+    Ok(Refreshed {
+        held: cache.len(),
+        rejected,
+    })
+}
+
+/// Log, count and audit (once per grant) rows the refresh refused to honour.
+fn report_rejected(
+    state: &AppState,
+    rejected: Vec<(String, GrantRejected)>,
+    seen: &mut HashSet<String>,
+) {
+    for (id, reason) in rejected {
+        state.metrics.grant_rejected();
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        tracing::error!(grant = %id, %reason, "stored grant not honoured: its signed token does not vouch for it");
+        let event = AuditEvent::new(
+            "grant.rejected",
+            "webhook",
+            &id,
+            serde_json::json!({ "reason": reason.to_string() }),
+        );
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.append_audit(&event).await {
+                tracing::error!(error = %e, "audit append failed for a rejected grant");
+            }
+        });
+    }
 }
 
 /// Drop from the cache every grant revoked at or after `*watermark`, and move the watermark up
@@ -66,16 +137,21 @@ pub async fn keep_fresh(state: AppState, every: Duration) {
     polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut feed = listen(store).await;
     let mut failing = false;
+    let mut rejected_seen = HashSet::new();
+    let issuer = state.issuer();
     loop {
         let pushed = tokio::select! {
             _ = reloads.tick() => {
                 state.challenges.sweep(clock::now());
                 let outcome = tokio::time::timeout(
                     every.max(Duration::from_secs(5)),
-                    refresh(store, &state.grants),
+                    refresh(store, &state.grants, &state.signer, &issuer),
                 )
                 .await;
-                failing = report(outcome.map(|r| r.map(drop)), failing, "grant cache refresh");
+                let outcome = outcome.map(|r| {
+                    r.map(|refreshed| report_rejected(&state, refreshed.rejected, &mut rejected_seen))
+                });
+                failing = report(outcome, failing, "grant cache refresh");
                 if feed.is_none() && !failing {
                     // Listening failed or was lost earlier: try again while the store answers.
                     feed = listen(store).await;

@@ -12,6 +12,8 @@ pub struct Metrics {
     bad_requests: AtomicU64,
     store_failures: AtomicU64,
     micros_total: AtomicU64,
+    grants_rejected: AtomicU64,
+    challenges_limited: AtomicU64,
 }
 
 /// How a review ended, for counting.
@@ -61,6 +63,16 @@ impl Metrics {
         self.store_failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Count a stored grant whose token did not vouch for it.
+    pub fn grant_rejected(&self) {
+        self.grants_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a review denied because its subject (or everyone) holds too many open challenges.
+    pub fn challenge_limited(&self) {
+        self.challenges_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self, guardrails: usize) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -95,6 +107,23 @@ impl Metrics {
             "countersign_store_failures_total {}\n",
             get(&self.store_failures)
         ));
+        for (name, help, c) in [
+            (
+                "countersign_grants_rejected_total",
+                "Stored grants not honoured because their signed token does not vouch for the row.",
+                &self.grants_rejected,
+            ),
+            (
+                "countersign_challenges_limited_total",
+                "Reviews denied without a new challenge because open-challenge limits were reached.",
+                &self.challenges_limited,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                get(c)
+            ));
+        }
         out.push_str("# HELP countersign_guardrails Guardrails loaded.\n# TYPE countersign_guardrails gauge\n");
         out.push_str(&format!("countersign_guardrails {guardrails}\n"));
         out

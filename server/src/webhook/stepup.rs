@@ -2,7 +2,7 @@
 
 use crate::admission::{request_digest, AdmissionRequest, Verdict};
 use crate::audit::AuditEvent;
-use crate::challenges::Challenge;
+use crate::challenges::{Challenge, LimitReached};
 use crate::clock;
 use crate::engine::{Decision, Hit};
 use crate::grants::{object_key, CoveringGrant, GrantTarget, LiveGrant};
@@ -26,8 +26,10 @@ pub(super) async fn check(
     let now = clock::now();
     let digest = request_digest(&state.cluster, request);
     let object = object_key(
+        request.operation.as_str(),
         &request.resource.group,
         &request.resource.resource,
+        &request.sub_resource,
         &request.namespace,
         &request.name,
     );
@@ -53,9 +55,22 @@ pub(super) async fn check(
                 }
                 let stored = state.store.live_grants(username, &hit.name, now).await?;
                 for grant in &stored {
-                    state.grants.insert(&LiveGrant::from(grant), now);
-                    // A grant exists for that challenge: it is not open any more.
-                    state.challenges.granted(&grant.digest, &grant.guardrail);
+                    // Only a row its signed token vouches for is honoured (the database is not
+                    // trusted to say what a grant covers).
+                    match state
+                        .signer
+                        .vouch(&LiveGrant::from(grant), &grant.token, &state.issuer())
+                    {
+                        Ok(live) => {
+                            state.grants.insert(&live, now);
+                            // A grant exists for that challenge: it is not open any more.
+                            state.challenges.granted(&grant.digest, &grant.guardrail);
+                        }
+                        Err(reason) => {
+                            state.metrics.grant_rejected();
+                            tracing::error!(grant = %grant.id, %reason, "stored grant not honoured");
+                        }
+                    }
                 }
                 state.grants.find(&target, now)
             }
@@ -110,9 +125,21 @@ async fn challenge(
     digest: String,
     now: i64,
 ) -> Result<(Verdict, Outcome), StoreError> {
-    let challenge = find_or_create(state, request, hit, digest, now).await?;
-    state.challenges.insert(&challenge, now);
-    Ok(deny(state, hit, &challenge.code, challenge.expires_at))
+    match find_or_create(state, request, hit, digest, now).await? {
+        Ok(challenge) => {
+            state.challenges.insert(&challenge, now);
+            Ok(deny(state, hit, &challenge.code, challenge.expires_at))
+        }
+        Err(limit) => {
+            state.metrics.challenge_limited();
+            tracing::warn!(user = %request.user_info.username, %limit, "challenge limit reached; denied without a new challenge");
+            let message = format!(
+                "step-up required by guardrail \"{}\": no new challenge can be opened ({limit}); confirm or let the open ones expire, then retry",
+                hit.name
+            );
+            Ok((Verdict::deny(message), Outcome::Denied))
+        }
+    }
 }
 
 /// The denial that links to challenge `code`.
@@ -126,13 +153,14 @@ fn deny(state: &AppState, hit: &Hit, code: &str, expires_at: i64) -> (Verdict, O
     (Verdict::deny(message), Outcome::Challenged)
 }
 
+/// The open challenge for this digest and guardrail, or a new one if the limits allow it.
 async fn find_or_create(
     state: &AppState,
     request: &AdmissionRequest,
     hit: &Hit,
     digest: String,
     now: i64,
-) -> Result<Challenge, StoreError> {
+) -> Result<Result<Challenge, LimitReached>, StoreError> {
     // Two tries: a concurrent identical request may insert first; a code may collide.
     for _ in 0..3 {
         if let Some(existing) = state
@@ -140,7 +168,7 @@ async fn find_or_create(
             .pending_challenge(&digest, &hit.name, now)
             .await?
         {
-            return Ok(existing);
+            return Ok(Ok(existing));
         }
         let Some(guardrail) = state.engine.guardrails().get(hit.index) else {
             break;
@@ -153,6 +181,15 @@ async fn find_or_create(
             request,
             now,
         );
+        // Approximate (the store writes the same JSON): close enough to bound what it keeps.
+        let bytes = serde_json::to_vec(&fresh).map_or(0, |b| b.len()) as i64;
+        let usage = state
+            .store
+            .open_challenge_usage(&fresh.request.username, now)
+            .await?;
+        if let Err(limit) = state.challenge_limits.check(&usage, bytes) {
+            return Ok(Err(limit));
+        }
         if state.store.insert_challenge(&fresh).await? {
             audit(
                 state,
@@ -163,7 +200,7 @@ async fn find_or_create(
                     serde_json::json!({ "guardrail": fresh.guardrail, "uid": request.uid, "dryRun": request.dry_run }),
                 ),
             );
-            return Ok(fresh);
+            return Ok(Ok(fresh));
         }
     }
     Err(StoreError::Conflict("challenge"))

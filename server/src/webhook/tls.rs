@@ -20,6 +20,9 @@ pub enum TlsError {
     /// Generating certificates.
     #[error("cannot make the webhook certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The certificate, key or client CA cannot be used.
+    #[error("webhook TLS: {0}")]
+    Config(String),
 }
 
 /// PEM certificate chain and key for the webhook, plus the CA bundle to put in the webhook configuration.
@@ -123,4 +126,57 @@ pub fn load_or_create(dir: &Path, names: &[String]) -> Result<WebhookTls, TlsErr
     write(&cert_path, &tls.cert_pem, false)?;
     write(&key_path, &tls.key_pem, true)?;
     Ok(tls)
+}
+
+/// The webhook's rustls configuration: its certificate, and with `client_ca` a requirement that
+/// every caller present a certificate issued by that CA (what the API server does when its
+/// AdmissionConfiguration gives the webhook a kubeconfig with a client certificate).
+pub fn server_config(
+    tls: &WebhookTls,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, TlsError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let config_error =
+        |what: &str, e: &dyn std::fmt::Display| TlsError::Config(format!("{what}: {e}"));
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| config_error("certificate", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
+        .map_err(|e| config_error("key", &e))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_error("protocol versions", &e))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = read(path)?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| config_error(&path.display().to_string(), &e))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| config_error(&path.display().to_string(), &e))?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::Config(format!(
+                    "{}: no CA certificate in it",
+                    path.display()
+                )));
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| config_error("client CA", &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| config_error("certificate and key", &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }

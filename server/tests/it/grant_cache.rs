@@ -192,7 +192,13 @@ async fn replicas_share_grants_through_the_store() -> anyhow::Result<()> {
 
     // A fresh single-use grant known to both; two simultaneous retries, one per replica: one wins.
     let grant = a.confirm(&next).await?;
-    grant_cache::refresh(b.state.store.as_ref(), &b.state.grants).await?;
+    grant_cache::refresh(
+        b.state.store.as_ref(),
+        &b.state.grants,
+        &b.state.signer,
+        &b.state.issuer(),
+    )
+    .await?;
     assert_eq!(b.state.grants.len(), 1);
     let (on_a, on_b) = (attempt(&update, 4), attempt(&update, 5));
     let (ra, rb) = tokio::join!(a.decide(&on_a), b.decide(&on_b));
@@ -265,11 +271,14 @@ async fn cached_unlimited_grant_admits_while_the_store_is_down() -> anyhow::Resu
     assert_eq!(response["auditAnnotations"]["grant"], exec_grant.as_str());
 
     // A failed refresh keeps the last snapshot.
-    assert!(
-        grant_cache::refresh(app.state.store.as_ref(), &app.state.grants)
-            .await
-            .is_err()
-    );
+    assert!(grant_cache::refresh(
+        app.state.store.as_ref(),
+        &app.state.grants,
+        &app.state.signer,
+        &app.state.issuer()
+    )
+    .await
+    .is_err());
     let response = app.decide(&attempt(&other_shell, 8)).await?;
     assert_eq!(response["allowed"], true, "{response}");
 

@@ -100,6 +100,7 @@ fn challenge(
             old_object: Some(
                 json!({"metadata": {"name": "payments-api"}, "spec": {"replicas": 3}}),
             ),
+            options: None,
         },
         scope: GrantScope::Request,
         grant_ttl_secs: 900,

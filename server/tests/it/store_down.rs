@@ -124,6 +124,19 @@ impl Store for BrokenStore {
     async fn all_live_grants(&self, _: i64) -> Result<Vec<LiveGrant>, StoreError> {
         self.fail().await
     }
+    async fn grant_tokens(&self, _: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        self.fail().await
+    }
+    async fn open_challenge_usage(
+        &self,
+        _: &str,
+        _: i64,
+    ) -> Result<countersign::store::ChallengeUsage, StoreError> {
+        self.fail().await
+    }
+    async fn prune(&self, _: i64) -> Result<countersign::store::Pruned, StoreError> {
+        self.fail().await
+    }
     async fn revoke_grant(&self, _: &str, _: i64) -> Result<bool, StoreError> {
         self.fail().await
     }

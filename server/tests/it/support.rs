@@ -199,6 +199,14 @@ impl Drop for PgDropGuard {
     }
 }
 
+/// One grant signing key for every test app, as replicas sharing a database share one key file.
+pub fn shared_signer() -> Arc<GrantSigner> {
+    static SIGNER: std::sync::OnceLock<Arc<GrantSigner>> = std::sync::OnceLock::new();
+    SIGNER
+        .get_or_init(|| Arc::new(GrantSigner::generate()))
+        .clone()
+}
+
 /// The webhook router over real TLS on 127.0.0.1, with a client that trusts only its private CA.
 pub struct TestApp {
     /// Shared state (store, signer, ...), as the handlers see it.
@@ -257,6 +265,17 @@ impl TestApp {
 
     /// The webhook on a given store (kept alive with `db`, if any).
     pub async fn spawn_with(store: Arc<dyn AnyStore>, db: Option<TestDb>) -> anyhow::Result<Self> {
+        Self::spawn_configured(store, db, |_| {}, None).await
+    }
+
+    /// The webhook on a given store, with its state changed by `configure` first (guardrails,
+    /// limits) and, with `client_ca`, requiring callers to present a certificate from that CA.
+    pub async fn spawn_configured(
+        store: Arc<dyn AnyStore>,
+        db: Option<TestDb>,
+        configure: impl FnOnce(&mut AppState),
+        client_ca: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let public_url = Url::parse(PUBLIC_URL)?;
         let engine = Arc::new(engine()?);
         let namespaces = Arc::new(LiveNamespaces::fixed(namespaces()?));
@@ -266,13 +285,14 @@ impl TestApp {
             namespaces.clone(),
             CLUSTER.to_owned(),
         );
-        let state = AppState {
+        let mut state = AppState {
             store,
             engine,
             namespaces,
             grants: Arc::new(GrantCache::new(CLUSTER)),
             challenges: Arc::new(ChallengeCache::new()),
-            signer: Arc::new(GrantSigner::generate()),
+            challenge_limits: Default::default(),
+            signer: shared_signer(),
             passkeys: Arc::new(Passkeys::new(&public_url)?),
             oidc: None,
             public_url,
@@ -281,6 +301,7 @@ impl TestApp {
             decisions: Arc::new(decisions),
             identities: Arc::new(identities()?),
         };
+        configure(&mut state);
 
         let tls_dir = tempfile::tempdir()?;
         let tls = countersign::webhook::tls::load_or_create(
@@ -292,20 +313,13 @@ impl TestApp {
             .clone()
             .context("a self-made certificate comes with its CA")?;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
-            tls.cert_pem.into_bytes(),
-            tls.key_pem.into_bytes(),
-        )
-        .await?;
+        let config = countersign::webhook::tls::server_config(&tls, client_ca)?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let app = countersign::webhook::router(state.clone());
+        let served = state.clone();
         let server = tokio::spawn(async move {
-            if let Err(e) = axum_server::from_tcp_rustls(listener, config)
-                .serve(app.into_make_service())
-                .await
-            {
+            if let Err(e) = countersign::webhook::serve_tls(listener, served, config).await {
                 eprintln!("webhook server stopped: {e}");
             }
         });
