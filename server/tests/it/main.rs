@@ -12,6 +12,7 @@ mod grant_cache;
 mod passkeys;
 mod portal;
 mod portal_security;
+mod security_bounds;
 mod security_webhook;
 mod soft_key;
 mod storage;
