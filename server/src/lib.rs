@@ -23,6 +23,7 @@ pub mod identity;
 pub mod policy;
 pub mod policy_cli;
 pub mod portal;
+pub mod private_files;
 pub mod serve;
 pub mod state;
 pub mod store;

@@ -280,6 +280,7 @@ impl TestApp {
             metrics: Arc::new(Metrics::default()),
             decisions: Arc::new(decisions),
             identities: Arc::new(identities()?),
+            trusted_proxies: Arc::default(),
         };
 
         let tls_dir = tempfile::tempdir()?;
