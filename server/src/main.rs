@@ -55,6 +55,11 @@ impl StoreArgs {
                 self.data_dir.join("countersign.db").display()
             )
         });
+        // A database file made here is owner-only, as `serve` makes it (`serve` also refuses an
+        // open one; a one-off admin command does not stand in its way).
+        if let Some(file) = countersign::private_files::sqlite_file(&url) {
+            countersign::private_files::create_sqlite(&file)?;
+        }
         Ok(countersign::store::connect(&url).await?)
     }
 }

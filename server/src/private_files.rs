@@ -72,9 +72,9 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!file.is_empty() && file != ":memory:").then(|| PathBuf::from(file))
 }
 
-/// Check the database file (and its WAL companions), creating it owner-only when missing, so
-/// SQLite never makes it with the default umask (it gives the companions the file's own mode).
-pub fn prepare_sqlite(path: &Path) -> Result<(), PrivateFileError> {
+/// Create the database file owner-only when it is missing, so SQLite never makes it with the
+/// default umask (it gives its `-wal`/`-shm` companions the file's own mode).
+pub fn create_sqlite(path: &Path) -> Result<(), PrivateFileError> {
     if !path.exists() {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -89,6 +89,12 @@ pub fn prepare_sqlite(path: &Path) -> Result<(), PrivateFileError> {
             Err(e) => return Err(io(path)(e)),
         }
     }
+    Ok(())
+}
+
+/// Check the database file and its companions, creating it owner-only when missing.
+pub fn prepare_sqlite(path: &Path) -> Result<(), PrivateFileError> {
+    create_sqlite(path)?;
     check(path)?;
     for suffix in ["-wal", "-shm"] {
         let mut companion = path.as_os_str().to_owned();

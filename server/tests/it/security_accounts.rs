@@ -196,7 +196,10 @@ async fn finding_13_disabling_is_kept_on_both_backends() -> anyhow::Result<()> {
 #[tokio::test]
 async fn finding_13_user_disable_and_enable_on_the_command_line() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+    let file = dir.path().join("countersign.db");
+    // Owner-only, as `serve` and the CLI make it (they refuse a database others can read).
+    countersign::private_files::prepare_sqlite(&file)?;
+    let url = format!("sqlite://{}", file.display());
     let store = countersign::store::connect(&url).await?;
     let user = User {
         user_id: uuid::Uuid::new_v4().to_string(),

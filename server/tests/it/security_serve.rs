@@ -165,6 +165,22 @@ fn finding_13_serve_refuses_secrets_others_can_read_and_makes_new_ones_private(
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
+    // The CLI makes a missing database owner-only too.
+    let fresh = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(["user", "invite", "--role", "admin", "--username", "root"])
+        .arg("--data-dir")
+        .arg(fresh.path())
+        .env_remove("COUNTERSIGN_DATABASE_URL")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = std::fs::metadata(fresh.path().join("countersign.db"))?;
+    assert_eq!(made.permissions().mode() & 0o777, 0o600);
+
     // The audit key (when checkpoints are signed) is held to the same rule.
     let audit_key = dir.path().join("audit-signing.key");
     std::fs::write(&audit_key, "not read")?;
