@@ -127,6 +127,9 @@ async fn finding_3_an_old_session_adds_a_key_after_touching_an_existing_one() ->
 {
     let portal = Portal::spawn().await?;
     let (alice, mut key) = alice_with_key(&portal).await?;
+    let first_key = portal.state().store.credentials_of(&alice.user_id).await?[0]
+        .credential_id
+        .clone();
     let session = old_session(&portal, &alice).await?;
 
     let started: Value = portal
@@ -159,9 +162,6 @@ async fn finding_3_an_old_session_adds_a_key_after_touching_an_existing_one() ->
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(key_count(&portal, &alice).await?, 2);
-    let first_key = portal.state().store.credentials_of(&alice.user_id).await?[0]
-        .credential_id
-        .clone();
     let events = added_events(&portal).await?;
     assert_eq!(events.len(), 1);
     assert_eq!(
@@ -207,5 +207,81 @@ async fn finding_3_a_recent_sign_in_adds_a_key_directly_and_says_so() -> anyhow:
         "{}",
         events[0]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn finding_3_a_sign_in_only_key_confirms_adding_an_approved_one() -> anyhow::Result<()> {
+    use countersign::identity::authenticators::AuthenticatorAllowList;
+    use countersign::identity::passkeys::Passkeys;
+    use countersign::identity::Credential;
+    use std::sync::Arc;
+
+    const YUBIKEY_5_NFC: &str = "ee882879-721c-4913-9775-3dfcce97072a";
+    let vendor = crate::soft_key::Vendor::new("Yubico Test Root CA")?;
+    let list = AuthenticatorAllowList::parse(
+        &vendor.allow_list(&[(YUBIKEY_5_NFC, "YubiKey 5 NFC")]),
+        std::path::Path::new("keys.yaml"),
+    )?;
+    let strict = Passkeys::new(&url::Url::parse(PUBLIC_URL)?)?.with_allowlist(list);
+    let portal = Portal::spawn_with(PUBLIC_URL, |s| s.passkeys = Arc::new(strict)).await?;
+    let user = portal.user("grace", Role::Engineer).await?;
+
+    // Grace's only key was registered before the allow-list: it signs in but cannot step up.
+    let open = Passkeys::new(&url::Url::parse(PUBLIC_URL)?)?;
+    let (options, state) = open.start_registration(&user, &[])?;
+    let mut old = SoftKey::new(PUBLIC_URL)?;
+    let response = serde_json::from_value(old.register(&options)?)?;
+    let registered = open.finish_registration(&response, &state)?;
+    portal
+        .state()
+        .store
+        .add_credential(&Credential {
+            credential_id: registered.credential_id,
+            user_id: user.user_id.clone(),
+            name: "Old laptop".into(),
+            passkey: registered.passkey,
+            created_at: clock::now(),
+            last_used_at: None,
+            aaguid: registered.aaguid,
+            blocked_at: None,
+        })
+        .await?;
+
+    // An hour after signing in, that key still vouches for adding an approved one.
+    let session = old_session(&portal, &user).await?;
+    let started: Value = portal
+        .json(
+            "/account/passkeys/add/start",
+            Some(&session),
+            &json!({"name": "YubiKey"}),
+        )
+        .await?
+        .json()
+        .await?;
+    let response = portal
+        .json(
+            "/account/passkeys/add/confirm",
+            Some(&session),
+            &json!({"credential": old.assert(&started["reauthenticate"])?}),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let options: Value = response.json().await?;
+    let mut yubikey = SoftKey::attested(PUBLIC_URL, YUBIKEY_5_NFC, vendor.batch("YubiKey 5 NFC")?)?;
+    let response = portal
+        .json(
+            "/account/passkeys/add/finish",
+            Some(&session),
+            &yubikey.register(&options)?,
+        )
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+    assert_eq!(key_count(&portal, &user).await?, 2);
     Ok(())
 }
