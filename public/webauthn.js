@@ -107,8 +107,14 @@
     async add(form, say) {
       const name = (new FormData(form).get("name") || "").trim();
       if (!name) throw new Error("Give the passkey a name.");
+      let options = await post("/account/passkeys/add/start", { name });
+      if (options.reauthenticate) {
+        // Signed in a while ago: one of the existing keys confirms it's still you first.
+        say("First confirm it's you with one of your passkeys…");
+        const existing = await navigator.credentials.get(requestOptions(options.reauthenticate));
+        options = await post("/account/passkeys/add/confirm", { credential: assertion(existing) });
+      }
       say("Waiting for your new security key…");
-      const options = await post("/account/passkeys/add/start", { name });
       const credential = await navigator.credentials.create(creationOptions(options));
       say("Saving…");
       return post("/account/passkeys/add/finish", attestation(credential));

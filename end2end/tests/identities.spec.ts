@@ -11,7 +11,7 @@ const LINK = /confirm at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8})), then 
 let cs: Countersign;
 
 test.beforeAll(async () => {
-  cs = await startCountersign(undefined, ["--identities", join(__dirname, "..", "fixtures", "identities.yaml")]);
+  cs = await startCountersign(undefined, ["--identities", join(__dirname, "..", "fixtures", "identities.yaml"), "--first-admin", "jane"]);
 });
 
 test.afterAll(async () => {
@@ -33,7 +33,7 @@ test("service-account challenges reach their owner; other people's stay closed",
   const cdp = await context.newCDPSession(page);
   await addAuthenticator(cdp, true);
   await page.goto(cs.setupLink!);
-  await page.getByLabel("Kubernetes username").fill("jane");
+  await expect(page.getByLabel("Kubernetes username")).toHaveValue("jane");
   await page.getByLabel("Display name").fill("Jane Doe");
   await page.getByRole("button", { name: "Register passkey" }).click();
   await expect(page.getByRole("heading", { name: "Hello, Jane Doe" })).toBeVisible();

@@ -14,7 +14,7 @@ const LINK = /confirm at (http:\/\/localhost:\d+\/c\/[2-9A-HJ-NP-Z]{8}),/;
 let cs: Countersign;
 
 test.beforeAll(async () => {
-  cs = await startCountersign();
+  cs = await startCountersign(undefined, ["--first-admin", USER]);
 });
 
 test.afterAll(async () => {
@@ -85,7 +85,7 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
 
   // The first admin registers "First passkey" through the setup link.
   await page.goto(cs.setupLink!);
-  await page.getByLabel("Kubernetes username").fill(USER);
+  await expect(page.getByLabel("Kubernetes username")).toHaveValue(USER);
   await page.getByLabel("Display name").fill("Alice Example");
   await press(page, "Register passkey");
   await expect(page.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
@@ -281,7 +281,7 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
     [forged, "says it is a Chromium virtual authenticator, but it could not prove it"],
     [strict, `this authenticator model (${CHROMIUM_AAGUID}) is not on this site's list`],
   ]) {
-    const server = await startCountersign(undefined, ["--authenticator-allowlist", file]);
+    const server = await startCountersign(undefined, ["--authenticator-allowlist", file, "--first-admin", USER]);
     try {
       const context = await browser.newContext();
       const page = await context.newPage();
@@ -294,7 +294,7 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
         await route.fulfill({ response });
       });
       await page.goto(server.setupLink!);
-      await page.getByLabel("Kubernetes username").fill(USER);
+      await expect(page.getByLabel("Kubernetes username")).toHaveValue(USER);
       await press(page, "Register passkey");
       await expect(page.getByRole("status").filter({ hasText: refusal }), server.output()).toBeVisible();
       expect(asked).toBe("direct");
@@ -309,14 +309,14 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
 
   // A person who registered before the list existed keeps signing in, but cannot confirm with that key.
   const data = mkdtempSync(join(tmpdir(), "countersign-e2e-"));
-  const before = await startCountersign(undefined, [], { dataDir: data });
+  const before = await startCountersign(undefined, ["--first-admin", USER], { dataDir: data });
   const context = await browser.newContext();
   const page = await context.newPage();
   watch(page);
   const cdp = await context.newCDPSession(page);
   const laptop = await addAuthenticator(cdp, true);
   await page.goto(before.setupLink!);
-  await page.getByLabel("Kubernetes username").fill(USER);
+  await expect(page.getByLabel("Kubernetes username")).toHaveValue(USER);
   await press(page, "Register passkey");
   await expect(page.getByRole("heading", { name: /^Hello, / })).toBeVisible();
   await before.stop();

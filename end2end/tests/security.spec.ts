@@ -10,7 +10,7 @@ const COOKIE = "countersign_session";
 let cs: Countersign;
 
 test.beforeAll(async () => {
-  cs = await startCountersign();
+  cs = await startCountersign(undefined, ["--first-admin", USER]);
 });
 
 test.afterAll(async () => {
@@ -33,7 +33,7 @@ test("session id replaced at sign-in, CSRF token required, admin revokes a grant
   const tokenBefore = await page.locator('meta[name="csrf-token"]').getAttribute("content");
   expect(tokenBefore).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
-  await page.getByLabel("Kubernetes username").fill(USER);
+  await expect(page.getByLabel("Kubernetes username")).toHaveValue(USER);
   await page.getByLabel("Display name").fill("Ada Admin");
   await page.getByRole("button", { name: "Register passkey" }).click();
   await expect(page.getByRole("heading", { name: "Hello, Ada Admin" })).toBeVisible();

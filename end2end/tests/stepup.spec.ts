@@ -11,7 +11,7 @@ const docs = join(__dirname, "..", "..", "docs");
 let cs: Countersign;
 
 test.beforeAll(async () => {
-  cs = await startCountersign();
+  cs = await startCountersign(undefined, ["--first-admin", USER]);
 });
 
 test.afterAll(async () => {
@@ -29,7 +29,7 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
 
   // 1. The first admin registers a passkey through the one-time setup link.
   await page.goto(cs.setupLink!);
-  await page.getByLabel("Kubernetes username").fill(USER);
+  await expect(page.getByLabel("Kubernetes username")).toHaveValue(USER);
   await page.getByLabel("Display name").fill("Alice Example");
   await page.getByRole("button", { name: "Register passkey" }).click();
   await expect(page.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();

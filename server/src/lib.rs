@@ -24,6 +24,7 @@ pub mod policy;
 pub mod policy_cli;
 pub mod portal;
 pub mod retention;
+pub mod private_files;
 pub mod serve;
 pub mod state;
 pub mod store;

@@ -31,7 +31,7 @@ enum Command {
     /// Work with issued grants.
     #[command(subcommand)]
     Grant(GrantCommand),
-    /// Manage local accounts: invitations and roles.
+    /// Manage local accounts: invitations, roles, disabling.
     #[command(subcommand)]
     User(UserCommand),
 }
@@ -55,6 +55,11 @@ impl StoreArgs {
                 self.data_dir.join("countersign.db").display()
             )
         });
+        // A database file made here is owner-only, as `serve` makes it (`serve` also refuses an
+        // open one; a one-off admin command does not stand in its way).
+        if let Some(file) = countersign::private_files::sqlite_file(&url) {
+            countersign::private_files::create_sqlite(&file)?;
+        }
         Ok(countersign::store::connect(&url).await?)
     }
 }
@@ -66,9 +71,9 @@ enum UserCommand {
         /// engineer, approver, admin or auditor.
         #[arg(long, default_value = "engineer", value_parser = parse_role)]
         role: Role,
-        /// Fix the account's Kubernetes username; without it the person chooses.
+        /// The account's Kubernetes username (the invitee cannot choose another).
         #[arg(long)]
-        username: Option<String>,
+        username: String,
         /// The portal's public URL, for the link.
         #[arg(
             long,
@@ -76,6 +81,20 @@ enum UserCommand {
             env = "COUNTERSIGN_PUBLIC_URL"
         )]
         public_url: url::Url,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable a local account: it cannot sign in, its sessions end at once, it confirms nothing.
+    Disable {
+        /// The account's username.
+        username: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Enable a disabled local account again.
+    Enable {
+        /// The account's username.
+        username: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -224,6 +243,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(UserCommand::Disable { username, store }) => {
+            set_disabled(&username, true, &store).await
+        }
+        Command::User(UserCommand::Enable { username, store }) => {
+            set_disabled(&username, false, &store).await
+        }
         Command::User(UserCommand::SetRole {
             username,
             role,
@@ -285,6 +310,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+async fn set_disabled(
+    username: &str,
+    disabled: bool,
+    store: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    let changed = accounts::set_disabled(
+        store.connect().await?.as_ref(),
+        username,
+        disabled,
+        &cli_actor(),
+    )
+    .await?;
+    let state = if disabled { "disabled" } else { "enabled" };
+    if changed {
+        println!("{username}: {state}");
+    } else {
+        println!("{username} was already {state}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn revoke_grant(id: &str, store: &StoreArgs) -> anyhow::Result<ExitCode> {

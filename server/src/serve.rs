@@ -19,7 +19,7 @@ use crate::identity::setup;
 use crate::state::AppState;
 use crate::webhook::decision_log::DecisionLog;
 use crate::webhook::metrics::Metrics;
-use crate::{clock, policy, portal, store, webhook};
+use crate::{policy, portal, store, webhook};
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,6 +108,18 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_grant_keys: Vec<PathBuf>,
+    /// Kubernetes username of the first admin: on first start (no accounts, no link made before,
+    /// and no `--oidc-role-group admin=...`), a one-time link for that account is printed, once.
+    #[arg(long, env = "COUNTERSIGN_FIRST_ADMIN")]
+    pub first_admin: Option<String>,
+    /// Proxy in front of the portal (CIDR, repeatable): from these peers only, the client address is
+    /// taken from `X-Forwarded-For` (for rate limits and step-up evidence).
+    #[arg(
+        long = "trusted-proxy",
+        env = "COUNTERSIGN_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
     /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
@@ -130,6 +142,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.join("countersign.db").display()
         )
     });
+    // Before anything is opened or created: secrets readable by others are refused (finding 13).
+    crate::private_files::check_all(&args.data_dir, &database_url)?;
+    let trusted_proxies =
+        portal::client::TrustedProxies::parse(&args.trusted_proxies).map_err(anyhow::Error::msg)?;
     let store = store::connect(&database_url)
         .await
         .context("opening the store")?;
@@ -227,6 +243,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         decisions: Arc::new(decisions),
         identities: Arc::new(identities),
+        trusted_proxies: Arc::new(trusted_proxies),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
@@ -254,21 +271,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "  webhook caBundle (base64 PEM, for the ValidatingWebhookConfiguration):\n{bundle}"
         );
     }
-    if store.count_users().await? == 0 {
-        let token = setup::new_token();
-        let now = clock::now();
-        store
-            .put_invitation(
-                &setup::token_hash(&token),
-                now,
-                now + setup::SETUP_TTL_SECS,
-                &setup::Invitation::first_admin(),
-            )
-            .await?;
-        println!(
-            "\nNo accounts yet. Open this one-time link to create the first admin with a passkey:\n  {}/setup/{token}\n",
-            args.public_url.as_str().trim_end_matches('/')
-        );
+    let oidc_admins = oidc
+        .as_ref()
+        .is_some_and(|o| o.config().claims.roles.grants_admin());
+    let base = args.public_url.as_str().trim_end_matches('/');
+    let recovery =
+        "`countersign user invite --role admin --username USERNAME` (same store) prints a new one";
+    match setup::first_admin_link(store.as_ref(), args.first_admin.as_deref(), oidc_admins).await? {
+        setup::FirstAdmin::NotNeeded => {}
+        setup::FirstAdmin::ByIdentityProvider => println!(
+            "\nNo local accounts: admins sign in through the identity provider (--oidc-role-group admin=...)."
+        ),
+        setup::FirstAdmin::NoUsername => println!(
+            "\nNo accounts yet. Start with --first-admin USERNAME (your Kubernetes username) for a one-time\n\
+             link that creates the first admin, or run {recovery}."
+        ),
+        setup::FirstAdmin::MadeBefore => println!(
+            "\nNo accounts yet, and the first-admin link was printed on an earlier start (it is made once).\n\
+             If it is lost or expired, {recovery}."
+        ),
+        setup::FirstAdmin::Made(token) => println!(
+            "\nNo accounts yet. Open this one-time link (valid {} hours, printed only now) to create the first\n\
+             admin, {}, with a passkey:\n  {base}/setup/{token}\nIf it is lost, {recovery}.\n",
+            setup::SETUP_TTL_SECS / 3600,
+            args.first_admin.as_deref().unwrap_or_default(),
+        ),
     }
 
     let leptos_options = LeptosOptions::builder()

@@ -45,6 +45,8 @@ pub struct AppState {
     pub decisions: Arc<DecisionLog>,
     /// Who may confirm challenges for which Kubernetes usernames, beyond their own.
     pub identities: Arc<IdentityMap>,
+    /// Proxies whose `X-Forwarded-For` names the portal's client.
+    pub trusted_proxies: Arc<crate::portal::client::TrustedProxies>,
 }
 
 impl AppState {

@@ -1,4 +1,5 @@
-//! Local accounts managed by an admin: invitations with a role, and role changes. Both are audited.
+//! Local accounts managed by an admin: invitations with a role and a fixed username, role changes,
+//! disabling and enabling. All are audited.
 
 use super::setup::{new_token, token_hash, Invitation};
 use super::{validate_username, Role};
@@ -34,11 +35,10 @@ pub async fn invite(
     invitation: &Invitation,
     actor: &str,
 ) -> Result<String, AccountError> {
-    if let Some(name) = &invitation.username {
-        validate_username(name).map_err(|m| AccountError::BadUsername(name.clone(), m))?;
-        if store.user_by_username(name).await?.is_some() {
-            return Err(AccountError::Exists(name.clone()));
-        }
+    let name = &invitation.username;
+    validate_username(name).map_err(|m| AccountError::BadUsername(name.clone(), m))?;
+    if store.user_by_username(name).await?.is_some() {
+        return Err(AccountError::Exists(name.clone()));
     }
     let token = new_token();
     let hash = token_hash(&token);
@@ -50,7 +50,7 @@ pub async fn invite(
     let event = AuditEvent::new(
         "account.invited",
         actor,
-        invitation.username.as_deref().unwrap_or("-"),
+        &invitation.username,
         serde_json::json!({
             "role": invitation.role.as_str(), "link": &hash[..12], "expiresAt": now + INVITATION_TTL_SECS,
         }),
@@ -82,4 +82,34 @@ pub async fn set_role(
     );
     store.append_audit(&event).await?;
     Ok(before)
+}
+
+/// Disable (`disabled`) or enable the account `username`; returns whether anything changed. A
+/// disabled account cannot sign in, its sessions are refused and it confirms nothing.
+pub async fn set_disabled(
+    store: &dyn Store,
+    username: &str,
+    disabled: bool,
+    actor: &str,
+) -> Result<bool, AccountError> {
+    let user = store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| AccountError::Unknown(username.to_owned()))?;
+    let was = store.disabled_at(&user.user_id).await?.is_some();
+    if was == disabled {
+        return Ok(false);
+    }
+    let at = disabled.then(clock::now);
+    if !store.set_disabled(username, at).await? {
+        return Err(AccountError::Unknown(username.to_owned()));
+    }
+    let kind = if disabled {
+        "account.disabled"
+    } else {
+        "account.enabled"
+    };
+    let event = AuditEvent::new(kind, actor, username, serde_json::json!({}));
+    store.append_audit(&event).await?;
+    Ok(true)
 }

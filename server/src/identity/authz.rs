@@ -57,6 +57,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Engineer => matches!(permission, ViewOwnChallenges | ConfirmOwnChallenge),
         // Read-only: reading is allowed, nothing that issues or revokes anything.
         Role::Auditor => matches!(permission, ViewOwnChallenges | ViewGrants | ViewAudit),
+        Role::Unknown => false,
     }
 }
 
@@ -110,6 +111,11 @@ impl RoleMapping {
         Ok(Self { rules, default })
     }
 
+    /// Whether anyone signing in through the identity provider can be an admin.
+    pub fn grants_admin(&self) -> bool {
+        self.default == Role::Admin || self.rules.iter().any(|(role, _)| *role == Role::Admin)
+    }
+
     /// The role of someone in `groups`.
     pub fn role_for(&self, groups: &[String]) -> Role {
         self.rules
@@ -135,7 +141,7 @@ fn parse_role(s: &str) -> Option<Role> {
 /// Which role wins when groups map to several.
 fn strength(role: Role) -> u8 {
     match role {
-        Role::Auditor => 0,
+        Role::Unknown | Role::Auditor => 0,
         Role::Engineer => 1,
         Role::Approver => 2,
         Role::Admin => 3,
@@ -162,6 +168,27 @@ mod tests {
         assert_eq!(
             authorize(Some(Role::Engineer), Permission::RevokeGrant),
             Err(Denied::Forbidden(Role::Engineer, Permission::RevokeGrant))
+        );
+    }
+
+    #[test]
+    fn finding_13_an_unknown_stored_role_grants_nothing() {
+        let role = Role::parse("superuser");
+        assert_eq!(role, Role::Unknown);
+        for p in [
+            Permission::ViewOwnChallenges,
+            Permission::ConfirmOwnChallenge,
+            Permission::ReviewEscalations,
+            Permission::ViewGrants,
+            Permission::RevokeGrant,
+            Permission::ViewAudit,
+        ] {
+            assert!(!allows(role, p), "{p:?}");
+        }
+        assert_eq!(
+            Role::from_name("unknown"),
+            None,
+            "not a role anyone can be given"
         );
     }
 

@@ -14,6 +14,10 @@ use super::document::{self, DocumentError};
 /// The Kubernetes username prefix of service accounts.
 const SA_PREFIX: &str = "system:serviceaccount:";
 
+/// Why a `system:` name cannot be a person's.
+const RESERVED: &str =
+    "names starting with `system:` belong to Kubernetes itself and are no person's";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Spec {
@@ -102,6 +106,9 @@ impl IdentityMap {
             if person.account.trim().is_empty() {
                 return Err(invalid(format!("{at}.account"), "must not be empty"));
             }
+            if super::is_reserved(&person.account) {
+                return Err(invalid(format!("{at}.account"), RESERVED));
+            }
             if map.groups.contains_key(&person.account) {
                 return Err(invalid(
                     format!("{at}.account"),
@@ -118,6 +125,9 @@ impl IdentityMap {
                         field,
                         "service accounts are owned through spec.serviceAccounts, not claimed as a username",
                     ));
+                }
+                if super::is_reserved(name) {
+                    return Err(invalid(field, RESERVED));
                 }
                 let taken = map.alias_owner.get(name).filter(|o| **o != person.account);
                 if let Some(other) = taken {
@@ -337,6 +347,14 @@ spec:
             "{head}  people:\n    - account: a\n      kubernetesUsernames: ['system:serviceaccount:ci:x']\n"
         ))
         .contains("owned through spec.serviceAccounts"));
+        assert!(err(&format!(
+            "{head}  people:\n    - account: a\n      kubernetesUsernames: ['system:kube-controller-manager']\n"
+        ))
+        .contains("spec.people[0].kubernetesUsernames[0]: names starting with `system:`"));
+        assert!(err(&format!(
+            "{head}  people:\n    - account: 'system:node:n1'\n"
+        ))
+        .contains("spec.people[0].account: names starting with `system:`"));
         assert!(err("apiVersion: v1\nkind: IdentityMap\n").contains("apiVersion"));
         assert!(err(&format!("{head}  peeple: []\n")).contains("unknown field"));
     }

@@ -25,6 +25,9 @@ pub enum Role {
     Admin,
     /// Reads history only.
     Auditor,
+    /// A stored role this version does not know: grants nothing (a typo or a newer role must not
+    /// fall back to something that can read or confirm).
+    Unknown,
 }
 
 impl Role {
@@ -35,6 +38,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Unknown => "unknown",
         }
     }
 
@@ -45,14 +49,9 @@ impl Role {
             .find(|r| r.as_str() == s)
     }
 
-    /// From storage; unknown values get the least privilege that can still log in.
+    /// From storage; an unknown value is [`Role::Unknown`], which grants nothing.
     pub fn parse(s: &str) -> Self {
-        match s {
-            "admin" => Role::Admin,
-            "approver" => Role::Approver,
-            "engineer" => Role::Engineer,
-            _ => Role::Auditor,
-        }
+        Self::from_name(s).unwrap_or(Role::Unknown)
     }
 }
 
@@ -100,6 +99,15 @@ impl Credential {
     }
 }
 
+/// The prefix Kubernetes reserves for its own identities (service accounts, nodes, components):
+/// refused as a local account, an invitation, an identity-map alias and an OIDC-mapped name.
+pub const RESERVED_PREFIX: &str = "system:";
+
+/// Whether a Kubernetes username is one of the reserved `system:` names no person may take.
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
+}
+
 /// Whether a username is acceptable for a local account (it must be a plausible Kubernetes username).
 pub fn validate_username(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -107,7 +115,7 @@ pub fn validate_username(name: &str) -> Result<(), String> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
-        && !name.starts_with("system:");
+        && !is_reserved(name);
     if ok {
         Ok(())
     } else {

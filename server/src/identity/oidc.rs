@@ -672,6 +672,12 @@ fn map_claims(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| OidcError::Username(claim.to_owned()))?;
     let username = format!("{}{raw}", mapping.username_prefix);
+    // Kubernetes' own identities are nobody's to confirm for, whatever the identity provider says.
+    if super::is_reserved(&username) {
+        return Err(OidcError::Username(format!(
+            "{claim} (a reserved `system:` name)"
+        )));
+    }
     let groups = match &mapping.groups_claim {
         None => Vec::new(),
         Some(name) => match claims.additional_claims().0.get(name) {
@@ -849,6 +855,21 @@ mod tests {
         // An unverified email is no username (as the API server).
         let unverified = claims(serde_json::json!({}), Some(false));
         assert!(map_claims(&unverified, &mapping("email", "", None), 7).is_err());
+    }
+
+    #[test]
+    fn finding_2_a_system_name_from_the_identity_provider_is_refused() {
+        let c = claims(
+            serde_json::json!({"upn": "system:kube-controller-manager"}),
+            None,
+        );
+        assert!(matches!(
+            map_claims(&c, &mapping("upn", "", None), 7),
+            Err(OidcError::Username(_))
+        ));
+        // A prefix that makes it `system:...` is refused as well.
+        let c = claims(serde_json::json!({"upn": "node:n1"}), None);
+        assert!(map_claims(&c, &mapping("upn", "system:", None), 7).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The signed-in person's own passkeys (add, rename, remove with a fresh assertion) and the
-//! usernameless sign-in with a discoverable passkey. Ceremony state lives in the session.
+//! The signed-in person's own passkeys (add after a recent sign-in or a fresh assertion, rename,
+//! remove with a fresh assertion) and the usernameless sign-in with a discoverable passkey.
+//! Ceremony state lives in the session.
 
 use app::backend::session_keys;
 use axum::extract::State;
@@ -13,7 +14,9 @@ use webauthn_rs::prelude::{
 };
 
 use super::backend::signed_in;
-use super::ceremonies::{audit, block_cloned, save_use, start_session, verify_assertion, Client};
+use super::ceremonies::{
+    audit, block_cloned, refuse_disabled, save_use, start_session, verify_assertion, Client,
+};
 use super::error::ApiError;
 use crate::clock;
 use crate::identity::passkeys::{PasskeyError, Passkeys, RegistrationState};
@@ -28,11 +31,41 @@ const DISCOVERABLE_KEY: &str = "ceremony.discoverable";
 /// Longest passkey name, in characters.
 pub const MAX_NAME_CHARS: usize = 60;
 
+/// How long after signing in a key may be added without touching an existing one.
+pub const RECENT_SIGN_IN_SECS: i64 = 5 * 60;
+
+/// Session key: an add whose person must first confirm with one of their keys.
+const ADD_CONFIRM_KEY: &str = "ceremony.add_passkey_confirm";
+
+/// Why adding this key is allowed (finding 3): a stolen session alone cannot add one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "camelCase")]
+enum Freshness {
+    /// Signed in within [`RECENT_SIGN_IN_SECS`].
+    RecentSignIn {
+        #[serde(rename = "signedInAt")]
+        signed_in_at: i64,
+    },
+    /// A fresh user-verified assertion with one of the person's keys.
+    Assertion {
+        #[serde(rename = "credentialId")]
+        credential_id: String,
+    },
+}
+
 #[derive(Serialize, Deserialize)]
 struct AddCeremony {
     user_id: String,
     name: String,
     state: RegistrationState,
+    freshness: Freshness,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AddConfirmCeremony {
+    user_id: String,
+    name: String,
+    state: PasskeyAuthentication,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +143,9 @@ pub struct AddStart {
     name: String,
 }
 
+/// Registration options when the session signed in recently; otherwise `{"reauthenticate": options}`,
+/// an assertion over the person's keys (any of them, sign-in-only ones too) that
+/// `/account/passkeys/add/confirm` takes before the new key is registered.
 pub async fn add_start(
     State(state): State<AppState>,
     session: Session,
@@ -118,14 +154,91 @@ pub async fn add_start(
     let user = local_user(&state, &session).await?;
     let name = clean_name(&body.name)?;
     let existing = state.store.credentials_of(&user.user_id).await?;
-    let (options, reg) = state.passkeys.start_registration(&user, &existing)?;
+    let login_time = session
+        .get::<i64>(session_keys::LOGIN_TIME)
+        .await?
+        .unwrap_or(0);
+    if clock::now() - login_time > RECENT_SIGN_IN_SECS {
+        let (options, auth) = state.passkeys.start_authentication(&existing)?;
+        session.remove::<AddCeremony>(ADD_KEY).await?;
+        session
+            .insert(
+                ADD_CONFIRM_KEY,
+                AddConfirmCeremony {
+                    user_id: user.user_id,
+                    name,
+                    state: auth,
+                },
+            )
+            .await?;
+        return Ok(Json(serde_json::json!({ "reauthenticate": options })).into_response());
+    }
+    let freshness = Freshness::RecentSignIn {
+        signed_in_at: login_time,
+    };
+    registration(&state, &session, &user, name, &existing, freshness).await
+}
+
+/// `POST /account/passkeys/add/confirm`: the assertion asked for by `add/start`, then registration
+/// options.
+#[derive(Deserialize)]
+pub struct AddConfirm {
+    credential: PublicKeyCredential,
+}
+
+pub async fn add_confirm(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Json(body): Json<AddConfirm>,
+) -> Result<Response, ApiError> {
+    let user = local_user(&state, &session).await?;
+    let ceremony: AddConfirmCeremony = session
+        .remove(ADD_CONFIRM_KEY)
+        .await?
+        .filter(|c: &AddConfirmCeremony| c.user_id == user.user_id)
+        .ok_or_else(|| ApiError::BadRequest("start adding the passkey again".into()))?;
+    let used = match verify_assertion(&state, &user, &body.credential, &ceremony.state, &client)
+        .await
+    {
+        Ok(used) => used,
+        Err(e) => {
+            audit(&state, "passkey.add_failed", &user.username, &user.username, serde_json::json!({
+                    "reason": format!("confirmation with an existing key failed: {e}"), "address": client.address,
+                }))
+                .await;
+            return Err(e);
+        }
+    };
+    // A user-verified assertion: the session is freshly authenticated.
+    session
+        .insert(session_keys::AUTH_TIME, clock::now())
+        .await?;
+    let existing = state.store.credentials_of(&user.user_id).await?;
+    let freshness = Freshness::Assertion {
+        credential_id: used.credential_id,
+    };
+    registration(&state, &session, &user, ceremony.name, &existing, freshness).await
+}
+
+/// Start registering the new key, remembering why it is allowed.
+async fn registration(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    name: String,
+    existing: &[Credential],
+    freshness: Freshness,
+) -> Result<Response, ApiError> {
+    let (options, reg) = state.passkeys.start_registration(user, existing)?;
     session
         .insert(
             ADD_KEY,
             AddCeremony {
-                user_id: user.user_id,
+                user_id: user.user_id.clone(),
                 name,
                 state: reg,
+                freshness,
             },
         )
         .await?;
@@ -186,7 +299,7 @@ pub async fn add_finish(
         })?;
     audit(&state, "passkey.added", &user.username, &user.username, serde_json::json!({
         "credentialId": registered.credential_id, "name": ceremony.name, "aaguid": registered.aaguid,
-        "address": client.address, "userAgent": client.user_agent,
+        "authenticated": ceremony.freshness, "address": client.address, "userAgent": client.user_agent,
     }))
     .await;
     Ok(outcome(
@@ -369,6 +482,7 @@ pub async fn discoverable_finish(
         }
     };
     save_use(&state, &credential, &result).await?;
+    refuse_disabled(&state, &user, &client).await?;
     let now = clock::now();
     start_session(&session, &user.user_id, now).await?;
     audit(&state, "login", &user.username, &user.username, serde_json::json!({

@@ -61,6 +61,7 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Use
         let _ = session.flush().await;
         return Ok(None);
     }
+    let local = user_id.is_some();
     let user = match (user_id, oidc) {
         (Some(user_id), _) => state.store.user_by_id(&user_id).await?,
         (None, identity) => identity.map(|i| i.as_user()),
@@ -74,6 +75,11 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Use
             let _ = session.flush().await;
             return Ok(None);
         }
+    }
+    // A disabled account's sessions end at once (finding 13).
+    if local && state.store.disabled_at(&user.user_id).await?.is_some() {
+        let _ = session.flush().await;
+        return Ok(None);
     }
     Ok(Some(user))
 }
@@ -262,7 +268,7 @@ impl PortalBackend for Backend {
             .map_err(unavailable)?;
         Ok(invitation.map(|i| SetupInvitation {
             role: i.role.as_str().to_owned(),
-            username: i.username,
+            username: Some(i.username),
         }))
     }
 

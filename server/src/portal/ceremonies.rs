@@ -1,10 +1,8 @@
 //! WebAuthn ceremonies over JSON: first-admin setup, sign-in, and the step-up that issues a grant.
 //! Ceremony state lives in the server-side session, never in the browser.
 
-use std::net::SocketAddr;
-
 use app::backend::session_keys;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -60,6 +58,8 @@ pub struct Done {
 #[serde(rename_all = "camelCase")]
 pub struct SetupStart {
     token: String,
+    /// Optional: the link fixes the username; a different one is refused.
+    #[serde(default)]
     username: String,
     #[serde(default)]
     display_name: String,
@@ -76,14 +76,16 @@ pub async fn setup_start(
             "this setup link has already been used or has expired".into(),
         ));
     };
-    let username = body.username.trim().to_owned();
-    validate_username(&username).map_err(|m| ApiError::BadRequest(format!("username: {m}")))?;
-    if !invitation.admits(&username) {
+    // The username is the one whoever made the link fixed, never the invitee's choice (finding 2).
+    let asked = body.username.trim();
+    if !asked.is_empty() && !invitation.admits(asked) {
         return Err(ApiError::Forbidden(format!(
             "this invitation is for {}",
-            invitation.username.unwrap_or_default()
+            invitation.username
         )));
     }
+    let username = invitation.username.clone();
+    validate_username(&username).map_err(|m| ApiError::BadRequest(format!("username: {m}")))?;
     let display_name = match body.display_name.trim() {
         "" => username.clone(),
         d => d.chars().take(100).collect(),
@@ -254,6 +256,7 @@ pub async fn login_finish(
                 return Err(e);
             }
         };
+    refuse_disabled(&state, &user, &client).await?;
     let now = clock::now();
     start_session(&session, &user.user_id, now).await?;
     audit(&state, "login", &user.username, &user.username, serde_json::json!({
@@ -550,6 +553,29 @@ pub(super) async fn block_cloned(
     Ok(())
 }
 
+/// Refuse a sign-in to a disabled account (after the key was verified, so the answer reveals the
+/// state only to the account's holder); audited.
+pub(super) async fn refuse_disabled(
+    state: &AppState,
+    user: &User,
+    client: &Client,
+) -> Result<(), ApiError> {
+    if state.store.disabled_at(&user.user_id).await?.is_none() {
+        return Ok(());
+    }
+    audit(
+        state,
+        "login.refused",
+        &user.username,
+        &user.username,
+        serde_json::json!({ "reason": "account disabled", "address": client.address }),
+    )
+    .await;
+    Err(ApiError::Forbidden(
+        "this account is disabled; ask an administrator".into(),
+    ))
+}
+
 /// New session id, then the signed-in markers (defeats session fixation).
 pub(super) async fn start_session(
     session: &Session,
@@ -592,10 +618,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        // Behind a trusted proxy, the forwarded client (finding 10).
+        let address = super::client::address_of(&parts.extensions).map(|ip| ip.to_string());
         let headers: &HeaderMap = &parts.headers;
         let user_agent = headers
             .get(header::USER_AGENT)

@@ -3,6 +3,7 @@
 mod account;
 mod backend;
 pub mod ceremonies;
+pub mod client;
 mod csrf;
 mod diff;
 mod error;
@@ -75,6 +76,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
             post(account::discoverable_finish),
         )
         .route("/account/passkeys/add/start", post(account::add_start))
+        .route("/account/passkeys/add/confirm", post(account::add_confirm))
         .route("/account/passkeys/add/finish", post(account::add_finish))
         .route("/account/passkeys/rename", post(account::rename))
         .route(
@@ -118,4 +120,8 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         ))
         .layer(axum::middleware::from_fn(csrf::synchronizer_token))
         .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            client::resolve,
+        ))
 }

@@ -7,13 +7,17 @@
 //! A request fails when it is answered 4xx, or redirected to a portal page with an `oidc=` reason
 //! (how the identity-provider routes report failures). A successful sign-in or step-up clears the
 //! account's count; address counts only fade, so a valid account cannot reset a guessing spree.
+//!
+//! A signed-in person's step-up is counted apart, for that person only: failed sign-ins typed with
+//! their name, or many failures from the address they share with others behind a proxy, do not
+//! block it. The address is the client's (see [`super::client`]), not a proxy's.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -133,26 +137,44 @@ impl RateLimiter {
     }
 }
 
-/// The client's address (the socket peer; a proxy in front should be configured to limit too).
+/// The client's address: the socket peer, or the forwarded client behind a `--trusted-proxy`.
 fn address_of(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+    super::client::address_of(request.extensions())
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
-/// The account an attempt is for, when it can be told before the handler runs.
-async fn account_of(
-    state: &AppState,
-    session: &Session,
-    request: Request,
-) -> (Request, Option<String>) {
+/// Whose attempt a request is, for counting.
+enum Attempt {
+    /// Not signed in (or signing in anew): counted per address and per typed account name.
+    Anonymous(Option<String>),
+    /// A signed-in person's step-up: counted for that person alone, so neither failed sign-ins
+    /// typed with their name nor a busy shared address (a proxy) can block it (finding 10).
+    StepUp {
+        /// Account id (or OIDC user id).
+        user_key: String,
+        /// For the audit log.
+        username: String,
+    },
+}
+
+/// Paths of a step-up, or of the identity provider's return (a step-up's when signed in).
+fn is_stepup_path(path: &str) -> bool {
+    path.starts_with("/auth/stepup/")
+        || path == "/auth/oidc/stepup"
+        || path == crate::identity::oidc::CALLBACK_PATH
+}
+
+/// Whose attempt this is, when it can be told before the handler runs.
+async fn attempt_of(state: &AppState, session: &Session, request: Request) -> (Request, Attempt) {
     let path = request.uri().path().to_owned();
     if path == "/auth/login/start" {
         // The username is in the JSON body; read it and put the body back.
         let (parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-            return (Request::from_parts(parts, Body::empty()), None);
+            return (
+                Request::from_parts(parts, Body::empty()),
+                Attempt::Anonymous(None),
+            );
         };
         let name = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -166,7 +188,10 @@ async fn account_of(
         if let Err(e) = remembered {
             tracing::warn!(error = %e, "could not remember the account of a sign-in attempt");
         }
-        return (Request::from_parts(parts, Body::from(bytes)), name);
+        return (
+            Request::from_parts(parts, Body::from(bytes)),
+            Attempt::Anonymous(name),
+        );
     }
     if path == "/auth/login/finish" {
         let name = session
@@ -174,14 +199,17 @@ async fn account_of(
             .await
             .ok()
             .flatten();
-        return (request, name);
+        return (request, Attempt::Anonymous(name));
     }
-    let name = signed_in(state, session)
-        .await
-        .ok()
-        .flatten()
-        .map(|u| u.username.to_lowercase());
-    (request, name)
+    let user = signed_in(state, session).await.ok().flatten();
+    let attempt = match user {
+        Some(u) if is_stepup_path(&path) => Attempt::StepUp {
+            user_key: u.user_id,
+            username: u.username,
+        },
+        other => Attempt::Anonymous(other.map(|u| u.username.to_lowercase())),
+    };
+    (request, attempt)
 }
 
 fn is_limited_path(path: &str) -> bool {
@@ -268,23 +296,38 @@ pub async fn limit_authentication(
         return next.run(request).await;
     }
     let address = address_of(&request);
-    let (request, account) = account_of(&state, &session, request).await;
-    let address_key = format!("address:{address}");
-    let account_key = account.as_ref().map(|a| format!("account:{a}"));
+    let (request, attempt) = attempt_of(&state, &session, request).await;
+    let limits = limiter.limits;
+    // (key, free failures); the key a completion clears; who it is, for the audit log.
+    let (keys, clears, actor) = match &attempt {
+        Attempt::Anonymous(account) => {
+            let mut keys = vec![(format!("address:{address}"), limits.per_address)];
+            let account_key = account.as_ref().map(|a| format!("account:{a}"));
+            keys.extend(account_key.clone().map(|k| (k, limits.per_account)));
+            let actor = account.clone().unwrap_or_else(|| "anonymous".to_owned());
+            (keys, account_key, actor)
+        }
+        Attempt::StepUp { user_key, username } => {
+            let key = format!("stepup:{user_key}");
+            (
+                vec![(key.clone(), limits.per_account)],
+                Some(key),
+                username.clone(),
+            )
+        }
+    };
     let now = Instant::now();
-    let block = [Some(&address_key), account_key.as_ref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|k| limiter.blocked(k, now))
+    let block = keys
+        .iter()
+        .filter_map(|(k, _)| limiter.blocked(k, now))
         .max_by_key(|(wait, _)| *wait);
     if let Some((wait, first)) = block {
         if first {
-            let actor = account.as_deref().unwrap_or("anonymous");
             audit(
                 &state,
                 "auth.rate_limited",
-                actor,
-                actor,
+                &actor,
+                &actor,
                 serde_json::json!({
                     "path": path, "address": address, "retryAfter": wait.as_secs().max(1),
                 }),
@@ -295,13 +338,11 @@ pub async fn limit_authentication(
     }
     let response = next.run(request).await;
     if is_failure(&response) {
-        let limits = limiter.limits;
-        limiter.failed(&address_key, limits.per_address, now);
-        if let Some(key) = &account_key {
-            limiter.failed(key, limits.per_account, now);
+        for (key, free) in &keys {
+            limiter.failed(key, *free, now);
         }
     } else if is_completion(&path, &response) {
-        if let Some(key) = &account_key {
+        if let Some(key) = &clears {
             limiter.succeeded(key);
         }
     }

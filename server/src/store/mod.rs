@@ -105,6 +105,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Invitation>, StoreError>;
     /// Give an account another role; false if no account has this username.
     async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError>;
+    /// Disable an account (`Some(at)`) or enable it again (`None`); false if no account has this
+    /// username.
+    async fn set_disabled(&self, username: &str, at: Option<i64>) -> Result<bool, StoreError>;
+    /// When the account was disabled, if it is.
+    async fn disabled_at(&self, user_id: &str) -> Result<Option<i64>, StoreError>;
+    /// Record that the first-admin link was made and store its token, once per store: false (and
+    /// nothing stored) when a first-admin link was made before.
+    async fn put_first_admin_link(
+        &self,
+        token_hash: &str,
+        created_at: i64,
+        expires_at: i64,
+        invitation: &Invitation,
+    ) -> Result<bool, StoreError>;
 
     /// The open challenge for this digest and guardrail, expiring stale ones on the way.
     async fn pending_challenge(

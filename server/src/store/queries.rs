@@ -209,7 +209,7 @@ macro_rules! impl_store {
                     .bind(created_at)
                     .bind(expires_at)
                     .bind(invitation.role.as_str())
-                    .bind(invitation.username.as_deref())
+                    .bind(&invitation.username)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -225,9 +225,11 @@ macro_rules! impl_store {
                 .await?;
                 let Some(row) = row else { return Ok(None) };
                 let role: String = row.try_get("role")?;
+                // A link without a fixed username (made before admins fixed every one) creates nothing.
+                let Some(username) = row.try_get::<Option<String>, _>("username")? else { return Ok(None) };
                 Ok(Some(Invitation {
                     role: Role::from_name(&role).ok_or(StoreError::Corrupt("invitation role", role))?,
-                    username: row.try_get("username")?,
+                    username,
                 }))
             }
 
@@ -238,6 +240,47 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_disabled(&self, username: &str, at: Option<i64>) -> Result<bool, StoreError> {
+                let done = sqlx::query("update users set disabled_at = $1 where username = $2")
+                    .bind(at)
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn disabled_at(&self, user_id: &str) -> Result<Option<i64>, StoreError> {
+                let at: Option<Option<i64>> = sqlx::query_scalar("select disabled_at from users where user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(at.flatten())
+            }
+
+            async fn put_first_admin_link(&self, token_hash: &str, created_at: i64, expires_at: i64, invitation: &Invitation) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let marked = sqlx::query(
+                    "insert into first_admin_link (singleton, username, created_at) values (1, $1, $2) on conflict (singleton) do nothing",
+                )
+                .bind(&invitation.username)
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?;
+                if marked.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username) values ($1, $2, $3, $4, $5)")
+                    .bind(token_hash)
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .bind(invitation.role.as_str())
+                    .bind(&invitation.username)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {

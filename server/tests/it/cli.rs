@@ -275,7 +275,15 @@ async fn user_invite_and_set_role_work_on_the_store() -> anyhow::Result<()> {
         .await?
         .context("the printed link invites nobody")?;
     assert_eq!(invitation.role, Role::Approver);
-    assert_eq!(invitation.username.as_deref(), Some("bob"));
+    assert_eq!(invitation.username, "bob");
+    // The admin always fixes the username (finding 2).
+    let out = countersign(&["user", "invite", "--role", "engineer", "--data-dir", &data])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--username"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Wrong input is refused with the reason, and changes nothing.
     let out = countersign(&["user", "invite", "--role", "root", "--data-dir", &data])?;

@@ -201,14 +201,14 @@ impl Portal {
         Ok(request.send().await?)
     }
 
-    /// A first-admin setup link's token, as `countersign` prints it at first start.
-    pub(crate) async fn first_admin_link(&self) -> anyhow::Result<String> {
-        Ok(countersign::identity::accounts::invite(
-            self.state().store.as_ref(),
-            &countersign::identity::setup::Invitation::first_admin(),
-            "it-admin",
-        )
-        .await?)
+    /// A first-admin setup link's token for `username`, as `countersign serve --first-admin`
+    /// prints it at first start.
+    pub(crate) async fn first_admin_link(&self, username: &str) -> anyhow::Result<String> {
+        use countersign::identity::setup::{first_admin_link, FirstAdmin};
+        match first_admin_link(self.state().store.as_ref(), Some(username), false).await? {
+            FirstAdmin::Made(token) => Ok(token),
+            other => anyhow::bail!("no first-admin link: {other:?}"),
+        }
     }
 
     /// Register a new software key through a setup link: `start` is the body of

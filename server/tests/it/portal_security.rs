@@ -472,7 +472,7 @@ async fn repeated_failed_sign_ins_are_slowed_down_and_audited() -> anyhow::Resul
 #[tokio::test]
 async fn signing_in_replaces_a_planted_session_id_and_its_csrf_token() -> anyhow::Result<()> {
     let portal = Portal::spawn().await?;
-    let token = portal.first_admin_link().await?;
+    let token = portal.first_admin_link("ada").await?;
 
     // An attacker's session id, planted in the victim's browser before they sign in.
     let planted = portal.page(&format!("/setup/{token}"), None).await?;
@@ -586,7 +586,7 @@ async fn stepping_up_replaces_the_session_id_again() -> anyhow::Result<()> {
     let (exec, code, requester) = portal.exec_challenge().await?;
 
     // The requester registers a passkey through the setup link and is signed in.
-    let token = portal.first_admin_link().await?;
+    let token = portal.first_admin_link(&requester).await?;
     let anonymous = portal.page(&format!("/setup/{token}"), None).await?;
     let (mut key, response) = portal
         .setup_with_key(&anonymous, &json!({"token": token, "username": requester}))
@@ -668,7 +668,7 @@ async fn an_invitation_creates_one_account_with_its_role_and_username() -> anyho
     let store = &portal.state().store;
     let invitation = Invitation {
         role: Role::Approver,
-        username: Some("bob".into()),
+        username: "bob".into(),
     };
     let token = accounts::invite(store.as_ref(), &invitation, "it-admin").await?;
     let browser = portal.page(&format!("/setup/{token}"), None).await?;

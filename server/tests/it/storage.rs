@@ -368,7 +368,7 @@ async fn passkey_management(db: &TestDb) -> anyhow::Result<()> {
 async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
     let s = &db.store;
     let now = clock::now();
-    let first_admin = Invitation::first_admin();
+    let first_admin = Invitation::first_admin("root@example.com");
     let hash = countersign::identity::setup::token_hash(&countersign::identity::setup::new_token());
     s.put_invitation(&hash, now, now + 3600, &first_admin)
         .await?;
@@ -404,7 +404,7 @@ async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
     let invited = countersign::identity::setup::token_hash("invited");
     let bob = Invitation {
         role: Role::Approver,
-        username: Some("bob".into()),
+        username: "bob".into(),
     };
     s.put_invitation(&invited, now, now + 60, &bob).await?;
     assert_eq!(s.invitation(&invited, now).await?, Some(bob));

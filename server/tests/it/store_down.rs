@@ -92,6 +92,21 @@ impl Store for BrokenStore {
     async fn set_role(&self, _: &str, _: Role) -> Result<bool, StoreError> {
         self.fail().await
     }
+    async fn set_disabled(&self, _: &str, _: Option<i64>) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    async fn disabled_at(&self, _: &str) -> Result<Option<i64>, StoreError> {
+        self.fail().await
+    }
+    async fn put_first_admin_link(
+        &self,
+        _: &str,
+        _: i64,
+        _: i64,
+        _: &Invitation,
+    ) -> Result<bool, StoreError> {
+        self.fail().await
+    }
     async fn pending_challenge(
         &self,
         _: &str,

@@ -300,6 +300,7 @@ impl TestApp {
             metrics: Arc::new(Metrics::default()),
             decisions: Arc::new(decisions),
             identities: Arc::new(identities()?),
+            trusted_proxies: Arc::default(),
         };
         configure(&mut state);
 
