@@ -1,4 +1,10 @@
-//! The audit log: append-only events, each hash chained to the one before it.
+//! The audit log: append-only events, each hash chained to the one before it, with signed
+//! checkpoints of the chain's head kept in the database and in an anchor file outside it.
+
+pub mod anchor;
+pub mod checkpoint;
+pub mod checkpointer;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -31,6 +31,9 @@ enum Command {
     /// Work with issued grants.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Check the audit log and its signed checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage local accounts: invitations, roles, disabling.
     #[command(subcommand)]
     User(UserCommand),
@@ -134,6 +137,30 @@ enum GrantCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit chain from its first record and check every signed checkpoint (in the
+    /// database and in the anchor file); exit 1 naming the first broken link's sequence number.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Public key of the checkpoint signer (as `audit public-key` prints it); repeat for
+        /// replicas with keys of their own. Default: the data dir's audit-signing.key.
+        #[arg(long = "public-key")]
+        public_keys: Vec<PathBuf>,
+        /// Anchor file to check; repeat for each replica's. Default: the data dir's
+        /// audit-checkpoints.jsonl.
+        #[arg(long = "checkpoints")]
+        anchors: Vec<PathBuf>,
+    },
+    /// Print the public key that verifies this data dir's checkpoints (keep a copy elsewhere).
+    PublicKey {
+        /// Data dir of `serve`.
+        #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum PolicyCommand {
     /// Evaluate one AdmissionReview against guardrails and print the decision as JSON.
     Eval {
@@ -224,6 +251,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Grant(GrantCommand::Revoke { id, store }) => revoke_grant(&id, &store).await,
+        Command::Audit(AuditCommand::Verify {
+            store,
+            public_keys,
+            anchors,
+        }) => verify_audit(&store, &public_keys, anchors).await,
+        Command::Audit(AuditCommand::PublicKey { data_dir }) => {
+            let path = data_dir.join(countersign::audit::checkpoint::KEY_FILE);
+            let signer = countersign::audit::checkpoint::AuditSigner::load(&path)?;
+            println!("{}", signer.public_key().encode());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::User(UserCommand::Invite {
             role,
             username,
@@ -331,6 +369,36 @@ async fn set_disabled(
         println!("{username} was already {state}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn verify_audit(
+    store: &StoreArgs,
+    public_keys: &[PathBuf],
+    mut anchors: Vec<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use countersign::audit::verify::{trusted_keys, verify, Outcome};
+    let database = store.data_dir.join("countersign.db");
+    if store.database_url.is_none() && !database.exists() {
+        // Opening it would create an empty database, which verifies trivially.
+        anyhow::bail!(
+            "no database at {} (pass --database-url or --data-dir)",
+            database.display()
+        );
+    }
+    let keys = trusted_keys(&store.data_dir, public_keys)?;
+    if anchors.is_empty() {
+        anchors.push(store.data_dir.join(countersign::audit::anchor::ANCHOR_FILE));
+    }
+    match verify(store.connect().await?.as_ref(), &keys, &anchors).await? {
+        Outcome::Intact(summary) => {
+            print!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Broken(broken) => {
+            eprintln!("error: {broken}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn revoke_grant(id: &str, store: &StoreArgs) -> anyhow::Result<ExitCode> {

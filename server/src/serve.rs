@@ -8,6 +8,8 @@ use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use url::Url;
 
+use crate::audit::checkpoint::AuditSigner;
+use crate::audit::checkpointer::Checkpointer;
 use crate::challenges::{ChallengeCache, ChallengeLimits};
 use crate::cluster::{self, LiveNamespaces};
 use crate::engine::{Engine, NamespaceIndex};
@@ -19,7 +21,7 @@ use crate::identity::setup;
 use crate::state::AppState;
 use crate::webhook::decision_log::DecisionLog;
 use crate::webhook::metrics::Metrics;
-use crate::{policy, portal, store, webhook};
+use crate::{audit, policy, portal, store, webhook};
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +42,15 @@ pub struct ServeArgs {
     /// Where the SQLite file, keys and certificates live.
     #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Seconds between signed checkpoints of the audit chain (made only when it grew); kept in the
+    /// database and in `audit-checkpoints.jsonl` in the data dir, signed with `audit-signing.key`.
+    #[arg(
+        long,
+        default_value_t = audit::checkpointer::CHECKPOINT_EVERY.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..),
+        env = "COUNTERSIGN_AUDIT_CHECKPOINT_SECS"
+    )]
+    pub audit_checkpoint_secs: u64,
     /// URL people open; links in denials point here and WebAuthn uses its host as RP ID.
     #[arg(
         long,
@@ -162,6 +173,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for jwks in &args.trusted_grant_keys {
         signer = signer.trust_jwks_file(jwks)?;
     }
+    let checkpointer = Checkpointer::open(
+        AuditSigner::load_or_create(&args.data_dir.join(audit::checkpoint::KEY_FILE))?,
+        &args.data_dir.join(audit::anchor::ANCHOR_FILE),
+    )?;
     let passkeys = match &args.authenticator_allowlist {
         None => Passkeys::new(&args.public_url)?,
         Some(path) => {
@@ -255,6 +270,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("  store:      {}", redact_url(&database_url));
     println!("  guardrails: {}", state.engine.guardrails().len());
     println!("  grants:     {held} live");
+    println!(
+        "  audit:      checkpoint every {}s to {} (key {})",
+        args.audit_checkpoint_secs,
+        checkpointer.anchor_path().display(),
+        checkpointer.signer().public_key().kid()
+    );
     if let Some(oidc) = &oidc {
         println!("  oidc:       {}", oidc.config().issuer.as_str());
     }
@@ -330,6 +351,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _prune = AbortOnDrop(tokio::spawn(crate::retention::keep_pruning(
         store.clone(),
         args.retention_days,
+    )));
+    let _checkpoints = AbortOnDrop(tokio::spawn(audit::checkpointer::keep_checkpointing(
+        store.clone(),
+        checkpointer,
+        std::time::Duration::from_secs(args.audit_checkpoint_secs),
     )));
     let _watch = kube_client.map(|client| {
         AbortOnDrop(tokio::spawn(cluster::reflect_namespaces(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::audit::checkpoint::AuditCheckpoint;
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::challenges::Challenge;
 pub use crate::challenges::ChallengeUsage;
@@ -176,6 +177,27 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The newest audit record (the chain's head), if any. A store that keeps no chain has none.
+    async fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(None)
+    }
+    /// Keep a signed checkpoint of the chain; one already kept for the same seq and key stays.
+    /// A store that keeps no checkpoints drops it (the anchor file still has it).
+    async fn append_audit_checkpoint(
+        &self,
+        _checkpoint: &AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Checkpoints with `after_seq < seq <= through_seq`, by seq then key id (at most one per seq
+    /// and key, so a page of records bounds the answer).
+    async fn audit_checkpoints(
+        &self,
+        _after_seq: i64,
+        _through_seq: i64,
+    ) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Delete what retention lets go of: grants expired (or revoked) before `before`, challenges
     /// created before it that are closed and have no grant left, and decisions logged before it.

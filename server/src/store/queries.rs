@@ -9,6 +9,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         use sqlx::Row as _;
 
+        use $crate::audit::checkpoint::AuditCheckpoint;
         use $crate::audit::{chain_hash, AuditEvent, AuditRecord, GENESIS_HASH};
         use $crate::challenges::{Challenge, ChallengeStatus};
         use $crate::grants::{Grant, LiveGrant};
@@ -75,6 +76,23 @@ macro_rules! impl_store {
                 revoked_at: row.try_get("revoked_at")?,
                 token: row.try_get("token")?,
                 evidence: serde_json::from_str(evidence).map_err(|e| StoreError::Corrupt("grant evidence", e.to_string()))?,
+            })
+        }
+
+        fn audit_record_from(row: &Row) -> Result<AuditRecord, StoreError> {
+            let detail: &str = row.try_get("detail")?;
+            Ok(AuditRecord {
+                seq: row.try_get("seq")?,
+                event: AuditEvent {
+                    at: row.try_get("at")?,
+                    kind: row.try_get("kind")?,
+                    actor: row.try_get("actor")?,
+                    subject: row.try_get("subject")?,
+                    detail: serde_json::from_str(detail)
+                        .map_err(|e| StoreError::Corrupt("audit detail", e.to_string()))?,
+                },
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
             })
         }
 
@@ -627,21 +645,49 @@ macro_rules! impl_store {
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
+                rows.iter().map(audit_record_from).collect()
+            }
+
+            async fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+                let row = sqlx::query("select * from audit_events order by seq desc limit 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(audit_record_from).transpose()
+            }
+
+            async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+                // Replicas sharing a key may sign the same head; one copy of that is enough.
+                sqlx::query(
+                    "insert into audit_checkpoints (seq, hash, at, kid, signature) values ($1, $2, $3, $4, $5)
+                     on conflict (seq, kid) do nothing",
+                )
+                .bind(c.seq)
+                .bind(&c.hash)
+                .bind(c.at)
+                .bind(&c.kid)
+                .bind(&c.sig)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_checkpoints(&self, after_seq: i64, through_seq: i64) -> Result<Vec<AuditCheckpoint>, StoreError> {
+                let rows = sqlx::query(
+                    "select seq, hash, at, kid, signature from audit_checkpoints
+                     where seq > $1 and seq <= $2 order by seq, kid",
+                )
+                .bind(after_seq)
+                .bind(through_seq)
+                .fetch_all(&self.pool)
+                .await?;
                 rows.iter()
                     .map(|row| {
-                        let detail: &str = row.try_get("detail")?;
-                        Ok(AuditRecord {
+                        Ok(AuditCheckpoint {
                             seq: row.try_get("seq")?,
-                            event: AuditEvent {
-                                at: row.try_get("at")?,
-                                kind: row.try_get("kind")?,
-                                actor: row.try_get("actor")?,
-                                subject: row.try_get("subject")?,
-                                detail: serde_json::from_str(detail)
-                                    .map_err(|e| StoreError::Corrupt("audit detail", e.to_string()))?,
-                            },
-                            prev_hash: row.try_get("prev_hash")?,
                             hash: row.try_get("hash")?,
+                            at: row.try_get("at")?,
+                            kid: row.try_get("kid")?,
+                            sig: row.try_get("signature")?,
                         })
                     })
                     .collect()

@@ -4,6 +4,7 @@
 //! `COUNTERSIGN_TEST_POSTGRES_URL`); an unreachable PostgreSQL fails the tests unless
 //! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
 
+mod audit_chain;
 mod authenticators;
 mod challenge_cache;
 mod cli;
@@ -12,13 +13,13 @@ mod grant_cache;
 mod passkeys;
 mod portal;
 mod portal_security;
-mod security_bounds;
-mod security_webhook;
 mod security_accounts;
 mod security_add_passkey;
+mod security_bounds;
 mod security_ratelimit;
 mod security_serve;
 mod security_usernames;
+mod security_webhook;
 mod soft_key;
 mod storage;
 mod store_down;

@@ -897,7 +897,8 @@ async fn audit_chain(db: &TestDb) -> anyhow::Result<()> {
         vec![records[2].seq, records[3].seq]
     );
 
-    // Rewrite one event's detail behind the store's back.
+    // Rewrite one event's detail behind the store's back (past the append-only trigger).
+    db.allow_audit_tampering().await?;
     let victim = records[2].seq;
     let changed = db
         .execute(&format!(r#"update audit_events set detail = '{{"i": 2, "tampered": true}}' where seq = {victim}"#))
@@ -936,6 +937,7 @@ async fn concurrent_audit_appends(db: &TestDb) -> anyhow::Result<()> {
     );
 
     // Removing a record breaks the link of the one after it.
+    db.allow_audit_tampering().await?;
     let removed = records[9].seq;
     assert_eq!(
         db.execute(&format!("delete from audit_events where seq = {removed}"))

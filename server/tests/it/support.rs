@@ -153,6 +153,27 @@ impl TestDb {
         Ok(done)
     }
 
+    /// Switch off the append-only triggers on the audit tables, as an attacker with database
+    /// admin rights (or the SQLite file) can, so a test can tamper with the chain.
+    pub async fn allow_audit_tampering(&self) -> anyhow::Result<()> {
+        let statements: &[&str] = match self.backend {
+            "sqlite" => &[
+                "drop trigger audit_events_no_update",
+                "drop trigger audit_events_no_delete",
+                "drop trigger audit_checkpoints_no_update",
+                "drop trigger audit_checkpoints_no_delete",
+            ],
+            _ => &[
+                "alter table audit_events disable trigger user",
+                "alter table audit_checkpoints disable trigger user",
+            ],
+        };
+        for sql in statements {
+            self.execute(sql).await.with_context(|| sql.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Drop a PostgreSQL database now, terminating the store's connections (the store is "down" afterwards).
     pub async fn drop_postgres_now(&self) -> anyhow::Result<()> {
         let Cleanup::Postgres(guard) = &self.cleanup else {
