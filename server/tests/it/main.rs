@@ -12,6 +12,8 @@ mod grant_cache;
 mod passkeys;
 mod portal;
 mod portal_security;
+mod security_namespace_labels;
+mod security_webhook_config;
 mod soft_key;
 mod storage;
 mod store_down;
