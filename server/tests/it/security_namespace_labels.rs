@@ -13,10 +13,7 @@ async fn finding_6_kubectl_label_ns_env_minus_needs_a_step_up() -> anyhow::Resul
     assert!(unlabel["request"]["object"]["metadata"]["labels"]
         .get("env")
         .is_none());
-    step_up_denial(
-        &app.decide(&unlabel).await?,
-        "protect-prod-namespace-labels",
-    )?;
+    step_up_denial(&app.decide(&unlabel).await?, "protect-prod-namespaces")?;
 
     // The same change on a namespace that was never production is admitted.
     let mut staging = unlabel.clone();
