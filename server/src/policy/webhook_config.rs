@@ -561,18 +561,21 @@ fn intersects(a: &Cell, b: &Cell) -> bool {
         && (a.sub == Sub::Any || b.sub == Sub::Any || a.sub == b.sub)
 }
 
-/// Drop the cells another cell already covers with at least their operations; this also keeps
-/// every rule valid (`*/*` alone, no `*` next to a plain resource, no `x/*` next to `x/y`, no `*/y`
-/// next to `x/y`).
+/// Take from each cell the operations a cell covering it has already, and drop cells left with
+/// none. Covering is a partial order, so every request stays matched by the widest cell that has
+/// its operation. This also keeps every rule valid (`*/*` alone, no `*` next to a plain resource, no
+/// `x/*` next to `x/y`, no `*/y` next to `x/y`).
 fn simplify(cells: BTreeMap<Cell, u8>) -> BTreeMap<Cell, u8> {
     cells
         .iter()
-        .filter(|(cell, ops)| {
-            !cells.iter().any(|(other, other_ops)| {
-                other != *cell && covers(other, cell) && *other_ops & **ops == **ops
-            })
+        .filter_map(|(cell, ops)| {
+            let covered = cells
+                .iter()
+                .filter(|(other, _)| *other != cell && covers(other, cell))
+                .fold(0, |bits, (_, other_ops)| bits | other_ops);
+            let left = ops & !covered;
+            (left != 0).then(|| (cell.clone(), left))
         })
-        .map(|(c, o)| (c.clone(), *o))
         .collect()
 }
 

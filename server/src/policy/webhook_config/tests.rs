@@ -231,12 +231,18 @@ fn finding_14_only_resources_the_library_matches_are_listed() {
         "{:?}",
         generated.warnings
     );
-    // Operations are the guardrails' own: namespaces only for UPDATE (labels) and DELETE.
+    // Operations are the guardrails' own: namespaces only for UPDATE (labels, any subresource) and
+    // DELETE.
     let namespaces_ops: Vec<String> = hook
         .rules
         .iter()
         .flatten()
-        .filter(|r| r.resources.iter().flatten().any(|x| x == "namespaces"))
+        .filter(|r| {
+            r.resources
+                .iter()
+                .flatten()
+                .any(|x| x.starts_with("namespaces"))
+        })
         .flat_map(|r| r.operations.clone().unwrap_or_default())
         .collect();
     assert_eq!(namespaces_ops, ["UPDATE", "DELETE"]);
