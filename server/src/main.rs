@@ -28,6 +28,9 @@ enum Command {
     /// Work with guardrail files without a server.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print the ValidatingWebhookConfiguration (YAML) that sends the API server only what the
+    /// guardrails can match, and never the requests of nodes, controllers or Countersign itself.
+    WebhookConfig(Box<WebhookConfigArgs>),
     /// Work with issued grants.
     #[command(subcommand)]
     Grant(GrantCommand),
@@ -198,6 +201,73 @@ enum PolicyCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct WebhookConfigArgs {
+    /// Guardrail file or folder.
+    #[arg(long)]
+    policies: PathBuf,
+    /// The webhook's Service, NAMESPACE/NAME.
+    #[arg(
+        long,
+        default_value = "countersign/countersign",
+        conflicts_with = "url"
+    )]
+    service: String,
+    /// The Service's port.
+    #[arg(long, default_value_t = 8443, conflicts_with = "url")]
+    port: u16,
+    /// The path on the Service.
+    #[arg(long, default_value = "/k8s/admit", conflicts_with = "url")]
+    path: String,
+    /// Instead of a Service: the webhook's https:// URL, path included.
+    #[arg(long)]
+    url: Option<String>,
+    /// CA certificate (PEM) that signed the webhook's certificate; default the data dir's tls/ca.crt.
+    #[arg(long, conflicts_with = "ca_bundle_placeholder")]
+    ca_bundle: Option<PathBuf>,
+    /// Write a placeholder instead of the CA bundle (for a file kept in Git; replace it to apply).
+    #[arg(long)]
+    ca_bundle_placeholder: bool,
+    /// Data dir of `serve`, whose self-made CA (tls/ca.crt) is the default CA bundle.
+    #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Countersign's own service account, NAMESPACE/NAME: its requests are never sent.
+    #[arg(long, default_value = "countersign/countersign")]
+    service_account: String,
+    /// How long the API server waits for an answer (1 to 30 seconds).
+    #[arg(long, default_value_t = 5)]
+    timeout_seconds: i32,
+    /// The configuration's metadata.name.
+    #[arg(long, default_value = "countersign.dev")]
+    name: String,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// `webhook-config`: the YAML, with warnings on standard error.
+fn webhook_config(args: &WebhookConfigArgs) -> anyhow::Result<String> {
+    use countersign::policy::webhook_config::{self as config, CaSource, Client};
+    let source = match (&args.ca_bundle, args.ca_bundle_placeholder) {
+        (Some(file), _) => CaSource::File(file),
+        (None, true) => CaSource::Placeholder,
+        (None, false) => CaSource::DataDir(&args.data_dir),
+    };
+    let mut options = config::WebhookOptions::new(config::ca_bundle(source)?)
+        .with_service_account(&args.service_account)?;
+    options.client = match &args.url {
+        Some(url) => Client::url(url)?,
+        None => Client::service(&args.service, args.port, &args.path)?,
+    };
+    options.timeout_seconds = args.timeout_seconds;
+    options.name = args.name.clone();
+    let generated = config::generate(&countersign::policy::load_path(&args.policies)?, &options)?;
+    for warning in &generated.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(generated.yaml)
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ExportFormat {
     /// ValidatingAdmissionPolicy + ValidatingAdmissionPolicyBinding YAML.
@@ -248,6 +318,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let out = policy_cli::eval(&policies, &request, namespaces.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::WebhookConfig(args) => {
+            let yaml = webhook_config(&args)?;
+            match &args.output {
+                Some(file) => std::fs::write(file, yaml)
+                    .with_context(|| format!("writing {}", file.display()))?,
+                None => print!("{yaml}"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Grant(GrantCommand::Revoke { id, store }) => revoke_grant(&id, &store).await,

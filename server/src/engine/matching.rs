@@ -1,12 +1,8 @@
 //! Match clauses against a request, with Kubernetes' own meanings.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
 use crate::admission::AdmissionRequest;
-use crate::policy::{Match, NamespaceMatch, SubjectMatch};
+use crate::policy::{LabelSelector, Match, NamespaceMatch, SubjectMatch};
 
-use super::namespaces::labels_of;
 use super::NamespaceLabels;
 
 /// A match clause, named for explanations.
@@ -85,7 +81,7 @@ fn subjects_fit(s: &SubjectMatch, request: &AdmissionRequest) -> bool {
 
 /// The namespace a request is "in" for namespace clauses: its own, or the Namespace object itself.
 fn subject_namespace(request: &AdmissionRequest) -> Option<&str> {
-    if request.resource.group.is_empty() && request.resource.resource == "namespaces" {
+    if is_namespace_object(request) {
         return Some(request.name.as_str()).filter(|n| !n.is_empty());
     }
     Some(request.namespace.as_str()).filter(|n| !n.is_empty())
@@ -112,25 +108,47 @@ fn namespace_fits(
     let Some(selector) = &ns.selector else {
         return false;
     };
-    match namespace_labels(request, name, index) {
-        Some(labels) => selector.matches(&labels),
+    selector_fits(selector, request, name, index)
+}
+
+/// Whether the namespace's labels fit the selector.
+///
+/// A Namespace request is judged by the Namespace object itself, not by what the index last saw:
+/// by the labels it will have (`object`) and by the labels it had (`oldObject`), and it is in
+/// scope when either fits. So relabelling a namespace out of a guarded selector
+/// (`kubectl label ns payments env-`) is guarded like any change inside it. Every other request is
+/// judged by its namespace's labels from the index. Both are read in place: nothing is copied
+/// per guardrail on the webhook's hot path.
+fn selector_fits(
+    selector: &LabelSelector,
+    request: &AdmissionRequest,
+    name: &str,
+    index: &dyn NamespaceLabels,
+) -> bool {
+    if is_namespace_object(request) {
+        let sides = [request.object.as_ref(), request.old_object.as_ref()];
+        if sides.iter().all(Option::is_none) {
+            // Nothing to read labels from: match, so a guarded request fails closed.
+            return true;
+        }
+        return sides
+            .into_iter()
+            .flatten()
+            .any(|object| selector.matches_by(|key| object_label(object, key)));
+    }
+    match index.labels(name) {
+        Some(labels) => selector.matches(labels),
         // Labels unknown (no reflector, namespace not yet seen): match, so guarded requests fail closed.
         None => true,
     }
 }
 
-fn namespace_labels<'a>(
-    request: &AdmissionRequest,
-    name: &str,
-    index: &'a dyn NamespaceLabels,
-) -> Option<Cow<'a, BTreeMap<String, String>>> {
-    let is_namespace_object =
-        request.resource.group.is_empty() && request.resource.resource == "namespaces";
-    if is_namespace_object {
-        // A Namespace being created or relabelled is judged by the labels it will have.
-        let object = request.object.as_ref().or(request.old_object.as_ref())?;
-        return Some(Cow::Owned(labels_of(object)));
-    }
-    // Borrowed: the webhook's hot path does not copy a namespace's labels per guardrail.
-    index.labels(name).map(Cow::Borrowed)
+/// Whether the request is on a Namespace object (any subresource) rather than inside a namespace.
+fn is_namespace_object(request: &AdmissionRequest) -> bool {
+    request.resource.group.is_empty() && request.resource.resource == "namespaces"
+}
+
+/// One string label of an object, as `labels_of` would keep it.
+fn object_label<'a>(object: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    object.get("metadata")?.get("labels")?.get(key)?.as_str()
 }

@@ -306,6 +306,139 @@ fn unknown_namespace_labels_fail_closed_for_selectors() {
     );
 }
 
+/// Finding 6: guardrails on Namespace objects by label selector.
+const NAMESPACE_POLICIES: &str = r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: prod-namespace-changes}
+spec:
+  match:
+    operations: [UPDATE, DELETE]
+    resources: [{apiGroups: [""], resources: ["namespaces"]}]
+    namespaces: {selector: {matchLabels: {env: prod}}}
+  action: {type: stepUp}
+---
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: prod-deployments}
+spec:
+  match:
+    resources: [{apiGroups: ["apps"], resources: ["deployments"]}]
+    namespaces: {selector: {matchExpressions: [{key: env, operator: In, values: [prod]}]}}
+  action: {type: stepUp}
+"#;
+
+/// A request on Namespace `name`, with the labels it will have and the labels it had.
+fn namespace_request(
+    op: &str,
+    name: &str,
+    new: Option<serde_json::Value>,
+    old: Option<serde_json::Value>,
+) -> AdmissionRequest {
+    let object = |labels: serde_json::Value| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u", "operation": op,
+            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+            "name": name, "namespace": name,
+            "userInfo": {"username": "alice"},
+            "object": new.map(object), "oldObject": old.map(object)
+        }
+    });
+    parse_review(body.to_string().as_bytes()).unwrap()
+}
+
+fn namespace_hits(request: &AdmissionRequest, index: &NamespaceIndex) -> Vec<String> {
+    Engine::new(parse_documents("ns", NAMESPACE_POLICIES).unwrap())
+        .evaluate(request, index)
+        .hits
+        .into_iter()
+        .map(|h| h.name)
+        .collect()
+}
+
+#[test]
+fn finding_6_relabelling_a_namespace_out_of_a_selector_is_judged_by_its_old_labels() {
+    // `kubectl label ns shop env-`: the new labels leave the selector, the old ones are in it.
+    let unlabel = namespace_request(
+        "UPDATE",
+        "shop",
+        Some(json!({"kubernetes.io/metadata.name": "shop"})),
+        Some(json!({"kubernetes.io/metadata.name": "shop", "env": "prod"})),
+    );
+    assert_eq!(
+        namespace_hits(&unlabel, &namespaces()),
+        ["prod-namespace-changes"]
+    );
+    // `kubectl label ns shop env=dev --overwrite`, and with no index at all: the request's own
+    // objects decide, not what the index last saw.
+    let overwrite = namespace_request(
+        "UPDATE",
+        "shop",
+        Some(json!({"env": "dev"})),
+        Some(json!({"env": "prod"})),
+    );
+    assert_eq!(
+        namespace_hits(&overwrite, &NamespaceIndex::default()),
+        ["prod-namespace-changes"]
+    );
+    // Into the selector: judged by the new labels, as before.
+    let promote = namespace_request(
+        "UPDATE",
+        "dev",
+        Some(json!({"env": "prod"})),
+        Some(json!({"env": "dev"})),
+    );
+    assert_eq!(
+        namespace_hits(&promote, &namespaces()),
+        ["prod-namespace-changes"]
+    );
+    // Neither side in the selector: out of scope, even though the index says `shop` is prod
+    // (the request is about the Namespace object, whose labels the request carries).
+    let unrelated = namespace_request(
+        "UPDATE",
+        "shop",
+        Some(json!({"env": "dev", "team": "a"})),
+        Some(json!({"env": "dev"})),
+    );
+    assert!(namespace_hits(&unrelated, &namespaces()).is_empty());
+}
+
+#[test]
+fn finding_6_namespace_delete_and_missing_objects() {
+    // DELETE carries only the old object.
+    let delete = namespace_request("DELETE", "shop", None, Some(json!({"env": "prod"})));
+    assert_eq!(
+        namespace_hits(&delete, &namespaces()),
+        ["prod-namespace-changes"]
+    );
+    let delete_dev = namespace_request("DELETE", "dev", None, Some(json!({"env": "dev"})));
+    assert!(namespace_hits(&delete_dev, &namespaces()).is_empty());
+    // No object on either side: nothing to read labels from, so the guardrail applies.
+    let bare = namespace_request("UPDATE", "dev", None, None);
+    assert_eq!(
+        namespace_hits(&bare, &namespaces()),
+        ["prod-namespace-changes"]
+    );
+}
+
+#[test]
+fn finding_6_objects_inside_a_namespace_are_judged_by_the_namespace_not_by_themselves() {
+    // A Deployment labelled env=prod in `dev` is not in a prod namespace; one without labels in
+    // `shop` is. The old-labels rule is for Namespace objects only.
+    let mut in_dev = request("UPDATE", "apps", "deployments", "", "dev", "alice", &[]);
+    in_dev.object = Some(json!({"metadata": {"name": "x", "labels": {"env": "prod"}}}));
+    in_dev.old_object = in_dev.object.clone();
+    assert!(namespace_hits(&in_dev, &namespaces()).is_empty());
+    let in_shop = request("UPDATE", "apps", "deployments", "", "shop", "alice", &[]);
+    assert_eq!(
+        namespace_hits(&in_shop, &namespaces()),
+        ["prod-deployments"]
+    );
+}
+
 const CEL_POLICIES: &str = r#"
 apiVersion: countersign.dev/v1alpha1
 kind: Guardrail

@@ -5,6 +5,7 @@ mod expression;
 mod load;
 mod model;
 mod vap;
+pub mod webhook_config;
 
 pub use duration::PolicyDuration;
 pub use expression::{

@@ -353,14 +353,21 @@ pub struct LabelSelector {
 impl LabelSelector {
     /// Whether the labels satisfy every requirement (an empty selector matches everything).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_by(|key| labels.get(key).map(String::as_str))
+    }
+
+    /// Whether the labels `label` looks up satisfy every requirement; lets callers match labels
+    /// where they are (an object's JSON) without copying them into a map.
+    pub fn matches_by<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.match_labels
             .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
+            .all(|(k, v)| label(k) == Some(v.as_str()))
             && self.match_expressions.iter().all(|req| {
-                let value = labels.get(&req.key);
+                let value = label(&req.key);
+                let listed = |v: &str| req.values.iter().any(|x| x == v);
                 match req.operator {
-                    SelectorOperator::In => value.is_some_and(|v| req.values.contains(v)),
-                    SelectorOperator::NotIn => value.is_none_or(|v| !req.values.contains(v)),
+                    SelectorOperator::In => value.is_some_and(listed),
+                    SelectorOperator::NotIn => value.is_none_or(|v| !listed(v)),
                     SelectorOperator::Exists => value.is_some(),
                     SelectorOperator::DoesNotExist => value.is_none(),
                 }

@@ -78,9 +78,11 @@ fn policy_and_binding(g: &Guardrail) -> [Value; 2] {
                 .namespaces
                 .as_ref()
                 .is_some_and(|n| n.names.is_empty())
+                && !may_match_namespaces(&g.matcher)
         })
     {
         // With no name globs the selector alone decides: let the API server pre-filter with it.
+        // Not for Namespace objects: the API server reads only their new labels there.
         spec["matchConstraints"]["namespaceSelector"] = selector_json(selector);
     }
     [
@@ -97,6 +99,20 @@ fn policy_and_binding(g: &Guardrail) -> [Value; 2] {
             "spec": { "policyName": name, "validationActions": actions },
         }),
     ]
+}
+
+/// Whether the match can cover core `namespaces` (the Namespace objects themselves).
+fn may_match_namespaces(m: &Match) -> bool {
+    m.resources.is_empty()
+        || m.resources.iter().any(|rule| {
+            rule.api_groups
+                .as_ref()
+                .is_none_or(|groups| groups.iter().any(String::is_empty))
+                && rule
+                    .resources
+                    .iter()
+                    .any(|p| p.resource.as_deref().is_none_or(|r| r == "namespaces"))
+        })
 }
 
 fn resource_rules(m: &Match) -> Value {
@@ -165,7 +181,15 @@ fn list(items: &[String]) -> String {
 
 /// The namespace a request is "in": its own, or the Namespace object itself.
 const NS_NAME: &str = "(request.resource.group == '' && request.resource.resource == 'namespaces' ? request.name : request.namespace)";
-const NS_LABELS: &str = "(request.resource.group == '' && request.resource.resource == 'namespaces' ? (has(object.metadata) && has(object.metadata.labels) ? object.metadata.labels : (has(oldObject.metadata) && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})) : (namespaceObject != null && has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}))";
+/// Whether the request is on a Namespace object itself.
+const IS_NAMESPACE: &str =
+    "(request.resource.group == '' && request.resource.resource == 'namespaces')";
+/// Labels of the namespace a request is in (from the API server's view of it).
+const NS_LABELS: &str = "(namespaceObject != null && has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {})";
+const NEW_LABELS: &str =
+    "(has(object.metadata) && has(object.metadata.labels) ? object.metadata.labels : {})";
+const OLD_LABELS: &str =
+    "(has(oldObject.metadata) && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})";
 
 fn glob_expr(g: &Glob) -> String {
     match g {
@@ -177,41 +201,53 @@ fn glob_expr(g: &Glob) -> String {
     }
 }
 
+/// CEL for "the labels `labels` (an expression) fit the selector".
+fn selector_expr(selector: &LabelSelector, labels: &str) -> String {
+    let mut all: Vec<String> = selector
+        .match_labels
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "({key} in {labels} && {labels}[{key}] == {val})",
+                key = lit(k),
+                val = lit(v)
+            )
+        })
+        .collect();
+    all.extend(selector.match_expressions.iter().map(|r| {
+        let key = lit(&r.key);
+        match r.operator {
+            SelectorOperator::In => format!(
+                "({key} in {labels} && {labels}[{key}] in {})",
+                list(&r.values)
+            ),
+            SelectorOperator::NotIn => format!(
+                "(!({key} in {labels}) || !({labels}[{key}] in {}))",
+                list(&r.values)
+            ),
+            SelectorOperator::Exists => format!("({key} in {labels})"),
+            SelectorOperator::DoesNotExist => format!("!({key} in {labels})"),
+        }
+    }));
+    if all.is_empty() {
+        "true".to_owned()
+    } else {
+        format!("({})", all.join(" && "))
+    }
+}
+
 fn namespace_expr(ns: Option<&NamespaceMatch>) -> Option<String> {
     let ns = ns?;
     let mut any: Vec<String> = ns.names.iter().map(glob_expr).collect();
     if let Some(selector) = &ns.selector {
-        let mut all: Vec<String> = selector
-            .match_labels
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "({key} in {NS_LABELS} && {NS_LABELS}[{key}] == {val})",
-                    key = lit(k),
-                    val = lit(v)
-                )
-            })
-            .collect();
-        all.extend(selector.match_expressions.iter().map(|r| {
-            let key = lit(&r.key);
-            match r.operator {
-                SelectorOperator::In => format!(
-                    "({key} in {NS_LABELS} && {NS_LABELS}[{key}] in {})",
-                    list(&r.values)
-                ),
-                SelectorOperator::NotIn => format!(
-                    "(!({key} in {NS_LABELS}) || !({NS_LABELS}[{key}] in {}))",
-                    list(&r.values)
-                ),
-                SelectorOperator::Exists => format!("({key} in {NS_LABELS})"),
-                SelectorOperator::DoesNotExist => format!("!({key} in {NS_LABELS})"),
-            }
-        }));
-        any.push(if all.is_empty() {
-            "true".to_owned()
-        } else {
-            all.join(" && ")
-        });
+        // A Namespace object is judged by its new labels and by its old ones (finding 6 of
+        // issue 8): relabelling it out of the selector stays in scope, as in the engine.
+        any.push(format!(
+            "({IS_NAMESPACE} ? ((object != null && {}) || (oldObject != null && {})) : {})",
+            selector_expr(selector, NEW_LABELS),
+            selector_expr(selector, OLD_LABELS),
+            selector_expr(selector, NS_LABELS)
+        ));
     }
     let included = if any.is_empty() {
         "true".to_owned()
@@ -325,6 +361,65 @@ spec:
             docs[3]["spec"]["validationActions"],
             json!(["Warn", "Audit"])
         );
+    }
+
+    const NAMESPACE_POLICY: &str = r#"
+apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: prod-namespaces-frozen}
+spec:
+  match:
+    operations: [UPDATE]
+    resources: [{apiGroups: [""], resources: ["namespaces"]}]
+    namespaces: {selector: {matchLabels: {env: prod}}}
+  action: {type: deny}
+"#;
+
+    /// Finding 6 (issue 8): the exported policy judges a Namespace by its old labels too.
+    #[test]
+    fn finding_6_exported_namespace_selector_reads_old_labels() {
+        use crate::admission::parse_review;
+        use crate::policy::{Activation, CelExpression, Inputs};
+        let g = parse_documents("t", NAMESPACE_POLICY).unwrap();
+        let yaml = export(&g).unwrap();
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&yaml)
+            .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
+            .collect();
+        // The API server's namespaceSelector reads only a Namespace's new labels: not used.
+        assert!(docs[0]["spec"]["matchConstraints"]
+            .get("namespaceSelector")
+            .is_none());
+        let expression = CelExpression::compile(
+            docs[0]["spec"]["validations"][0]["expression"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let admitted = |new: Value, old: Value| {
+            let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "u", "operation": "UPDATE", "name": "payments", "namespace": "payments",
+                "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+                "userInfo": {"username": "alice"},
+                "object": {"metadata": {"name": "payments", "labels": new}},
+                "oldObject": {"metadata": {"name": "payments", "labels": old}}}});
+            let request = parse_review(body.to_string().as_bytes()).unwrap();
+            let inputs = Inputs::new(&request, None);
+            let activation = Activation::new(&request, &inputs).unwrap();
+            expression.eval_bool(&activation).unwrap()
+        };
+        // `kubectl label ns payments env-` is refused, like a change that keeps env=prod.
+        assert!(!admitted(
+            json!({"team": "p"}),
+            json!({"env": "prod", "team": "p"})
+        ));
+        assert!(!admitted(
+            json!({"env": "prod", "x": "1"}),
+            json!({"env": "prod"})
+        ));
+        assert!(admitted(
+            json!({"env": "dev", "x": "1"}),
+            json!({"env": "dev"})
+        ));
     }
 
     #[test]
