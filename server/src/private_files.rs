@@ -72,18 +72,29 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!file.is_empty() && file != ":memory:").then(|| PathBuf::from(file))
 }
 
+/// Create a new file only its owner may read or write; fails if it exists.
+pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Write `contents` to a new owner-only file (a signing key); fails if it exists.
+pub fn write_new(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    create_new(path)?.write_all(contents.as_bytes())
+}
+
 /// Create the database file owner-only when it is missing, so SQLite never makes it with the
 /// default umask (it gives its `-wal`/`-shm` companions the file's own mode).
 pub fn create_sqlite(path: &Path) -> Result<(), PrivateFileError> {
     if !path.exists() {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(path) {
+        match create_new(path) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io(path)(e)),

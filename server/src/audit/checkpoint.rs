@@ -98,12 +98,12 @@ impl AuditSigner {
             return Self::load(path);
         }
         let signer = Self::generate();
-        write_private(path, &STANDARD.encode(signer.key.to_bytes())).map_err(|source| {
-            KeyError::KeyFile {
+        crate::private_files::write_new(path, &STANDARD.encode(signer.key.to_bytes())).map_err(
+            |source| KeyError::KeyFile {
                 path: path.display().to_string(),
                 source,
-            }
-        })?;
+            },
+        )?;
         Ok(signer)
     }
 
@@ -202,19 +202,6 @@ impl AuditPublicKey {
                 )
                 .is_ok()
     }
-}
-
-/// Create a file only its owner can read (the grant key is written the same way).
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]

@@ -196,7 +196,8 @@ impl GrantSigner {
             return Ok(Self::new(SigningKey::from_bytes(&seed)));
         }
         let signer = Self::generate();
-        write_private(path, &STANDARD.encode(signer.key.to_bytes())).map_err(io)?;
+        crate::private_files::write_new(path, &STANDARD.encode(signer.key.to_bytes()))
+            .map_err(io)?;
         Ok(signer)
     }
 
@@ -339,18 +340,6 @@ fn verify_with(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(SigningError::BadToken("claims"))
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]

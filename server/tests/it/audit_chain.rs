@@ -14,30 +14,7 @@ use countersign::audit::{chain_hash, first_broken_link, AuditEvent, AuditRecord,
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::support::TestDb;
-
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() -> anyhow::Result<()> {
-                    let db = crate::support::TestDb::sqlite().await?;
-                    super::$case(&db).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() -> anyhow::Result<()> {
-                    let Some(db) = crate::support::TestDb::postgres().await? else { return Ok(()) };
-                    super::$case(&db).await
-                }
-            )*
-        }
-    };
-}
+use crate::support::{on_both_backends, TestDb};
 
 on_both_backends!(
     finding_8_audit_verify_passes_an_intact_chain_read_in_pages,

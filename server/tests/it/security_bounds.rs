@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use countersign::retention;
 use serde_json::{json, Value};
 
-use crate::support::{fixture, review, step_up_denial, TestApp, TestDb};
+use crate::support::{fixture, on_both_backends, review, step_up_denial, TestApp, TestDb};
 
 async fn wait_for_decisions(app: &TestApp, n: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -23,15 +23,18 @@ async fn wait_for_decisions(app: &TestApp, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn retention_prunes_old_records_but_never_the_audit_log(db: TestDb) -> anyhow::Result<()> {
+on_both_backends!(finding_9_retention_prunes_old_records_but_never_the_audit_log);
+
+async fn finding_9_retention_prunes_old_records_but_never_the_audit_log(
+    db: &TestDb,
+) -> anyhow::Result<()> {
     let store = db.store.clone();
-    let app = TestApp::spawn_with(store.clone(), Some(db)).await?;
+    let app = TestApp::spawn_with(store.clone(), None).await?;
     let update = review("deployment-update")?;
     let (old_code, _) = step_up_denial(&app.decide(&update).await?, "prod-workloads")?;
     let grant = app.confirm(&old_code).await?;
     wait_for_decisions(&app, 1).await?;
     // 100 days pass for that challenge, its grant and the decisions so far.
-    let db = app.db().context("the app owns its database")?;
     let days = 100 * 86_400;
     db.execute(&format!(
         "update challenges set created_at = created_at - {days}, expires_at = expires_at - {days} where code = '{old_code}'"
@@ -75,21 +78,6 @@ async fn retention_prunes_old_records_but_never_the_audit_log(db: TestDb) -> any
         Default::default()
     );
     Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finding_9_retention_prunes_old_records_but_never_the_audit_log_sqlite(
-) -> anyhow::Result<()> {
-    retention_prunes_old_records_but_never_the_audit_log(TestDb::sqlite().await?).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finding_9_retention_prunes_old_records_but_never_the_audit_log_postgres(
-) -> anyhow::Result<()> {
-    let Some(db) = TestDb::postgres().await? else {
-        return Ok(());
-    };
-    retention_prunes_old_records_but_never_the_audit_log(db).await
 }
 
 /// `countersign serve` on SQLite in a temp dir, killed when dropped.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use countersign::clock;
 use countersign::engine::Engine;
-use countersign::grants::{Evidence, Grant, GrantClaims, GrantSigner, ADMISSION_AUDIENCE};
+use countersign::grants::{Grant, GrantClaims, GrantSigner, ADMISSION_AUDIENCE};
 use countersign::policy::GrantScope;
 use countersign::webhook::grant_cache;
 use rcgen::{
@@ -17,7 +17,7 @@ use rcgen::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{review, step_up_denial, TestApp, TestDb};
+use crate::support::{evidence, review, step_up_denial, TestApp, TestDb};
 
 /// An engine from inline guardrail YAML.
 fn engine(yaml: &str) -> anyhow::Result<Arc<Engine>> {
@@ -426,19 +426,8 @@ async fn plant_grant(
 ) -> anyhow::Result<Grant> {
     let challenge = app.state.store.challenge(code).await?.context("stored")?;
     let now = clock::now();
-    let evidence = Evidence {
-        method: "webauthn".into(),
-        account: challenge.request.username.clone(),
-        credential_id: None,
-        user_verified: true,
-        auth_time: now,
-        client_address: None,
-        user_agent: None,
-        acr: None,
-        amr: None,
-        aaguid: None,
-    };
-    let mut grant = Grant::for_challenge(&challenge, evidence, now);
+    let mut grant =
+        Grant::for_challenge(&challenge, evidence(&challenge.request.username, now), now);
     grant.token = signer.sign(&GrantClaims::of(&grant, &app.state.issuer()));
     edit(&mut grant);
     anyhow::ensure!(app.state.store.grant_challenge(&grant, now).await?);

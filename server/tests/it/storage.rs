@@ -19,29 +19,7 @@ use tower_sessions::session_store::SessionStore as _;
 
 use crate::support::TestDb;
 
-/// One test per case and backend; PostgreSQL cases fail when it is unreachable (unless skipped by env).
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() -> anyhow::Result<()> {
-                    let db = crate::support::TestDb::sqlite().await?;
-                    super::$case(&db).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() -> anyhow::Result<()> {
-                    let Some(db) = crate::support::TestDb::postgres().await? else { return Ok(()) };
-                    super::$case(&db).await
-                }
-            )*
-        }
-    };
-}
+use crate::support::on_both_backends;
 
 on_both_backends!(
     users,

@@ -47,6 +47,31 @@ pub fn review(name: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// One test per case and backend; PostgreSQL cases fail when it is unreachable (unless skipped by env).
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    let db = crate::support::TestDb::sqlite().await?;
+                    super::$case(&db).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    let Some(db) = crate::support::TestDb::postgres().await? else { return Ok(()) };
+                    super::$case(&db).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 /// A fresh database on one backend, removed when dropped.
 pub struct TestDb {
     /// `sqlite` or `postgres`.
@@ -424,19 +449,8 @@ impl TestApp {
             .await?
             .with_context(|| format!("no challenge {code}"))?;
         let now = clock::now();
-        let evidence = Evidence {
-            method: "webauthn".into(),
-            account: challenge.request.username.clone(),
-            credential_id: Some("dGVzdC1jcmVkZW50aWFs".into()),
-            user_verified: true,
-            auth_time: now,
-            client_address: Some("127.0.0.1".into()),
-            user_agent: Some("countersign-it".into()),
-            acr: None,
-            amr: None,
-            aaguid: None,
-        };
-        let mut grant = Grant::for_challenge(&challenge, evidence, now);
+        let mut grant =
+            Grant::for_challenge(&challenge, evidence(&challenge.request.username, now), now);
         grant.token = self
             .state
             .signer
@@ -453,6 +467,22 @@ impl TestApp {
             .challenges
             .granted(&challenge.digest, &challenge.guardrail);
         Ok(grant)
+    }
+}
+
+/// The evidence of a WebAuthn step-up by `account` at `now`, as the portal records it.
+pub fn evidence(account: &str, now: i64) -> Evidence {
+    Evidence {
+        method: "webauthn".into(),
+        account: account.to_owned(),
+        credential_id: Some("dGVzdC1jcmVkZW50aWFs".into()),
+        user_verified: true,
+        auth_time: now,
+        client_address: Some("127.0.0.1".into()),
+        user_agent: Some("countersign-it".into()),
+        acr: None,
+        amr: None,
+        aaguid: None,
     }
 }
 
