@@ -5,11 +5,15 @@
 //!
 //! This complements the Origin/Referer check in [`super::origin`]: either one alone refuses a
 //! cross-site form post; together they also cover a same-site attacker without the page's token.
+//!
+//! A visitor with nothing in a session yet (someone opening a link before signing in, a crawler)
+//! gets the token in a cookie instead (double submit), so a page view stores nothing on the
+//! server; the session that a sign-in ceremony then creates adopts that token.
 
 use app::backend::{session_keys, CsrfToken, CSRF_FIELD, CSRF_HEADER};
 use axum::body::{to_bytes, Body};
-use axum::extract::Request;
-use axum::http::{header, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,14 +31,78 @@ fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The session's token, made and stored when it has none.
-async fn ensure_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+/// The cookie that carries the token of a visitor whose session holds nothing yet.
+pub const CSRF_COOKIE: &str = "countersign_csrf";
+
+/// How the token cookie is set.
+#[derive(Debug, Clone, Copy)]
+pub struct CsrfCookie {
+    /// `Secure` (the portal is served over https).
+    pub secure: bool,
+}
+
+impl CsrfCookie {
+    fn header(self, token: &str) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .ok()
+    }
+}
+
+/// The token in the request's cookie, if it looks like one of ours.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(CSRF_COOKIE)?.strip_prefix('='))
+        .find(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+}
+
+/// The token for a page: the session's (made and stored if the session holds something but no
+/// token), else, for a visitor with an empty session, the cookie's (made if absent; `true` when it
+/// must be set).
+async fn page_token(
+    session: &Session,
+    from_cookie: Option<&str>,
+) -> Result<(String, bool), tower_sessions::session::Error> {
     if let Some(token) = session.get::<String>(session_keys::CSRF_TOKEN).await? {
-        return Ok(token);
+        return Ok((token, false));
+    }
+    if session.is_empty().await {
+        return Ok(match from_cookie {
+            Some(token) => (token.to_owned(), false),
+            None => (new_token(), true),
+        });
     }
     let token = new_token();
     session.insert(session_keys::CSRF_TOKEN, &token).await?;
-    Ok(token)
+    Ok((token, false))
+}
+
+/// A session the handler just gave its first data keeps the visitor's cookie token, so the page
+/// they hold stays valid for the ceremony's next step.
+async fn adopt(session: &Session, token: Option<&str>) {
+    let Some(token) = token else { return };
+    if session.is_empty().await {
+        return;
+    }
+    match session.get::<String>(session_keys::CSRF_TOKEN).await {
+        Ok(Some(_)) => {}
+        _ => {
+            if let Err(e) = session.insert(session_keys::CSRF_TOKEN, token).await {
+                tracing::error!(error = %e, "could not keep the CSRF token in the new session");
+            }
+        }
+    }
 }
 
 fn refused(why: &'static str) -> Response {
@@ -52,28 +120,46 @@ fn refused(why: &'static str) -> Response {
 
 /// Check the token on non-GET requests, hand it to pages on GET, and renew it when the handler gave
 /// the session a new id.
-pub async fn synchronizer_token(session: Session, mut request: Request, next: Next) -> Response {
+pub async fn synchronizer_token(
+    State(cookie): State<CsrfCookie>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id_before = session.id();
+    let from_cookie = cookie_token(request.headers());
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
-        // Only pages embed the token; assets and data calls need no session write.
+        // Only pages embed the token; assets and data calls need none.
+        let mut set_cookie = None;
         if wants_html(&request) {
-            match ensure_token(&session).await {
-                Ok(token) => {
+            match page_token(&session, from_cookie.as_deref()).await {
+                Ok((token, fresh)) => {
+                    if fresh {
+                        set_cookie = Some(token.clone());
+                    }
                     request.extensions_mut().insert(CsrfToken(token));
                 }
                 Err(e) => tracing::error!(error = %e, "could not issue a CSRF token"),
             }
         }
-        let response = next.run(request).await;
+        let mut response = next.run(request).await;
+        adopt(&session, set_cookie.as_deref().or(from_cookie.as_deref())).await;
         renew_if_cycled(&session, id_before).await;
+        if let Some(value) = set_cookie.and_then(|t| cookie.header(&t)) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
         return response;
     }
     let expected = match session.get::<String>(session_keys::CSRF_TOKEN).await {
         Ok(Some(token)) => token,
-        Ok(None) => return refused("this request carries no valid CSRF token"),
+        // Nothing in a session yet: the double-submitted cookie is what the page embedded.
+        Ok(None) => match from_cookie.clone() {
+            Some(token) if session.is_empty().await => token,
+            _ => return refused("this request carries no valid CSRF token"),
+        },
         Err(_) => return refused("your session could not be read"),
     };
     let (request, presented) = match presented_token(request).await {
@@ -87,6 +173,7 @@ pub async fn synchronizer_token(session: Session, mut request: Request, next: Ne
         return refused("this request carries no valid CSRF token");
     }
     let response = next.run(request).await;
+    adopt(&session, from_cookie.as_deref()).await;
     renew_if_cycled(&session, id_before).await;
     response
 }
@@ -143,6 +230,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cookie_token_is_read_only_when_it_looks_like_ours() {
+        let token = new_token();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {CSRF_COOKIE}={token}; c=d")).unwrap(),
+        );
+        assert_eq!(cookie_token(&headers), Some(token));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("countersign_csrf=short; countersign_csrfx=1"),
+        );
+        assert_eq!(cookie_token(&headers), None);
+    }
 
     #[test]
     fn tokens_are_random_and_compared_exactly() {

@@ -118,7 +118,10 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
             origin,
             origin::same_origin_only,
         ))
-        .layer(axum::middleware::from_fn(csrf::synchronizer_token))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::CsrfCookie { secure },
+            csrf::synchronizer_token,
+        ))
         .layer(session_layer)
         .layer(axum::middleware::from_fn_with_state(
             state.trusted_proxies.clone(),

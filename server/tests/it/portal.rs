@@ -38,10 +38,42 @@ impl Drop for Portal {
     }
 }
 
-/// A signed-in browser, as far as the server can tell: its session cookie and CSRF token.
+/// A browser, as far as the server can tell: its cookies and the CSRF token its page embeds.
 pub(crate) struct Browser {
+    /// The `Cookie` header it sends (session and CSRF cookies).
     pub(crate) cookie: String,
     pub(crate) csrf: String,
+    /// A session cookie the server set later, when this browser had none (a visitor's first
+    /// ceremony step creates the session); kept as a browser keeps it.
+    session: std::sync::Mutex<Option<String>>,
+}
+
+impl Browser {
+    pub(crate) fn new(cookie: String, csrf: String) -> Self {
+        Self {
+            cookie,
+            csrf,
+            session: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The `Cookie` header: what it was given, and the session it was given since.
+    pub(crate) fn cookie_header(&self) -> String {
+        match self.session.lock().map(|s| s.clone()) {
+            Ok(Some(session)) => format!("{}; {session}", self.cookie),
+            _ => self.cookie.clone(),
+        }
+    }
+
+    /// Keep the session cookie a response set, if this browser had none yet.
+    pub(crate) fn absorb(&self, response: &reqwest::Response) {
+        if self.cookie.contains(COOKIE_NAME) {
+            return;
+        }
+        if let (Some(set), Ok(mut session)) = (session_cookie(response), self.session.lock()) {
+            session.get_or_insert(set);
+        }
+    }
 }
 
 impl Portal {
@@ -128,10 +160,7 @@ impl Portal {
             expiry_date: expiry,
         };
         self.sessions.create(&mut record).await?;
-        Ok(Browser {
-            cookie: format!("{COOKIE_NAME}={}", record.id),
-            csrf,
-        })
+        Ok(Browser::new(format!("{COOKIE_NAME}={}", record.id), csrf))
     }
 
     pub(crate) async fn signed_in(&self, user: &User) -> anyhow::Result<Browser> {
@@ -146,7 +175,7 @@ impl Portal {
     pub(crate) fn headers(&self, browser: Option<&Browser>) -> HeaderMap {
         let mut h = HeaderMap::new();
         if let Some(b) = browser {
-            if let Ok(v) = HeaderValue::from_str(&b.cookie) {
+            if let Ok(v) = HeaderValue::from_str(&b.cookie_header()) {
                 h.insert(COOKIE, v);
             }
         }
@@ -159,12 +188,16 @@ impl Portal {
         path: &str,
         browser: Option<&Browser>,
     ) -> anyhow::Result<reqwest::Response> {
-        Ok(self
+        let response = self
             .client
             .get(format!("{}{path}", self.base))
             .headers(self.headers(browser))
             .send()
-            .await?)
+            .await?;
+        if let Some(b) = browser {
+            b.absorb(&response);
+        }
+        Ok(response)
     }
 
     /// A form post, with the given fields as they are (include `csrf` to present the token).
@@ -174,13 +207,17 @@ impl Portal {
         browser: Option<&Browser>,
         fields: &[(&str, &str)],
     ) -> anyhow::Result<reqwest::Response> {
-        Ok(self
+        let response = self
             .client
             .post(format!("{}{path}", self.base))
             .headers(self.headers(browser))
             .form(fields)
             .send()
-            .await?)
+            .await?;
+        if let Some(b) = browser {
+            b.absorb(&response);
+        }
+        Ok(response)
     }
 
     /// A JSON post as the WebAuthn script makes it (token in the header).
@@ -198,7 +235,11 @@ impl Portal {
         if let Some(b) = browser {
             request = request.header("x-csrf-token", &b.csrf);
         }
-        Ok(request.send().await?)
+        let response = request.send().await?;
+        if let Some(b) = browser {
+            b.absorb(&response);
+        }
+        Ok(response)
     }
 
     /// A first-admin setup link's token for `username`, as `countersign serve --first-admin`
@@ -296,9 +337,10 @@ impl Portal {
             "{path}: {}",
             response.status()
         );
-        let cookie = session_cookie(&response)
+        // A visitor with nothing in a session gets no session, only the CSRF token's cookie.
+        let cookie = set_cookies(&response)
             .or_else(|| cookie.map(str::to_owned))
-            .context("no session cookie")?;
+            .context("no session or CSRF cookie")?;
         let html = response.text().await?;
         let csrf = html
             .split("<meta name=\"csrf-token\" content=\"")
@@ -306,7 +348,7 @@ impl Portal {
             .and_then(|rest| rest.split('"').next())
             .context("no csrf-token meta tag")?
             .to_owned();
-        Ok(Browser { cookie, csrf })
+        Ok(Browser::new(cookie, csrf))
     }
 
     pub(crate) async fn audit_kinds(&self) -> anyhow::Result<Vec<String>> {
@@ -319,6 +361,18 @@ impl Portal {
             .map(|r| r.event.kind)
             .collect())
     }
+}
+
+/// Every `name=value` a response's `Set-Cookie` headers set, as one `Cookie` header.
+pub(crate) fn set_cookies(response: &reqwest::Response) -> Option<String> {
+    let pairs: Vec<&str> = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect();
+    (!pairs.is_empty()).then(|| pairs.join("; "))
 }
 
 /// `countersign_session=ID` from a response's `Set-Cookie`, if it set one.

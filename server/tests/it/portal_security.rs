@@ -184,7 +184,8 @@ async fn state_changes_without_the_csrf_token_or_from_another_origin_are_refused
 }
 
 #[tokio::test]
-async fn pages_embed_the_sessions_csrf_token_and_forms_present_it() -> anyhow::Result<()> {
+async fn finding_9_an_anonymous_page_view_stores_no_session_and_its_token_still_works(
+) -> anyhow::Result<()> {
     let portal = Portal::spawn().await?;
     let response = portal
         .client
@@ -193,22 +194,30 @@ async fn pages_embed_the_sessions_csrf_token_and_forms_present_it() -> anyhow::R
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response
+    let set: Vec<String> = response
         .headers()
         .get_all(SET_COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(COOKIE_NAME))
-        .context("an anonymous page view gets a session for its token")?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
     assert!(
-        response.headers().get_all(SET_COOKIE).iter().any(|v| v
-            .to_str()
-            .is_ok_and(|v| v.contains("HttpOnly") && v.contains("SameSite=Lax"))),
-        "session cookie flags"
+        !set.iter().any(|c| c.starts_with(COOKIE_NAME)),
+        "an anonymous page view got a session: {set:?}"
+    );
+    let csrf_cookie = set
+        .iter()
+        .find(|c| c.starts_with("countersign_csrf="))
+        .context("no CSRF cookie")?;
+    assert!(
+        csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"),
+        "{csrf_cookie}"
+    );
+    let cookie = csrf_cookie.split(';').next().unwrap_or_default().to_owned();
+    let db = portal.app.db().context("the portal owns its database")?;
+    assert_eq!(
+        db.execute("update tower_sessions set id = id").await?,
+        0,
+        "no session row for a page view"
     );
     let html = response.text().await?;
     let token = html
@@ -218,8 +227,12 @@ async fn pages_embed_the_sessions_csrf_token_and_forms_present_it() -> anyhow::R
         .context("no csrf-token meta tag")?
         .to_owned();
     assert_eq!(token.len(), 43, "{token}");
+    assert!(
+        cookie.ends_with(&token),
+        "the page embeds the cookie's token"
+    );
 
-    // The same session gets the same token on the next page.
+    // The same visitor gets the same token on the next page.
     let html = portal
         .client
         .get(format!("{}/", portal.base))
@@ -232,10 +245,7 @@ async fn pages_embed_the_sessions_csrf_token_and_forms_present_it() -> anyhow::R
     assert!(html.contains(&token));
 
     // Its token works on a form (sign-in through the identity provider, off here: a redirect).
-    let browser = Browser {
-        cookie: cookie.clone(),
-        csrf: token.clone(),
-    };
+    let browser = Browser::new(cookie.clone(), token.clone());
     let response = portal
         .form(
             "/auth/oidc/login",
@@ -251,6 +261,16 @@ async fn pages_embed_the_sessions_csrf_token_and_forms_present_it() -> anyhow::R
             .and_then(|l| l.to_str().ok()),
         Some("/login?oidc=off&next=%2F")
     );
+    // Without its cookie the token is worth nothing.
+    let bare = Browser::new(String::new(), token.clone());
+    let response = portal
+        .form(
+            "/auth/oidc/login",
+            Some(&bare),
+            &[("next", "/"), ("csrf", &token)],
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     Ok(())
 }
 
@@ -499,10 +519,7 @@ async fn signing_in_replaces_a_planted_session_id_and_its_csrf_token() -> anyhow
         StatusCode::OK
     );
     assert_ne!(after.csrf, planted.csrf, "the CSRF token survived sign-in");
-    let stale = Browser {
-        cookie: after.cookie.clone(),
-        csrf: planted.csrf.clone(),
-    };
+    let stale = Browser::new(after.cookie.clone(), planted.csrf.clone());
     let response = portal
         .form("/auth/logout", Some(&stale), &[("csrf", &stale.csrf)])
         .await?;
@@ -554,7 +571,7 @@ async fn signing_in_replaces_a_planted_session_id_and_its_csrf_token() -> anyhow
 }
 
 #[tokio::test]
-async fn the_session_cookie_is_secure_when_the_portal_is_https() -> anyhow::Result<()> {
+async fn the_portals_cookies_are_secure_when_the_portal_is_https() -> anyhow::Result<()> {
     let flags = |portal: Portal| async move {
         let response = portal
             .client
@@ -567,8 +584,9 @@ async fn the_session_cookie_is_secure_when_the_portal_is_https() -> anyhow::Resu
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(COOKIE_NAME))
-            .context("no session cookie")?
+            // An anonymous visitor gets the CSRF cookie only; it is flagged as the session's is.
+            .find(|v| v.starts_with("countersign_csrf="))
+            .context("no CSRF cookie")?
             .to_owned();
         anyhow::Ok(cookie)
     };

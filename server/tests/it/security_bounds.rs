@@ -10,7 +10,9 @@ use anyhow::{bail, Context};
 use countersign::retention;
 use serde_json::{json, Value};
 
-use crate::support::{fixture, on_both_backends, review, step_up_denial, TestApp, TestDb};
+use crate::support::{
+    fixture, on_both_backends, review, step_up_denial, wait_for_audit, TestApp, TestDb,
+};
 
 async fn wait_for_decisions(app: &TestApp, n: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -54,7 +56,10 @@ async fn finding_9_retention_prunes_old_records_but_never_the_audit_log(
     fresh["request"]["object"]["spec"]["replicas"] = json!(7);
     let (fresh_code, _) = step_up_denial(&app.decide(&fresh).await?, "prod-workloads")?;
     wait_for_decisions(&app, old_decisions + 1).await?;
-    let audit_before = store.audit_records(0, 10_000).await?.len();
+    // The webhook appends its audit events after answering: wait for both challenges' events.
+    let audit_before = wait_for_audit(store.as_ref(), &[("challenge.created", 2)])
+        .await?
+        .len();
 
     let pruned = retention::prune_once(store.as_ref(), 90).await?;
     assert_eq!(pruned.grants, 1, "{pruned:?}");

@@ -31,7 +31,9 @@ async fn json_from(
     if let Some(f) = forwarded_for {
         request = request.header("x-forwarded-for", f);
     }
-    Ok(request.send().await?)
+    let response = request.send().await?;
+    browser.absorb(&response);
+    Ok(response)
 }
 
 /// One failed passkey sign-in typed as `username`.
