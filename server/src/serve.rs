@@ -226,8 +226,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .site_addr(args.listen)
         .build();
-    let portal = portal::router(state.clone(), leptos_options, sessions)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let portal = portal::router(state.clone(), leptos_options, sessions);
     let webhook_app = webhook::router(state.clone());
 
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -255,7 +254,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             state.namespaces.clone(),
         )))
     });
-    let portal_task = tokio::spawn(async move { axum::serve(listener, portal).await });
+    // Stalled portal connections are closed, so a slow reader cannot hold a page (finding 15).
+    let portal_task = tokio::spawn(portal::serve(listener, portal, portal::STALL_TIMEOUT));
     let webhook_task = tokio::spawn(
         axum_server::from_tcp_rustls(webhook_listener, rustls_config)
             .serve(webhook_app.into_make_service()),
