@@ -81,9 +81,16 @@ impl<T> StallGuard<T> {
         }
     }
 
+    /// Something moved: a pending operation's clock starts again. The timers stay registered, so
+    /// one that nobody polls any more (hyper waits on a read while it writes) still wakes the task.
     fn progressed(&mut self) {
-        self.read_wait = None;
-        self.write_wait = None;
+        let deadline = tokio::time::Instant::now() + self.stall;
+        for timer in [&mut self.read_wait, &mut self.write_wait]
+            .into_iter()
+            .flatten()
+        {
+            timer.as_mut().reset(deadline);
+        }
     }
 }
 

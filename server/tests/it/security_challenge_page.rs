@@ -196,3 +196,71 @@ async fn finding_15_the_webhook_keeps_answering_while_large_pages_load() -> anyh
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_15_a_client_that_stops_reading_is_disconnected() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let portal = Portal::spawn().await?;
+    let code = challenge_of(&portal, 0).await?;
+    let alice = portal.user("alice@example.com", Role::Engineer).await?;
+    let browser = portal.signed_in(&alice).await?;
+    // The same portal on a listener with a short stall timeout.
+    let site = tempfile::tempdir()?;
+    let options = leptos::prelude::LeptosOptions::builder()
+        .output_name("countersign")
+        .site_root(site.path().display().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let router =
+        countersign::portal::router(portal.state().clone(), options, portal.sessions.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(countersign::portal::serve(
+        listener,
+        router,
+        Duration::from_secs(1),
+    ));
+
+    // Ask for the full objects (over 2 MiB), then read nothing.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut stream = socket.connect(addr).await?;
+    stream
+        .write_all(
+            format!(
+                "GET /c/{code}/objects.json HTTP/1.1\r\nHost: localhost\r\nCookie: {}\r\n\r\n",
+                browser.cookie
+            )
+            .as_bytes(),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Now read: what was buffered arrives, then the connection ends (the server gave up).
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    server.abort();
+    assert!(
+        read.is_ok(),
+        "the stalled connection was still open after 20 s"
+    );
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&received[..received.len().min(200)])
+    );
+    eprintln!(
+        "finding 15: the server closed the stalled connection after sending {} bytes",
+        received.len()
+    );
+    Ok(())
+}
