@@ -20,6 +20,23 @@
     return meta ? { "X-CSRF-Token": meta.content } : {};
   }
 
+  // Where to go after signing in: a path on this origin, resolved as the browser will resolve it,
+  // or home. The server applies the same rule (app/src/auth/next.rs); this is the browser's copy,
+  // so a `next` that reached the page some other way still cannot leave the portal.
+  function sameOriginPath(next) {
+    if (typeof next !== "string" || !next.startsWith("/") || next.length > 2048) return null;
+    if (/[\u0000-\u0020\u007f-\u009f\\]/.test(next)) return null;
+    let url;
+    try {
+      url = new URL(next, window.location.origin);
+    } catch {
+      return null;
+    }
+    if (url.origin !== window.location.origin || url.username || url.password) return null;
+    const path = url.pathname + url.search + url.hash;
+    return path.startsWith("//") ? null : path;
+  }
+
   async function post(url, body) {
     const res = await fetch(url, {
       method: "POST",
@@ -93,7 +110,7 @@
       const credential = await navigator.credentials.get(requestOptions(options));
       say("Checking…");
       const done = await post("/auth/login/finish", assertion(credential));
-      return { redirect: form.dataset.next || done.redirect };
+      return { redirect: sameOriginPath(form.dataset.next) || done.redirect };
     },
     // Usernameless: the authenticator offers the passkeys it holds for this site.
     async passkey(form, say) {
@@ -102,7 +119,7 @@
       const credential = await navigator.credentials.get(requestOptions(options));
       say("Checking…");
       const done = await post("/auth/login/passkey/finish", assertion(credential));
-      return { redirect: form.dataset.next || done.redirect };
+      return { redirect: sameOriginPath(form.dataset.next) || done.redirect };
     },
     async add(form, say) {
       const name = (new FormData(form).get("name") || "").trim();
@@ -175,7 +192,7 @@
     try {
       const done = await run(form, say);
       say("Done.");
-      window.location.assign(done.redirect || window.location.pathname);
+      window.location.assign(sameOriginPath(done.redirect) || window.location.pathname);
     } catch (err) {
       say(friendly(err), true);
       button && (button.disabled = false);

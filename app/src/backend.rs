@@ -12,6 +12,8 @@ pub mod session_keys {
     pub const AUTH_TIME: &str = "auth_time";
     /// Unix seconds the session was created at login (absolute timeout).
     pub const LOGIN_TIME: &str = "login_time";
+    /// Unix milliseconds of the same login, against the "end all sessions" cut-off.
+    pub const LOGIN_TIME_MS: &str = "login_time_ms";
     /// The identity an OpenID Provider vouched for (OIDC sessions have no local account id).
     pub const OIDC_IDENTITY: &str = "oidc_identity";
     /// Synchronizer token every state-changing request must present (rotated with the session id).
@@ -51,13 +53,18 @@ mod ssr {
         /// Nobody is signed in.
         #[error("sign in first")]
         Unauthenticated,
+        /// Heavy work (a large diff) is queued past its wait; the page can be reloaded.
+        #[error("the portal is busy; try again in a moment")]
+        Busy,
     }
 
     impl PortalError {
         /// The HTTP status a server function answers with.
         pub fn status(&self) -> http::StatusCode {
             match self {
-                PortalError::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+                PortalError::Unavailable | PortalError::Busy => {
+                    http::StatusCode::SERVICE_UNAVAILABLE
+                }
                 PortalError::Forbidden(_) => http::StatusCode::FORBIDDEN,
                 PortalError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
             }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod backend;
 pub mod challenges;
+pub mod csp;
 pub mod csrf;
 pub mod home;
 pub mod layout;
@@ -19,6 +20,8 @@ use leptos_router::{ParamSegment, StaticSegment};
 
 /// The HTML document around the app (server only renders it).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    csp::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -22,7 +22,7 @@ pub struct Viewer {
 /// One line of the object diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffLine {
-    /// ' ' unchanged, '+' added, '-' removed.
+    /// ' ' unchanged, '+' added, '-' removed, '@' a hunk header or a note between hunks.
     pub sign: char,
     /// The text.
     pub text: String,
@@ -78,6 +78,9 @@ pub struct ChallengeView {
     pub scope_text: String,
     /// Object diff (old → new).
     pub diff: Vec<DiffLine>,
+    /// The diff was cut at the page's bounds; the full objects are a download away.
+    #[serde(default)]
+    pub diff_truncated: bool,
     /// The grant, once issued.
     pub grant: Option<GrantView>,
     /// Confirm through the identity provider (an OIDC session) rather than a security key.

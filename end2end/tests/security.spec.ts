@@ -1,7 +1,9 @@
 // Sessions, CSRF and roles in a real browser: the session id changes at sign-in, a POST without the
-// page's CSRF token is refused, and an admin revokes a live grant from the Grants page.
-import { test, expect } from "@playwright/test";
-import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
+// page's CSRF token is refused, and an admin revokes a live grant from the Grants page. Finding 12:
+// after signing in, the browser follows `next` only to a path on the portal.
+import { test, expect, Page } from "@playwright/test";
+import { createServer, Server } from "node:http";
+import { addAuthenticator, Countersign, deploymentUpdate, freePort, startCountersign, webhook } from "./support";
 
 const USER = "ada@example.com";
 const LINK = /confirm at (http:\/\/localhost:\d+\/c\/[2-9A-HJ-NP-Z]{8})/;
@@ -89,4 +91,66 @@ test("session id replaced at sign-in, CSRF token required, admin revokes a grant
   await expect(page.getByRole("heading", { name: "Trust on demand." })).toBeVisible();
   expect(pageErrors).toEqual([]);
   await context.close();
+});
+
+/** Wait for the WebAuthn script, then press the button. */
+async function press(page: Page, name: string) {
+  await expect.poll(() => page.evaluate(() => document.documentElement.dataset.webauthnReady)).toBe("yes");
+  await page.getByRole("button", { name, exact: true }).click();
+}
+
+test("finding 12: after sign-in the browser never follows next off the portal", async ({ browser }) => {
+  // The attacker's site, counting visits.
+  let visits = 0;
+  const evilPort = await freePort();
+  const evil: Server = createServer((_req, res) => {
+    visits += 1;
+    res.end("evil");
+  });
+  await new Promise<void>((ok) => evil.listen(evilPort, "127.0.0.1", ok));
+  const evilHost = `127.0.0.1:${evilPort}`;
+  const own = await startCountersign();
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await addAuthenticator(await context.newCDPSession(page), true);
+    await page.goto(own.setupLink!);
+    await page.getByLabel("Kubernetes username").fill("eve-target@example.com");
+    await page.getByLabel("Display name").fill("Target");
+    await page.getByRole("button", { name: "Register passkey" }).click();
+    await expect(page.getByRole("heading", { name: "Hello, Target" })).toBeVisible();
+
+    for (const next of [
+      `//${evilHost}/`,
+      `/\\${evilHost}/`,
+      `/\t/${evilHost}/`,
+      `/\n/${evilHost}/`,
+      `/%09/${evilHost}/`,
+      `/.//${evilHost}/`,
+      `http://${evilHost}/`,
+    ]) {
+      await page.getByRole("button", { name: "Sign out", exact: true }).click();
+      await page.goto(`${own.publicUrl}/login?next=${encodeURIComponent(next)}`);
+      await page.getByLabel("Username").fill("eve-target@example.com");
+      await press(page, "Sign in with username");
+      await page.waitForLoadState("load");
+      await expect(page.getByRole("button", { name: "Sign out", exact: true })).toBeVisible();
+      expect(new URL(page.url()).origin, `next=${JSON.stringify(next)} left the portal`).toBe(own.publicUrl);
+    }
+    expect(visits, "the browser reached the attacker's site").toBe(0);
+
+    // A path on the portal is still followed.
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.goto(`${own.publicUrl}/login?next=${encodeURIComponent("/account")}`);
+    await page.getByLabel("Username").fill("eve-target@example.com");
+    await press(page, "Sign in with username");
+    await expect(page).toHaveURL(`${own.publicUrl}/account`);
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  } finally {
+    await own.stop();
+    evil.close();
+  }
 });

@@ -8,6 +8,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the epoch, where a second is too coarse (the "end all sessions" cut-off).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// `14:05 UTC` for messages.
 pub fn hhmm_utc(unix: i64) -> String {
     let secs = unix.rem_euclid(86_400);

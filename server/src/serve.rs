@@ -325,8 +325,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .site_addr(args.listen)
         .build();
-    let portal = portal::router(state.clone(), leptos_options, sessions)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let portal = portal::router(state.clone(), leptos_options, sessions);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rustls_config = webhook::tls::server_config(&tls, args.webhook_client_ca.as_deref())
         .context("loading the webhook certificate")?;
@@ -363,7 +362,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             state.namespaces.clone(),
         )))
     });
-    let portal_task = tokio::spawn(async move { axum::serve(listener, portal).await });
+    // Stalled portal connections are closed, so a slow reader cannot hold a page (finding 15).
+    let portal_task = tokio::spawn(portal::serve(listener, portal, portal::STALL_TIMEOUT));
     let webhook_task = tokio::spawn(webhook::serve_tls(
         webhook_listener,
         state.clone(),

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::next::{after_sign_in, ANY_ORIGIN};
 use super::{oidc_problem, LoginForm};
 use crate::layout::{Card, ErrorNote};
 
@@ -8,14 +9,8 @@ use crate::layout::{Card, ErrorNote};
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    // Only same-site paths: an open redirect here would make a fine phishing link.
-    let next = move || {
-        query
-            .read()
-            .get("next")
-            .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-            .unwrap_or_else(|| "/".to_owned())
-    };
+    // Only same-origin paths: an open redirect here would make a fine phishing link.
+    let next = move || after_sign_in(query.read().get("next").as_deref(), ANY_ORIGIN);
     let problem = move || {
         query
             .read()

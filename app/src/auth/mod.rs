@@ -1,6 +1,7 @@
 //! Signing in with a passkey, and the one-time setup of the first admin.
 
 mod login;
+pub mod next;
 mod setup;
 
 pub use login::LoginPage;
@@ -64,6 +65,7 @@ pub fn oidc_problem(reason: &str) -> Option<&'static str> {
 /// The sign-in options; `next` is where to go afterwards.
 #[component]
 pub fn LoginForm(#[prop(into)] next: String) -> impl IntoView {
+    let next = next::after_sign_in(Some(&next), next::ANY_ORIGIN);
     let oidc = Resource::new(|| (), |_| oidc_enabled());
     let idp_next = next.clone();
     view! {

@@ -75,6 +75,7 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
     let pending = c.status == "pending";
     let title = format!("{} {}", c.operation, c.resource);
+    let diff_code = c.code.clone();
     view! {
         <div class="space-y-6">
             <div class="flex flex-wrap items-start justify-between gap-3">
@@ -95,7 +96,7 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
                     <Fact label="Name" value=c.name.clone() />
                     <Fact label="Cluster" value=c.cluster.clone() />
                 </dl>
-                <Diff lines=c.diff.clone() />
+                <Diff lines=c.diff.clone() truncated=c.diff_truncated code=diff_code />
             </Card>
 
             {match (c.grant.clone(), pending) {
@@ -144,7 +145,7 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
 }
 
 #[component]
-fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
+fn Diff(lines: Vec<DiffLine>, truncated: bool, code: String) -> impl IntoView {
     if lines.is_empty() {
         return view! { <p class="mt-4 text-sm text-slate-600">"No object was sent with this request."</p> }.into_any();
     }
@@ -158,11 +159,27 @@ fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
                     let class = match l.sign {
                         '+' => "block bg-emerald-900/60 text-emerald-100",
                         '-' => "block bg-red-900/60 text-red-100",
+                        '@' => "block text-sky-300",
                         _ => "block text-slate-300",
                     };
-                    view! { <span class=class>{format!("{} {}", l.sign, l.text)}</span> }
+                    let text = match l.sign {
+                        '@' => l.text,
+                        sign => format!("{sign} {}", l.text),
+                    };
+                    view! { <span class=class data-diff=l.sign.to_string()>{text}</span> }
                 }).collect_view()}
             </pre>
+            {truncated.then(|| view! {
+                <p class="mt-2 text-sm font-medium text-amber-800" data-diff-truncated>
+                    "Diff truncated: this change is too large to show here. Download the full objects to review all of it."
+                </p>
+            })}
+            <p class="mt-2 text-sm">
+                // A plain link: the browser downloads the objects as they stream.
+                <a href=format!("/c/{code}/objects.json") download class="font-medium text-indigo-700 underline hover:text-indigo-900" data-objects-download>
+                    "Download the full objects (JSON)"
+                </a>
+            </p>
         </details>
     }
     .into_any()

@@ -5,9 +5,11 @@ use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
     KeyApproval, PasskeyView, SetupInvitation, Viewer,
 };
+use std::sync::Arc;
+
 use tower_sessions::Session;
 
-use super::diff::object_diff;
+use super::heavy::Heavy;
 use crate::challenges::{is_code, Challenge};
 use crate::clock;
 use crate::grants::Grant;
@@ -28,8 +30,8 @@ pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
 /// How many recent challenges the home page lists.
 const LIST_LIMIT: i64 = 50;
 
-/// Implements the app's backend over the shared state.
-pub struct Backend(pub AppState);
+/// Implements the app's backend over the shared state, with the portal's heavy-work limits.
+pub struct Backend(pub AppState, pub Arc<Heavy>);
 
 fn unavailable(e: StoreError) -> PortalError {
     tracing::error!(error = %e, "portal store error");
@@ -69,9 +71,16 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Use
     let Some(user) = user else {
         return Ok(None);
     };
-    // "Sign out everywhere" ends every session that signed in at or before it.
+    // "Sign out everywhere" ends every session that signed in at or before it (milliseconds;
+    // a session from before they were kept counts from the start of its second).
     if let Some(not_before) = state.store.session_epoch(&user.user_id).await? {
-        if login_time <= not_before {
+        let login_ms = session
+            .get::<i64>(session_keys::LOGIN_TIME_MS)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(login_time.saturating_mul(1000));
+        if login_ms <= not_before {
             let _ = session.flush().await;
             return Ok(None);
         }
@@ -100,6 +109,41 @@ fn denied(d: Denied) -> PortalError {
         Denied::Unauthenticated => PortalError::Unauthenticated,
         Denied::Forbidden(..) => PortalError::Forbidden(d.to_string()),
     }
+}
+
+/// A challenge as one viewer may see it.
+pub(super) enum Visible {
+    /// Theirs to see (their own, or a service account's they own).
+    Yours(Box<Challenge>),
+    /// Somebody else's; `owner` says whose.
+    NotYours { owner: String },
+    /// No such challenge.
+    NotFound,
+}
+
+/// The one check of who may see a challenge, for the page and the download alike.
+pub(super) async fn visible_challenge(
+    state: &AppState,
+    username: &str,
+    groups: &[String],
+    role: Role,
+    code: &str,
+) -> Result<Visible, PortalError> {
+    if !is_code(code) {
+        return Ok(Visible::NotFound);
+    }
+    authorize(Some(role), Permission::ViewOwnChallenges).map_err(denied)?;
+    let Some(c) = state.store.challenge(code).await.map_err(unavailable)? else {
+        return Ok(Visible::NotFound);
+    };
+    let identities = &state.identities;
+    let subject = &c.request.username;
+    if identities.authority(username, groups, subject).is_none() {
+        return Ok(Visible::NotYours {
+            owner: identities.confirmers_of(subject),
+        });
+    }
+    Ok(Visible::Yours(Box::new(c)))
 }
 
 /// What a live grant covers, for the admin list.
@@ -177,34 +221,30 @@ impl PortalBackend for Backend {
         viewer: Option<&Viewer>,
         code: &str,
     ) -> Result<ChallengeAccess, PortalError> {
-        if !is_code(code) {
-            return Ok(ChallengeAccess::NotFound);
-        }
         let Some(viewer) = viewer else {
+            if !is_code(code) {
+                return Ok(ChallengeAccess::NotFound);
+            }
             return Ok(ChallengeAccess::SignInRequired);
         };
-        authorize(
-            Some(Role::parse(&viewer.role)),
-            Permission::ViewOwnChallenges,
-        )
-        .map_err(denied)?;
-        let Some(c) = self.0.store.challenge(code).await.map_err(unavailable)? else {
-            return Ok(ChallengeAccess::NotFound);
-        };
-        let identities = &self.0.identities;
-        let subject = &c.request.username;
-        if identities
-            .authority(&viewer.username, &viewer.groups, subject)
-            .is_none()
-        {
-            return Ok(ChallengeAccess::NotYours {
-                owner: identities.confirmers_of(subject),
-            });
-        }
+        let role = Role::parse(&viewer.role);
+        let mut c =
+            match visible_challenge(&self.0, &viewer.username, &viewer.groups, role, code).await? {
+                Visible::Yours(c) => c,
+                Visible::NotYours { owner } => return Ok(ChallengeAccess::NotYours { owner }),
+                Visible::NotFound => return Ok(ChallengeAccess::NotFound),
+            };
         let grant = match &c.grant_id {
             Some(id) => self.0.store.grant(id).await.map_err(unavailable)?,
             None => None,
         };
+        // Computed once per challenge, a few at a time, off the request threads.
+        let (old, new) = (c.request.old_object.take(), c.request.object.take());
+        let diff = self
+            .1
+            .diff(&c.code, &c.request.kind, old, new)
+            .await
+            .map_err(|_| PortalError::Busy)?;
         let now = clock::now();
         let r = &c.request;
         Ok(ChallengeAccess::Owner(Box::new(ChallengeView {
@@ -222,7 +262,8 @@ impl PortalBackend for Backend {
             created_at: clock::timestamp_utc(c.created_at),
             expires_at: clock::hhmm_utc(c.expires_at),
             scope_text: scope_text(c.scope).to_owned(),
-            diff: object_diff(&r.kind, r.old_object.as_ref(), r.object.as_ref()),
+            diff: diff.lines.clone(),
+            diff_truncated: diff.truncated,
             grant: grant.as_ref().map(grant_view),
             confirm_with_idp: viewer.oidc && self.0.oidc.is_some(),
         })))

@@ -583,9 +583,15 @@ pub(super) async fn start_session(
     now: i64,
 ) -> Result<(), ApiError> {
     session.cycle_id().await?;
+    // A local sign-in on top of an identity-provider session: the provider's identity (and its
+    // groups, which own service accounts) must not stay with the local account.
+    let _ = session.remove_value(session_keys::OIDC_IDENTITY).await?;
     session.insert(session_keys::USER_ID, user_id).await?;
     session.insert(session_keys::AUTH_TIME, now).await?;
     session.insert(session_keys::LOGIN_TIME, now).await?;
+    session
+        .insert(session_keys::LOGIN_TIME_MS, clock::now_ms())
+        .await?;
     Ok(())
 }
 

@@ -7,9 +7,13 @@ pub mod client;
 mod csrf;
 mod diff;
 mod error;
+mod heavy;
+mod listener;
+mod objects;
 mod oidc;
 mod origin;
 pub mod ratelimit;
+mod security_headers;
 mod sessions;
 
 use std::sync::{Arc, OnceLock};
@@ -28,6 +32,7 @@ use crate::state::AppState;
 use crate::store::SessionBackend;
 
 pub use backend::{scope_text, signed_in};
+pub use listener::{serve, STALL_TIMEOUT};
 pub use origin::PortalOrigin;
 
 /// Session cookie name.
@@ -44,7 +49,8 @@ fn route_list() -> Vec<AxumRouteListing> {
 /// Routes of the portal listener.
 pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionBackend) -> Router {
     let routes = route_list();
-    let backend: Arc<dyn PortalBackend> = Arc::new(backend::Backend(state.clone()));
+    let heavy = Arc::new(heavy::Heavy::default());
+    let backend: Arc<dyn PortalBackend> = Arc::new(backend::Backend(state.clone(), heavy.clone()));
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -99,6 +105,13 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         ))
         .with_state(state.clone());
 
+    let downloads = Router::new()
+        .route("/c/{code}/objects.json", get(objects::download))
+        .with_state(objects::Objects {
+            state: state.clone(),
+            heavy,
+        });
+
     let origin = PortalOrigin(state.public_url.origin().ascii_serialization());
     let secure = state.public_url.scheme() == "https";
     let session_layer = SessionManagerLayer::new(sessions)
@@ -114,6 +127,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
 
     pages
         .merge(ceremonies)
+        .merge(downloads)
         .layer(axum::middleware::from_fn_with_state(
             origin,
             origin::same_origin_only,
@@ -126,5 +140,8 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .layer(axum::middleware::from_fn_with_state(
             state.trusted_proxies.clone(),
             client::resolve,
+        ))
+        .layer(axum::middleware::from_fn(
+            security_headers::on_every_response,
         ))
 }

@@ -2,6 +2,7 @@
 //! and the callback. Every outcome is a redirect to a portal page; failures carry a fixed reason
 //! code (`?oidc=not_mfa`) the page turns into a message, never a raw error.
 
+use app::auth::next::after_sign_in;
 use app::backend::session_keys;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,13 +20,13 @@ use crate::identity::oidc::{OidcError, OidcIdentity, PendingFlow, Purpose, StepU
 use crate::state::AppState;
 
 const FLOW_KEY: &str = "oidc.flow";
+/// Set when the provider answered a step-up with a sign-in older than asked for: it ignores
+/// `max_age`, so the next attempt insists with `prompt=login`.
+const STALE_KEY: &str = "oidc.stale_stepup";
 
-/// Only same-site paths: an open redirect after sign-in would make a fine phishing link.
-fn same_site_path(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
+/// Only same-origin paths: an open redirect after sign-in would make a fine phishing link.
+fn same_site_path(state: &AppState, next: Option<&str>) -> String {
+    after_sign_in(next, &state.public_url.origin().ascii_serialization())
 }
 
 fn login_page(reason: &str, next: &str) -> Response {
@@ -53,7 +54,7 @@ pub async fn login(
     session: Session,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let next = same_site_path(form.next.as_deref());
+    let next = same_site_path(&state, form.next.as_deref());
     let Some(oidc) = state.oidc.clone() else {
         return login_page("off", &next);
     };
@@ -98,12 +99,12 @@ pub async fn stepup(
         Ok(c) => c,
         Err(_) => return challenge_page(&code, Some("challenge")),
     };
-    // max_age makes the provider re-authenticate a stale sign-in; acr_values is only a wish, so a
-    // sign-in without a second factor is sent back to the login prompt outright.
-    let demand = StepUpDemand {
-        max_age_secs: u64::try_from(challenge.freshness_secs.max(0)).unwrap_or(0),
-        force_login: !identity.multi_factor(&oidc.config().mfa_acr),
-    };
+    let refused_as_stale = matches!(session.get::<bool>(STALE_KEY).await, Ok(Some(true)));
+    let demand = step_up_demand(
+        challenge.freshness_secs,
+        identity.multi_factor(&oidc.config().mfa_acr),
+        refused_as_stale,
+    );
     match oidc
         .begin(
             Purpose::StepUp { code: code.clone() },
@@ -119,6 +120,16 @@ pub async fn stepup(
             .await
         }
         Err(e) => challenge_page(&code, Some(e.reason())),
+    }
+}
+
+/// What a step-up asks the provider for. `max_age` makes it re-authenticate a stale sign-in;
+/// `acr_values` is only a wish, so a sign-in without a second factor is sent back to the login
+/// prompt outright, and so is every attempt after the provider ignored `max_age` once.
+fn step_up_demand(freshness_secs: i64, multi_factor: bool, refused_as_stale: bool) -> StepUpDemand {
+    StepUpDemand {
+        max_age_secs: u64::try_from(freshness_secs.max(0)).unwrap_or(0),
+        force_login: !multi_factor || refused_as_stale,
     }
 }
 
@@ -186,15 +197,15 @@ pub async fn callback(
         .map_or("anonymous", |u| u.username.as_str())
         .to_owned();
     match flow.purpose {
-        Purpose::SignIn { next } => match outcome {
-            Ok(identity) => match sign_in(&state, &session, &client, identity, now).await {
+        Purpose::SignIn { next } => match (same_site_path(&state, Some(&next)), outcome) {
+            (next, Ok(identity)) => match sign_in(&state, &session, &client, identity, now).await {
                 Ok(()) => Redirect::to(&next).into_response(),
                 Err(e) => {
                     tracing::error!(error = %e, "OIDC sign-in could not be saved");
                     login_page("session", &next)
                 }
             },
-            Err(e) => {
+            (next, Err(e)) => {
                 audit(
                     &state,
                     "login.failed",
@@ -230,7 +241,12 @@ pub async fn callback(
             };
             let identity = match outcome {
                 Ok(identity) => identity,
-                Err(e) => return refused(e.reason(), e.to_string()).await,
+                Err(e) => {
+                    if matches!(e, OidcError::Stale(_)) {
+                        let _ = session.insert(STALE_KEY, true).await;
+                    }
+                    return refused(e.reason(), e.to_string()).await;
+                }
             };
             // The step-up must come from the same provider account that is signed in here.
             let same_person = oidc_identity(&session).await.is_some_and(|signed| {
@@ -247,7 +263,10 @@ pub async fn callback(
                 .await;
             }
             match step_up(&state, &session, &client, identity, &code, now).await {
-                Ok(()) => challenge_page(&code, None),
+                Ok(()) => {
+                    let _ = session.remove_value(STALE_KEY).await;
+                    challenge_page(&code, None)
+                }
                 Err(e) => refused("challenge", e.to_string()).await,
             }
         }
@@ -271,6 +290,9 @@ async fn sign_in(
         .insert(session_keys::AUTH_TIME, identity.auth_time)
         .await?;
     session.insert(session_keys::LOGIN_TIME, now).await?;
+    session
+        .insert(session_keys::LOGIN_TIME_MS, clock::now_ms())
+        .await?;
     audit(state, "login", &identity.username, &identity.username, serde_json::json!({
         "method": "oidc", "issuer": identity.issuer, "subject": identity.subject,
         "groups": identity.groups, "acr": identity.acr, "amr": identity.amr,
@@ -310,4 +332,18 @@ async fn step_up(
         .insert(session_keys::OIDC_IDENTITY, &identity)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_13_after_a_stale_refusal_the_step_up_insists_on_a_new_login() {
+        let fresh = step_up_demand(300, true, false);
+        assert_eq!((fresh.max_age_secs, fresh.force_login), (300, false));
+        let after_stale = step_up_demand(300, true, true);
+        assert!(after_stale.force_login);
+        assert!(step_up_demand(300, false, false).force_login);
+    }
 }

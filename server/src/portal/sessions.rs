@@ -19,10 +19,11 @@ pub async fn logout_everywhere(
     let user = signed_in(&state, &session)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    // Sessions keep their sign-in time; every one signed in until now is refused from now on.
+    // Sessions keep their sign-in time; every one signed in until now is refused from now on. In
+    // milliseconds, so signing in again right after is not caught by the same second.
     state
         .store
-        .set_session_epoch(&user.user_id, clock::now())
+        .set_session_epoch(&user.user_id, clock::now_ms())
         .await?;
     audit(
         &state,

@@ -164,9 +164,10 @@ pub trait Store: Send + Sync + 'static {
     /// Revoke a grant; false if it was unknown, expired or already revoked.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
 
-    /// The "signed out everywhere" cut-off of a person (account id or OIDC user id), if any.
+    /// The "signed out everywhere" cut-off of a person (account id or OIDC user id), if any, in
+    /// unix milliseconds.
     async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError>;
-    /// Refuse from now on every session of a person signed in at or before `not_before`.
+    /// Refuse from now on every session of a person signed in at or before `not_before` (ms).
     async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError>;
 
     /// Append to the audit chain.

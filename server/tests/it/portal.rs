@@ -2,7 +2,6 @@
 //! it (session cookie and CSRF token), for tests that drive the portal's routes and server functions.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use anyhow::{ensure, Context};
 use countersign::clock;
@@ -102,12 +101,12 @@ impl Portal {
             .site_root(site.path().display().to_string())
             .site_pkg_dir("pkg")
             .build();
-        let router = countersign::portal::router(app.state.clone(), options, sessions.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let router = countersign::portal::router(app.state.clone(), options, sessions.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
+            let stall = countersign::portal::STALL_TIMEOUT;
+            if let Err(e) = countersign::portal::serve(listener, router, stall).await {
                 eprintln!("portal stopped: {e}");
             }
         });

@@ -1,0 +1,26 @@
+//! Headers every portal response carries: it may not be framed (clickjacking a confirmation), and
+//! whatever sets no policy of its own (JSON, redirects, files) gets one that allows nothing.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// For responses that are not pages; pages set theirs with the nonce of their inline scripts.
+const DEFAULT_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Add the Content-Security-Policy (unless the page set one) and `X-Frame-Options`.
+pub async fn on_every_response(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(DEFAULT_POLICY));
+    // For browsers that predate frame-ancestors.
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
