@@ -81,6 +81,9 @@ pub struct ChallengeView {
     /// The diff was cut at the page's bounds; the full objects are a download away.
     #[serde(default)]
     pub diff_truncated: bool,
+    /// The request's options the grant binds (`propagationPolicy: Orphan`), one per line.
+    #[serde(default)]
+    pub options: Vec<String>,
     /// The grant, once issued.
     pub grant: Option<GrantView>,
     /// Confirm through the identity provider (an OIDC session) rather than a security key.

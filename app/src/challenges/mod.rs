@@ -95,6 +95,9 @@ fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
                     <Fact label="Namespace" value=c.namespace.clone() />
                     <Fact label="Name" value=c.name.clone() />
                     <Fact label="Cluster" value=c.cluster.clone() />
+                    {(!c.options.is_empty()).then(|| view! {
+                        <Fact label="Options" value=c.options.join(", ") />
+                    })}
                 </dl>
                 <Diff lines=c.diff.clone() truncated=c.diff_truncated code=diff_code />
             </Card>

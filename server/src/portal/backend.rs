@@ -242,7 +242,7 @@ impl PortalBackend for Backend {
         let (old, new) = (c.request.old_object.take(), c.request.object.take());
         let diff = self
             .1
-            .diff(&c.code, &c.request.kind, old, new)
+            .diff(&c.code, &c.request.kind, &c.request.subresource, old, new)
             .await
             .map_err(|_| PortalError::Busy)?;
         let now = clock::now();
@@ -264,6 +264,7 @@ impl PortalBackend for Backend {
             scope_text: scope_text(c.scope).to_owned(),
             diff: diff.lines.clone(),
             diff_truncated: diff.truncated,
+            options: option_lines(r.options.as_ref()),
             grant: grant.as_ref().map(grant_view),
             confirm_with_idp: viewer.oidc && self.0.oidc.is_some(),
         })))
@@ -392,4 +393,21 @@ impl PortalBackend for Backend {
         .map_err(unavailable)?;
         Ok(outcome == Revocation::Revoked)
     }
+}
+
+/// The request's options as the grant binds them, one `field: value` each (`propagationPolicy:
+/// Orphan`), without the envelope.
+fn option_lines(options: Option<&serde_json::Value>) -> Vec<String> {
+    let Some(serde_json::Value::Object(bound)) = options.map(crate::admission::digested_options)
+    else {
+        return Vec::new();
+    };
+    bound
+        .iter()
+        .filter(|(k, _)| *k != "kind")
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}: {s}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use app::model::DiffLine;
 use serde_json::Value;
 use similar::{Algorithm, ChangeTag, DiffOp, TextDiff};
 
-use crate::admission::without_volatile_fields;
+use crate::admission::digested_object;
 
 /// Objects whose diff fits this many lines are shown whole; larger ones as hunks with context.
 const MAX_LINES: usize = 2000;
@@ -46,18 +46,24 @@ impl RenderedDiff {
     }
 }
 
-/// An object as the page shows it: YAML (what kubectl users read), without the fields the grant
-/// ignores and with Secret values redacted.
-pub fn shown_object(kind: &str, value: Option<&Value>) -> Option<Value> {
+/// An object as the page shows it: YAML (what kubectl users read), as the grant binds it (without
+/// the fields the API server changes on its own; `status` only where `subresource` writes it) and
+/// with Secret values redacted.
+pub fn shown_object(kind: &str, subresource: &str, value: Option<&Value>) -> Option<Value> {
     value
         .filter(|v| !v.is_null())
-        .map(|v| redact(kind, &without_volatile_fields(v)))
+        .map(|v| redact(kind, &digested_object(v, subresource)))
 }
 
 /// Both objects diffed line by line, within the page's bounds.
-pub fn object_diff(kind: &str, old: Option<&Value>, new: Option<&Value>) -> RenderedDiff {
+pub fn object_diff(
+    kind: &str,
+    subresource: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> RenderedDiff {
     let yaml = |v: Option<&Value>| -> String {
-        shown_object(kind, v)
+        shown_object(kind, subresource, v)
             .and_then(|v| serde_yaml::to_string(&v).ok())
             .unwrap_or_default()
     };
@@ -218,7 +224,7 @@ mod tests {
     fn shows_the_change() {
         let old = json!({"spec": {"replicas": 3}});
         let new = json!({"spec": {"replicas": 1}});
-        let diff = object_diff("Deployment", Some(&old), Some(&new)).lines;
+        let diff = object_diff("Deployment", "", Some(&old), Some(&new)).lines;
         assert!(
             diff.iter()
                 .any(|l| l.sign == '-' && l.text == "  replicas: 3"),
@@ -239,14 +245,14 @@ mod tests {
     fn hides_what_the_api_server_changes_on_its_own() {
         let old = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "status": {"x": 1}});
         let new = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "status": {"x": 2}});
-        let diff = object_diff("Deployment", Some(&old), Some(&new)).lines;
+        let diff = object_diff("Deployment", "", Some(&old), Some(&new)).lines;
         assert!(diff.iter().all(|l| l.sign == ' '), "{diff:?}");
     }
 
     #[test]
     fn never_shows_secret_values() {
         let new = json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}});
-        let diff = object_diff("Secret", None, Some(&new)).lines;
+        let diff = object_diff("Secret", "", None, Some(&new)).lines;
         assert!(diff.iter().all(|l| !l.text.contains("aHVudGVyMg==")));
         assert!(diff.iter().any(|l| l.text.contains("password")));
     }
@@ -269,6 +275,7 @@ mod tests {
     fn finding_15_one_change_in_a_large_object_is_a_small_hunk() {
         let diff = object_diff(
             "ConfigMap",
+            "",
             Some(&big_config("before")),
             Some(&big_config("after")),
         );
@@ -291,7 +298,7 @@ mod tests {
     #[test]
     fn finding_15_a_long_changed_line_is_cut_around_the_change() {
         let long = |tail: &str| json!({"metadata": {"annotations": {"big": format!("{}{tail}", "x".repeat(1 << 20))}}});
-        let diff = object_diff("ConfigMap", Some(&long("old")), Some(&long("new")));
+        let diff = object_diff("ConfigMap", "", Some(&long("old")), Some(&long("new")));
         let plus = diff
             .lines
             .iter()
@@ -317,5 +324,26 @@ mod tests {
         assert!(diff.truncated);
         assert!(diff.lines.len() <= MAX_LINES);
         assert!(diff.lines.iter().map(|l| l.text.len()).sum::<usize>() <= MAX_BYTES);
+    }
+
+    #[test]
+    fn finding_4_status_is_shown_where_the_request_writes_it() {
+        let csr = |condition: &str| {
+            json!({"kind": "CertificateSigningRequest", "metadata": {"name": "csr-1"},
+                   "status": {"conditions": [{"type": condition}]}})
+        };
+        let lines = |subresource: &str| {
+            object_diff(
+                "CertificateSigningRequest",
+                subresource,
+                Some(&csr("Pending")),
+                Some(&csr("Approved")),
+            )
+            .lines
+        };
+        assert!(lines("approval")
+            .iter()
+            .any(|l| l.sign == '+' && l.text.contains("Approved")));
+        assert!(!lines("").iter().any(|l| l.text.contains("Approved")));
     }
 }

@@ -56,6 +56,7 @@ impl Heavy {
         &self,
         code: &str,
         kind: &str,
+        subresource: &str,
         old: Option<Value>,
         new: Option<Value>,
     ) -> Result<Arc<RenderedDiff>, Busy> {
@@ -70,11 +71,12 @@ impl Heavy {
         if let Some(hit) = self.cached(code) {
             return Ok(hit);
         }
-        let kind = kind.to_owned();
-        let rendered =
-            tokio::task::spawn_blocking(move || object_diff(&kind, old.as_ref(), new.as_ref()))
-                .await
-                .map_err(|_| Busy)?;
+        let (kind, subresource) = (kind.to_owned(), subresource.to_owned());
+        let rendered = tokio::task::spawn_blocking(move || {
+            object_diff(&kind, &subresource, old.as_ref(), new.as_ref())
+        })
+        .await
+        .map_err(|_| Busy)?;
         let rendered = Arc::new(rendered);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(code, rendered.clone());
@@ -161,12 +163,12 @@ mod tests {
         let old = serde_json::json!({"spec": {"replicas": 1}});
         let new = serde_json::json!({"spec": {"replicas": 2}});
         let first = heavy
-            .diff("ABCD2345", "Deployment", Some(old), Some(new))
+            .diff("ABCD2345", "Deployment", "", Some(old), Some(new))
             .await
             .expect("diff");
         // The second view brings no objects: it must come from the cache.
         let second = heavy
-            .diff("ABCD2345", "Deployment", None, None)
+            .diff("ABCD2345", "Deployment", "", None, None)
             .await
             .expect("diff");
         assert!(Arc::ptr_eq(&first, &second));

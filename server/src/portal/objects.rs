@@ -81,8 +81,9 @@ pub async fn download(
             "namespace": r.namespace,
             "name": r.name,
             "operation": r.operation,
-            "oldObject": shown_object(&r.kind, r.old_object.as_ref()),
-            "object": shown_object(&r.kind, r.object.as_ref()),
+            "oldObject": shown_object(&r.kind, &r.subresource, r.old_object.as_ref()),
+            "object": shown_object(&r.kind, &r.subresource, r.object.as_ref()),
+            "options": r.options,
         });
         let mut out = ChunkWriter {
             tx,

@@ -264,3 +264,24 @@ async fn finding_15_a_client_that_stops_reading_is_disconnected() -> anyhow::Res
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn finding_4_the_page_shows_the_options_the_grant_binds() -> anyhow::Result<()> {
+    let portal = Portal::spawn().await?;
+    let alice = portal.user("alice@example.com", Role::Engineer).await?;
+    let browser = portal.signed_in(&alice).await?;
+    let mut delete = review("namespace-delete")?;
+    delete["request"]["options"] = json!({"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1",
+        "propagationPolicy": "Orphan", "gracePeriodSeconds": 0, "dryRun": ["All"]});
+    let (code, _) = step_up_denial(
+        &portal.app.decide(&delete).await?,
+        "protect-prod-namespaces",
+    )?;
+    let html = page(&portal, &code, &browser).await?;
+    assert!(html.contains("Options"), "no options on the page");
+    assert!(html.contains("propagationPolicy: Orphan"), "{html:.2000}");
+    assert!(html.contains("gracePeriodSeconds: 0"));
+    // How it was sent is not part of what the grant binds, and is not shown as such.
+    assert!(!html.contains("dryRun: "));
+    Ok(())
+}
