@@ -279,14 +279,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(oidc) = &oidc {
         println!("  oidc:       {}", oidc.config().issuer.as_str());
     }
-    println!(
-        "  namespaces: {}",
-        if kube_client.is_some() {
-            "watched from the cluster"
-        } else {
-            "not watched (no cluster configured): selectors treat every namespace as unknown and fail closed"
-        }
-    );
+    match (&kube_client, &args.namespaces) {
+        (Some(_), _) => println!("  namespaces: watched from the cluster"),
+        (None, Some(file)) => println!(
+            "  namespaces: labels from {} (no cluster watched; others are unknown and fail closed)",
+            file.display()
+        ),
+        (None, None) => println!(
+            "  namespaces: not watched (no cluster configured): selectors treat every namespace as unknown and fail closed"
+        ),
+    }
+    match &args.webhook_client_ca {
+        Some(ca) => println!(
+            "  callers:    the webhook requires a client certificate from {}",
+            ca.display()
+        ),
+        None => println!(
+            "  callers:    anyone who reaches the webhook port (no --webhook-client-ca; see docs/security.md)"
+        ),
+    }
     if let Some(bundle) = tls.ca_bundle() {
         println!(
             "  webhook caBundle (base64 PEM, for the ValidatingWebhookConfiguration):\n{bundle}"
@@ -329,12 +340,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rustls_config = webhook::tls::server_config(&tls, args.webhook_client_ca.as_deref())
         .context("loading the webhook certificate")?;
-    match &args.webhook_client_ca {
-        Some(ca) => println!("  webhook callers: client certificate from {} required", ca.display()),
-        None => println!(
-            "  webhook callers: anyone who reaches the port (no --webhook-client-ca; see docs/security.md)"
-        ),
-    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the portal to {}", args.listen))?;
