@@ -18,6 +18,10 @@ use tower::Layer;
 
 /// A connection on which nothing moves for this long is closed (the browser reconnects).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests the portal works on at once; more wait for a slot (the webhook shares the process).
+pub const MAX_CONCURRENT_REQUESTS: usize = 256;
+/// Deadline for a response to start (a streamed body may take longer); answered 503 past it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serve the portal router on `listener`, with the client address as `ConnectInfo` and stalled
 /// connections closed after `stall`.

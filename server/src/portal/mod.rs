@@ -144,4 +144,14 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .layer(axum::middleware::from_fn(
             security_headers::on_every_response,
         ))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    listener::REQUEST_TIMEOUT,
+                ))
+                .layer(tower::limit::ConcurrencyLimitLayer::new(
+                    listener::MAX_CONCURRENT_REQUESTS,
+                )),
+        )
 }
