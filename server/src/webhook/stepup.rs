@@ -181,7 +181,8 @@ async fn find_or_create(
             request,
             now,
         );
-        // Approximate (the store writes the same JSON): close enough to bound what it keeps.
+        // Its size as the store keeps it (the same JSON). Checked before the insert, not with it:
+        // concurrent creates can pass a limit by a few, which still bounds the store.
         let bytes = serde_json::to_vec(&fresh).map_or(0, |b| b.len()) as i64;
         let usage = state
             .store
