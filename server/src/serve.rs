@@ -256,6 +256,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url.clone(),
         cluster: args.cluster.clone(),
         metrics: Arc::new(Metrics::default()),
+        audit: Arc::new(webhook::audit_queue::AuditQueue::start(store.clone())),
         decisions: Arc::new(decisions),
         identities: Arc::new(identities),
         trusted_proxies: Arc::new(trusted_proxies),

@@ -41,6 +41,8 @@ pub struct AppState {
     pub cluster: String,
     /// Webhook counters.
     pub metrics: Arc<Metrics>,
+    /// Where the webhook's audit events wait to be appended (bounded; never waited for).
+    pub audit: Arc<crate::webhook::audit_queue::AuditQueue>,
     /// Where matched decisions go to be explained and stored.
     pub decisions: Arc<DecisionLog>,
     /// Who may confirm challenges for which Kubernetes usernames, beyond their own.

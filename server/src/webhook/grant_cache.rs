@@ -92,12 +92,7 @@ fn report_rejected(
             &id,
             serde_json::json!({ "reason": reason.to_string() }),
         );
-        let store = state.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.append_audit(&event).await {
-                tracing::error!(error = %e, "audit append failed for a rejected grant");
-            }
-        });
+        state.audit.record(event);
     }
 }
 

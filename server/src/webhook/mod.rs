@@ -1,6 +1,7 @@
 //! The webhook listener: `POST /k8s/admit`, health, metrics and the grant JWKS, over TLS.
 
 mod admit;
+pub mod audit_queue;
 pub mod decision_log;
 pub mod grant_cache;
 pub mod metrics;

@@ -209,10 +209,5 @@ async fn find_or_create(
 
 /// Record an event without holding up the answer to the API server.
 fn audit(state: &AppState, event: AuditEvent) {
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        if let Err(e) = store.append_audit(&event).await {
-            tracing::error!(error = %e, kind = %event.kind, "audit append failed");
-        }
-    });
+    state.audit.record(event);
 }

@@ -85,6 +85,44 @@ async fn finding_9_retention_prunes_old_records_but_never_the_audit_log(
     Ok(())
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn finding_9_the_webhooks_audit_queue_is_bounded_and_says_what_it_dropped(
+) -> anyhow::Result<()> {
+    use countersign::audit::AuditEvent;
+    use countersign::webhook::audit_queue::AuditQueue;
+    let db = TestDb::sqlite().await?;
+    let event = |i: usize| AuditEvent::new("grant.used", "alice", &format!("g{i}"), json!({}));
+    let queue = AuditQueue::with_bounds(db.store.clone(), 3, 1 << 20);
+    // One thread: the writer has not run yet, so three wait and five are dropped.
+    for i in 0..8 {
+        queue.record(event(i));
+    }
+    assert_eq!(queue.pending_drops(), 5);
+    let records = wait_for_audit(
+        db.store.as_ref(),
+        &[("grant.used", 3), ("audit.dropped", 1)],
+    )
+    .await?;
+    let marker = records
+        .iter()
+        .find(|r| r.event.kind == "audit.dropped")
+        .context("no marker")?;
+    assert_eq!(marker.event.detail["events"], 5);
+    assert_eq!(queue.pending_drops(), 0);
+
+    // The byte bound: an event larger than the queue may hold is dropped, smaller ones pass.
+    let small = AuditQueue::with_bounds(db.store.clone(), 100, 200);
+    small.record(AuditEvent::new(
+        "grant.used",
+        "bob",
+        "big",
+        json!({ "uid": "u".repeat(500) }),
+    ));
+    small.record(event(99));
+    assert_eq!(small.pending_drops(), 1);
+    Ok(())
+}
+
 /// `countersign serve` on SQLite in a temp dir, killed when dropped.
 struct Served {
     child: Child,

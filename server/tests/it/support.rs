@@ -331,6 +331,9 @@ impl TestApp {
             namespaces.clone(),
             CLUSTER.to_owned(),
         );
+        let audit = Arc::new(countersign::webhook::audit_queue::AuditQueue::start(
+            store.clone(),
+        ));
         let mut state = AppState {
             store,
             engine,
@@ -344,6 +347,7 @@ impl TestApp {
             public_url,
             cluster: CLUSTER.to_owned(),
             metrics: Arc::new(Metrics::default()),
+            audit,
             decisions: Arc::new(decisions),
             identities: Arc::new(identities()?),
             trusted_proxies: Arc::default(),

@@ -1,0 +1,102 @@
+//! The webhook's audit events go through one bounded queue to a writer task, so answering the API
+//! server never waits for an audit append and a flood cannot pile up appends without bound. When
+//! the queue is full (in events or in bytes) the event is dropped and counted, and the writer puts
+//! an `audit.dropped` event with the count into the chain as soon as it catches up: the record
+//! itself says that something is missing.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::audit::AuditEvent;
+use crate::store::Store;
+
+/// Events waiting to be appended before new ones are dropped.
+pub const QUEUE_EVENTS: usize = 10_000;
+/// Bytes of waiting events before new ones are dropped.
+pub const QUEUE_BYTES: usize = 16 << 20;
+
+struct Queued {
+    event: AuditEvent,
+    bytes: usize,
+}
+
+/// Where the webhook hands its audit events to the writer.
+pub struct AuditQueue {
+    tx: mpsc::Sender<Queued>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AuditQueue {
+    /// Start the writer task on `store` with the default bounds.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        Self::with_bounds(store, QUEUE_EVENTS, QUEUE_BYTES)
+    }
+
+    /// Start the writer with other bounds (tests).
+    pub fn with_bounds(store: Arc<dyn Store>, events: usize, bytes: usize) -> Self {
+        let (tx, rx) = mpsc::channel(events.max(1));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write(rx, store, queued_bytes.clone(), dropped.clone()));
+        Self {
+            tx,
+            queued_bytes,
+            max_bytes: bytes,
+            dropped,
+        }
+    }
+
+    /// Queue an event; never waits.
+    pub fn record(&self, event: AuditEvent) {
+        let bytes = event.kind.len()
+            + event.actor.len()
+            + event.subject.len()
+            + event.detail.to_string().len();
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.max_bytes {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.tx.try_send(Queued { event, bytes }).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events dropped so far and not yet recorded as dropped in the chain.
+    pub fn pending_drops(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+async fn write(
+    mut rx: mpsc::Receiver<Queued>,
+    store: Arc<dyn Store>,
+    queued_bytes: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+) {
+    while let Some(Queued { event, bytes }) = rx.recv().await {
+        queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let lost = dropped.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            tracing::error!(lost, "audit queue was full; events were dropped");
+            let marker = AuditEvent::new(
+                "audit.dropped",
+                "webhook",
+                "",
+                serde_json::json!({ "events": lost }),
+            );
+            if let Err(e) = store.append_audit(&marker).await {
+                tracing::error!(error = %e, "audit append failed for the dropped-events marker");
+            }
+        }
+        if let Err(e) = store.append_audit(&event).await {
+            tracing::error!(error = %e, kind = %event.kind, "audit append failed");
+        }
+    }
+}
