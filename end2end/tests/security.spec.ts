@@ -27,13 +27,19 @@ test("session id replaced at sign-in, CSRF token required, admin revokes a grant
   const cdp = await context.newCDPSession(page);
   await addAuthenticator(cdp, true);
 
-  // Before signing in, the setup page already holds a session (for its CSRF token).
+  // An attacker plants a session id of their choosing before the victim signs in.
+  const before = "AAAAAAAAAAAAAAAAAAAAAA";
+  await context.addCookies([{ name: COOKIE, value: before, url: cs.publicUrl }]);
+  // Before signing in, a page view stores no session (finding 9): its CSRF token rides in a cookie.
   await page.goto(cs.setupLink!);
-  const sessionOf = async () => (await context.cookies()).find((c) => c.name === COOKIE)?.value;
-  const before = await sessionOf();
-  expect(before, "an anonymous page view gets a session").toBeTruthy();
+  const cookieOf = async (name: string) => (await context.cookies()).find((c) => c.name === name);
+  const sessionOf = async () => (await cookieOf(COOKIE))?.value;
+  const csrfCookie = await cookieOf("countersign_csrf");
+  expect(csrfCookie?.httpOnly, "the CSRF cookie is HttpOnly").toBe(true);
+  expect(csrfCookie?.sameSite).toBe("Strict");
   const tokenBefore = await page.locator('meta[name="csrf-token"]').getAttribute("content");
   expect(tokenBefore).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(csrfCookie?.value, "the page embeds the cookie's token").toBe(tokenBefore);
 
   await expect(page.getByLabel("Kubernetes username")).toHaveValue(USER);
   await page.getByLabel("Display name").fill("Ada Admin");
@@ -109,7 +115,7 @@ test("finding 12: after sign-in the browser never follows next off the portal", 
   });
   await new Promise<void>((ok) => evil.listen(evilPort, "127.0.0.1", ok));
   const evilHost = `127.0.0.1:${evilPort}`;
-  const own = await startCountersign();
+  const own = await startCountersign(undefined, ["--first-admin", "eve-target@example.com"]);
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -117,7 +123,7 @@ test("finding 12: after sign-in the browser never follows next off the portal", 
     page.on("pageerror", (e) => pageErrors.push(e.message));
     await addAuthenticator(await context.newCDPSession(page), true);
     await page.goto(own.setupLink!);
-    await page.getByLabel("Kubernetes username").fill("eve-target@example.com");
+    await expect(page.getByLabel("Kubernetes username")).toHaveValue("eve-target@example.com");
     await page.getByLabel("Display name").fill("Target");
     await page.getByRole("button", { name: "Register passkey" }).click();
     await expect(page.getByRole("heading", { name: "Hello, Target" })).toBeVisible();
