@@ -18,8 +18,8 @@ use tokio::sync::Semaphore;
 
 use super::MAX_REVIEW_BYTES;
 
-/// Review bytes the webhook holds at once: four reviews of the largest size, or many small ones.
-pub const REVIEW_BYTES_IN_FLIGHT: usize = 4 * MAX_REVIEW_BYTES;
+/// Review bytes the webhook holds at once: two reviews of the largest size, or many small ones.
+pub const REVIEW_BYTES_IN_FLIGHT: usize = 2 * MAX_REVIEW_BYTES;
 /// Requests in flight on the listener.
 pub const MAX_CONCURRENT_REQUESTS: usize = 1024;
 /// Deadline of one request, below the API server's default webhook timeout (10 s).

@@ -268,9 +268,9 @@ async fn finding_9_a_flood_of_large_matching_reviews_keeps_memory_bounded() -> a
     eprintln!(
         "flood: idle peak {idle} MiB, peak after 64 x 6 MiB reviews {peak} MiB ({decided} decided, {shed} shed)"
     );
-    // Four 8 MiB reviews may be in flight at once (each parsed, copied for the challenge and the
-    // decision log), plus a 32 MiB decision queue: about 300 MiB measured. Without the bounds
-    // the reviews are all held at once (538 MiB measured on a loaded 2-core machine).
+    // Two 8 MiB reviews may be in flight at once (each parsed, copied for the challenge and the
+    // decision log), plus a 32 MiB decision queue: 270-281 MiB measured. Without the bounds the
+    // reviews are all held at once (538 MiB measured on a loaded 2-core machine).
     assert!(peak < 450, "peak RSS {peak} MiB");
     Ok(())
 }
