@@ -90,6 +90,35 @@ pub fn write_new(path: &Path, contents: &str) -> std::io::Result<()> {
     create_new(path)?.write_all(contents.as_bytes())
 }
 
+/// Why an Ed25519 seed file (a signing key) could not be read.
+#[derive(Debug)]
+pub enum SeedFileError {
+    /// It could not be read.
+    Io(std::io::Error),
+    /// It does not hold a base64 32-byte seed.
+    NotASeed,
+}
+
+/// Read the base64 Ed25519 seed a signing key file holds (grant and audit keys share the format).
+pub fn read_seed(path: &Path) -> Result<[u8; 32], SeedFileError> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path).map_err(SeedFileError::Io)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(SeedFileError::NotASeed)
+}
+
+/// Write a seed to a new owner-only key file; fails if it exists.
+pub fn write_seed(path: &Path, seed: &[u8; 32]) -> std::io::Result<()> {
+    use base64::Engine as _;
+    write_new(
+        path,
+        &base64::engine::general_purpose::STANDARD.encode(seed),
+    )
+}
+
 /// Create the database file owner-only when it is missing, so SQLite never makes it with the
 /// default umask (it gives its `-wal`/`-shm` companions the file's own mode).
 pub fn create_sqlite(path: &Path) -> Result<(), PrivateFileError> {

@@ -98,26 +98,25 @@ impl AuditSigner {
             return Self::load(path);
         }
         let signer = Self::generate();
-        crate::private_files::write_new(path, &STANDARD.encode(signer.key.to_bytes())).map_err(
-            |source| KeyError::KeyFile {
+        crate::private_files::write_seed(path, &signer.key.to_bytes()).map_err(|source| {
+            KeyError::KeyFile {
                 path: path.display().to_string(),
                 source,
-            },
-        )?;
+            }
+        })?;
         Ok(signer)
     }
 
     /// Load an existing key; never creates one (verification must not invent a key).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::KeyFile {
-            path: path.display().to_string(),
-            source,
+        use crate::private_files::{read_seed, SeedFileError};
+        let seed = read_seed(path).map_err(|e| match e {
+            SeedFileError::Io(source) => KeyError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            },
+            SeedFileError::NotASeed => KeyError::BadKey(path.display().to_string()),
         })?;
-        let seed: [u8; 32] = STANDARD
-            .decode(text.trim())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| KeyError::BadKey(path.display().to_string()))?;
         Ok(Self::new(SigningKey::from_bytes(&seed)))
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -186,18 +186,16 @@ impl GrantSigner {
             path: path.display().to_string(),
             source,
         };
+        use crate::private_files::{read_seed, write_seed, SeedFileError};
         if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(io)?;
-            let seed: [u8; 32] = STANDARD
-                .decode(text.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| SigningError::BadKey(path.display().to_string()))?;
+            let seed = read_seed(path).map_err(|e| match e {
+                SeedFileError::Io(source) => io(source),
+                SeedFileError::NotASeed => SigningError::BadKey(path.display().to_string()),
+            })?;
             return Ok(Self::new(SigningKey::from_bytes(&seed)));
         }
         let signer = Self::generate();
-        crate::private_files::write_new(path, &STANDARD.encode(signer.key.to_bytes()))
-            .map_err(io)?;
+        write_seed(path, &signer.key.to_bytes()).map_err(io)?;
         Ok(signer)
     }
 

@@ -4,11 +4,12 @@
 //! an `audit.dropped` event with the count into the chain as soon as it catches up: the record
 //! itself says that something is missing.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::byte_budget::ByteBudget;
 use crate::audit::AuditEvent;
 use crate::store::Store;
 
@@ -25,8 +26,7 @@ struct Queued {
 /// Where the webhook hands its audit events to the writer.
 pub struct AuditQueue {
     tx: mpsc::Sender<Queued>,
-    queued_bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
+    queued_bytes: Arc<ByteBudget>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -39,13 +39,12 @@ impl AuditQueue {
     /// Start the writer with other bounds (tests).
     pub fn with_bounds(store: Arc<dyn Store>, events: usize, bytes: usize) -> Self {
         let (tx, rx) = mpsc::channel(events.max(1));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let queued_bytes = Arc::new(ByteBudget::new(bytes));
         let dropped = Arc::new(AtomicU64::new(0));
         tokio::spawn(write(rx, store, queued_bytes.clone(), dropped.clone()));
         Self {
             tx,
             queued_bytes,
-            max_bytes: bytes,
             dropped,
         }
     }
@@ -56,14 +55,12 @@ impl AuditQueue {
             + event.actor.len()
             + event.subject.len()
             + event.detail.to_string().len();
-        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-        if before + bytes > self.max_bytes {
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        if !self.queued_bytes.try_hold(bytes) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if self.tx.try_send(Queued { event, bytes }).is_err() {
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.queued_bytes.release(bytes);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -77,11 +74,11 @@ impl AuditQueue {
 async fn write(
     mut rx: mpsc::Receiver<Queued>,
     store: Arc<dyn Store>,
-    queued_bytes: Arc<AtomicUsize>,
+    queued_bytes: Arc<ByteBudget>,
     dropped: Arc<AtomicU64>,
 ) {
     while let Some(Queued { event, bytes }) = rx.recv().await {
-        queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        queued_bytes.release(bytes);
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
             tracing::error!(lost, "audit queue was full; events were dropped");

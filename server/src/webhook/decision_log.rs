@@ -3,7 +3,7 @@
 //! enqueues; when the queue is full (in entries or in bytes: each entry holds its whole review) the
 //! entry is dropped and counted, never waited for.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::decisions::DecisionRecord;
 use crate::engine::{Decision, Engine};
 use crate::store::Store;
 
+use super::byte_budget::ByteBudget;
 use super::metrics::Outcome;
 
 /// Entries waiting to be written before new ones are dropped.
@@ -39,7 +40,7 @@ struct Entry {
 #[derive(Default)]
 pub struct DecisionLog {
     queue: Option<mpsc::Sender<Entry>>,
-    queued_bytes: Arc<AtomicUsize>,
+    queued_bytes: Arc<ByteBudget>,
     dropped: AtomicU64,
 }
 
@@ -57,7 +58,7 @@ impl DecisionLog {
         cluster: String,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let queued_bytes = Arc::new(ByteBudget::new(QUEUE_BYTES));
         let task = tokio::spawn(write_batches(
             rx,
             queued_bytes.clone(),
@@ -82,11 +83,8 @@ impl DecisionLog {
         if decision.hits.is_empty() {
             return;
         }
-        // Reserve the bytes first, so concurrent reviews cannot all pass the check together.
         let bytes = request.wire_bytes;
-        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-        if before + bytes > QUEUE_BYTES {
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        if !self.queued_bytes.try_hold(bytes) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -99,7 +97,7 @@ impl DecisionLog {
             hits: serde_json::to_value(&decision.hits).unwrap_or_default(),
         };
         if queue.try_send(entry).is_err() {
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.queued_bytes.release(bytes);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -112,7 +110,7 @@ impl DecisionLog {
 
 async fn write_batches(
     mut rx: mpsc::Receiver<Entry>,
-    queued_bytes: Arc<AtomicUsize>,
+    queued_bytes: Arc<ByteBudget>,
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     namespaces: Arc<LiveNamespaces>,
@@ -126,7 +124,7 @@ async fn write_batches(
             .map(|e| {
                 // Explaining every guardrail is the expensive part; it happens here, off the hot path.
                 let (_, explanations) = engine.explain(&e.request, labels.as_ref());
-                queued_bytes.fetch_sub(e.bytes, Ordering::Relaxed);
+                queued_bytes.release(e.bytes);
                 let r = e.request;
                 DecisionRecord {
                     at: e.at,

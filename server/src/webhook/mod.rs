@@ -2,6 +2,7 @@
 
 mod admit;
 pub mod audit_queue;
+mod byte_budget;
 pub mod decision_log;
 pub mod grant_cache;
 pub mod metrics;
