@@ -97,6 +97,7 @@
         token: form.dataset.token,
         username: data.get("username") || "",
         displayName: data.get("display_name") || "",
+        passkeyName: data.get("passkey_name") || "",
       });
       const credential = await navigator.credentials.create(creationOptions(options));
       say("Checking…");
@@ -160,8 +161,13 @@
     },
   };
 
-  function friendly(err) {
-    if (err && err.name === "NotAllowedError") return "The security key request was cancelled or timed out. Try again.";
+  function friendly(err, ceremony) {
+    if (err && err.name === "NotAllowedError") {
+      // Signing in by username: the server answers an unknown name like a known one, so the
+      // browser cannot tell "no key for this name" from "cancelled"; say both.
+      if (ceremony === "login") return "No passkey answered for this username. Check the username, or use “Sign in with a passkey”. If you cancelled, try again.";
+      return "The security key request was cancelled or timed out, or no registered key answered. Try again.";
+    }
     if (err && err.name === "InvalidStateError") return "This security key is already registered.";
     return (err && err.message) || "Something went wrong. Try again.";
   }
@@ -176,11 +182,11 @@
     const run = ceremonies[form.dataset.webauthn];
     const status = form.querySelector("[data-status]");
     const button = form.querySelector("button[type=submit]");
+    // The tone is an attribute the styles key on (an error must never look like progress).
     const say = (text, isError) => {
       if (!status) return;
       status.textContent = text;
-      status.classList.toggle("text-red-700", !!isError);
-      status.classList.toggle("font-medium", !!isError);
+      status.dataset.tone = isError ? "error" : "busy";
     };
     if (!run) return;
     if (!window.PublicKeyCredential) {
@@ -192,9 +198,14 @@
     try {
       const done = await run(form, say);
       say("Done.");
+      if (form.dataset.inPlace === "yes") {
+        // The hydrated page updates itself (and moves focus to the result) instead of reloading.
+        form.dispatchEvent(new CustomEvent("ceremonydone", { bubbles: true, detail: done }));
+        return;
+      }
       window.location.assign(sameOriginPath(done.redirect) || window.location.pathname);
     } catch (err) {
-      say(friendly(err), true);
+      say(friendly(err, form.dataset.webauthn), true);
       button && (button.disabled = false);
       button && button.focus();
     } finally {

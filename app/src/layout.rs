@@ -1,22 +1,46 @@
-//! The frame around every page: header, who is signed in, main landmark.
+//! The frame around every page: skip link, header with the navigation and the account menu, the
+//! main landmark and the footer.
 
+use leptos::html;
 use leptos::prelude::*;
+use leptos_router::hooks::use_location;
 
 use crate::auth::current_viewer;
 use crate::csrf::CsrfField;
+use crate::model::Viewer;
+use crate::nav::{entries_for, is_current};
+use crate::theme::ThemeSwitch;
+use crate::ui::{self, ConfirmDialog, ErrorState};
 
-/// Header and main area.
+/// Header, main area and footer.
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
     let viewer = Resource::new(|| (), |_| current_viewer());
+    let main = NodeRef::<html::Main>::new();
+    // Tests (and styles) can tell the page is live: before this, only plain links and forms work.
+    Effect::new(move |_| {
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("data-hydrated", "yes");
+        }
+    });
     view! {
-        <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-4 focus:top-4 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:shadow">
+        // `rel="external"` keeps the router from taking the click once hydrated; focusing the main
+        // landmark puts keyboard and screen-reader users where the content starts.
+        <a href="#main" rel="external" data-skip-link
+            on:click=move |ev| {
+                if let Some(main) = main.get() {
+                    ev.prevent_default();
+                    let _ = main.focus();
+                    main.scroll_into_view();
+                }
+            }
+            class="sr-only focus:not-sr-only focus:absolute focus:left-4 focus:top-3 focus:z-50 focus:rounded-md focus:bg-surface focus:px-3 focus:py-2 focus:text-fg focus:shadow-lg focus:ring-2 focus:ring-ring">
             "Skip to content"
         </a>
-        <header class="border-b border-slate-200 bg-white">
-            <div class="mx-auto flex max-w-4xl flex-wrap items-center justify-between gap-x-4 gap-y-2 px-4 py-3 sm:px-6">
-                <a href="/" class="flex items-center gap-2 rounded font-semibold tracking-tight text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
-                    <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6 text-indigo-600" fill="none" stroke="currentColor" stroke-width="2">
+        <header class="border-b border-line bg-surface">
+            <div class="mx-auto flex max-w-5xl flex-wrap items-center gap-x-6 gap-y-1 px-4 py-2.5 sm:px-6">
+                <a href="/" class=format!("flex items-center gap-2 rounded py-1 font-semibold tracking-tight text-fg {}", ui::FOCUS)>
+                    <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6 text-link" fill="none" stroke="currentColor" stroke-width="2">
                         <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
                         <path stroke-linecap="round" stroke-linejoin="round" d="M9 12l2 2 4-4" />
                     </svg>
@@ -25,103 +49,105 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         match viewer.await {
-                            Ok(Some(v)) => view! {
-                                <div class="flex flex-wrap items-center justify-end gap-x-1 gap-y-2 text-sm sm:gap-x-3">
-                                    {matches!(v.role.as_str(), "admin" | "auditor").then(|| view! {
-                                        <a href="/admin/grants" class="rounded-md px-2 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">"Grants"</a>
-                                    })}
-                                    {(!v.oidc).then(|| view! {
-                                        <a href="/account" class="rounded-md px-2 py-1.5 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">"Passkeys"</a>
-                                    })}
-                                    <span class="hidden text-slate-600 sm:inline">
-                                        "Signed in as " <strong class="font-medium text-slate-900">{v.display_name.clone()}</strong>
-                                        <span class="ml-2 rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-700">{v.role.clone()}</span>
-                                    </span>
-                                    <form method="post" action="/auth/logout">
-                                        <CsrfField />
-                                        <button type="submit" class="rounded-md border border-slate-300 px-2 py-1.5 font-medium text-slate-700 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">
-                                            "Sign out"
-                                        </button>
-                                    </form>
-                                    <form method="post" action="/auth/logout-everywhere">
-                                        <CsrfField />
-                                        // On a phone the short label keeps the header to two lines; the name stays whole.
-                                        <button type="submit" aria-label="End all sessions" title="End every session of yours, in every browser" class="rounded-md px-2 py-1.5 font-medium text-slate-700 underline-offset-2 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 sm:px-3">
-                                            "End all"<span class="hidden sm:inline">" sessions"</span>
-                                        </button>
-                                    </form>
-                                </div>
-                            }.into_any(),
+                            Ok(Some(v)) => view! { <Navigation viewer=v.clone() /> <AccountMenu viewer=v /> }.into_any(),
                             _ => view! {
-                                <a href="/login" class="rounded-md px-3 py-1.5 text-sm font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">"Sign in"</a>
+                                <a href="/login" class=format!("ml-auto {}", ui::GHOST)>"Sign in"</a>
                             }.into_any(),
                         }
                     })}
                 </Suspense>
             </div>
         </header>
-        <main id="main" class="mx-auto max-w-4xl px-4 py-8 sm:px-6">{children()}</main>
+        <main node_ref=main id="main" tabindex="-1" class="mx-auto max-w-5xl px-4 py-8 focus:outline-none sm:px-6">
+            {children()}
+        </main>
+        <footer class="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-3 border-t border-line px-4 py-5 text-xs text-muted sm:px-6">
+            <p>"Countersign · step-up for Kubernetes guardrails"</p>
+            <ThemeSwitch />
+        </footer>
     }
 }
 
-/// A card with a heading.
+/// The pages this viewer may use; a row of its own on a phone.
 #[component]
-pub fn Card(#[prop(into)] title: String, children: Children) -> impl IntoView {
+fn Navigation(viewer: Viewer) -> impl IntoView {
+    let location = use_location();
     view! {
-        <section class="rounded-xl border border-slate-200 bg-white p-5 shadow-sm sm:p-6">
-            <h2 class="text-base font-semibold text-slate-900">{title}</h2>
-            <div class="mt-3">{children()}</div>
-        </section>
+        <nav aria-label="Main" class="order-last -mx-2 flex w-full gap-1 overflow-x-auto sm:order-none sm:mx-0 sm:w-auto">
+            {entries_for(&viewer).into_iter().map(|entry| {
+                let current = move || is_current(&entry, &location.pathname.get());
+                view! {
+                    <a href=entry.href
+                        aria-current=move || current().then_some("page")
+                        class=format!("whitespace-nowrap rounded-md px-3 py-1.5 text-sm font-medium text-fg-soft hover:bg-sunken hover:text-fg aria-[current=page]:bg-accent-soft aria-[current=page]:text-link {}", ui::FOCUS)>
+                        {entry.label}
+                    </a>
+                }
+            }).collect_view()}
+        </nav>
     }
 }
 
-/// A status badge.
+/// Who is signed in, and signing out (here or everywhere).
 #[component]
-pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
-    let (class, label) = match status.as_str() {
-        "pending" => (
-            "bg-amber-100 text-amber-900 ring-amber-300",
-            "Waiting for step-up",
-        ),
-        "granted" => (
-            "bg-emerald-100 text-emerald-900 ring-emerald-300",
-            "Granted",
-        ),
-        _ => ("bg-slate-100 text-slate-700 ring-slate-300", "Expired"),
-    };
+fn AccountMenu(viewer: Viewer) -> impl IntoView {
+    let initial = viewer
+        .display_name
+        .chars()
+        .next()
+        .unwrap_or('?')
+        .to_uppercase()
+        .to_string();
     view! {
-        <span class=format!("inline-flex items-center rounded-full px-2.5 py-0.5 text-xs font-semibold ring-1 ring-inset {class}")>
-            {label}
-        </span>
+        <details class="relative ml-auto" data-account-menu>
+            <summary aria-label=format!("Account: {}", viewer.display_name)
+                class=format!("flex cursor-pointer list-none items-center gap-2 rounded-full py-1 pl-1 pr-2 text-sm font-medium text-fg-soft hover:bg-sunken [&::-webkit-details-marker]:hidden {}", ui::FOCUS)>
+                <span aria-hidden="true" class="flex h-7 w-7 items-center justify-center rounded-full bg-accent text-xs font-semibold text-accent-fg">{initial}</span>
+                <span class="hidden max-w-48 truncate sm:inline">{viewer.display_name.clone()}</span>
+                <svg aria-hidden="true" viewBox="0 0 20 20" class="h-4 w-4" fill="currentColor"><path d="M5.3 7.3a1 1 0 011.4 0L10 10.6l3.3-3.3a1 1 0 111.4 1.4l-4 4a1 1 0 01-1.4 0l-4-4a1 1 0 010-1.4z" /></svg>
+            </summary>
+            <div class="absolute right-0 z-40 mt-2 w-72 max-w-[calc(100vw-2rem)] rounded-xl border border-line bg-surface p-4 shadow-xl">
+                <p class="text-sm text-muted break-words">"Signed in as " <strong class="font-semibold text-fg">{viewer.display_name.clone()}</strong></p>
+                <p class="mt-0.5 text-xs text-muted break-all">
+                    <code>{viewer.username.clone()}</code>
+                </p>
+                <p class="mt-2"><ui::Badge tone=ui::Tone::Info label=viewer.role.clone() /></p>
+                <div class="mt-4 space-y-2 border-t border-line pt-3">
+                    <form method="post" action="/auth/logout">
+                        <CsrfField />
+                        <button type="submit" class=format!("{} w-full", ui::SECONDARY_SMALL)>"Sign out"</button>
+                    </form>
+                    <ConfirmDialog id="end-all" trigger="End all sessions…" trigger_class=ui::GHOST title="End every session of yours?">
+                        <p>"You will be signed out here and in every other browser where you are signed in. Grants already issued stay valid."</p>
+                        <form method="post" action="/auth/logout-everywhere">
+                            <CsrfField />
+                            <button type="submit" class=format!("{} w-full", ui::DANGER)>"End all sessions"</button>
+                        </form>
+                    </ConfirmDialog>
+                </div>
+            </div>
+        </details>
     }
 }
 
-/// An error box.
+/// Answers the page with 404 (renders nothing).
 #[component]
-pub fn ErrorNote(#[prop(into)] message: String) -> impl IntoView {
-    view! {
-        <div role="alert" class="rounded-lg border border-red-200 bg-red-50 p-4 text-sm text-red-800">{message}</div>
-    }
-}
-
-/// Placeholder while data loads.
-#[component]
-pub fn Loading() -> impl IntoView {
-    view! { <p class="text-sm text-slate-600" role="status">"Loading…"</p> }
-}
-
-/// 404.
-#[component]
-pub fn NotFound() -> impl IntoView {
+pub fn NotFoundStatus() -> impl IntoView {
     #[cfg(feature = "ssr")]
     {
         if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
             resp.set_status(http::StatusCode::NOT_FOUND);
         }
     }
+}
+
+/// 404.
+#[component]
+pub fn NotFound() -> impl IntoView {
     view! {
-        <Card title="Page not found">
-            <p class="text-sm text-slate-600">"There is nothing here. " <a class="font-medium text-indigo-700 underline" href="/">"Go to the start page"</a>"."</p>
-        </Card>
+        <NotFoundStatus />
+        <ErrorState title="Page not found" actions=view! { <a href="/" class=ui::PRIMARY>"Go to your requests"</a> }.into_any()>
+            <p>"There is nothing at this address. If someone sent you this link, check it was copied whole."</p>
+        </ErrorState>
     }
 }

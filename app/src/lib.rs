@@ -12,30 +12,34 @@ pub mod csrf;
 pub mod home;
 pub mod layout;
 pub mod model;
+pub mod nav;
+pub mod theme;
+pub mod ui;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{ParamSegment, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 /// The HTML document around the app (server only renders it).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     csp::set_page_policy();
+    let theme = theme::current_theme();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" class=theme.html_class()>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <meta name="color-scheme" content="light" />
+                <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <meta name="csrf-token" content=csrf::csrf_token() />
                 <script src="/webauthn.js" defer></script>
                 <HydrationScripts options />
                 <MetaTags />
             </head>
-            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+            <body class="flex min-h-screen flex-col bg-canvas text-fg antialiased">
                 <App />
             </body>
         </html>
@@ -46,18 +50,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    ui::time::provide_now();
+    // Every route renders whole on the server (SsrMode::Async: its data included), so a page reads
+    // without script and paints at once; hydration only adds behaviour.
     view! {
         <Stylesheet id="leptos" href="/pkg/countersign.css" />
         <Title text="Countersign" />
         <Router>
             <layout::Frame>
                 <Routes fallback=|| view! { <layout::NotFound /> }>
-                    <Route path=StaticSegment("") view=home::HomePage />
-                    <Route path=StaticSegment("login") view=auth::LoginPage />
-                    <Route path=StaticSegment("account") view=account::AccountPage />
-                    <Route path=(StaticSegment("setup"), ParamSegment("token")) view=auth::SetupPage />
-                    <Route path=(StaticSegment("c"), ParamSegment("code")) view=challenges::ChallengePage />
-                    <Route path=(StaticSegment("admin"), StaticSegment("grants")) view=admin::GrantsPage />
+                    <Route path=StaticSegment("") view=home::HomePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("login") view=auth::LoginPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("account") view=account::AccountPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("setup"), ParamSegment("token")) view=auth::SetupPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("c"), ParamSegment("code")) view=challenges::ChallengePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("grants")) view=admin::GrantsPage ssr=SsrMode::Async />
                 </Routes>
             </layout::Frame>
         </Router>

@@ -28,19 +28,89 @@ pub struct DiffLine {
     pub text: String,
 }
 
-/// A grant as shown after confirmation.
+/// Where a request stands, in one word a person understands: the same on the challenge page, the
+/// home list and the grants page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Standing {
+    /// Waiting for the requester's step-up.
+    Waiting,
+    /// The link expired before anyone confirmed it.
+    Lapsed,
+    /// A grant that can still admit the retry.
+    Granted,
+    /// The grant's uses are spent.
+    Used,
+    /// The grant's time ran out.
+    GrantExpired,
+    /// An administrator revoked the grant.
+    Revoked,
+}
+
+impl Standing {
+    /// The badge text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Waiting => "Waiting for step-up",
+            Standing::Lapsed => "Link expired",
+            Standing::Granted => "Granted",
+            Standing::Used => "Used",
+            Standing::GrantExpired => "Grant expired",
+            Standing::Revoked => "Revoked",
+        }
+    }
+
+    /// A stable name for tests and styles (`data-standing`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Waiting => "waiting",
+            Standing::Lapsed => "lapsed",
+            Standing::Granted => "granted",
+            Standing::Used => "used",
+            Standing::GrantExpired => "grant-expired",
+            Standing::Revoked => "revoked",
+        }
+    }
+}
+
+/// One changed field, for the summary above the diff ("spec.replicas 3 → 1").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// `spec.replicas`, `spec.template.spec.containers[0].image`.
+    pub path: String,
+    /// The value before, shortened; `None` when the field is new.
+    pub old: Option<String>,
+    /// The value after, shortened; `None` when the field is removed.
+    pub new: Option<String>,
+}
+
+/// Who revoked a grant, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    /// Username of the administrator (or `cli`).
+    pub by: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A grant as its challenge page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantView {
     /// Grant id.
     pub id: String,
+    /// Granted, used, expired or revoked.
+    pub standing: Standing,
     /// request, object or namespace.
     pub scope: String,
     /// What the scope means in words.
     pub scope_text: String,
-    /// Expiry, formatted.
-    pub expires_at: String,
-    /// "1 use", "3 uses left", "unlimited".
-    pub uses: String,
+    /// Issued, unix seconds.
+    pub created_at: i64,
+    /// Expiry, unix seconds.
+    pub expires_at: i64,
+    /// Uses left; `None` is unlimited until expiry.
+    pub uses_left: Option<i64>,
+    /// Set once revoked.
+    pub revoked: Option<Revoked>,
     /// The signed token (JWS).
     pub token: String,
 }
@@ -50,8 +120,12 @@ pub struct GrantView {
 pub struct ChallengeView {
     /// Code.
     pub code: String,
-    /// pending, granted, expired.
-    pub status: String,
+    /// Where it stands (the grant's state once there is one).
+    pub standing: Standing,
+    /// What is asked, in words: "Scale deployment api".
+    pub title: String,
+    /// "in namespace payments" or "cluster-wide".
+    pub place: String,
     /// Guardrail name.
     pub guardrail: String,
     /// Why the guardrail asks.
@@ -68,14 +142,18 @@ pub struct ChallengeView {
     pub namespace: String,
     /// Name.
     pub name: String,
-    /// Cluster.
+    /// The name this Countersign gives the cluster (`--cluster-name`).
     pub cluster: String,
-    /// Created, formatted.
-    pub created_at: String,
-    /// Expiry, formatted.
-    pub expires_at: String,
+    /// Created, unix seconds.
+    pub created_at: i64,
+    /// Link expiry, unix seconds.
+    pub expires_at: i64,
     /// What the grant will cover.
     pub scope_text: String,
+    /// The first changed fields.
+    pub changes: Vec<FieldChange>,
+    /// How many more fields changed.
+    pub more_changes: usize,
     /// Object diff (old → new).
     pub diff: Vec<DiffLine>,
     /// The diff was cut at the page's bounds; the full objects are a download away.
@@ -121,14 +199,16 @@ pub struct SetupInvitation {
 pub struct ChallengeSummary {
     /// Code.
     pub code: String,
-    /// Status.
-    pub status: String,
+    /// Where it stands.
+    pub standing: Standing,
     /// Guardrail.
     pub guardrail: String,
-    /// `UPDATE deployments.apps payments/api`.
+    /// "Scale deployment api".
     pub title: String,
-    /// Created, formatted.
-    pub created_at: String,
+    /// "in namespace payments".
+    pub place: String,
+    /// Created, unix seconds.
+    pub created_at: i64,
 }
 
 /// A live grant as the admin "Grants" page lists it.
@@ -142,12 +222,16 @@ pub struct GrantRow {
     pub guardrail: String,
     /// request, object or namespace.
     pub scope: String,
-    /// What it covers, in words (digest, object or namespace).
-    pub target: String,
-    /// Expiry, formatted.
-    pub expires_at: String,
-    /// Uses left, in words.
-    pub uses: String,
+    /// What it is for, in words: "Scale deployment api".
+    pub title: String,
+    /// "in namespace payments" or "cluster-wide".
+    pub place: String,
+    /// What the scope lets through, in words.
+    pub scope_text: String,
+    /// Expiry, unix seconds.
+    pub expires_at: i64,
+    /// Uses left; `None` is unlimited until expiry.
+    pub uses_left: Option<i64>,
 }
 
 /// A passkey as its owner sees it on the account page.
@@ -157,14 +241,16 @@ pub struct PasskeyView {
     pub id: String,
     /// Name given by the owner.
     pub name: String,
-    /// Registered, formatted.
-    pub created_at: String,
-    /// Last sign-in or step-up, formatted; `None` if never used.
-    pub last_used_at: Option<String>,
-    /// When it was blocked as a possible clone, formatted; `None` while usable.
-    pub blocked_at: Option<String>,
+    /// Registered, unix seconds.
+    pub created_at: i64,
+    /// Last sign-in or step-up, unix seconds; `None` if never used.
+    pub last_used_at: Option<i64>,
+    /// When it was blocked as a possible clone, unix seconds; `None` while usable.
+    pub blocked_at: Option<i64>,
     /// Authenticator model (AAGUID), when the authenticator disclosed it.
     pub aaguid: Option<String>,
+    /// The model's name, when it is a well-known one.
+    pub model: Option<String>,
     /// What the administrator's authenticator allow-list says about this key.
     pub approval: KeyApproval,
 }
@@ -193,5 +279,21 @@ pub enum AccountAccess {
         keys: Vec<PasskeyView>,
         /// With an authenticator allow-list, the approved models' names.
         approved_models: Option<Vec<String>>,
+    },
+}
+
+/// What the grants page may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantsAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in without a role that may list grants.
+    Forbidden,
+    /// Every live grant, soonest expiry first.
+    Grants {
+        /// The grants.
+        list: Vec<GrantRow>,
+        /// The viewer may revoke (admins; auditors only look).
+        can_revoke: bool,
     },
 }

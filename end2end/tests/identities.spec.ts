@@ -47,7 +47,7 @@ test("service-account challenges reach their owner; other people's stay closed",
   await page.goto(ci.link);
   await expect(page.locator("dd", { hasText: DEPLOYER })).toBeVisible();
   await page.getByRole("button", { name: "Confirm with security key" }).click();
-  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const retry = { ...ci.review, request: { ...ci.review.request, uid: "e2e-ci-retry" } };
   const admitted = await webhook(cs, "POST", "/k8s/admit", retry);
   expect(admitted.json.response.allowed).toBe(true);

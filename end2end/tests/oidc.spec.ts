@@ -107,6 +107,7 @@ test("sign in through the identity provider: the header shows the mapped user", 
   expect(q.get("acr_values")).toBeNull();
   expect(q.get("max_age")).toBeNull();
   // Signing out ends it.
+  await page.locator("[data-account-menu] summary").click();
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
   await context.close();
@@ -120,7 +121,7 @@ test("step-up: a one-factor session is refused, the acr_values round trip issues
 
   const [link, code] = await deniedLink(deploymentUpdate(USER, "payments", 1));
   await page.goto(link);
-  await expect(page.getByRole("heading", { name: "UPDATE deployments.apps" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Change Deployment api", exact: true })).toBeVisible();
   // An OIDC session confirms at its provider, not with a passkey.
   await expect(page.getByRole("button", { name: "Confirm with security key" })).toHaveCount(0);
   await page.getByRole("button", { name: "Confirm with your identity provider" }).click();
@@ -147,7 +148,7 @@ test("step-up: a one-factor session is refused, the acr_values round trip issues
   await page.getByRole("button", { name: "Confirm with your identity provider" }).click();
   await expect(page.getByLabel("Password and security key")).toBeChecked(); // acr_values honoured
   await signInAtProvider(page, "Password and security key");
-  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const grantId = await page.locator("[data-grant-id]").getAttribute("data-grant-id");
   const token = (await page.locator("[data-grant-token]").textContent())!.trim();
 
@@ -182,7 +183,7 @@ test("step-up: a sign-in older than the guardrail's freshness makes the provider
   expect(q.get("acr_values")).toBe(MFA);
   expect(q.get("prompt")).toBeNull();
   await signInAtProvider(page, "Password and security key");
-  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "vault", 2, "4800"));
   expect(retry.json.response.allowed).toBe(true);
   await context.close();

@@ -171,11 +171,13 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
   await press(page2, "Sign in with a passkey");
   await expect(page2.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
   // The username path keeps working.
+  await page2.locator("[data-account-menu] summary").click();
   await page2.getByRole("button", { name: "Sign out", exact: true }).click();
   await page2.goto(`${cs.publicUrl}/login`);
   await page2.getByLabel("Username").fill(USER);
   await press(page2, "Sign in with username");
   await expect(page2.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
+  await page2.locator("[data-account-menu] summary").click();
   await page2.getByRole("button", { name: "Sign out", exact: true }).click();
 
   // A clone: the same key answers with a signature counter lower than the last one seen.
@@ -217,7 +219,7 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
   const [, link] = LINK.exec(denied.json.response.status.message)!;
   await page.goto(link);
   await press(page, "Confirm with security key");
-  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const token = (await page.locator("[data-grant-token]").textContent())!.trim();
   const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
   const { credentials: [phoneKey] } = await cdp.send("WebAuthn.getCredentials", { authenticatorId: phone.id });
@@ -351,7 +353,7 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
 
     await page.goto(link);
     await press(page, "Confirm with security key");
-    await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
     const token = (await page.locator("[data-grant-token]").textContent())!.trim();
     const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
     expect(claims.evidence.aaguid).toBe(CHROMIUM_AAGUID);

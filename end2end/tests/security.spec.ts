@@ -64,7 +64,7 @@ test("session id replaced at sign-in, CSRF token required, admin revokes a grant
   const link = LINK.exec(denied.json.response.status.message)![1];
   await page.goto(link);
   await page.getByRole("button", { name: "Confirm with security key" }).click();
-  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const grantId = await page.locator("[data-grant-id]").getAttribute("data-grant-id");
 
   // A same-origin POST without the page's token changes nothing.
@@ -137,17 +137,19 @@ test("finding 12: after sign-in the browser never follows next off the portal", 
       `/.//${evilHost}/`,
       `http://${evilHost}/`,
     ]) {
+      await page.locator("[data-account-menu] summary").click();
       await page.getByRole("button", { name: "Sign out", exact: true }).click();
       await page.goto(`${own.publicUrl}/login?next=${encodeURIComponent(next)}`);
       await page.getByLabel("Username").fill("eve-target@example.com");
       await press(page, "Sign in with username");
       await page.waitForLoadState("load");
-      await expect(page.getByRole("button", { name: "Sign out", exact: true })).toBeVisible();
+      await expect(page.locator("[data-account-menu]")).toBeVisible();
       expect(new URL(page.url()).origin, `next=${JSON.stringify(next)} left the portal`).toBe(own.publicUrl);
     }
     expect(visits, "the browser reached the attacker's site").toBe(0);
 
     // A path on the portal is still followed.
+    await page.locator("[data-account-menu] summary").click();
     await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.goto(`${own.publicUrl}/login?next=${encodeURIComponent("/account")}`);
     await page.getByLabel("Username").fill("eve-target@example.com");

@@ -33,7 +33,7 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   await page.getByLabel("Display name").fill("Alice Example");
   await page.getByRole("button", { name: "Register passkey" }).click();
   await expect(page.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
-  await expect(page.getByText("Nothing is waiting for you.")).toBeVisible();
+  await expect(page.getByText("Nothing is waiting for you")).toBeVisible();
   await page.screenshot({ path: join(docs, "home-empty.png"), fullPage: true });
 
   // The setup link works once.
@@ -60,12 +60,12 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
 
   // 3. The link shows what was attempted.
   await page.goto(link);
-  await expect(page.getByRole("heading", { name: "UPDATE deployments.apps" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Change Deployment api", exact: true })).toBeVisible();
   await expect(page.getByText("Guardrail prod-workloads")).toBeVisible();
   await expect(page.locator("dd", { hasText: USER })).toBeVisible();
   await expect(page.locator("dd", { hasText: /^payments$/ })).toBeVisible();
   await expect(page.locator("dd", { hasText: /^api$/ })).toBeVisible();
-  await expect(page.getByText("+   replicas: 1")).toBeVisible();
+  await expect(page.locator("[data-diff-view] > pre").getByText("+   replicas: 1")).toBeVisible();
   await expect(page.getByText("resourceVersion")).toHaveCount(0);
   await expect(page.getByText("Waiting for step-up")).toBeVisible();
   await page.screenshot({ path: join(docs, "challenge-before.png"), fullPage: true });
@@ -79,8 +79,8 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   // 4. Confirm with the security key (user verification on).
   await page.getByRole("button", { name: "Confirm with security key" }).click();
   const grantBox = page.locator("[data-grant-id]");
-  await expect(page.getByRole("heading", { name: "Grant issued — retry your command" })).toBeVisible();
-  await expect(page.locator("[data-grant-scope]")).toHaveText("request");
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
+  await expect(page.locator("[data-grant-scope]")).toHaveAttribute("data-grant-scope", "request");
   await expect(page.getByText("1 use left")).toBeVisible();
   await page.screenshot({ path: join(docs, "challenge-after.png"), fullPage: true });
   const grantId = await grantBox.getAttribute("data-grant-id");

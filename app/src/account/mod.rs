@@ -4,9 +4,12 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use leptos_router::hooks::use_query_map;
 
-use crate::auth::{CeremonyStatus, LoginForm, INPUT_CLASS, PRIMARY_BUTTON};
-use crate::layout::{Card, ErrorNote, Loading};
+use crate::auth::{CeremonyStatus, LoginForm};
 use crate::model::{AccountAccess, KeyApproval, PasskeyView};
+use crate::ui::{
+    self, error_text, Alert, Badge, Card, EmptyState, ErrorState, Field, Loading, PageHeader,
+    RelativeTime, Tone,
+};
 
 /// The viewer's passkeys.
 #[server(endpoint = "my_passkeys", input = GetUrl)]
@@ -39,16 +42,12 @@ pub fn AccountPage() -> impl IntoView {
             .read()
             .get("done")
             .and_then(|d| done_message(&d))
-            .map(|m| view! {
-                <div role="status" class="mb-6 rounded-lg border border-emerald-200 bg-emerald-50 p-4 text-sm font-medium text-emerald-900">{m}</div>
-            })
+            .map(|m| view! { <div class="mb-6" data-done><Alert tone=Tone::Ok>{m}</Alert></div> })
     };
     view! {
-        <h1 class="text-2xl font-semibold tracking-tight text-slate-900">"Your passkeys"</h1>
-        <p class="mt-1 max-w-2xl text-sm text-slate-600">
-            "Passkeys and security keys that sign you in and confirm step-ups. Keep at least two, so a lost key does not lock you out."
-        </p>
-        <div class="mt-6">
+        <PageHeader title="Your passkeys"
+            lead="Passkeys and security keys that sign you in and confirm step-ups. Keep at least two, so a lost key does not lock you out." />
+        <div>
             {done}
             <Suspense fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
@@ -56,7 +55,7 @@ pub fn AccountPage() -> impl IntoView {
                         Ok(AccountAccess::Local { keys, approved_models }) => view! { <Passkeys keys approved_models /> }.into_any(),
                         Ok(AccountAccess::IdentityProvider) => view! {
                             <Card title="Managed by your identity provider">
-                                <p class="text-sm text-slate-600">"You signed in through your organisation's identity provider; your keys and second factors are managed there."</p>
+                                <p class="text-sm text-muted">"You signed in through your organisation's identity provider; your keys and second factors are managed there."</p>
                             </Card>
                         }.into_any(),
                         Ok(AccountAccess::SignInRequired) => view! {
@@ -66,7 +65,12 @@ pub fn AccountPage() -> impl IntoView {
                                 </Card>
                             </div>
                         }.into_any(),
-                        Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
+                        Err(e) => view! {
+                            <ErrorState title="Your passkeys could not be loaded"
+                                actions=view! { <a href="/account" rel="external" class=ui::PRIMARY>"Try again"</a> }.into_any()>
+                                <p>{error_text(&e)}</p>
+                            </ErrorState>
+                        }.into_any(),
                     }
                 })}
             </Suspense>
@@ -84,14 +88,13 @@ fn Passkeys(keys: Vec<PasskeyView>, approved_models: Option<Vec<String>>) -> imp
                 <Card title=format!("Registered ({})", keys.len())>
                     {if empty {
                         view! {
-                            <div class="rounded-lg border border-dashed border-slate-300 p-6 text-center">
-                                <p class="font-medium text-slate-800">"No passkeys yet."</p>
-                                <p class="mt-1 text-sm text-slate-600">"Add one to sign in and to confirm step-ups."</p>
-                            </div>
+                            <EmptyState title="No passkeys yet">
+                                <p>"Add one to sign in and to confirm step-ups."</p>
+                            </EmptyState>
                         }.into_any()
                     } else {
                         view! {
-                            <ul class="divide-y divide-slate-200" aria-label="Your passkeys">
+                            <ul class="divide-y divide-line" aria-label="Your passkeys">
                                 {keys.into_iter().map(|k| {
                                     let only = usable <= 1 && k.blocked_at.is_none();
                                     view! { <PasskeyRow key=k only /> }
@@ -109,19 +112,14 @@ fn Passkeys(keys: Vec<PasskeyView>, approved_models: Option<Vec<String>>) -> imp
 /// Badge for a passkey's state.
 #[component]
 fn PasskeyStatus(blocked: bool, approved: bool) -> impl IntoView {
-    let (class, label) = if blocked {
-        (
-            "bg-red-100 text-red-900 ring-red-300",
-            "Blocked — possible cloned key",
-        )
+    let (tone, label) = if blocked {
+        (Tone::Bad, "Blocked — possible cloned key")
     } else if !approved {
-        ("bg-amber-100 text-amber-900 ring-amber-300", "Sign-in only")
+        (Tone::Warn, "Sign-in only")
     } else {
-        ("bg-emerald-100 text-emerald-900 ring-emerald-300", "Active")
+        (Tone::Ok, "Active")
     };
-    view! {
-        <span data-passkey-status class=format!("inline-flex shrink-0 items-center rounded-full px-2.5 py-0.5 text-xs font-semibold ring-1 ring-inset {class}")>{label}</span>
-    }
+    view! { <span data-passkey-status><Badge tone label /></span> }
 }
 
 #[component]
@@ -131,7 +129,7 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
     let blocked = key.blocked_at.clone();
     let approved = key.approval != KeyApproval::NotApproved;
     let unapproved_note = (!approved && blocked.is_none()).then(|| view! {
-        <p class="mt-2 rounded-md bg-amber-50 p-3 text-sm text-amber-900">
+        <p class="mt-2 rounded-md bg-warn-soft p-3 text-sm text-warn">
             "This key has not proven it is an approved security key: it was added before your organisation required one, or its model is not on the list. It signs you in but cannot confirm step-ups. Add an approved key, then remove this one."
         </p>
     });
@@ -139,21 +137,25 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
         <li class="py-4 first:pt-0 last:pb-0" data-passkey-row=key.id.clone()>
             <div class="flex flex-col items-start gap-2 sm:flex-row sm:justify-between sm:gap-3">
                 <div class="min-w-0">
-                    <p class="break-words font-semibold text-slate-900" data-passkey-name>{key.name.clone()}</p>
-                    <p class="mt-0.5 text-xs text-slate-600">
-                        "Added " {key.created_at.clone()} " · "
-                        {match key.last_used_at.clone() {
-                            Some(t) => format!("last used {t}"),
-                            None => "never used".to_owned(),
+                    <p class="break-words font-semibold text-fg" data-passkey-name>{key.name.clone()}</p>
+                    <p class="mt-0.5 text-xs text-muted">
+                        "Added " <RelativeTime at=key.created_at /> " · "
+                        {match key.last_used_at {
+                            Some(t) => view! { "last used " <RelativeTime at=t /> }.into_any(),
+                            None => "never used".into_any(),
                         }}
                     </p>
-                    <p class="mt-0.5 text-xs text-slate-600">
-                        {match (key.approval.clone(), key.aaguid.clone()) {
-                            (KeyApproval::Approved(model), _) => view! {
+                    <p class="mt-0.5 text-xs text-muted">
+                        {match (key.approval.clone(), key.model.clone(), key.aaguid.clone()) {
+                            (KeyApproval::Approved(model), ..) => view! {
                                 <span data-passkey-model>{model}</span> " · approved model, attested by its vendor"
                             }.into_any(),
-                            (_, Some(a)) => view! { "Authenticator model " <code class="whitespace-nowrap rounded bg-slate-100 px-1">{a}</code> }.into_any(),
-                            (_, None) => view! { "Model not disclosed by the authenticator" }.into_any(),
+                            (_, Some(model), aaguid) => view! {
+                                <span data-passkey-model title=aaguid.map(|a| format!("AAGUID {a}"))>{model}</span>
+                            }.into_any(),
+                            (_, None, Some(a)) if a.chars().all(|c| c == '0' || c == '-') => view! { "Model not disclosed by the authenticator" }.into_any(),
+                            (_, None, Some(a)) => view! { "Unknown model " <code class="whitespace-nowrap rounded bg-sunken px-1">{a}</code> }.into_any(),
+                            (_, None, None) => view! { "Model not disclosed by the authenticator" }.into_any(),
                         }}
                     </p>
                 </div>
@@ -161,23 +163,23 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
             </div>
             {unapproved_note}
             {blocked.map(|at| view! {
-                <p class="mt-2 rounded-md bg-red-50 p-3 text-sm text-red-900">
-                    "On " {at} " this key answered with a signature counter lower than before, which happens when a key has been copied. It can no longer sign in or confirm anything. Remove it, and tell your security team."
+                <p class="mt-2 rounded-md bg-bad-soft p-3 text-sm text-bad">
+                    <RelativeTime at /> " this key answered with a signature counter lower than before, which happens when a key has been copied. It can no longer sign in or confirm anything. Remove it, and tell your security team."
                 </p>
             })}
             <div class="mt-3 flex flex-col gap-3 sm:flex-row sm:items-start">
                 <form data-webauthn="rename" data-credential-id=key.id.clone() class="min-w-0 flex-1" novalidate>
-                    <label for=rename_id.clone() class="block text-xs font-medium text-slate-700">"Name"</label>
+                    <label for=rename_id.clone() class="block text-xs font-medium text-fg-soft">"Name"</label>
                     <div class="mt-1 flex gap-2">
                         <input id=rename_id name="name" type="text" required maxlength="60" value=key.name.clone()
-                            class="block w-full min-w-0 flex-1 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-900 shadow-sm focus:border-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-600" />
-                        <button type="submit" class=SMALL_BUTTON>"Rename"</button>
+                            class="block w-full min-w-0 flex-1 rounded-md border border-line-strong bg-surface px-3 py-1.5 text-sm text-fg shadow-sm focus:border-ring focus:outline-none focus:ring-2 focus:ring-ring" />
+                        <button type="submit" class=ui::SECONDARY_SMALL>"Rename"</button>
                     </div>
                     <CeremonyStatus />
                 </form>
                 <form data-webauthn="remove" data-credential-id=key.id.clone() class="shrink-0 sm:w-52 sm:pt-5" novalidate>
-                    <button type="submit" class=REMOVE_BUTTON disabled=only aria-describedby=remove_help.clone()>"Remove…"</button>
-                    <p id=remove_help class="mt-1 text-xs text-slate-600">
+                    <button type="submit" class=ui::DANGER_SMALL disabled=only aria-describedby=remove_help.clone()>"Remove…"</button>
+                    <p id=remove_help class="mt-1 text-xs text-muted">
                         {if only {
                             "Your only usable passkey cannot be removed; add another first."
                         } else {
@@ -195,34 +197,26 @@ fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
 #[component]
 fn AddPasskey(approved_models: Option<Vec<String>>) -> impl IntoView {
     let allowlist = approved_models.map(|models| view! {
-        <div class="rounded-md bg-indigo-50 p-3 text-sm text-indigo-950" data-approved-models>
+        <div class="rounded-md bg-accent-soft p-3 text-sm text-fg" data-approved-models>
             <p class="font-medium">"Only approved security keys can be added:"</p>
             <ul class="mt-1 list-disc pl-5">
                 {models.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}
             </ul>
-            <p class="mt-1 text-xs text-indigo-900">"Your browser will ask to share the key's make and model; allow it, so the key can prove what it is."</p>
+            <p class="mt-1 text-xs text-fg-soft">"Your browser will ask to share the key's make and model; allow it, so the key can prove what it is."</p>
         </div>
     });
     view! {
         <Card title="Add a passkey">
             <form data-webauthn="add" class="space-y-4" novalidate>
                 {allowlist}
-                <div>
-                    <label for="add-passkey-name" class="block text-sm font-medium text-slate-800">"Name"</label>
+                <Field id="add-passkey-name" label="Name" help="So you can tell your keys apart, e.g. “YubiKey on keyring” or “work laptop”.">
                     <input id="add-passkey-name" name="name" type="text" required maxlength="60" autocomplete="off"
-                        aria-describedby="add-passkey-help" class=INPUT_CLASS />
-                    <p id="add-passkey-help" class="mt-1 text-xs text-slate-600">"So you can tell your keys apart, e.g. “YubiKey on keyring” or “work laptop”."</p>
-                </div>
-                <button type="submit" class=format!("{PRIMARY_BUTTON} w-full")>"Add passkey"</button>
+                        aria-describedby="add-passkey-name-help" class=ui::INPUT />
+                </Field>
+                <button type="submit" class=format!("{} w-full", ui::PRIMARY)>"Add passkey"</button>
                 <CeremonyStatus />
-                <noscript><p class="text-sm text-red-800">"Passkeys need JavaScript in this browser."</p></noscript>
+                <noscript><p class="text-sm text-bad">"Passkeys need JavaScript in this browser."</p></noscript>
             </form>
         </Card>
     }
 }
-
-/// Compact secondary button.
-const SMALL_BUTTON: &str = "inline-flex items-center justify-center rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-semibold text-slate-800 shadow-sm hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-70";
-
-/// Compact destructive button.
-const REMOVE_BUTTON: &str = "inline-flex items-center justify-center rounded-md border border-red-300 bg-white px-3 py-1.5 text-sm font-semibold text-red-800 shadow-sm hover:bg-red-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-600 focus-visible:ring-offset-2 disabled:cursor-not-allowed disabled:border-slate-200 disabled:text-slate-500 disabled:hover:bg-white";

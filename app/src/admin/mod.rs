@@ -3,9 +3,13 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
+use crate::auth::LoginForm;
 use crate::csrf::CsrfField;
-use crate::layout::{Card, ErrorNote, Loading};
-use crate::model::GrantRow;
+use crate::model::{GrantRow, GrantsAccess};
+use crate::ui::{
+    self, error_text, Card, Cell, ConfirmDialog, DataTable, EmptyState, ErrorState, Loading,
+    PageHeader, RelativeTime, Toast, Tone, ROW,
+};
 
 /// Every live grant; refused (403) unless the viewer may list grants.
 #[server(endpoint = "list_grants", input = GetUrl)]
@@ -15,6 +19,24 @@ pub async fn list_grants() -> Result<Vec<GrantRow>, ServerFnError> {
         .live_grants(&session().await?)
         .await
         .map_err(refused)
+}
+
+/// The grants page's data: the list, or why it cannot be shown.
+#[server(endpoint = "grants_page", input = GetUrl)]
+pub async fn grants_page() -> Result<GrantsAccess, ServerFnError> {
+    use crate::backend::{backend, session, PortalError};
+    let Some(viewer) = crate::backend::viewer().await? else {
+        return Ok(GrantsAccess::SignInRequired);
+    };
+    match backend()?.live_grants(&session().await?).await {
+        Ok(list) => Ok(GrantsAccess::Grants {
+            list,
+            can_revoke: viewer.role == "admin",
+        }),
+        Err(PortalError::Forbidden(_)) => Ok(GrantsAccess::Forbidden),
+        Err(PortalError::Unauthenticated) => Ok(GrantsAccess::SignInRequired),
+        Err(e) => Err(ServerFnError::new(e.to_string())),
+    }
 }
 
 /// Revoke a grant at once; refused (403) unless the viewer is an admin. `csrf` is checked by the
@@ -33,78 +55,107 @@ pub async fn revoke_grant(id: String, csrf: String) -> Result<bool, ServerFnErro
 #[component]
 pub fn GrantsPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeGrant>::new();
-    let grants = Resource::new(move || revoke.version().get(), |_| list_grants());
+    let grants = Resource::new(move || revoke.version().get(), |_| grants_page());
     let outcome = move || {
         revoke.value().get().map(|r| match r {
-            Ok(true) => view! { <p role="status" class="mb-4 rounded-lg border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-900">"Grant revoked. The webhook refuses it from the next request on."</p> }.into_any(),
-            Ok(false) => view! { <p role="status" class="mb-4 rounded-lg border border-slate-200 bg-slate-50 p-3 text-sm text-slate-700">"That grant was no longer live."</p> }.into_any(),
-            Err(e) => view! { <div class="mb-4"><ErrorNote message=e.to_string() /></div> }.into_any(),
+            Ok(true) => view! { <Toast tone=Tone::Ok message="Grant revoked. The webhook refuses it from the next request on." /> }.into_any(),
+            Ok(false) => view! { <Toast tone=Tone::Neutral message="That grant was no longer live: it had expired, been used up or been revoked." /> }.into_any(),
+            Err(e) => view! { <Toast tone=Tone::Bad message=format!("Not revoked: {}", error_text(&e)) /> }.into_any(),
         })
     };
     view! {
-        <h1 class="text-2xl font-semibold tracking-tight text-slate-900">"Grants"</h1>
-        <p class="mt-1 mb-6 text-sm text-slate-600">"Every grant that can still admit a request. Revoking one takes effect on the next admission."</p>
         {outcome}
-        <Card title="Live grants">
-            <Suspense fallback=|| view! { <Loading /> }>
-                {move || Suspend::new(async move {
-                    match grants.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <div class="rounded-lg border border-dashed border-slate-300 p-6 text-center" data-grants-empty>
-                                <p class="font-medium text-slate-800">"No live grants."</p>
-                                <p class="mt-1 text-sm text-slate-600">"Grants appear here when someone steps up, until they expire, are used up or are revoked."</p>
-                            </div>
-                        }.into_any(),
-                        Ok(list) => view! { <GrantTable list revoke /> }.into_any(),
-                        Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Card>
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match grants.await {
+                    Ok(GrantsAccess::Grants { list, can_revoke }) => view! {
+                        <PageHeader title="Grants" lead="Every grant that can still admit a request. Revoking one takes effect on the next admission." />
+                        <Card>
+                            {if list.is_empty() {
+                                view! {
+                                    <EmptyState title="No live grants">
+                                        <p>"Grants appear here when someone steps up, until they expire, are used up or are revoked."</p>
+                                    </EmptyState>
+                                }.into_any()
+                            } else {
+                                view! { <GrantTable list revoke can_revoke /> }.into_any()
+                            }}
+                        </Card>
+                    }.into_any(),
+                    Ok(GrantsAccess::SignInRequired) => view! {
+                        <div class="mx-auto max-w-md">
+                            <PageHeader title="Sign in to see grants" lead="This page lists live grants for administrators and auditors." />
+                            <Card><LoginForm next="/admin/grants" /></Card>
+                        </div>
+                    }.into_any(),
+                    Ok(GrantsAccess::Forbidden) => view! {
+                        <ErrorState title="Grants are for administrators and auditors"
+                            actions=view! { <a href="/" class=ui::PRIMARY>"Go to your requests"</a> }.into_any()>
+                            <p>"Your role cannot list other people's grants. Your own grants are on the pages of your requests."</p>
+                        </ErrorState>
+                    }.into_any(),
+                    Err(e) => view! {
+                        <ErrorState title="Grants could not be loaded"
+                            actions=view! { <a href="/admin/grants" rel="external" class=ui::PRIMARY>"Try again"</a> }.into_any()>
+                            <p>{error_text(&e)}</p>
+                        </ErrorState>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn uses_left(n: Option<i64>) -> String {
+    match n {
+        None => "unlimited".to_owned(),
+        Some(1) => "1 use left".to_owned(),
+        Some(n) => format!("{n} uses left"),
     }
 }
 
 #[component]
-fn GrantTable(list: Vec<GrantRow>, revoke: ServerAction<RevokeGrant>) -> impl IntoView {
+fn GrantTable(
+    list: Vec<GrantRow>,
+    revoke: ServerAction<RevokeGrant>,
+    can_revoke: bool,
+) -> impl IntoView {
+    let headers = if can_revoke {
+        vec!["Who", "For", "Expires", "Uses", ""]
+    } else {
+        vec!["Who", "For", "Expires", "Uses"]
+    };
     view! {
-        <div class="overflow-x-auto">
-            <table class="min-w-full text-left text-sm">
-                <thead class="text-xs uppercase tracking-wide text-slate-600">
-                    <tr>
-                        <th scope="col" class="py-2 pr-4">"Grant"</th>
-                        <th scope="col" class="py-2 pr-4">"User"</th>
-                        <th scope="col" class="py-2 pr-4">"Guardrail"</th>
-                        <th scope="col" class="py-2 pr-4">"Scope"</th>
-                        <th scope="col" class="py-2 pr-4">"Expires"</th>
-                        <th scope="col" class="py-2"><span class="sr-only">"Actions"</span></th>
-                    </tr>
-                </thead>
-                <tbody class="divide-y divide-slate-200">
-                    {list.into_iter().map(|g| {
-                        let id = g.id.clone();
-                        view! {
-                        <tr data-grant-row=g.id.clone()>
-                            <td class="py-2 pr-4 font-mono text-xs">{g.id.clone()}</td>
-                            <td class="py-2 pr-4">{g.username}</td>
-                            <td class="py-2 pr-4 font-mono text-xs">{g.guardrail}</td>
-                            <td class="py-2 pr-4"><span class="font-medium">{g.scope}</span><span class="block break-all text-xs text-slate-600">{g.target}</span></td>
-                            <td class="py-2 pr-4">{g.expires_at}<span class="block text-xs text-slate-600">{g.uses}</span></td>
-                            <td class="py-2">
-                                // A disclosure asks for confirmation without relying on script.
-                                <details>
-                                    <summary class="cursor-pointer rounded px-2 py-1 font-medium text-red-700 hover:bg-red-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-600">"Revoke…"</summary>
-                                    <ActionForm action=revoke attr:class="mt-2 space-y-2">
-                                        <input type="hidden" name="id" value=id />
+        <DataTable caption="Live grants" headers>
+            {list.into_iter().map(|g| {
+                let id = g.id.clone();
+                let what = format!("{} {}", ui::lowercase_first(&g.title), g.place);
+                let who = g.username.clone();
+                view! {
+                    <tr class=ROW data-grant-row=g.id.clone()>
+                        <Cell label="Who"><span class="font-medium text-fg">{g.username.clone()}</span></Cell>
+                        <Cell label="For">
+                            <span class="text-fg">{g.title.clone()}</span>
+                            <span class="block text-xs text-muted">{g.place.clone()} " · " {g.scope_text.clone()}</span>
+                            <span class="block text-xs text-muted">"guardrail " <code>{g.guardrail.clone()}</code></span>
+                        </Cell>
+                        <Cell label="Expires"><RelativeTime at=g.expires_at /></Cell>
+                        <Cell label="Uses">{uses_left(g.uses_left)}</Cell>
+                        {can_revoke.then(|| view! {
+                            <Cell label="">
+                                <ConfirmDialog id=format!("revoke-{id}") trigger="Revoke…" trigger_class=ui::DANGER_SMALL title="Revoke this grant?">
+                                    <p>"The next request using it is denied. " <strong>{who.clone()}</strong> " asked to " {what} "."</p>
+                                    <ActionForm action=revoke>
+                                        <input type="hidden" name="id" value=id.clone() />
                                         <CsrfField />
-                                        <p class="text-xs text-slate-700">"The next request using this grant is denied."</p>
-                                        <button type="submit" class="rounded-md bg-red-700 px-3 py-1.5 text-xs font-semibold text-white hover:bg-red-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-600 focus-visible:ring-offset-2">"Confirm revoke"</button>
+                                        <button type="submit" class=format!("{} w-full", ui::DANGER)>"Revoke grant"</button>
                                     </ActionForm>
-                                </details>
-                            </td>
-                        </tr>
-                    }}).collect_view()}
-                </tbody>
-            </table>
-        </div>
+                                </ConfirmDialog>
+                            </Cell>
+                        })}
+                    </tr>
+                }
+            }).collect_view()}
+        </DataTable>
     }
 }

@@ -12,6 +12,7 @@ use leptos::server_fn::codec::GetUrl;
 
 use crate::csrf::CsrfField;
 use crate::model::Viewer;
+use crate::ui;
 
 /// The signed-in person, if any.
 #[server(input = GetUrl)]
@@ -19,17 +20,15 @@ pub async fn current_viewer() -> Result<Option<Viewer>, ServerFnError> {
     crate::backend::viewer().await
 }
 
-/// A status line the WebAuthn script writes progress and errors into.
+/// A status line the WebAuthn script writes progress and errors into. The script marks an error
+/// with `data-tone="error"`, which outranks the quiet colour (an attribute selector beats a class).
 #[component]
 pub fn CeremonyStatus() -> impl IntoView {
-    view! { <p data-status role="status" aria-live="polite" class="min-h-5 text-sm text-slate-600"></p> }
+    view! {
+        <p data-status role="status" aria-live="polite"
+            class="min-h-5 text-sm text-muted data-[tone=error]:font-medium data-[tone=error]:text-bad data-[tone=busy]:text-fg-soft"></p>
+    }
 }
-
-/// Shared input styling.
-pub const INPUT_CLASS: &str = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-slate-900 shadow-sm placeholder:text-slate-400 focus:border-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-600";
-
-/// Shared primary button styling.
-pub const PRIMARY_BUTTON: &str = "inline-flex items-center justify-center gap-2 rounded-md bg-indigo-700 px-4 py-2.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-70";
 
 /// Whether signing in through an OpenID Provider is configured.
 #[server(input = GetUrl)]
@@ -88,22 +87,20 @@ fn IdpSignIn(next: String) -> impl IntoView {
         <form method="post" action="/auth/oidc/login" class="mb-5 space-y-3">
             <input type="hidden" name="next" value=next />
             <CsrfField />
-            <button type="submit" class=SECONDARY_BUTTON aria-describedby="idp-help">
+            <button type="submit" class=format!("{} w-full", ui::SECONDARY) aria-describedby="idp-help">
                 <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
                     <path stroke-linecap="round" stroke-linejoin="round" d="M15 3h4a2 2 0 012 2v14a2 2 0 01-2 2h-4M10 17l5-5-5-5M15 12H3" />
                 </svg>
                 "Sign in with your identity provider"
             </button>
-            <p id="idp-help" class="text-xs text-slate-600">"Your organisation's single sign-on. Steps up there too."</p>
-            <div class="flex items-center gap-3 pt-2 text-xs font-medium uppercase tracking-wide text-slate-500" aria-hidden="true">
-                <span class="h-px flex-1 bg-slate-200"></span>"or"<span class="h-px flex-1 bg-slate-200"></span>
+            <p id="idp-help" class="text-xs text-muted">"Your organisation's single sign-on. Steps up there too."</p>
+            <div class="flex items-center gap-3 pt-2 text-xs font-medium uppercase tracking-wide text-muted" aria-hidden="true">
+                <span class="h-px flex-1 bg-line"></span>"or"<span class="h-px flex-1 bg-line"></span>
             </div>
         </form>
     }
 }
 
-/// Shared secondary button styling.
-pub const SECONDARY_BUTTON: &str = "inline-flex w-full items-center justify-center gap-2 rounded-md border border-slate-300 bg-white px-4 py-2.5 text-sm font-semibold text-slate-800 shadow-sm hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 focus-visible:ring-offset-2";
 
 /// Passkey sign-in (the WebAuthn script runs it).
 #[component]
@@ -112,25 +109,25 @@ fn PasskeySignIn(next: String) -> impl IntoView {
     view! {
         <form data-webauthn="login" data-next=next class="space-y-4" novalidate>
             <div>
-                <label for="login-username" class="block text-sm font-medium text-slate-800">"Username"</label>
+                <label for="login-username" class="block text-sm font-medium text-fg">"Username"</label>
                 <input id="login-username" name="username" type="text" required autocomplete="username webauthn"
-                    autocapitalize="none" spellcheck="false" class=INPUT_CLASS />
+                    autocapitalize="none" spellcheck="false" class=ui::INPUT />
             </div>
-            <button type="submit" class=PRIMARY_BUTTON>"Sign in with username"</button>
+            <button type="submit" class=format!("{} w-full", ui::PRIMARY)>"Sign in with username"</button>
             <CeremonyStatus />
-            <noscript><p class="text-sm text-red-800">"Passkeys need JavaScript in this browser."</p></noscript>
+            <noscript><p class="text-sm text-bad">"Passkeys need JavaScript in this browser."</p></noscript>
         </form>
-        <div class="my-5 flex items-center gap-3 text-xs font-medium uppercase tracking-wide text-slate-500" aria-hidden="true">
-            <span class="h-px flex-1 bg-slate-200"></span>"or"<span class="h-px flex-1 bg-slate-200"></span>
+        <div class="my-5 flex items-center gap-3 text-xs font-medium uppercase tracking-wide text-muted" aria-hidden="true">
+            <span class="h-px flex-1 bg-line"></span>"or"<span class="h-px flex-1 bg-line"></span>
         </div>
         <form data-webauthn="passkey" data-next=next_discoverable class="space-y-3" novalidate>
-            <button type="submit" class=SECONDARY_BUTTON aria-describedby="passkey-help">
+            <button type="submit" class=format!("{} w-full", ui::SECONDARY) aria-describedby="passkey-help">
                 <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
                     <path stroke-linecap="round" stroke-linejoin="round" d="M15 7a2 2 0 012 2m4 0a6 6 0 01-7.743 5.743L11 17H9v2H7v2H4a1 1 0 01-1-1v-2.586a1 1 0 01.293-.707l5.964-5.964A6 6 0 1121 9z" />
                 </svg>
                 "Sign in with a passkey"
             </button>
-            <p id="passkey-help" class="text-xs text-slate-600">"No username needed: pick one of the passkeys saved on this device or security key."</p>
+            <p id="passkey-help" class="text-xs text-muted">"No username needed: pick one of the passkeys saved on this device or security key."</p>
             <CeremonyStatus />
         </form>
     }

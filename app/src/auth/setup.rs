@@ -2,9 +2,9 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use leptos_router::hooks::use_params_map;
 
-use super::{CeremonyStatus, INPUT_CLASS, PRIMARY_BUTTON};
-use crate::layout::{Card, ErrorNote, Loading};
+use super::CeremonyStatus;
 use crate::model::SetupInvitation;
+use crate::ui::{self, error_text, Card, ErrorState, Field, Loading, PageHeader};
 
 /// What a setup link creates, if it still works.
 #[server(input = GetUrl)]
@@ -22,55 +22,65 @@ pub fn SetupPage() -> impl IntoView {
     let token = move || params.read().get("token").unwrap_or_default();
     let invitation = Resource::new(token, setup_link);
     view! {
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match invitation.await {
+                    Ok(Some(invitation)) => view! { <SetupForm invitation token=token() /> }.into_any(),
+                    Ok(None) => view! {
+                        <ErrorState title="This setup link no longer works"
+                            actions=view! { <a href="/login" class=ui::PRIMARY>"Sign in"</a> }.into_any()>
+                            <p>"It has already been used or has expired. If you created your account with it, sign in with your passkey. Otherwise ask an administrator for a new invitation."</p>
+                        </ErrorState>
+                    }.into_any(),
+                    Err(e) => view! {
+                        <ErrorState title="This setup link could not be checked"
+                            actions=view! { <a href=format!("/setup/{}", token()) rel="external" class=ui::PRIMARY>"Try again"</a> }.into_any()>
+                            <p>{error_text(&e)}</p>
+                        </ErrorState>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SetupForm(invitation: SetupInvitation, token: String) -> impl IntoView {
+    let fixed = invitation.username.clone();
+    let title = if invitation.role == "admin" {
+        "Create your administrator account"
+    } else {
+        "Create your account"
+    };
+    view! {
         <div class="mx-auto max-w-md">
-            <Suspense fallback=|| view! { <Loading /> }>
-                {move || Suspend::new(async move {
-                    match invitation.await {
-                        Ok(Some(invitation)) => {
-                            let fixed = invitation.username.clone();
-                            let title = if fixed.is_none() && invitation.role == "admin" {
-                                "Create the first administrator"
-                            } else {
-                                "Create your account"
-                            };
-                            view! {
-                            <Card title=title>
-                                <p class="mb-4 text-sm text-slate-600">
-                                    "This one-time link creates a Countersign account with the role "
-                                    <strong class="font-semibold text-slate-900">{invitation.role.clone()}</strong>
-                                    ". Register a passkey or security key; there are no passwords."
-                                </p>
-                                <form data-webauthn="setup" data-token=token() class="space-y-4" novalidate>
-                                    <div>
-                                        <label for="setup-username" class="block text-sm font-medium text-slate-800">"Kubernetes username"</label>
-                                        <input id="setup-username" name="username" type="text" required autocomplete="username"
-                                            autocapitalize="none" spellcheck="false" aria-describedby="setup-username-help" class=INPUT_CLASS
-                                            value=fixed.clone().unwrap_or_default() readonly=fixed.is_some() />
-                                        <p id="setup-username-help" class="mt-1 text-xs text-slate-600">
-                                            {if fixed.is_some() {
-                                                "Chosen by the administrator who invited you."
-                                            } else {
-                                                "Must equal the user kubectl authenticates as, e.g. alice@example.com."
-                                            }}
-                                        </p>
-                                    </div>
-                                    <div>
-                                        <label for="setup-display" class="block text-sm font-medium text-slate-800">"Display name"</label>
-                                        <input id="setup-display" name="display_name" type="text" autocomplete="name" class=INPUT_CLASS />
-                                    </div>
-                                    <button type="submit" class=PRIMARY_BUTTON>"Register passkey"</button>
-                                    <CeremonyStatus />
-                                </form>
-                            </Card>
-                            }.into_any()
-                        }
-                        Ok(None) => view! {
-                            <ErrorNote message="This setup link has already been used or has expired. Ask an administrator for a new invitation, or sign in." />
-                        }.into_any(),
-                        Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <PageHeader title=title lead=format!(
+                "This one-time link creates a Countersign account with the role {}. Register a passkey or security key; there are no passwords.",
+                invitation.role
+            ) />
+            <Card>
+                <form data-webauthn="setup" data-token=token class="space-y-4" novalidate>
+                    <Field id="setup-username" label="Kubernetes username" help=if fixed.is_some() {
+                        "Chosen by the administrator who invited you."
+                    } else {
+                        "Must equal the user kubectl authenticates as, e.g. alice@example.com."
+                    }>
+                        <input id="setup-username" name="username" type="text" required autocomplete="username"
+                            autocapitalize="none" spellcheck="false" aria-describedby="setup-username-help" class=ui::INPUT
+                            value=fixed.clone().unwrap_or_default() readonly=fixed.is_some() />
+                    </Field>
+                    <Field id="setup-display" label="Display name" help="How the portal greets you and names you to others.">
+                        <input id="setup-display" name="display_name" type="text" autocomplete="name" aria-describedby="setup-display-help" class=ui::INPUT />
+                    </Field>
+                    <Field id="setup-passkey-name" label="Name for this passkey" help="So you can tell your keys apart later, e.g. “YubiKey on keyring”.">
+                        <input id="setup-passkey-name" name="passkey_name" type="text" maxlength="60" autocomplete="off"
+                            placeholder="First passkey" aria-describedby="setup-passkey-name-help" class=ui::INPUT />
+                    </Field>
+                    <button type="submit" class=format!("{} w-full", ui::PRIMARY)>"Register passkey"</button>
+                    <CeremonyStatus />
+                    <noscript><p class="text-sm text-bad">"Registering a passkey needs JavaScript in this browser."</p></noscript>
+                </form>
+            </Card>
         </div>
     }
 }

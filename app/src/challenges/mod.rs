@@ -1,13 +1,19 @@
-//! `/c/{code}`: what was attempted, and the step-up that turns it into a grant.
+//! `/c/{code}`: what was attempted, the decision first, and the step-up that turns it into a grant.
+
+mod outcome;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::auth::{oidc_problem, CeremonyStatus, LoginForm, PRIMARY_BUTTON};
+use crate::auth::{oidc_problem, CeremonyStatus, LoginForm};
 use crate::csrf::CsrfField;
-use crate::layout::{Card, ErrorNote, Loading, StatusBadge};
-use crate::model::{ChallengeAccess, ChallengeView, DiffLine, GrantView};
+use crate::model::{ChallengeAccess, ChallengeView, FieldChange, Standing};
+use crate::ui::{
+    self, error_text, Alert, Card, Diff, ErrorState, Loading, PageHeader, RelativeTime,
+    StandingBadge, Tone,
+};
+use outcome::Outcome;
 
 /// The challenge as the signed-in person may see it.
 #[server(input = GetUrl)]
@@ -25,192 +31,225 @@ pub fn ChallengePage() -> impl IntoView {
     let params = use_params_map();
     let code = move || params.read().get("code").unwrap_or_default();
     let access = Resource::new(code, load_challenge);
+    // Set when the step-up finished on this page: the outcome then takes focus.
+    let confirmed_here = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    {
+        // The WebAuthn script announces a finished step-up instead of reloading (see webauthn.js).
+        let handle =
+            leptos::leptos_dom::helpers::window_event_listener_untyped("ceremonydone", move |_| {
+                confirmed_here.set(true);
+                access.refetch();
+            });
+        on_cleanup(move || handle.remove());
+    }
     let query = use_query_map();
     // A refusal from the identity provider round trip, as a fixed reason code.
-    let problem =
-        move || {
-            query.read().get("oidc").and_then(|r| oidc_problem(&r)).map(
-                |m| view! { <div class="mb-6" data-oidc-problem><ErrorNote message=m /></div> },
-            )
-        };
+    let problem = move || {
+        query
+            .read()
+            .get("oidc")
+            .and_then(|r| oidc_problem(&r))
+            .map(|m| {
+                view! {
+                    <div class="mb-6" data-oidc-problem>
+                        <Alert tone=Tone::Bad title="The identity provider did not confirm it">{m}</Alert>
+                    </div>
+                }
+            })
+    };
     view! {
         {problem}
-        <Suspense fallback=|| view! { <Loading /> }>
+        <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match access.await {
-                    Ok(ChallengeAccess::Owner(c)) => view! { <ChallengeDetail challenge=*c /> }.into_any(),
+                    Ok(ChallengeAccess::Owner(c)) => view! { <ChallengeDetail challenge=*c confirmed_here /> }.into_any(),
                     Ok(ChallengeAccess::SignInRequired) => view! {
                         <div class="mx-auto max-w-md">
-                            <Card title="Sign in to review this request">
-                                <p class="mb-4 text-sm text-slate-600">"Only the person who made the request (or, for a service account, its owners) can see and confirm it."</p>
-                                <LoginForm next=format!("/c/{}", code()) />
-                            </Card>
+                            <PageHeader title="Sign in to review this request"
+                                lead="Only the person who made the request (or, for a service account, its owners) can see and confirm it." />
+                            <Card><LoginForm next=format!("/c/{}", code()) /></Card>
                         </div>
                     }.into_any(),
                     Ok(ChallengeAccess::NotYours { owner }) => view! {
-                        <ErrorNote message=format!("Only {owner} can confirm this request. If that is you, sign out and sign in again as them.") />
+                        <ErrorState title="This request is someone else's"
+                            actions=view! {
+                                <form method="post" action="/auth/logout">
+                                    <CsrfField />
+                                    <button type="submit" class=ui::SECONDARY>"Sign out"</button>
+                                </form>
+                                <a href="/" class=ui::PRIMARY>"Go to your requests"</a>
+                            }.into_any()>
+                            <p>{format!("Only {owner} can confirm this request.")} " If that is you, sign out and sign in as them; otherwise send them the link."</p>
+                        </ErrorState>
                     }.into_any(),
                     Ok(ChallengeAccess::NotFound) => view! {
-                        <ErrorNote message="No challenge has this code. Check the link kubectl printed; codes are 8 characters." />
+                        <crate::layout::NotFoundStatus />
+                        <ErrorState title="No request has this code"
+                            actions=view! { <a href="/" class=ui::PRIMARY>"Go to your requests"</a> }.into_any()>
+                            <p>"Check the link kubectl printed: codes are 8 letters and digits, like K7Q2M9XD. Old requests are deleted after the retention period."</p>
+                        </ErrorState>
                     }.into_any(),
-                    Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
+                    Err(e) => view! {
+                        <ErrorState title="This request could not be loaded"
+                            actions=view! { <a href=format!("/c/{}", code()) rel="external" class=ui::PRIMARY>"Try again"</a> }.into_any()>
+                            <p>{error_text(&e)}</p>
+                        </ErrorState>
+                    }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
+}
+
+#[component]
+fn ChallengeDetail(challenge: ChallengeView, confirmed_here: RwSignal<bool>) -> impl IntoView {
+    let c = challenge;
+    let waiting = c.standing == Standing::Waiting;
+    let action = ui::lowercase_first(&c.title);
+    // Children are closures that take what they use: they get their own copies.
+    let (who, place, cluster, message) = (
+        c.username.clone(),
+        c.place.clone(),
+        c.cluster.clone(),
+        c.message.clone(),
+    );
+    let (changes, more, operation) = (c.changes.clone(), c.more_changes, c.operation.clone());
+    let details = c.clone();
+    view! {
+        <div class="space-y-6" data-challenge=c.code.clone() data-standing=c.standing.as_str()>
+            <PageHeader title=c.title.clone() eyebrow=format!("Guardrail {}", c.guardrail)
+                aside=view! { <StandingBadge standing=c.standing /> }.into_any()>
+                <p class="mt-2 max-w-2xl text-fg-soft" data-summary>
+                    <strong class="font-semibold text-fg">{who}</strong>
+                    {format!(" asked to {action} {place} on cluster ")}
+                    <strong class="font-semibold text-fg">{cluster}</strong>
+                    ", " <RelativeTime at=c.created_at /> "."
+                </p>
+                <Changes changes more operation />
+                <p class="mt-3 max-w-2xl text-sm text-muted">
+                    <span class="font-medium text-fg-soft">"Why it asks: "</span>{message}
+                </p>
+            </PageHeader>
+
+            {if waiting {
+                view! { <ConfirmStep challenge=c.clone() /> }.into_any()
+            } else {
+                view! { <Outcome challenge=c.clone() focus=confirmed_here.get_untracked() /> }.into_any()
+            }}
+
+            <Card title="The request in full">
+                <dl class="grid grid-cols-2 gap-4 sm:grid-cols-3">
+                    <Fact label="Kubernetes user" value=details.username.clone() />
+                    <Fact label="Operation" value=details.operation.clone() />
+                    <Fact label="Resource" value=details.resource.clone() />
+                    <Fact label="Namespace" value=details.namespace.clone() />
+                    <Fact label="Name" value=details.name.clone() />
+                    <Fact label="Cluster name" value=details.cluster.clone() />
+                    {(!details.options.is_empty()).then(|| view! {
+                        <Fact label="Options" value=details.options.join(", ") />
+                    })}
+                    <Fact label="Code" value=details.code.clone() />
+                </dl>
+                <h3 class="mt-6 text-sm font-semibold text-fg">"Change to the object"</h3>
+                <Diff lines=details.diff.clone() truncated=details.diff_truncated code=details.code.clone() />
+            </Card>
+        </div>
+    }
+}
+
+/// The changed fields, as "path old → new".
+#[component]
+fn Changes(changes: Vec<FieldChange>, more: usize, operation: String) -> impl IntoView {
+    if changes.is_empty() {
+        let text = match operation.as_str() {
+            "CREATE" => "Creates the object shown below.",
+            "DELETE" => "Deletes the object.",
+            "CONNECT" => "Opens a connection; no object changes.",
+            _ => "No field of the object changes.",
+        };
+        return view! { <p class="mt-3 text-sm text-fg-soft" data-changes>{text}</p> }.into_any();
+    }
+    view! {
+        <ul class="mt-3 flex flex-wrap gap-2" aria-label="What changes" data-changes>
+            {changes.into_iter().map(|f| {
+                let path = f.path.clone();
+                view! {
+                <li class="max-w-full rounded-md border border-line bg-surface px-2.5 py-1 font-mono text-xs text-fg-soft break-all" data-change=path>
+                    <span class="text-muted">{f.path}</span>" "
+                    {match (f.old, f.new) {
+                        (Some(o), Some(n)) => view! {
+                            <span class="text-bad line-through decoration-1">{o}</span>
+                            <span aria-label="becomes">" → "</span>
+                            <span class="font-semibold text-ok">{n}</span>
+                        }.into_any(),
+                        (None, Some(n)) => view! { <span class="text-ok">"added: " <span class="font-semibold">{n}</span></span> }.into_any(),
+                        (Some(o), None) => view! { <span class="text-bad">"removed (was " {o} ")"</span> }.into_any(),
+                        (None, None) => ().into_any(),
+                    }}
+                </li>
+            }}).collect_view()}
+            {(more > 0).then(|| view! {
+                <li class="px-1 py-1 text-xs text-muted">{format!("and {more} more (see the diff)")}</li>
+            })}
+        </ul>
+    }
+    .into_any()
 }
 
 #[component]
 fn Fact(#[prop(into)] label: String, #[prop(into)] value: String) -> impl IntoView {
     view! {
         <div class="min-w-0">
-            <dt class="text-xs font-medium uppercase tracking-wide text-slate-600">{label}</dt>
-            <dd class="mt-0.5 break-words font-mono text-sm text-slate-900">{if value.is_empty() { "—".to_owned() } else { value }}</dd>
+            <dt class="text-xs font-medium uppercase tracking-wide text-muted">{label}</dt>
+            <dd class="mt-0.5 break-words font-mono text-sm text-fg">{if value.is_empty() { "—".to_owned() } else { value }}</dd>
         </div>
     }
 }
 
+/// The step-up, placed before the details so it is on the first screen.
 #[component]
-fn ChallengeDetail(challenge: ChallengeView) -> impl IntoView {
+fn ConfirmStep(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
-    let pending = c.status == "pending";
-    let title = format!("{} {}", c.operation, c.resource);
-    let diff_code = c.code.clone();
+    // Once hydrated, the page updates in place after the step-up instead of reloading.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let icon = view! {
+        <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
+            <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
+        </svg>
+    };
+    let form = if c.confirm_with_idp {
+        view! {
+            <form method="post" action="/auth/oidc/stepup" class="mt-4">
+                <input type="hidden" name="code" value=c.code.clone() />
+                <CsrfField />
+                <button type="submit" class=ui::PRIMARY>{icon}"Confirm with your identity provider"</button>
+            </form>
+        }
+        .into_any()
+    } else {
+        view! {
+            <form data-webauthn="confirm" data-code=c.code.clone() data-in-place=move || hydrated.get().then_some("yes") class="mt-4 space-y-3">
+                <button type="submit" class=ui::PRIMARY>{icon}"Confirm with security key"</button>
+                <CeremonyStatus />
+            </form>
+        }
+        .into_any()
+    };
+    let how = if c.confirm_with_idp {
+        "Your identity provider will ask you to sign in again with a second factor if your last sign-in is not strong or recent enough."
+    } else {
+        "Your security key will ask for its PIN or your fingerprint."
+    };
     view! {
-        <div class="space-y-6">
-            <div class="flex flex-wrap items-start justify-between gap-3">
-                <div>
-                    <p class="text-sm font-medium text-indigo-700">"Guardrail " <span class="font-mono">{c.guardrail.clone()}</span></p>
-                    <h1 class="mt-1 text-2xl font-semibold tracking-tight text-slate-900">{title}</h1>
-                    <p class="mt-1 text-slate-700">{c.message.clone()}</p>
-                </div>
-                <StatusBadge status=c.status.clone() />
-            </div>
-
-            <Card title="What was attempted">
-                <dl class="grid grid-cols-2 gap-4 sm:grid-cols-3">
-                    <Fact label="Who" value=c.username.clone() />
-                    <Fact label="Operation" value=c.operation.clone() />
-                    <Fact label="Resource" value=c.resource.clone() />
-                    <Fact label="Namespace" value=c.namespace.clone() />
-                    <Fact label="Name" value=c.name.clone() />
-                    <Fact label="Cluster" value=c.cluster.clone() />
-                    {(!c.options.is_empty()).then(|| view! {
-                        <Fact label="Options" value=c.options.join(", ") />
-                    })}
-                </dl>
-                <Diff lines=c.diff.clone() truncated=c.diff_truncated code=diff_code />
-            </Card>
-
-            {match (c.grant.clone(), pending) {
-                (Some(grant), _) => view! { <GrantIssued grant /> }.into_any(),
-                (None, true) if c.confirm_with_idp => view! {
-                    <Card title="Confirm it was you">
-                        <p class="text-sm text-slate-700">
-                            "Confirming issues a grant for " {c.scope_text.clone()} ". Your identity provider will ask you to sign in again with a second factor if your last sign-in is not strong or recent enough. "
-                            "This link expires at " <strong>{c.expires_at.clone()}</strong> "."
-                        </p>
-                        <form method="post" action="/auth/oidc/stepup" class="mt-4">
-                            <input type="hidden" name="code" value=c.code.clone() />
-                            <CsrfField />
-                            <button type="submit" class=PRIMARY_BUTTON>
-                                <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
-                                    <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
-                                </svg>
-                                "Confirm with your identity provider"
-                            </button>
-                        </form>
-                    </Card>
-                }.into_any(),
-                (None, true) => view! {
-                    <Card title="Confirm it was you">
-                        <p class="text-sm text-slate-700">
-                            "Confirming issues a grant for " {c.scope_text.clone()} ". Your security key will ask for its PIN or your fingerprint. "
-                            "This link expires at " <strong>{c.expires_at.clone()}</strong> "."
-                        </p>
-                        <form data-webauthn="confirm" data-code=c.code.clone() class="mt-4 space-y-3">
-                            <button type="submit" class=PRIMARY_BUTTON>
-                                <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
-                                    <path stroke-linecap="round" stroke-linejoin="round" d="M15 7a3 3 0 11-6 0 3 3 0 016 0zM12 10v11m0-5h3m-3 3h2" />
-                                </svg>
-                                "Confirm with security key"
-                            </button>
-                            <CeremonyStatus />
-                        </form>
-                    </Card>
-                }.into_any(),
-                (None, false) => view! {
-                    <ErrorNote message="This challenge expired before it was confirmed. Retry the request to get a new link." />
-                }.into_any(),
-            }}
-        </div>
-    }
-}
-
-#[component]
-fn Diff(lines: Vec<DiffLine>, truncated: bool, code: String) -> impl IntoView {
-    if lines.is_empty() {
-        return view! { <p class="mt-4 text-sm text-slate-600">"No object was sent with this request."</p> }.into_any();
-    }
-    view! {
-        <details class="group mt-5" open>
-            <summary class="cursor-pointer rounded text-sm font-medium text-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600">
-                "Change to the object"
-            </summary>
-            <pre class="mt-2 max-h-96 overflow-auto rounded-lg bg-slate-900 p-3 text-xs leading-5 text-slate-100" aria-label="Object diff, old to new">
-                {lines.into_iter().map(|l| {
-                    let class = match l.sign {
-                        '+' => "block bg-emerald-900/60 text-emerald-100",
-                        '-' => "block bg-red-900/60 text-red-100",
-                        '@' => "block text-sky-300",
-                        _ => "block text-slate-300",
-                    };
-                    let text = match l.sign {
-                        '@' => l.text,
-                        sign => format!("{sign} {}", l.text),
-                    };
-                    view! { <span class=class data-diff=l.sign.to_string()>{text}</span> }
-                }).collect_view()}
-            </pre>
-            {truncated.then(|| view! {
-                <p class="mt-2 text-sm font-medium text-amber-800" data-diff-truncated>
-                    "Diff truncated: this change is too large to show here. Download the full objects to review all of it."
-                </p>
-            })}
-            <p class="mt-2 text-sm">
-                // A plain link: the browser downloads the objects as they stream.
-                <a href=format!("/c/{code}/objects.json") download class="font-medium text-indigo-700 underline hover:text-indigo-900" data-objects-download>
-                    "Download the full objects (JSON)"
-                </a>
+        <section class="rounded-xl border-2 border-accent bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="confirm-heading" data-confirm-step>
+            <h2 id="confirm-heading" class="text-base font-semibold text-fg">"Was this you? Confirm to let the retry through"</h2>
+            <p class="mt-1 text-sm text-fg-soft">
+                "Confirming issues a short-lived grant for " {c.scope_text.clone()} ". " {how}
+                " The link expires " <RelativeTime at=c.expires_at /> "."
             </p>
-        </details>
-    }
-    .into_any()
-}
-
-#[component]
-fn GrantIssued(grant: GrantView) -> impl IntoView {
-    view! {
-        <section class="rounded-xl border border-emerald-300 bg-emerald-50 p-5 shadow-sm sm:p-6" aria-labelledby="grant-heading" data-grant-id=grant.id.clone()>
-            <h2 id="grant-heading" class="flex items-center gap-2 text-base font-semibold text-emerald-900">
-                <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2.5">
-                    <path stroke-linecap="round" stroke-linejoin="round" d="M5 13l4 4L19 7" />
-                </svg>
-                "Grant issued — retry your command"
-            </h2>
-            <p class="mt-2 text-sm text-emerald-900">
-                "Run the same kubectl command again. The grant covers " {grant.scope_text.clone()} "."
-            </p>
-            <dl class="mt-4 grid grid-cols-1 gap-4 sm:grid-cols-3">
-                <div><dt class="text-xs font-medium uppercase tracking-wide text-emerald-800">"Expires"</dt><dd class="mt-0.5 text-sm text-emerald-950" data-grant-expires>{grant.expires_at.clone()}</dd></div>
-                <div><dt class="text-xs font-medium uppercase tracking-wide text-emerald-800">"Scope"</dt><dd class="mt-0.5 text-sm text-emerald-950" data-grant-scope>{grant.scope.clone()}</dd></div>
-                <div><dt class="text-xs font-medium uppercase tracking-wide text-emerald-800">"Uses"</dt><dd class="mt-0.5 text-sm text-emerald-950">{grant.uses.clone()}</dd></div>
-            </dl>
-            <details class="mt-4">
-                <summary class="cursor-pointer rounded text-sm font-medium text-emerald-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-700">"Signed grant (JWS)"</summary>
-                <p class="mt-2 text-xs text-emerald-900">"Verifiable by anyone against the JWKS at /.well-known/jwks.json on the webhook listener."</p>
-                <code class="mt-2 block break-all rounded bg-white p-3 font-mono text-xs text-slate-800" data-grant-token>{grant.token.clone()}</code>
-            </details>
+            {form}
         </section>
     }
 }

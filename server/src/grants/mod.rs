@@ -73,6 +73,8 @@ pub struct Grant {
     pub expires_at: i64,
     /// Unix seconds, once revoked.
     pub revoked_at: Option<i64>,
+    /// Who revoked it (a username, or `cli` for the command line).
+    pub revoked_by: Option<String>,
     /// The signed JWS.
     pub token: String,
     /// How the step-up was done.
@@ -136,6 +138,7 @@ impl Grant {
             created_at: now,
             expires_at: now + challenge.grant_ttl_secs,
             revoked_at: None,
+            revoked_by: None,
             token: String::new(),
             evidence,
         }

@@ -6,6 +6,7 @@ pub mod authenticators;
 pub mod authz;
 pub mod document;
 pub mod mapping;
+pub mod models;
 pub mod oidc;
 pub mod passkeys;
 pub mod session;

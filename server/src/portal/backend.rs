@@ -3,18 +3,19 @@
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
-    KeyApproval, PasskeyView, SetupInvitation, Viewer,
+    KeyApproval, PasskeyView, Revoked, SetupInvitation, Standing, Viewer,
 };
 use std::sync::Arc;
 
 use tower_sessions::Session;
 
+use super::describe::{object_key_title, place, Described};
 use super::heavy::Heavy;
-use crate::challenges::{is_code, Challenge};
+use crate::challenges::{is_code, Challenge, ChallengeStatus};
 use crate::clock;
 use crate::grants::Grant;
-use crate::grants::LiveGrant;
 use crate::identity::authz::{authorize, Denied, Permission};
+use crate::identity::models::known_model;
 use crate::identity::oidc::OidcIdentity;
 use crate::identity::passkeys::Approval;
 use crate::identity::setup::token_hash;
@@ -146,15 +147,6 @@ pub(super) async fn visible_challenge(
     Ok(Visible::Yours(Box::new(c)))
 }
 
-/// What a live grant covers, for the admin list.
-fn grant_target(g: &LiveGrant) -> String {
-    match g.scope {
-        GrantScope::Request => format!("request {}", g.digest.chars().take(12).collect::<String>()),
-        GrantScope::Object => g.object_key.clone(),
-        GrantScope::Namespace => format!("namespace {}", g.namespace),
-    }
-}
-
 /// The OIDC identity of this session, if it was signed in through the identity provider.
 pub async fn oidc_identity(session: &Session) -> Option<OidcIdentity> {
     session
@@ -173,30 +165,45 @@ pub fn scope_text(scope: GrantScope) -> &'static str {
     }
 }
 
-fn grant_view(grant: &Grant) -> GrantView {
-    GrantView {
-        id: grant.id.clone(),
-        scope: grant.scope.as_str().to_owned(),
-        scope_text: scope_text(grant.scope).to_owned(),
-        expires_at: clock::timestamp_utc(grant.expires_at),
-        uses: match grant.uses_left {
-            None => "unlimited until expiry".to_owned(),
-            Some(0) => "used".to_owned(),
-            Some(1) => "1 use left".to_owned(),
-            Some(n) => format!("{n} uses left"),
-        },
-        token: grant.token.clone(),
+/// Where a grant stands at `now`.
+pub fn grant_standing(grant: &Grant, now: i64) -> Standing {
+    if grant.revoked_at.is_some() {
+        Standing::Revoked
+    } else if grant.uses_left == Some(0) {
+        Standing::Used
+    } else if now >= grant.expires_at {
+        Standing::GrantExpired
+    } else {
+        Standing::Granted
     }
 }
 
-fn title(c: &Challenge) -> String {
-    let r = &c.request;
-    let place = match (r.namespace.is_empty(), r.name.is_empty()) {
-        (true, _) => r.name.clone(),
-        (false, true) => r.namespace.clone(),
-        (false, false) => format!("{}/{}", r.namespace, r.name),
-    };
-    format!("{} {} {place}", r.operation, r.resource_label())
+/// Where a challenge stands at `now`, given its grant (if the store still has it).
+fn challenge_standing(c: &Challenge, grant: Option<&Grant>, now: i64) -> Standing {
+    match (grant, c.status_at(now)) {
+        (Some(g), _) => grant_standing(g, now),
+        (None, ChallengeStatus::Pending) => Standing::Waiting,
+        // Granted, but retention has let the grant go: it expired long ago.
+        (None, ChallengeStatus::Granted) => Standing::GrantExpired,
+        (None, _) => Standing::Lapsed,
+    }
+}
+
+fn grant_view(grant: &Grant, now: i64) -> GrantView {
+    GrantView {
+        id: grant.id.clone(),
+        standing: grant_standing(grant, now),
+        scope: grant.scope.as_str().to_owned(),
+        scope_text: scope_text(grant.scope).to_owned(),
+        created_at: grant.created_at,
+        expires_at: grant.expires_at,
+        uses_left: grant.uses_left,
+        revoked: grant.revoked_at.map(|at| Revoked {
+            by: grant.revoked_by.clone().unwrap_or_else(|| "an administrator".to_owned()),
+            at,
+        }),
+        token: grant.token.clone(),
+    }
 }
 
 #[async_trait::async_trait]
@@ -238,6 +245,8 @@ impl PortalBackend for Backend {
             Some(id) => self.0.store.grant(id).await.map_err(unavailable)?,
             None => None,
         };
+        let now = clock::now();
+        let standing = challenge_standing(&c, grant.as_ref(), now);
         // Computed once per challenge, a few at a time, off the request threads.
         let (old, new) = (c.request.old_object.take(), c.request.object.take());
         let diff = self
@@ -245,11 +254,12 @@ impl PortalBackend for Backend {
             .diff(&c.code, &c.request.kind, &c.request.subresource, old, new)
             .await
             .map_err(|_| PortalError::Busy)?;
-        let now = clock::now();
         let r = &c.request;
         Ok(ChallengeAccess::Owner(Box::new(ChallengeView {
             code: c.code.clone(),
-            status: c.status_at(now).as_str().to_owned(),
+            standing,
+            title: Described::from(r).title(),
+            place: place(&r.namespace),
             guardrail: c.guardrail.clone(),
             message: c.message.clone(),
             username: r.username.clone(),
@@ -259,13 +269,15 @@ impl PortalBackend for Backend {
             namespace: r.namespace.clone(),
             name: r.name.clone(),
             cluster: c.cluster.clone(),
-            created_at: clock::timestamp_utc(c.created_at),
-            expires_at: clock::hhmm_utc(c.expires_at),
+            created_at: c.created_at,
+            expires_at: c.expires_at,
             scope_text: scope_text(c.scope).to_owned(),
+            changes: diff.changes.clone(),
+            more_changes: diff.more_changes,
             diff: diff.lines.clone(),
             diff_truncated: diff.truncated,
             options: option_lines(r.options.as_ref()),
-            grant: grant.as_ref().map(grant_view),
+            grant: grant.as_ref().map(|g| grant_view(g, now)),
             confirm_with_idp: viewer.oidc && self.0.oidc.is_some(),
         })))
     }
@@ -289,16 +301,22 @@ impl PortalBackend for Backend {
         list.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         list.truncate(LIST_LIMIT as usize);
         let now = clock::now();
-        Ok(list
-            .iter()
-            .map(|c| ChallengeSummary {
+        let mut rows = Vec::with_capacity(list.len());
+        for c in &list {
+            let grant = match &c.grant_id {
+                Some(id) => self.0.store.grant(id).await.map_err(unavailable)?,
+                None => None,
+            };
+            rows.push(ChallengeSummary {
                 code: c.code.clone(),
-                status: c.status_at(now).as_str().to_owned(),
+                standing: challenge_standing(c, grant.as_ref(), now),
                 guardrail: c.guardrail.clone(),
-                title: title(c),
-                created_at: clock::timestamp_utc(c.created_at),
-            })
-            .collect())
+                title: Described::from(&c.request).title(),
+                place: place(&c.request.namespace),
+                created_at: c.created_at,
+            });
+        }
+        Ok(rows)
     }
 
     async fn setup_invitation(&self, token: &str) -> Result<Option<SetupInvitation>, PortalError> {
@@ -339,9 +357,10 @@ impl PortalBackend for Backend {
                     },
                     id: c.credential_id,
                     name: c.name,
-                    created_at: clock::timestamp_utc(c.created_at),
-                    last_used_at: c.last_used_at.map(clock::timestamp_utc),
-                    blocked_at: c.blocked_at.map(clock::timestamp_utc),
+                    created_at: c.created_at,
+                    last_used_at: c.last_used_at,
+                    blocked_at: c.blocked_at,
+                    model: c.aaguid.as_deref().and_then(known_model).map(str::to_owned),
                     aaguid: c.aaguid,
                 })
                 .collect(),
@@ -370,13 +389,11 @@ impl PortalBackend for Backend {
                 username: g.username.clone(),
                 guardrail: g.guardrail.clone(),
                 scope: g.scope.as_str().to_owned(),
-                target: grant_target(g),
-                expires_at: clock::timestamp_utc(g.expires_at),
-                uses: match g.uses_left {
-                    None => "unlimited until expiry".to_owned(),
-                    Some(1) => "1 use left".to_owned(),
-                    Some(n) => format!("{n} uses left"),
-                },
+                title: object_key_title(&g.object_key),
+                place: place(&g.namespace),
+                scope_text: scope_text(g.scope).to_owned(),
+                expires_at: g.expires_at,
+                uses_left: g.uses_left,
             })
             .collect())
     }

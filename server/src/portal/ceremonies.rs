@@ -31,6 +31,9 @@ const STEPUP_KEY: &str = "ceremony.stepup";
 struct SetupCeremony {
     token_hash: String,
     user: User,
+    /// What the person named their first passkey.
+    #[serde(default)]
+    passkey_name: String,
     state: RegistrationState,
 }
 
@@ -63,7 +66,13 @@ pub struct SetupStart {
     username: String,
     #[serde(default)]
     display_name: String,
+    /// The first passkey's name; a default when left empty.
+    #[serde(default)]
+    passkey_name: String,
 }
+
+/// The first passkey's name when its owner gave none.
+const FIRST_PASSKEY_NAME: &str = "First passkey";
 
 pub async fn setup_start(
     State(state): State<AppState>,
@@ -97,6 +106,10 @@ pub async fn setup_start(
         role: invitation.role,
         created_at: clock::now(),
     };
+    let passkey_name = match body.passkey_name.trim() {
+        "" => FIRST_PASSKEY_NAME.to_owned(),
+        name => super::account::clean_name(name)?,
+    };
     let (options, reg) = state.passkeys.start_registration(&user, &[])?;
     session
         .insert(
@@ -104,6 +117,7 @@ pub async fn setup_start(
             SetupCeremony {
                 token_hash: hash,
                 user,
+                passkey_name,
                 state: reg,
             },
         )
@@ -163,7 +177,10 @@ pub async fn setup_finish(
         .add_credential(&Credential {
             credential_id: credential_id.clone(),
             user_id: ceremony.user.user_id.clone(),
-            name: "First passkey".into(),
+            name: match ceremony.passkey_name.as_str() {
+                "" => FIRST_PASSKEY_NAME.to_owned(),
+                name => name.to_owned(),
+            },
             passkey: registered.passkey,
             created_at: now,
             last_used_at: None,
@@ -281,7 +298,7 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Result<R
         .await;
     }
     session.flush().await?;
-    Ok(Redirect::to("/"))
+    Ok(Redirect::to("/login?done=signed-out"))
 }
 
 /// `POST /auth/stepup/start`

@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use app::model::DiffLine;
+use app::model::{DiffLine, FieldChange};
 use serde_json::Value;
 use similar::{Algorithm, ChangeTag, DiffOp, TextDiff};
 
+use super::changes::field_changes;
 use crate::admission::digested_object;
 
 /// Objects whose diff fits this many lines are shown whole; larger ones as hunks with context.
@@ -34,6 +35,10 @@ pub struct RenderedDiff {
     pub lines: Vec<DiffLine>,
     /// The bounds cut it short: the page says so and links the full objects.
     pub truncated: bool,
+    /// The first changed fields, for the summary above the diff.
+    pub changes: Vec<FieldChange>,
+    /// How many more fields changed than `changes` lists.
+    pub more_changes: usize,
 }
 
 impl RenderedDiff {
@@ -42,6 +47,9 @@ impl RenderedDiff {
         self.lines
             .iter()
             .map(|l| l.text.len() + std::mem::size_of::<DiffLine>())
+            .chain(self.changes.iter().map(|c| {
+                c.path.len() + c.old.as_ref().map_or(0, String::len) + c.new.as_ref().map_or(0, String::len)
+            }))
             .sum()
     }
 }
@@ -62,13 +70,17 @@ pub fn object_diff(
     old: Option<&Value>,
     new: Option<&Value>,
 ) -> RenderedDiff {
+    let (old, new) = (
+        shown_object(kind, subresource, old),
+        shown_object(kind, subresource, new),
+    );
     let yaml = |v: Option<&Value>| -> String {
-        shown_object(kind, subresource, v)
-            .and_then(|v| serde_yaml::to_string(&v).ok())
+        v.and_then(|v| serde_yaml::to_string(v).ok())
             .unwrap_or_default()
     };
-    let (a, b) = (yaml(old), yaml(new));
-    diff_text(&a, &b)
+    let mut rendered = diff_text(&yaml(old.as_ref()), &yaml(new.as_ref()));
+    (rendered.changes, rendered.more_changes) = field_changes(old.as_ref(), new.as_ref());
+    rendered
 }
 
 /// The bounded diff of two texts.
@@ -170,6 +182,7 @@ impl Page {
         RenderedDiff {
             lines: self.lines,
             truncated: self.truncated,
+            ..RenderedDiff::default()
         }
     }
 }

@@ -138,7 +138,7 @@ mod tests {
                 sign: '+',
                 text: "x".repeat(bytes),
             }],
-            truncated: false,
+            ..RenderedDiff::default()
         })
     }
 

@@ -3,8 +3,10 @@
 mod account;
 mod backend;
 pub mod ceremonies;
+mod changes;
 pub mod client;
 mod csrf;
+mod describe;
 mod diff;
 mod error;
 mod heavy;
@@ -15,6 +17,7 @@ mod origin;
 pub mod ratelimit;
 mod security_headers;
 mod sessions;
+mod theme;
 
 use std::sync::{Arc, OnceLock};
 
@@ -113,6 +116,9 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         });
 
     let origin = PortalOrigin(state.public_url.origin().ascii_serialization());
+    let themes = Router::new()
+        .route("/theme", post(theme::set_theme))
+        .with_state(origin.clone());
     let secure = state.public_url.scheme() == "https";
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(SESSION_COOKIE)
@@ -128,6 +134,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
     pages
         .merge(ceremonies)
         .merge(downloads)
+        .merge(themes)
         .layer(axum::middleware::from_fn_with_state(
             origin,
             origin::same_origin_only,

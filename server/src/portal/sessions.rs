@@ -34,5 +34,5 @@ pub async fn logout_everywhere(
     )
     .await;
     session.flush().await?;
-    Ok(Redirect::to("/"))
+    Ok(Redirect::to("/login?done=ended"))
 }

@@ -162,7 +162,8 @@ pub trait Store: Send + Sync + 'static {
     /// The signed tokens of these grants, as `(grant id, token)`; unknown ids are left out.
     async fn grant_tokens(&self, ids: &[String]) -> Result<Vec<(String, String)>, StoreError>;
     /// Revoke a grant; false if it was unknown, expired or already revoked.
-    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn revoke_grant(&self, grant_id: &str, now: i64, actor: &str)
+        -> Result<bool, StoreError>;
 
     /// The "signed out everywhere" cut-off of a person (account id or OIDC user id), if any, in
     /// unix milliseconds.

@@ -74,6 +74,7 @@ macro_rules! impl_store {
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                revoked_by: row.try_get("revoked_by")?,
                 token: row.try_get("token")?,
                 evidence: serde_json::from_str(evidence).map_err(|e| StoreError::Corrupt("grant evidence", e.to_string()))?,
             })
@@ -495,12 +496,13 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+            async fn revoke_grant(&self, grant_id: &str, now: i64, actor: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query(
-                    "update grants set revoked_at = $1 where grant_id = $2 and revoked_at is null and expires_at > $1",
+                    "update grants set revoked_at = $1, revoked_by = $3 where grant_id = $2 and revoked_at is null and expires_at > $1",
                 )
                 .bind(now)
                 .bind(grant_id)
+                .bind(actor)
                 .execute(&self.pool)
                 .await?;
                 let revoked = done.rows_affected() == 1;

@@ -259,7 +259,7 @@ pub async fn revoke(
     let Some(grant) = store.grant(grant_id).await? else {
         return Ok(Revocation::Unknown);
     };
-    let revoked = store.revoke_grant(grant_id, now).await?;
+    let revoked = store.revoke_grant(grant_id, now, actor).await?;
     if let Some(cache) = cache {
         // Dropped whatever the store said: a revoked or expired grant must not admit anything.
         cache.revoke(

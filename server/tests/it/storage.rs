@@ -733,13 +733,19 @@ async fn all_live_grants_and_revocation(db: &TestDb) -> anyhow::Result<()> {
     assert!(s.consume_grant(&spent.id, now).await?);
     let revoked = granted(db, "carol", "digest-l4", None, now).await?;
 
-    assert!(s.revoke_grant(&revoked.id, now).await?);
+    assert!(s.revoke_grant(&revoked.id, now, "admin").await?);
     assert!(
-        !s.revoke_grant(&revoked.id, now + 1).await?,
+        !s.revoke_grant(&revoked.id, now + 1, "mallory").await?,
         "[{}] revoked twice",
         db.backend
     );
-    assert!(!s.revoke_grant("no-such-grant", now).await?);
+    assert_eq!(
+        s.grant(&revoked.id).await?.and_then(|g| g.revoked_by),
+        Some("admin".to_owned()),
+        "[{}] the first revoker is kept",
+        db.backend
+    );
+    assert!(!s.revoke_grant("no-such-grant", now, "admin").await?);
     assert_eq!(
         s.grant(&revoked.id).await?.and_then(|g| g.revoked_at),
         Some(now)
@@ -762,7 +768,7 @@ async fn all_live_grants_and_revocation(db: &TestDb) -> anyhow::Result<()> {
         .await?
         .iter()
         .all(|g| g.id != single.id));
-    assert!(!s.revoke_grant(&single.id, single.expires_at).await?);
+    assert!(!s.revoke_grant(&single.id, single.expires_at, "admin").await?);
     Ok(())
 }
 

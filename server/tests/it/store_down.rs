@@ -152,7 +152,7 @@ impl Store for BrokenStore {
     async fn prune(&self, _: i64) -> Result<countersign::store::Pruned, StoreError> {
         self.fail().await
     }
-    async fn revoke_grant(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+    async fn revoke_grant(&self, _: &str, _: i64, _: &str) -> Result<bool, StoreError> {
         self.fail().await
     }
     async fn session_epoch(&self, _: &str) -> Result<Option<i64>, StoreError> {
