@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn each_role_sees_what_it_may_use() {
         assert_eq!(labels(&viewer("engineer", false)), ["Requests", "Passkeys"]);
-        assert_eq!(labels(&viewer("admin", false)), ["Requests", "Grants", "Passkeys"]);
+        assert_eq!(
+            labels(&viewer("admin", false)),
+            ["Requests", "Grants", "Passkeys"]
+        );
         assert_eq!(labels(&viewer("auditor", true)), ["Requests", "Grants"]);
         assert_eq!(labels(&viewer("approver", true)), ["Requests"]);
     }

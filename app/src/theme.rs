@@ -139,9 +139,18 @@ mod tests {
 
     #[test]
     fn the_cookie_decides_and_anything_else_follows_the_system() {
-        assert_eq!(Theme::from_cookie_header("a=b; countersign_theme=dark"), Theme::Dark);
-        assert_eq!(Theme::from_cookie_header("countersign_theme=light"), Theme::Light);
-        assert_eq!(Theme::from_cookie_header("countersign_theme=<script>"), Theme::System);
+        assert_eq!(
+            Theme::from_cookie_header("a=b; countersign_theme=dark"),
+            Theme::Dark
+        );
+        assert_eq!(
+            Theme::from_cookie_header("countersign_theme=light"),
+            Theme::Light
+        );
+        assert_eq!(
+            Theme::from_cookie_header("countersign_theme=<script>"),
+            Theme::System
+        );
         assert_eq!(Theme::from_cookie_header(""), Theme::System);
         assert_eq!(Theme::Dark.html_class(), "dark");
     }

@@ -37,13 +37,12 @@ pub fn done_message(code: &str) -> Option<&'static str> {
 pub fn AccountPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| my_passkeys());
     let query = use_query_map();
-    let done = move || {
-        query
-            .read()
-            .get("done")
-            .and_then(|d| done_message(&d))
-            .map(|m| view! { <div class="mb-6" data-done><Alert tone=Tone::Ok>{m}</Alert></div> })
-    };
+    let done =
+        move || {
+            query.read().get("done").and_then(|d| done_message(&d)).map(
+                |m| view! { <div class="mb-6" data-done><Alert tone=Tone::Ok>{m}</Alert></div> },
+            )
+        };
     view! {
         <PageHeader title="Your passkeys"
             lead="Passkeys and security keys that sign you in and confirm step-ups. Keep at least two, so a lost key does not lock you out." />

@@ -27,9 +27,13 @@ pub fn LoginPage() -> impl IntoView {
         })
     };
     let done = move || {
-        query.read().get("done").and_then(|d| done_message(&d)).map(|m| {
-            view! { <div class="mb-4" data-done><Alert tone=Tone::Ok>{m}</Alert></div> }
-        })
+        query
+            .read()
+            .get("done")
+            .and_then(|d| done_message(&d))
+            .map(|m| {
+                view! { <div class="mb-4" data-done><Alert tone=Tone::Ok>{m}</Alert></div> }
+            })
     };
     view! {
         <div class="mx-auto max-w-md">

@@ -101,7 +101,6 @@ fn IdpSignIn(next: String) -> impl IntoView {
     }
 }
 
-
 /// Passkey sign-in (the WebAuthn script runs it).
 #[component]
 fn PasskeySignIn(next: String) -> impl IntoView {

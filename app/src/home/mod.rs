@@ -80,7 +80,10 @@ fn Welcome() -> impl IntoView {
 fn Dashboard(viewer: Viewer, list: Vec<ChallengeSummary>) -> impl IntoView {
     let empty = list.is_empty();
     let admin = viewer.role == "admin";
-    let waiting = list.iter().filter(|c| c.standing == Standing::Waiting).count();
+    let waiting = list
+        .iter()
+        .filter(|c| c.standing == Standing::Waiting)
+        .count();
     let lead = match waiting {
         0 => "Requests that asked you for a step-up, newest first.".to_owned(),
         1 => "1 request is waiting for your step-up.".to_owned(),

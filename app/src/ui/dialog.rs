@@ -26,7 +26,9 @@ pub fn ConfirmDialog(
         if let Some(d) = details.get() {
             d.set_open(false);
             if let Ok(Some(summary)) = d.query_selector("summary") {
-                if let Ok(summary) = leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::HtmlElement>(summary) {
+                if let Ok(summary) =
+                    leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::HtmlElement>(summary)
+                {
                     let _ = summary.focus();
                 }
             }

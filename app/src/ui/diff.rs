@@ -132,7 +132,10 @@ mod tests {
         signs
             .chars()
             .enumerate()
-            .map(|(i, sign)| DiffLine { sign, text: format!("line {i}") })
+            .map(|(i, sign)| DiffLine {
+                sign,
+                text: format!("line {i}"),
+            })
             .collect()
     }
 

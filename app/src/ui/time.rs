@@ -41,7 +41,13 @@ pub fn relative(at: i64, now: i64) -> String {
     let ahead = delta > 0;
     let secs = delta.unsigned_abs();
     let amount = match secs {
-        0..45 => return if ahead { "in under a minute".into() } else { "just now".into() },
+        0..45 => {
+            return if ahead {
+                "in under a minute".into()
+            } else {
+                "just now".into()
+            }
+        }
         45..5_400 => format!("{} min", secs.div_ceil(60).max(1)),
         5_400..129_600 => format!("{} h", (secs + 1_800) / 3_600),
         129_600..1_209_600 => format!("{} days", (secs + 43_200) / 86_400),

@@ -199,7 +199,10 @@ fn grant_view(grant: &Grant, now: i64) -> GrantView {
         expires_at: grant.expires_at,
         uses_left: grant.uses_left,
         revoked: grant.revoked_at.map(|at| Revoked {
-            by: grant.revoked_by.clone().unwrap_or_else(|| "an administrator".to_owned()),
+            by: grant
+                .revoked_by
+                .clone()
+                .unwrap_or_else(|| "an administrator".to_owned()),
             at,
         }),
         token: grant.token.clone(),

@@ -124,14 +124,26 @@ mod tests {
         let new = json!({"metadata": {"labels": {"a": "2", "new": "y"}}, "data": [1, 2, 3]});
         let (changes, more) = field_changes(Some(&old), Some(&new));
         let paths: Vec<_> = changes.iter().map(|c| c.path.as_str()).collect();
-        assert_eq!(paths, ["metadata.labels.a", "metadata.labels.gone", "metadata.labels.new", "data"]);
+        assert_eq!(
+            paths,
+            [
+                "metadata.labels.a",
+                "metadata.labels.gone",
+                "metadata.labels.new",
+                "data"
+            ]
+        );
         assert_eq!(changes[1].new, None);
         assert_eq!(changes[2].old, None);
         assert_eq!(changes[3].new.as_deref(), Some("3 items"));
         assert_eq!(more, 0);
 
-        let many_old = json!((0..12).map(|i| (format!("k{i:02}"), json!(i))).collect::<serde_json::Map<_, _>>());
-        let many_new = json!((0..12).map(|i| (format!("k{i:02}"), json!(i + 1))).collect::<serde_json::Map<_, _>>());
+        let many_old = json!((0..12)
+            .map(|i| (format!("k{i:02}"), json!(i)))
+            .collect::<serde_json::Map<_, _>>());
+        let many_new = json!((0..12)
+            .map(|i| (format!("k{i:02}"), json!(i + 1)))
+            .collect::<serde_json::Map<_, _>>());
         let (changes, more) = field_changes(Some(&many_old), Some(&many_new));
         assert_eq!((changes.len(), more), (SHOWN, 12 - SHOWN));
     }

@@ -134,7 +134,13 @@ fn capitalise(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn described<'a>(op: &'a str, resource: &'a str, sub: &'a str, kind: &'a str, name: &'a str) -> String {
+    fn described<'a>(
+        op: &'a str,
+        resource: &'a str,
+        sub: &'a str,
+        kind: &'a str,
+        name: &'a str,
+    ) -> String {
         Described {
             operation: op,
             resource,
@@ -147,19 +153,46 @@ mod tests {
 
     #[test]
     fn requests_read_as_people_say_them() {
-        assert_eq!(described("UPDATE", "deployments", "", "Deployment", "api"), "Change Deployment api");
-        assert_eq!(described("UPDATE", "deployments", "scale", "Scale", "api"), "Scale deployment api");
-        assert_eq!(described("CONNECT", "pods", "exec", "PodExecOptions", "web-0"), "Run a command in pod web-0");
-        assert_eq!(described("DELETE", "secrets", "", "Secret", "db"), "Delete Secret db");
-        assert_eq!(described("CREATE", "pods", "", "Pod", ""), "Create a new Pod");
-        assert_eq!(described("UPDATE", "ingresses", "status", "Ingress", "web"), "Change the status of ingress web");
-        assert_eq!(described("UPDATE", "networkpolicies", "", "", "deny"), "Change networkpolicy deny");
+        assert_eq!(
+            described("UPDATE", "deployments", "", "Deployment", "api"),
+            "Change Deployment api"
+        );
+        assert_eq!(
+            described("UPDATE", "deployments", "scale", "Scale", "api"),
+            "Scale deployment api"
+        );
+        assert_eq!(
+            described("CONNECT", "pods", "exec", "PodExecOptions", "web-0"),
+            "Run a command in pod web-0"
+        );
+        assert_eq!(
+            described("DELETE", "secrets", "", "Secret", "db"),
+            "Delete Secret db"
+        );
+        assert_eq!(
+            described("CREATE", "pods", "", "Pod", ""),
+            "Create a new Pod"
+        );
+        assert_eq!(
+            described("UPDATE", "ingresses", "status", "Ingress", "web"),
+            "Change the status of ingress web"
+        );
+        assert_eq!(
+            described("UPDATE", "networkpolicies", "", "", "deny"),
+            "Change networkpolicy deny"
+        );
     }
 
     #[test]
     fn object_keys_become_titles() {
-        assert_eq!(object_key_title("UPDATE apps/deployments/ payments/api"), "Change deployment api");
-        assert_eq!(object_key_title("CONNECT /pods/exec payments/web-0"), "Run a command in pod web-0");
+        assert_eq!(
+            object_key_title("UPDATE apps/deployments/ payments/api"),
+            "Change deployment api"
+        );
+        assert_eq!(
+            object_key_title("CONNECT /pods/exec payments/web-0"),
+            "Run a command in pod web-0"
+        );
         assert_eq!(object_key_title("legacy-key"), "legacy-key");
     }
 

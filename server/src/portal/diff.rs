@@ -48,7 +48,9 @@ impl RenderedDiff {
             .iter()
             .map(|l| l.text.len() + std::mem::size_of::<DiffLine>())
             .chain(self.changes.iter().map(|c| {
-                c.path.len() + c.old.as_ref().map_or(0, String::len) + c.new.as_ref().map_or(0, String::len)
+                c.path.len()
+                    + c.old.as_ref().map_or(0, String::len)
+                    + c.new.as_ref().map_or(0, String::len)
             }))
             .sum()
     }

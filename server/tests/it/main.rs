@@ -12,6 +12,7 @@ mod cluster;
 mod grant_cache;
 mod passkeys;
 mod portal;
+mod portal_pages;
 mod portal_security;
 mod security_accounts;
 mod security_add_passkey;

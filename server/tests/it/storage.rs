@@ -768,7 +768,10 @@ async fn all_live_grants_and_revocation(db: &TestDb) -> anyhow::Result<()> {
         .await?
         .iter()
         .all(|g| g.id != single.id));
-    assert!(!s.revoke_grant(&single.id, single.expires_at, "admin").await?);
+    assert!(
+        !s.revoke_grant(&single.id, single.expires_at, "admin")
+            .await?
+    );
     Ok(())
 }
 
