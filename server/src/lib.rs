@@ -2,6 +2,8 @@
 //!
 //! Domain modules (`policy`, `engine`, `admission`, `challenges`, `grants`, `audit`) do no I/O;
 //! `store` holds the data, `webhook` and `portal` are the two HTTP faces, `serve` wires them.
+// Leptos views nest deeply in types; the portal's pages need more than the default 128.
+#![recursion_limit = "512"]
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
