@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod backend;
 pub mod challenges;
@@ -31,8 +32,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <meta name="csrf-token" content=csrf::csrf_token() />
-                <script src="/webauthn.js" defer></script>
-                <HydrationScripts options />
+                <script src=assets::url("webauthn.js") defer></script>
+                <HydrationScripts options root=assets::base() />
                 <MetaTags />
             </head>
             <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
@@ -47,7 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/countersign.css" />
+        <Stylesheet id="leptos" href=assets::url("pkg/countersign.css") />
         <Title text="Countersign" />
         <Router>
             <layout::Frame>
