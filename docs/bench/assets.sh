@@ -16,6 +16,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
   --site-root "$SITE" --listen 127.0.0.1:3901 --webhook-listen 127.0.0.1:9845 \
   --public-url http://localhost:3901 >"$data/serve.log" 2>&1 &
 for _ in $(seq 1 300); do grep -q '^ready$' "$data/serve.log" 2>/dev/null && break; sleep 0.1; done
+sleep "${WARMUP:-20}"   # brotli of the wasm is made in the background after start-up
 base=http://127.0.0.1:3901
 
 # One GET: prints "<body bytes on the wire> <header bytes> <status> <content-encoding>".
@@ -26,7 +27,8 @@ get() { # url [extra curl args...]
 }
 
 html=$(curl -s -H 'Accept: text/html' "$base/")
-mapfile -t urls < <(grep -oE '(href|src)="/[^"]+"' <<<"$html" | sed -E 's/^[a-z]+="//; s/"$//' | sort -u)
+# Files only (a name with an extension), not links to other pages.
+mapfile -t urls < <(grep -oE '(href|src)="/[^"]+\.[a-z0-9]+"' <<<"$html" | sed -E 's/^[a-z]+="//; s/"$//' | sort -u)
 # The wasm is fetched by the hydration script, not linked by an attribute (only preloaded).
 wasm=$(grep -oE '"/assets/[0-9a-f]+/pkg/[^"]+\.wasm"' <<<"$html" | tr -d '"' | head -1 || true)
 [[ -n "$wasm" && ! " ${urls[*]} " =~ " $wasm " ]] && urls+=("$wasm")

@@ -1,6 +1,7 @@
 //! The portal's built assets (the site root cargo-leptos fills: `pkg/` and the `public/` files),
 //! held in memory: read and hashed once at start-up, compressed once per file (brotli and gzip,
-//! in the background from start-up, or by the first request that needs it), and served
+//! in the background from start-up, or by the first request that needs it, which never waits for
+//! brotli on a large file), and served
 //!
 //! - under `/assets/{hash}/…`, where `{hash}` covers every file, with immutable caching: a new
 //!   build gives new URLs, so a browser never asks twice for the same one;
@@ -43,6 +44,10 @@ const BROTLI_QUALITY: i32 = 11;
 
 /// Brotli window (4 MiB) — larger than the wasm, so it all counts as context.
 const BROTLI_WINDOW: i32 = 22;
+
+/// A request waits for brotli only on files this small (well under a second). Larger ones (the
+/// wasm: seconds at quality 11 on a busy core) go out in gzip until the warm-up has made them.
+const BROTLI_WAIT_MAX: usize = 256 * 1024;
 
 /// Why the site root could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +101,14 @@ impl Asset {
             brotli: OnceCell::new(),
             gzip: OnceCell::new(),
         }
+    }
+
+    /// The bytes in `coding` if a request may have them now: made already, or cheap to make.
+    async fn ready(self: &Arc<Self>, coding: Coding) -> Option<Bytes> {
+        if coding == Coding::Brotli && self.identity.len() > BROTLI_WAIT_MAX {
+            return self.brotli.get().cloned().flatten();
+        }
+        self.encoded(coding).await
     }
 
     /// The bytes in `coding`, compressing them on first use (off the async threads).
@@ -217,9 +230,11 @@ impl Assets {
         };
         let files = self.files.clone();
         runtime.spawn(async move {
-            for asset in files.values() {
-                asset.encoded(Coding::Brotli).await;
-                asset.encoded(Coding::Gzip).await;
+            // Gzip first: it takes milliseconds, brotli seconds.
+            for coding in [Coding::Gzip, Coding::Brotli] {
+                for asset in files.values() {
+                    asset.encoded(coding).await;
+                }
             }
         });
     }
@@ -342,7 +357,7 @@ pub async fn serve(State(assets): State<Assets>, request: Request, next: Next) -
     let mut chosen = (Coding::Identity, asset.identity.clone());
     for coding in [Coding::Brotli, Coding::Gzip] {
         if accepts(headers, coding.token().unwrap_or_default()) {
-            if let Some(bytes) = asset.encoded(coding).await {
+            if let Some(bytes) = asset.ready(coding).await {
                 chosen = (coding, bytes);
                 break;
             }
