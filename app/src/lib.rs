@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod backend;
 pub mod challenges;
@@ -35,8 +36,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <meta name="csrf-token" content=csrf::csrf_token() />
-                <script src="/webauthn.js" defer></script>
-                <HydrationScripts options />
+                <script src=assets::url("webauthn.js") defer></script>
+                <HydrationScripts options root=assets::base() />
                 <MetaTags />
             </head>
             <body class="flex min-h-screen flex-col bg-canvas text-fg antialiased">
@@ -54,7 +55,7 @@ pub fn App() -> impl IntoView {
     // Every route renders whole on the server (SsrMode::Async: its data included), so a page reads
     // without script and paints at once; hydration only adds behaviour.
     view! {
-        <Stylesheet id="leptos" href="/pkg/countersign.css" />
+        <Stylesheet id="leptos" href=assets::url("pkg/countersign.css") />
         <Title text="Countersign" />
         <Router>
             <layout::Frame>

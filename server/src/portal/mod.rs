@@ -1,6 +1,7 @@
 //! The portal listener: Leptos pages and server functions, WebAuthn ceremonies, static assets.
 
 mod account;
+mod assets;
 mod backend;
 pub mod ceremonies;
 mod changes;
@@ -49,22 +50,49 @@ fn route_list() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
+/// The built site in memory; without one (a bad site root) the pages link the unhashed paths,
+/// which the fallback serves from disk as before.
+fn load_assets(options: &LeptosOptions) -> assets::Assets {
+    match assets::Assets::load(std::path::Path::new(options.site_root.as_ref())) {
+        Ok(assets) => {
+            assets.warm_up();
+            assets
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not load the portal's assets; serving them from disk");
+            assets::Assets::default()
+        }
+    }
+}
+
 /// Routes of the portal listener.
 pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionBackend) -> Router {
     let routes = route_list();
     let heavy = Arc::new(heavy::Heavy::default());
     let backend: Arc<dyn PortalBackend> = Arc::new(backend::Backend(state.clone(), heavy.clone()));
+    let assets = load_assets(&leptos_options);
+    let base = assets.base();
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
             routes,
-            move || provide_context(backend.clone()),
+            {
+                let base = base.clone();
+                move || {
+                    provide_context(backend.clone());
+                    provide_context(base.clone());
+                }
+            },
             {
                 let options = leptos_options.clone();
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        // Files added to the site root after start-up, and the not-found page.
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            move || provide_context(base.clone()),
+            shell,
+        ))
         .with_state(leptos_options);
 
     let ceremonies = Router::new()
@@ -148,6 +176,8 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
             state.trusted_proxies.clone(),
             client::resolve,
         ))
+        // Outside the session and CSRF layers: assets need neither, and must not set cookies.
+        .layer(axum::middleware::from_fn_with_state(assets, assets::serve))
         .layer(axum::middleware::from_fn(
             security_headers::on_every_response,
         ))

@@ -4,6 +4,7 @@
 //! `COUNTERSIGN_TEST_POSTGRES_URL`); an unreachable PostgreSQL fails the tests unless
 //! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
 
+mod assets;
 mod audit_chain;
 mod authenticators;
 mod challenge_cache;

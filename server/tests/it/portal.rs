@@ -90,12 +90,20 @@ impl Portal {
         public_url: &str,
         configure: impl FnOnce(&mut AppState),
     ) -> anyhow::Result<Self> {
+        Self::spawn_in_site(public_url, configure, tempfile::tempdir()?).await
+    }
+
+    /// The portal serving the built site in `site` (an empty directory: no built assets).
+    pub(crate) async fn spawn_in_site(
+        public_url: &str,
+        configure: impl FnOnce(&mut AppState),
+        site: tempfile::TempDir,
+    ) -> anyhow::Result<Self> {
         let mut app = TestApp::spawn().await?;
         app.state.public_url = url::Url::parse(public_url)?;
         configure(&mut app.state);
         let sessions = app.state.store.session_store();
         sessions.migrate().await?;
-        let site = tempfile::tempdir()?;
         let options = LeptosOptions::builder()
             .output_name("countersign")
             .site_root(site.path().display().to_string())
