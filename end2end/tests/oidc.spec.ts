@@ -107,7 +107,7 @@ test("sign in through the identity provider: the header shows the mapped user", 
   expect(q.get("acr_values")).toBeNull();
   expect(q.get("max_age")).toBeNull();
   // Signing out ends it.
-  await page.locator("[data-account-menu] summary").click();
+  await page.locator("[data-account-menu] > summary").click();
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
   await context.close();

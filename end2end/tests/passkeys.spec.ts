@@ -171,13 +171,13 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
   await press(page2, "Sign in with a passkey");
   await expect(page2.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
   // The username path keeps working.
-  await page2.locator("[data-account-menu] summary").click();
+  await page2.locator("[data-account-menu] > summary").click();
   await page2.getByRole("button", { name: "Sign out", exact: true }).click();
   await page2.goto(`${cs.publicUrl}/login`);
   await page2.getByLabel("Username").fill(USER);
   await press(page2, "Sign in with username");
   await expect(page2.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
-  await page2.locator("[data-account-menu] summary").click();
+  await page2.locator("[data-account-menu] > summary").click();
   await page2.getByRole("button", { name: "Sign out", exact: true }).click();
 
   // A clone: the same key answers with a signature counter lower than the last one seen.

@@ -137,7 +137,7 @@ test("finding 12: after sign-in the browser never follows next off the portal", 
       `/.//${evilHost}/`,
       `http://${evilHost}/`,
     ]) {
-      await page.locator("[data-account-menu] summary").click();
+      await page.locator("[data-account-menu] > summary").click();
       await page.getByRole("button", { name: "Sign out", exact: true }).click();
       await page.goto(`${own.publicUrl}/login?next=${encodeURIComponent(next)}`);
       await page.getByLabel("Username").fill("eve-target@example.com");
@@ -149,7 +149,7 @@ test("finding 12: after sign-in the browser never follows next off the portal", 
     expect(visits, "the browser reached the attacker's site").toBe(0);
 
     // A path on the portal is still followed.
-    await page.locator("[data-account-menu] summary").click();
+    await page.locator("[data-account-menu] > summary").click();
     await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.goto(`${own.publicUrl}/login?next=${encodeURIComponent("/account")}`);
     await page.getByLabel("Username").fill("eve-target@example.com");

@@ -107,12 +107,17 @@ pub fn Outcome(challenge: ChallengeView, focus: bool) -> impl IntoView {
 
 #[component]
 fn GrantFacts(grant: GrantView) -> impl IntoView {
-    let live = grant.standing == Standing::Granted;
+    // A spent grant's expiry says nothing useful; when it was issued does.
+    let (label, at) = match grant.standing {
+        Standing::Granted => ("Expires", grant.expires_at),
+        Standing::GrantExpired => ("Expired", grant.expires_at),
+        _ => ("Issued", grant.created_at),
+    };
     view! {
         <dl class="grid grid-cols-1 gap-3 sm:grid-cols-3">
             <div>
-                <dt class="text-xs font-medium uppercase tracking-wide">{if live { "Expires" } else { "Expired" }}</dt>
-                <dd class="mt-0.5 text-fg" data-grant-expires><RelativeTime at=grant.expires_at /></dd>
+                <dt class="text-xs font-medium uppercase tracking-wide">{label}</dt>
+                <dd class="mt-0.5 text-fg" data-grant-expires><RelativeTime at /></dd>
             </div>
             <div>
                 <dt class="text-xs font-medium uppercase tracking-wide">"Uses"</dt>
