@@ -195,7 +195,7 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
   await expect(page2.getByRole("status").filter({ hasText: "blocked" })).toBeVisible();
   await page2.getByLabel("Username").fill(USER);
   await press(page2, "Sign in with username");
-  await expect(page2.getByRole("status").filter({ hasText: "cancelled or timed out" })).toBeVisible();
+  await expect(page2.getByRole("status").filter({ hasText: "No passkey answered for this username" })).toBeVisible();
   await expect(page2.getByRole("heading", { name: "Hello, Alice Example" })).toHaveCount(0);
   await other.close();
 
