@@ -125,7 +125,7 @@ fn PasskeyStatus(blocked: bool, approved: bool) -> impl IntoView {
 fn PasskeyRow(key: PasskeyView, only: bool) -> impl IntoView {
     let rename_id = format!("rename-{}", key.id);
     let remove_help = format!("remove-help-{}", key.id);
-    let blocked = key.blocked_at.clone();
+    let blocked = key.blocked_at;
     let approved = key.approval != KeyApproval::NotApproved;
     let unapproved_note = (!approved && blocked.is_none()).then(|| view! {
         <p class="mt-2 rounded-md bg-warn-soft p-3 text-sm text-warn">
