@@ -106,14 +106,6 @@ pub fn GrantsPage() -> impl IntoView {
     }
 }
 
-fn uses_left(n: Option<i64>) -> String {
-    match n {
-        None => "unlimited".to_owned(),
-        Some(1) => "1 use left".to_owned(),
-        Some(n) => format!("{n} uses left"),
-    }
-}
-
 #[component]
 fn GrantTable(
     list: Vec<GrantRow>,
@@ -140,7 +132,7 @@ fn GrantTable(
                             <span class="block text-xs text-muted">"guardrail " <code>{g.guardrail.clone()}</code></span>
                         </Cell>
                         <Cell label="Expires"><RelativeTime at=g.expires_at /></Cell>
-                        <Cell label="Uses">{uses_left(g.uses_left)}</Cell>
+                        <Cell label="Uses">{ui::uses_left(g.uses_left)}</Cell>
                         {can_revoke.then(|| view! {
                             <Cell label="">
                                 <ConfirmDialog id=format!("revoke-{id}") trigger="Revoke…" trigger_class=ui::DANGER_SMALL title="Revoke this grant?">

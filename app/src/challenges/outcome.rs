@@ -4,17 +4,7 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::model::{ChallengeView, GrantView, Standing};
-use crate::ui::{RelativeTime, Tone};
-
-/// Uses left, in words.
-fn uses_text(uses_left: Option<i64>) -> String {
-    match uses_left {
-        None => "Unlimited until it expires".to_owned(),
-        Some(0) => "None left".to_owned(),
-        Some(1) => "1 use left".to_owned(),
-        Some(n) => format!("{n} uses left"),
-    }
-}
+use crate::ui::{self, RelativeTime, Tone};
 
 /// The outcome panel; `focus` moves keyboard focus to it (after a step-up on this page).
 #[component]
@@ -121,7 +111,7 @@ fn GrantFacts(grant: GrantView) -> impl IntoView {
             </div>
             <div>
                 <dt class="text-xs font-medium uppercase tracking-wide">"Uses"</dt>
-                <dd class="mt-0.5 text-fg" data-grant-uses>{uses_text(grant.uses_left)}</dd>
+                <dd class="mt-0.5 text-fg" data-grant-uses>{ui::uses_left(grant.uses_left)}</dd>
             </div>
             <div>
                 <dt class="text-xs font-medium uppercase tracking-wide">"Covers"</dt>
@@ -142,17 +132,5 @@ fn OutcomeIcon(standing: Standing) -> impl IntoView {
         <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5 shrink-0" fill="none" stroke="currentColor" stroke-width="2.5">
             <path stroke-linecap="round" stroke-linejoin="round" d=d />
         </svg>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uses_in_words() {
-        assert_eq!(uses_text(Some(1)), "1 use left");
-        assert_eq!(uses_text(Some(0)), "None left");
-        assert_eq!(uses_text(None), "Unlimited until it expires");
     }
 }

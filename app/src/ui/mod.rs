@@ -37,3 +37,25 @@ pub fn lowercase_first(s: &str) -> String {
         None => String::new(),
     }
 }
+
+/// A grant's uses left, in words.
+pub fn uses_left(uses_left: Option<i64>) -> String {
+    match uses_left {
+        None => "Unlimited until it expires".to_owned(),
+        Some(0) => "None left".to_owned(),
+        Some(1) => "1 use left".to_owned(),
+        Some(n) => format!("{n} uses left"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uses_in_words() {
+        assert_eq!(uses_left(Some(1)), "1 use left");
+        assert_eq!(uses_left(Some(0)), "None left");
+        assert_eq!(uses_left(None), "Unlimited until it expires");
+    }
+}

@@ -1,6 +1,7 @@
 //! `POST /theme`: remember the colour scheme without script (the hydrated page switches in place
 //! and sets the same cookie itself).
 
+use app::auth::next::after_sign_in;
 use app::theme::{Theme, THEME_COOKIE};
 use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -23,16 +24,14 @@ pub async fn set_theme(
     Form(choice): Form<ThemeChoice>,
 ) -> Response {
     let theme = Theme::parse(&choice.theme);
-    let back = headers
-        .get(header::REFERER)
-        .and_then(|r| r.to_str().ok())
-        .and_then(|r| url::Url::parse(r).ok())
-        .filter(|u| u.origin().ascii_serialization() == origin.0)
-        .map(|u| match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_owned(),
-        })
-        .unwrap_or_else(|| "/".to_owned());
+    // The same same-origin rule as `next` after sign-in, on the referrer's path.
+    let back = after_sign_in(
+        headers
+            .get(header::REFERER)
+            .and_then(|r| r.to_str().ok())
+            .and_then(|r| r.strip_prefix(origin.0.as_str())),
+        &origin.0,
+    );
     let cookie = format!(
         "{THEME_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
         theme.as_str()
