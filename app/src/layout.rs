@@ -58,10 +58,10 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </Suspense>
             </div>
         </header>
-        <main node_ref=main id="main" tabindex="-1" class="mx-auto max-w-5xl px-4 py-8 focus:outline-none sm:px-6">
+        <main node_ref=main id="main" tabindex="-1" class="mx-auto w-full max-w-5xl px-4 py-8 focus:outline-none sm:px-6">
             {children()}
         </main>
-        <footer class="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-3 border-t border-line px-4 py-5 text-xs text-muted sm:px-6">
+        <footer class="mx-auto flex w-full max-w-5xl flex-wrap items-center justify-between gap-3 border-t border-line px-4 py-5 text-xs text-muted sm:px-6">
             <p>"Countersign · step-up for Kubernetes guardrails"</p>
             <ThemeSwitch />
         </footer>
