@@ -1,5 +1,5 @@
 // Countersign WebAuthn glue. The browser runs the ceremony; every decision is made on the server.
-// Forms opt in with data-webauthn="setup|login|passkey|confirm|add|rename|remove"; progress goes to their [data-status] line.
+// Forms opt in with data-webauthn="setup|login|passkey|confirm|decide|withdraw|add|rename|remove"; progress goes to their [data-status] line.
 (() => {
   "use strict";
 
@@ -44,6 +44,10 @@
       headers: { "Content-Type": "application/json", Accept: "application/json", ...csrfHeaders() },
       body: JSON.stringify(body),
     });
+    // A step-up renews the session and its CSRF token: later calls from this page use the new one.
+    const renewed = res.headers.get("x-csrf-token");
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    if (renewed && meta) meta.content = renewed;
     const data = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(data.error || `The server answered ${res.status}.`);
     return data;
@@ -151,13 +155,32 @@
       say("Removing…");
       return post("/account/passkeys/remove/finish", { credentialId, credential: assertion(credential) });
     },
+    // Approval guardrails send a reason (and, breaking the glass, say so).
     async confirm(form, say) {
       const code = form.dataset.code;
+      const reason = form.elements.reason ? form.elements.reason.value.trim() : null;
+      const breakGlass = form.dataset.breakGlass === "yes";
       say("Touch your security key and enter its PIN…");
-      const options = await post("/auth/stepup/start", { code });
+      const options = await post("/auth/stepup/start", { code, reason, breakGlass });
       const credential = await navigator.credentials.get(requestOptions(options));
-      say("Issuing your grant…");
+      say(form.elements.reason && !breakGlass ? "Asking the approvers…" : "Issuing your grant…");
       return post("/auth/stepup/finish", { code, credential: assertion(credential) });
+    },
+    // An approver's decision; which button was pressed says approve or reject.
+    async decide(form, say, submitter) {
+      const code = form.dataset.code;
+      const decision = (submitter && submitter.value) || "approve";
+      const reason = form.elements.reason ? form.elements.reason.value.trim() : "";
+      if (decision === "reject" && !reason) throw new Error("Say why you reject it, so the requester knows.");
+      say("Touch your security key and enter its PIN…");
+      const options = await post("/auth/decide/start", { code, decision, reason });
+      const credential = await navigator.credentials.get(requestOptions(options));
+      say(decision === "reject" ? "Recording your rejection…" : "Recording your approval…");
+      return post("/auth/decide/finish", { code, credential: assertion(credential) });
+    },
+    async withdraw(form, say) {
+      say("Withdrawing…");
+      return post("/c/withdraw", { code: form.dataset.code });
     },
   };
 
@@ -181,7 +204,9 @@
     event.preventDefault();
     const run = ceremonies[form.dataset.webauthn];
     const status = form.querySelector("[data-status]");
-    const button = form.querySelector("button[type=submit]");
+    const submitter = event.submitter;
+    const button = submitter || form.querySelector("button[type=submit]");
+    const buttons = form.querySelectorAll("button[type=submit]");
     // The tone is an attribute the styles key on (an error must never look like progress).
     const say = (text, isError) => {
       if (!status) return;
@@ -189,14 +214,14 @@
       status.dataset.tone = isError ? "error" : "busy";
     };
     if (!run) return;
-    if (!window.PublicKeyCredential) {
+    if (!window.PublicKeyCredential && form.dataset.webauthn !== "withdraw") {
       say("This browser does not support passkeys.", true);
       return;
     }
-    button && (button.disabled = true);
+    buttons.forEach((b) => (b.disabled = true));
     form.setAttribute("aria-busy", "true");
     try {
-      const done = await run(form, say);
+      const done = await run(form, say, submitter);
       say("Done.");
       if (form.dataset.inPlace === "yes") {
         // The hydrated page updates itself (and moves focus to the result) instead of reloading.
@@ -206,7 +231,7 @@
       window.location.assign(sameOriginPath(done.redirect) || window.location.pathname);
     } catch (err) {
       say(friendly(err, form.dataset.webauthn), true);
-      button && (button.disabled = false);
+      buttons.forEach((b) => (b.disabled = false));
       button && button.focus();
     } finally {
       form.removeAttribute("aria-busy");

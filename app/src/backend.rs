@@ -34,7 +34,8 @@ mod ssr {
     use tower_sessions::Session;
 
     use crate::model::{
-        AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, SetupInvitation, Viewer,
+        AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, QueueAccess, ReviewAccess,
+        SetupInvitation, UsersAccess, Viewer,
     };
 
     /// This request's CSRF token, put in the request extensions by the server for the page to embed.
@@ -53,6 +54,9 @@ mod ssr {
         /// Nobody is signed in.
         #[error("sign in first")]
         Unauthenticated,
+        /// Input the person can fix.
+        #[error("{0}")]
+        Invalid(String),
         /// Heavy work (a large diff) is queued past its wait; the page can be reloaded.
         #[error("the portal is busy; try again in a moment")]
         Busy,
@@ -66,6 +70,7 @@ mod ssr {
                     http::StatusCode::SERVICE_UNAVAILABLE
                 }
                 PortalError::Forbidden(_) => http::StatusCode::FORBIDDEN,
+                PortalError::Invalid(_) => http::StatusCode::BAD_REQUEST,
                 PortalError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
             }
         }
@@ -109,6 +114,24 @@ mod ssr {
         }
         /// Every live grant (admins and auditors).
         async fn live_grants(&self, session: &Session) -> Result<Vec<GrantRow>, PortalError>;
+        /// What waits for approvers, as this viewer's queue shows it.
+        async fn approval_queue(&self, session: &Session) -> Result<QueueAccess, PortalError>;
+        /// One request under review by this viewer.
+        async fn approval_review(
+            &self,
+            session: &Session,
+            viewer: Option<&Viewer>,
+            code: &str,
+        ) -> Result<ReviewAccess, PortalError>;
+        /// Every local account (admins only).
+        async fn users(&self, session: &Session) -> Result<UsersAccess, PortalError>;
+        /// Replace an account's groups (admins only); audited. Returns the groups as stored.
+        async fn set_groups(
+            &self,
+            session: &Session,
+            username: &str,
+            groups: Vec<String>,
+        ) -> Result<Vec<String>, PortalError>;
         /// Revoke a grant (admins only); `Ok(false)` when it was no longer live.
         async fn revoke_grant(
             &self,

@@ -16,6 +16,10 @@ use crate::ui::{self, ConfirmDialog, ErrorState};
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
     let viewer = Resource::new(|| (), |_| current_viewer());
+    // What waits for the viewer's approval (the badge beside "Approvals"), live.
+    let waiting = Resource::new(crate::live::version, |_| {
+        crate::approvals::approvals_waiting()
+    });
     let main = NodeRef::<html::Main>::new();
     // Tests (and styles) can tell the page is live: before this, only plain links and forms work.
     Effect::new(move |_| {
@@ -46,16 +50,21 @@ pub fn Frame(children: Children) -> impl IntoView {
                     </svg>
                     "Countersign"
                 </a>
-                <Suspense fallback=|| ()>
+                // A transition: refetching the badge keeps the header as it is meanwhile.
+                <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
+                        let waiting = waiting.await.unwrap_or(0);
                         match viewer.await {
-                            Ok(Some(v)) => view! { <Navigation viewer=v.clone() /> <AccountMenu viewer=v /> }.into_any(),
+                            Ok(Some(v)) => {
+                                crate::live::connect();
+                                view! { <Navigation viewer=v.clone() waiting /> <AccountMenu viewer=v /> }.into_any()
+                            }
                             _ => view! {
                                 <a href="/login" class=format!("ml-auto {}", ui::GHOST)>"Sign in"</a>
                             }.into_any(),
                         }
                     })}
-                </Suspense>
+                </Transition>
             </div>
         </header>
         <main node_ref=main id="main" tabindex="-1" class="mx-auto w-full max-w-5xl px-4 py-8 focus:outline-none sm:px-6">
@@ -70,7 +79,7 @@ pub fn Frame(children: Children) -> impl IntoView {
 
 /// The pages this viewer may use; a row of its own on a phone.
 #[component]
-fn Navigation(viewer: Viewer) -> impl IntoView {
+fn Navigation(viewer: Viewer, waiting: usize) -> impl IntoView {
     let location = use_location();
     view! {
         <nav aria-label="Main" class="order-last -mx-2 flex w-full gap-1 overflow-x-auto sm:order-none sm:mx-0 sm:w-auto">
@@ -81,6 +90,12 @@ fn Navigation(viewer: Viewer) -> impl IntoView {
                         aria-current=move || current().then_some("page")
                         class=format!("whitespace-nowrap rounded-md px-3 py-1.5 text-sm font-medium text-fg-soft hover:bg-sunken hover:text-fg aria-[current=page]:bg-accent-soft aria-[current=page]:text-link {}", ui::FOCUS)>
                         {entry.label}
+                        {(entry.href == "/approvals" && waiting > 0).then(|| view! {
+                            <span data-approvals-badge=waiting.to_string()
+                                class="ml-1.5 inline-flex min-w-5 items-center justify-center rounded-full border border-warn-line bg-warn-soft px-1.5 text-xs font-semibold text-warn">
+                                {waiting}<span class="sr-only">" waiting for you"</span>
+                            </span>
+                        })}
                     </a>
                 }
             }).collect_view()}

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
 pub mod assets;
 pub mod auth;
 pub mod backend;
@@ -12,6 +13,7 @@ pub mod csp;
 pub mod csrf;
 pub mod home;
 pub mod layout;
+pub mod live;
 pub mod model;
 pub mod nav;
 pub mod theme;
@@ -52,6 +54,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     ui::time::provide_now();
+    live::provide();
     // Every route renders whole on the server (SsrMode::Async: its data included), so a page reads
     // without script and paints at once; hydration only adds behaviour.
     view! {
@@ -66,6 +69,9 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("setup"), ParamSegment("token")) view=auth::SetupPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("c"), ParamSegment("code")) view=challenges::ChallengePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("grants")) view=admin::GrantsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("users")) view=admin::users::UsersPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("approvals") view=approvals::QueuePage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("approvals"), ParamSegment("code")) view=approvals::ReviewPage ssr=SsrMode::Async />
                 </Routes>
             </layout::Frame>
         </Router>

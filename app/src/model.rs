@@ -44,6 +44,12 @@ pub enum Standing {
     GrantExpired,
     /// An administrator revoked the grant.
     Revoked,
+    /// Confirmed by the requester, waiting for approvers.
+    AwaitingApproval,
+    /// An approver said no.
+    Rejected,
+    /// The requester took it back.
+    Withdrawn,
 }
 
 impl Standing {
@@ -56,6 +62,9 @@ impl Standing {
             Standing::Used => "Used",
             Standing::GrantExpired => "Grant expired",
             Standing::Revoked => "Revoked",
+            Standing::AwaitingApproval => "Waiting for approvers",
+            Standing::Rejected => "Rejected",
+            Standing::Withdrawn => "Withdrawn",
         }
     }
 
@@ -68,6 +77,9 @@ impl Standing {
             Standing::Used => "used",
             Standing::GrantExpired => "grant-expired",
             Standing::Revoked => "revoked",
+            Standing::AwaitingApproval => "awaiting",
+            Standing::Rejected => "rejected",
+            Standing::Withdrawn => "withdrawn",
         }
     }
 }
@@ -167,6 +179,139 @@ pub struct ChallengeView {
     /// Confirm through the identity provider (an OIDC session) rather than a security key.
     #[serde(default)]
     pub confirm_with_idp: bool,
+    /// Approvers and reasons, for an approval guardrail.
+    #[serde(default)]
+    pub approval: Option<ApprovalView>,
+}
+
+/// How an approval guardrail's request stands with its approvers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalView {
+    /// The requester must say why.
+    pub reason_required: bool,
+    /// Fewest characters of that reason.
+    pub reason_min: u32,
+    /// What the requester said.
+    pub reason: Option<String>,
+    /// Who confirmed it (the requester, or an owner of its service account).
+    pub confirmed_by: Option<String>,
+    /// Each group list and who counted towards it.
+    pub lists: Vec<ApproverList>,
+    /// Every decision so far, in order.
+    pub decisions: Vec<DecisionView>,
+    /// Who ended it without a grant, when and why.
+    pub closed: Option<ClosedView>,
+    /// Groups that may break the glass, when the guardrail allows it.
+    pub break_glass: Option<Vec<String>>,
+    /// The viewer is in one of those groups.
+    pub may_break_glass: bool,
+    /// The break-glass grant's lifetime, in seconds.
+    pub break_glass_ttl_secs: i64,
+}
+
+/// One inner group list of the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApproverList {
+    /// Any of these groups satisfies it.
+    pub groups: Vec<String>,
+    /// Approvers it needs.
+    pub needed: u32,
+    /// Approvers counted towards it.
+    pub approvers: Vec<String>,
+}
+
+impl ApproverList {
+    /// Enough approvers counted.
+    pub fn is_met(&self) -> bool {
+        self.approvers.len() as u32 >= self.needed
+    }
+
+    /// "payments-oncall or sre".
+    pub fn groups_text(&self) -> String {
+        self.groups.join(" or ")
+    }
+}
+
+/// One approver's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionView {
+    /// Who.
+    pub approver: String,
+    /// Yes or no.
+    pub approved: bool,
+    /// What they said.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// The end of a request that did not become a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedView {
+    /// Who ended it.
+    pub by: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Why (empty for a withdrawal).
+    pub reason: String,
+}
+
+/// A request in the approvers' queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueItem {
+    /// Challenge code.
+    pub code: String,
+    /// Kubernetes username of the request.
+    pub requester: String,
+    /// What they said.
+    pub reason: String,
+    /// Guardrail.
+    pub guardrail: String,
+    /// "Change Deployment api".
+    pub title: String,
+    /// "in namespace payments".
+    pub place: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds: when it stops waiting.
+    pub expires_at: i64,
+    /// The viewer may decide it now.
+    pub needs_me: bool,
+    /// Why not, when they may not ("you confirmed it", "not your groups").
+    pub not_mine: Option<String>,
+    /// Group lists still short of approvers, in words.
+    pub waiting_for: Vec<String>,
+    /// Approvers so far.
+    pub approved_by: Vec<String>,
+}
+
+/// What the approvals queue may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in without a role that reviews escalations.
+    Forbidden,
+    /// What waits, newest first.
+    Queue(Vec<QueueItem>),
+}
+
+/// What the review page of one request may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in without a role that reviews escalations.
+    Forbidden,
+    /// No such request, or not one that approvers decide.
+    NotFound,
+    /// The request, and whether the viewer may decide it (`Err` says why not).
+    Review {
+        /// The request as its requester saw it.
+        challenge: Box<ChallengeView>,
+        /// `Ok` when the viewer may approve or reject it now.
+        may_decide: Result<(), String>,
+    },
 }
 
 /// What the challenge page may show to this viewer.
@@ -296,4 +441,30 @@ pub enum GrantsAccess {
         /// The viewer may revoke (admins; auditors only look).
         can_revoke: bool,
     },
+}
+
+/// A local account as the admin's users page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    /// Username (their Kubernetes username).
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// engineer, approver, admin or auditor.
+    pub role: String,
+    /// Groups, for approvals.
+    pub groups: Vec<String>,
+    /// Created, unix seconds.
+    pub created_at: i64,
+}
+
+/// What the users page may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UsersAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Not an admin.
+    Forbidden,
+    /// Every local account, by username.
+    Users(Vec<UserRow>),
 }

@@ -23,8 +23,8 @@ enum Audience {
     LocalAccounts,
 }
 
-/// Every page in the navigation, in order. Approvals, history, overview, guardrails and users join
-/// here when their pages land.
+/// Every page in the navigation, in order. History, overview and guardrails join here when their
+/// pages land.
 const ENTRIES: &[(NavEntry, Audience)] = &[
     (
         NavEntry {
@@ -35,10 +35,24 @@ const ENTRIES: &[(NavEntry, Audience)] = &[
     ),
     (
         NavEntry {
+            href: "/approvals",
+            label: "Approvals",
+        },
+        Audience::Roles(&["approver", "admin"]),
+    ),
+    (
+        NavEntry {
             href: "/admin/grants",
             label: "Grants",
         },
         Audience::Roles(&["admin", "auditor"]),
+    ),
+    (
+        NavEntry {
+            href: "/admin/users",
+            label: "Users",
+        },
+        Audience::Roles(&["admin"]),
     ),
     (
         NavEntry {
@@ -93,10 +107,10 @@ mod tests {
         assert_eq!(labels(&viewer("engineer", false)), ["Requests", "Passkeys"]);
         assert_eq!(
             labels(&viewer("admin", false)),
-            ["Requests", "Grants", "Passkeys"]
+            ["Requests", "Approvals", "Grants", "Users", "Passkeys"]
         );
         assert_eq!(labels(&viewer("auditor", true)), ["Requests", "Grants"]);
-        assert_eq!(labels(&viewer("approver", true)), ["Requests"]);
+        assert_eq!(labels(&viewer("approver", true)), ["Requests", "Approvals"]);
     }
 
     #[test]
@@ -104,6 +118,7 @@ mod tests {
         let home = ENTRIES[0].0;
         assert!(is_current(&home, "/c/K7Q2M9XD"));
         assert!(!is_current(&home, "/admin/grants"));
-        assert!(is_current(&ENTRIES[1].0, "/admin/grants"));
+        assert!(is_current(&ENTRIES[1].0, "/approvals/K7Q2M9XD"));
+        assert!(is_current(&ENTRIES[2].0, "/admin/grants"));
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Webhook throughput over TLS with keep-alive, Countersign against a bare axum handler that only
 # parses the review and echoes an allow, in the same run on the same machine.
-# Needs: wrk (Debian), `cargo leptos build --release` done, and the example built:
+# Needs: wrk (Debian), `.ci/site` and `cargo build --release -p server --bin countersign` done, and the example built:
 #   cargo build --release -p server --example bare_webhook
 set -euo pipefail
 cd "$(dirname "$0")/../.."

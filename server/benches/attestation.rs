@@ -30,6 +30,7 @@ fn approval(c: &mut Criterion) {
         display_name: "Bench".into(),
         role: Role::Engineer,
         created_at: 0,
+        groups: Vec::new(),
     };
     let (options, state) = passkeys.start_registration(&user, &[]).expect("start");
     let mut key =

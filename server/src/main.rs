@@ -80,6 +80,9 @@ enum UserCommand {
         /// The account's Kubernetes username (the invitee cannot choose another).
         #[arg(long)]
         username: String,
+        /// A group the account is in, for approvals (repeat for several).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
         /// The portal's public URL, for the link.
         #[arg(
             long,
@@ -111,6 +114,15 @@ enum UserCommand {
         /// engineer, approver, admin or auditor.
         #[arg(value_parser = parse_role)]
         role: Role,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Replace the groups of an existing local account (for approvals); none empties them.
+    SetGroups {
+        /// The account's username.
+        username: String,
+        /// Its groups from now on.
+        groups: Vec<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -282,7 +294,13 @@ fn main() -> ExitCode {
         .thread_stack_size(countersign::policy::EVAL_STACK + (8 << 20))
         .build();
     match runtime {
-        Ok(runtime) => runtime.block_on(run_cli()),
+        Ok(runtime) => {
+            let code = runtime.block_on(run_cli());
+            // Work still running in the blocking pool (compressing assets for the portal, seconds
+            // per megabyte) must not hold up a stop.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            code
+        }
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::FAILURE
@@ -344,10 +362,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(UserCommand::Invite {
             role,
             username,
+            groups,
             public_url,
             store,
         }) => {
-            let invitation = Invitation { role, username };
+            let invitation = Invitation {
+                role,
+                username,
+                groups,
+            };
             let token =
                 accounts::invite(store.connect().await?.as_ref(), &invitation, &cli_actor())
                     .await?;
@@ -379,6 +402,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await?;
             println!("{username}: {} -> {}", before.as_str(), role.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::SetGroups {
+            username,
+            groups,
+            store,
+        }) => {
+            let before = accounts::set_groups(
+                store.connect().await?.as_ref(),
+                &username,
+                &groups,
+                &cli_actor(),
+            )
+            .await?;
+            let list = |g: &[String]| match g {
+                [] => "(none)".to_owned(),
+                g => g.join(", "),
+            };
+            let after = accounts::clean_groups(&groups)?;
+            println!("{username}: {} -> {}", list(&before), list(&after));
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(PolicyCommand::Export {
@@ -481,7 +524,7 @@ async fn verify_audit(
 }
 
 async fn revoke_grant(id: &str, store: &StoreArgs) -> anyhow::Result<ExitCode> {
-    use countersign::webhook::grant_cache::{revoke, Revocation};
+    use countersign::elevation::{revoke, Revocation};
     let store = store.connect().await?;
     match revoke(store.as_ref(), None, id, &cli_actor()).await? {
         Revocation::Revoked => {

@@ -131,7 +131,24 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
-    /// Built site (JS, WebAssembly, CSS) made by cargo-leptos.
+    /// Incoming webhook (Slack-compatible JSON) told of every request waiting for approvers and of
+    /// every decision, with a link only; repeatable. The URL is a secret: it is never logged.
+    #[arg(
+        long = "notify-webhook",
+        value_name = "URL",
+        env = "COUNTERSIGN_NOTIFY_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    pub notify_webhooks: Vec<url::Url>,
+    /// The same, with a flat JSON body of every field, for receivers other than chat; repeatable.
+    #[arg(
+        long = "notify-webhook-json",
+        value_name = "URL",
+        env = "COUNTERSIGN_NOTIFY_WEBHOOKS_JSON",
+        value_delimiter = ','
+    )]
+    pub notify_webhooks_json: Vec<url::Url>,
+    /// Built site (JS, WebAssembly, CSS): `.ci/site` makes it.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
     /// Sign-in and step-up through an OpenID Provider.
@@ -260,6 +277,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         decisions: Arc::new(decisions),
         identities: Arc::new(identities),
         trusted_proxies: Arc::new(trusted_proxies),
+        events: crate::elevation::EventBus::new(),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
@@ -353,6 +371,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         webhook::grant_cache::REFRESH_EVERY,
     )));
+    let _relay = AbortOnDrop(tokio::spawn(crate::elevation::relay(
+        store.clone(),
+        state.events.clone(),
+    )));
+    let _expire = AbortOnDrop(tokio::spawn(crate::elevation::keep_expiring(
+        state.elevation(),
+    )));
+    let receivers: Vec<crate::notify::Receiver> = args
+        .notify_webhooks
+        .iter()
+        .map(|url| (url, crate::notify::Format::Slack))
+        .chain(
+            args.notify_webhooks_json
+                .iter()
+                .map(|url| (url, crate::notify::Format::Generic)),
+        )
+        .map(|(url, format)| crate::notify::Receiver {
+            url: url.clone(),
+            format,
+        })
+        .collect();
+    let _notify = (!receivers.is_empty()).then(|| {
+        let notifier = Arc::new(crate::notify::Notifier::new(
+            receivers,
+            store.clone(),
+            state.metrics.clone(),
+            &args.public_url,
+            crate::notify::Retry::default(),
+        ));
+        AbortOnDrop(tokio::spawn(notifier.run(state.events.subscribe())))
+    });
     let _prune = AbortOnDrop(tokio::spawn(crate::retention::keep_pruning(
         store.clone(),
         args.retention_days,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub identities: Arc<IdentityMap>,
     /// Proxies whose `X-Forwarded-For` names the portal's client.
     pub trusted_proxies: Arc<crate::portal::client::TrustedProxies>,
+    /// Where elevation events go (live pages, notifications).
+    pub events: crate::elevation::EventBus,
 }
 
 impl AppState {
@@ -57,6 +59,19 @@ impl AppState {
         format!(
             "{}/c/{code}",
             self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The elevation service over this state's store, key and caches.
+    pub fn elevation(&self) -> crate::elevation::Elevation {
+        crate::elevation::Elevation::new(
+            self.store.clone(),
+            self.signer.clone(),
+            self.grants.clone(),
+            self.challenges.clone(),
+            self.identities.clone(),
+            self.issuer(),
+            self.events.clone(),
         )
     }
 

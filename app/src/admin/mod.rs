@@ -1,4 +1,7 @@
-//! `/admin/grants`: every live grant, and revoking one (admins; auditors may look).
+//! `/admin/grants`: every live grant, and revoking one (admins; auditors may look); and
+//! `/admin/users` ([`users`]).
+
+pub mod users;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;

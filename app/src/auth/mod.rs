@@ -56,9 +56,29 @@ pub fn oidc_problem(reason: &str) -> Option<&'static str> {
         "challenge" => "This challenge cannot be confirmed any more (it was confirmed already, expired, or belongs to someone else).",
         "not_oidc" => "You signed in with a passkey; confirm with your security key instead.",
         "signin" => "Sign in first.",
+        "reason" => "The reason is missing or too short for this guardrail. Say why, then confirm again.",
         "off" => "Signing in through an identity provider is not configured here.",
         _ => return None,
     })
+}
+
+/// A refusal from a round trip to the identity provider (`?oidc=REASON`), under `title`.
+#[component]
+pub fn OidcProblem(#[prop(into)] title: String) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    move || {
+        query
+            .read()
+            .get("oidc")
+            .and_then(|r| oidc_problem(&r))
+            .map(|m| {
+                view! {
+                    <div class="mb-6" data-oidc-problem>
+                        <crate::ui::Alert tone=crate::ui::Tone::Bad title=title.clone()>{m}</crate::ui::Alert>
+                    </div>
+                }
+            })
+    }
 }
 
 /// The sign-in options; `next` is where to go afterwards.

@@ -1,17 +1,17 @@
 //! `/c/{code}`: what was attempted, the decision first, and the step-up that turns it into a grant.
 
+mod approval;
 mod outcome;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
-use crate::auth::{oidc_problem, CeremonyStatus, LoginForm};
+use crate::auth::{CeremonyStatus, LoginForm, OidcProblem};
 use crate::csrf::CsrfField;
 use crate::model::{ChallengeAccess, ChallengeView, FieldChange, Standing};
 use crate::ui::{
-    self, error_text, Alert, Card, Diff, ErrorState, Loading, PageHeader, RelativeTime,
-    StandingBadge, Tone,
+    self, error_text, Card, Diff, ErrorState, Loading, PageHeader, RelativeTime, StandingBadge,
 };
 use outcome::Outcome;
 
@@ -30,36 +30,16 @@ pub async fn load_challenge(code: String) -> Result<ChallengeAccess, ServerFnErr
 pub fn ChallengePage() -> impl IntoView {
     let params = use_params_map();
     let code = move || params.read().get("code").unwrap_or_default();
-    let access = Resource::new(code, load_challenge);
+    // Refetched when an approver decides or time runs out, without a reload.
+    let access = Resource::new(
+        move || (code(), crate::live::version()),
+        |(code, _)| load_challenge(code),
+    );
     // Set when the step-up finished on this page: the outcome then takes focus.
     let confirmed_here = RwSignal::new(false);
-    #[cfg(feature = "hydrate")]
-    {
-        // The WebAuthn script announces a finished step-up instead of reloading (see webauthn.js).
-        let handle =
-            leptos::leptos_dom::helpers::window_event_listener_untyped("ceremonydone", move |_| {
-                confirmed_here.set(true);
-                access.refetch();
-            });
-        on_cleanup(move || handle.remove());
-    }
-    let query = use_query_map();
-    // A refusal from the identity provider round trip, as a fixed reason code.
-    let problem = move || {
-        query
-            .read()
-            .get("oidc")
-            .and_then(|r| oidc_problem(&r))
-            .map(|m| {
-                view! {
-                    <div class="mb-6" data-oidc-problem>
-                        <Alert tone=Tone::Bad title="The identity provider did not confirm it">{m}</Alert>
-                    </div>
-                }
-            })
-    };
+    crate::live::on_ceremony_done(confirmed_here, move || access.refetch());
     view! {
-        {problem}
+        <OidcProblem title="The identity provider did not confirm it" />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match access.await {
@@ -102,10 +82,15 @@ pub fn ChallengePage() -> impl IntoView {
     }
 }
 
+/// A request's page: what was asked, the step that comes next, and the request in full. With
+/// `review`, an approver's view of it (`Err` says why they may not decide).
 #[component]
-fn ChallengeDetail(challenge: ChallengeView, confirmed_here: RwSignal<bool>) -> impl IntoView {
+pub fn ChallengeDetail(
+    challenge: ChallengeView,
+    confirmed_here: RwSignal<bool>,
+    #[prop(optional)] review: Option<Result<(), String>>,
+) -> impl IntoView {
     let c = challenge;
-    let waiting = c.standing == Standing::Waiting;
     let action = ui::lowercase_first(&c.title);
     // Children are closures that take what they use: they get their own copies.
     let (who, place, cluster, message) = (
@@ -132,10 +117,17 @@ fn ChallengeDetail(challenge: ChallengeView, confirmed_here: RwSignal<bool>) -> 
                 </p>
             </PageHeader>
 
-            {if waiting {
-                view! { <ConfirmStep challenge=c.clone() /> }.into_any()
-            } else {
-                view! { <Outcome challenge=c.clone() focus=confirmed_here.get_untracked() /> }.into_any()
+            {match (review, c.standing, c.approval.is_some()) {
+                (Some(may_decide), _, _) => view! { <approval::DecideStep challenge=c.clone() may_decide /> }.into_any(),
+                (None, Standing::Waiting, true) => view! { <approval::AskStep challenge=c.clone() /> }.into_any(),
+                (None, Standing::Waiting, false) => view! { <ConfirmStep challenge=c.clone() /> }.into_any(),
+                (None, Standing::AwaitingApproval, _) => view! { <approval::WaitingStep challenge=c.clone() /> }.into_any(),
+                (None, _, _) => view! {
+                    <Outcome challenge=c.clone() focus=confirmed_here.get_untracked() />
+                    {c.approval.clone().map(|a| view! {
+                        <ui::Card title="Approvals"><approval::Approvers approval=a standing=c.standing /></ui::Card>
+                    })}
+                }.into_any(),
             }}
 
             <Card title="The request in full">

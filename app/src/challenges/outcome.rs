@@ -65,6 +65,38 @@ pub fn Outcome(challenge: ChallengeView, focus: bool) -> impl IntoView {
                 .into_any(),
             )
         }
+        (Standing::Rejected, _) => {
+            let closed = c.approval.as_ref().and_then(|a| a.closed.clone());
+            let by = closed.as_ref().map_or_else(|| "an approver".to_owned(), |x| x.by.clone());
+            (
+                Tone::Bad,
+                format!("Rejected by {by}"),
+                view! {
+                    {closed.map(|x| view! {
+                        <p>"Rejected " <RelativeTime at=x.at /> ": " <strong>"“" {x.reason} "”"</strong></p>
+                    })}
+                    <p>"Nothing was granted, and a retry is denied. If the change is still needed, talk to "
+                        <strong>{by}</strong> ", then run the command again to ask anew."</p>
+                }
+                .into_any(),
+            )
+        }
+        (Standing::Withdrawn, _) => (
+            Tone::Neutral,
+            "You withdrew this request".to_owned(),
+            view! {
+                <p>"Approvers can no longer decide it. Run the command again to ask anew."</p>
+            }
+            .into_any(),
+        ),
+        (Standing::Lapsed, _) if c.approval.as_ref().is_some_and(|a| a.confirmed_by.is_some()) => (
+            Tone::Neutral,
+            "Nobody approved it in time".to_owned(),
+            view! {
+                <p>"The request waited as long as its guardrail allows. Run the command again to ask anew, and tell the approvers it is coming."</p>
+            }
+            .into_any(),
+        ),
         _ => (
             Tone::Neutral,
             "This link expired before it was confirmed".to_owned(),

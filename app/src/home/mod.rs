@@ -26,9 +26,10 @@ pub async fn my_challenges() -> Result<Option<(Viewer, Vec<ChallengeSummary>)>, 
 /// `/`
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| my_challenges());
+    // Refetched when an approver decides one of them, without a reload.
+    let data = Resource::new(crate::live::version, |_| my_challenges());
     view! {
-        <Suspense fallback=|| view! { <Loading /> }>
+        <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(Some((viewer, list))) => view! { <Dashboard viewer list /> }.into_any(),
@@ -41,7 +42,7 @@ pub fn HomePage() -> impl IntoView {
                     }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 

@@ -44,9 +44,10 @@ impl Tone {
 /// The tone of a request's standing.
 pub fn standing_tone(s: Standing) -> Tone {
     match s {
-        Standing::Waiting => Tone::Warn,
+        Standing::Waiting | Standing::AwaitingApproval => Tone::Warn,
         Standing::Granted => Tone::Ok,
-        Standing::Revoked => Tone::Bad,
+        Standing::Revoked | Standing::Rejected => Tone::Bad,
+        Standing::Withdrawn => Tone::Neutral,
         Standing::Used | Standing::GrantExpired | Standing::Lapsed => Tone::Neutral,
     }
 }

@@ -269,6 +269,7 @@ mod tests {
             expires_at,
             status: ChallengeStatus::Pending,
             grant_id: None,
+            approval: None,
         }
     }
 

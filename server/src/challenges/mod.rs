@@ -1,5 +1,6 @@
 //! Challenges: a denied guarded request waiting for its requester to step up.
 
+mod approval;
 pub mod cache;
 mod code;
 mod limits;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use crate::admission::AdmissionRequest;
 use crate::policy::{GrantScope, Guardrail};
 
+pub use approval::{ApprovalCase, ApprovalDecision, ApprovalRecord, Closed};
 pub use cache::{ChallengeCache, OpenChallenge};
 pub use code::{is_code, new_code};
 pub use limits::{ChallengeLimits, ChallengeUsage, LimitReached};
@@ -21,11 +23,17 @@ pub const CHALLENGE_TTL_SECS: i64 = 15 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChallengeStatus {
-    /// Waiting for the step-up.
+    /// Waiting for the requester's step-up.
     Pending,
+    /// Confirmed by the requester, waiting for approvers (approval guardrails).
+    Awaiting,
     /// A grant was issued.
     Granted,
-    /// Nobody confirmed it in time.
+    /// An approver said no.
+    Rejected,
+    /// The requester took it back.
+    Withdrawn,
+    /// Nobody confirmed (or approved) it in time.
     Expired,
 }
 
@@ -34,7 +42,10 @@ impl ChallengeStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ChallengeStatus::Pending => "pending",
+            ChallengeStatus::Awaiting => "awaiting",
             ChallengeStatus::Granted => "granted",
+            ChallengeStatus::Rejected => "rejected",
+            ChallengeStatus::Withdrawn => "withdrawn",
             ChallengeStatus::Expired => "expired",
         }
     }
@@ -43,9 +54,17 @@ impl ChallengeStatus {
     pub fn parse(s: &str) -> Self {
         match s {
             "pending" => ChallengeStatus::Pending,
+            "awaiting" => ChallengeStatus::Awaiting,
             "granted" => ChallengeStatus::Granted,
+            "rejected" => ChallengeStatus::Rejected,
+            "withdrawn" => ChallengeStatus::Withdrawn,
             _ => ChallengeStatus::Expired,
         }
+    }
+
+    /// Still going somewhere: a retry finds it rather than opening another.
+    pub fn is_open(self) -> bool {
+        matches!(self, ChallengeStatus::Pending | ChallengeStatus::Awaiting)
     }
 }
 
@@ -152,6 +171,9 @@ pub struct Challenge {
     pub status: ChallengeStatus,
     /// The grant once issued.
     pub grant_id: Option<String>,
+    /// Approvers and reasons, for an approval guardrail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalCase>,
 }
 
 /// The scope a grant for `request` gets: the guardrail's, unless the request cannot name what it
@@ -176,6 +198,14 @@ impl Challenge {
         request: &AdmissionRequest,
         now: i64,
     ) -> Self {
+        let approval = guardrail.action.approval.clone().map(|rule| ApprovalCase {
+            rule,
+            reason: None,
+            confirmed_by: None,
+            requester_evidence: None,
+            confirmed_at: None,
+            closed: None,
+        });
         Self {
             code: new_code(),
             digest,
@@ -188,15 +218,25 @@ impl Challenge {
             grant_uses: guardrail.action.grant.uses,
             freshness_secs: guardrail.action.freshness.seconds() as i64,
             created_at: now,
-            expires_at: now + CHALLENGE_TTL_SECS,
+            // An approval may wait as long as its guardrail lets approvers take.
+            expires_at: now
+                + approval
+                    .as_ref()
+                    .map_or(CHALLENGE_TTL_SECS, |a| a.rule.timeout_secs),
             status: ChallengeStatus::Pending,
             grant_id: None,
+            approval,
         }
+    }
+
+    /// Whether approvers must countersign it.
+    pub fn needs_approval(&self) -> bool {
+        self.approval.is_some()
     }
 
     /// The status as of `now`: a pending challenge past its expiry reads as expired.
     pub fn status_at(&self, now: i64) -> ChallengeStatus {
-        if self.status == ChallengeStatus::Pending && now >= self.expires_at {
+        if self.status.is_open() && now >= self.expires_at {
             ChallengeStatus::Expired
         } else {
             self.status
@@ -206,5 +246,10 @@ impl Challenge {
     /// Whether it can still be confirmed at `now`.
     pub fn is_open(&self, now: i64) -> bool {
         self.status == ChallengeStatus::Pending && now < self.expires_at
+    }
+
+    /// Whether approvers can still decide it at `now`.
+    pub fn is_awaiting(&self, now: i64) -> bool {
+        self.status == ChallengeStatus::Awaiting && now < self.expires_at
     }
 }

@@ -85,6 +85,13 @@ impl Decision {
             .filter(move |h| h.mode == Mode::Enforce && h.action == action)
     }
 
+    /// Enforcing hits that need a grant (step-up and approval), in policy order.
+    pub fn needing_grants(&self) -> impl Iterator<Item = &Hit> {
+        self.hits
+            .iter()
+            .filter(|h| h.mode == Mode::Enforce && h.action.needs_grant())
+    }
+
     /// Warnings for the client: every enforcing `warn`, and what dry-run guardrails would have done.
     pub fn warnings(&self) -> Vec<String> {
         self.hits

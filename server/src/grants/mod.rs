@@ -12,7 +12,7 @@ pub use cache::{CoveringGrant, GrantCache, LiveGrant};
 pub use signing::{GrantClaims, GrantRejected, GrantSigner, SigningError, ADMISSION_AUDIENCE};
 
 /// Proof of the step-up behind a grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evidence {
     /// `webauthn` or `oidc`.
@@ -42,6 +42,31 @@ pub struct Evidence {
     /// it at registration (method `webauthn`; absent means unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aaguid: Option<String>,
+    /// Why the requester asked (approval guardrails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The approvers who countersigned, in the order they did (approval guardrails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApproverEvidence>,
+    /// Issued by break glass: the requester approved their own request in an emergency.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+}
+
+/// One approver's countersignature: who, as a member of which groups, why, and their own step-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproverEvidence {
+    /// Account that approved.
+    pub approver: String,
+    /// Their groups that counted.
+    pub groups: Vec<String>,
+    /// What they said.
+    pub reason: String,
+    /// Unix seconds.
+    pub decided_at: i64,
+    /// Their step-up.
+    pub step_up: Evidence,
 }
 
 /// A grant as stored and as checked by the webhook.

@@ -372,6 +372,7 @@ mod tests {
                 acr: None,
                 amr: None,
                 aaguid: None,
+                ..Default::default()
             },
         }
     }

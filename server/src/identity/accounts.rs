@@ -24,6 +24,9 @@ pub enum AccountError {
     /// No account has that username.
     #[error("no account is named {0}")]
     Unknown(String),
+    /// A group name that cannot be one.
+    #[error("group {0:?}: {1}")]
+    BadGroup(String, &'static str),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -37,6 +40,10 @@ pub async fn invite(
 ) -> Result<String, AccountError> {
     let name = &invitation.username;
     validate_username(name).map_err(|m| AccountError::BadUsername(name.clone(), m))?;
+    let invitation = &Invitation {
+        groups: clean_groups(&invitation.groups)?,
+        ..invitation.clone()
+    };
     if store.user_by_username(name).await?.is_some() {
         return Err(AccountError::Exists(name.clone()));
     }
@@ -52,11 +59,77 @@ pub async fn invite(
         actor,
         &invitation.username,
         serde_json::json!({
-            "role": invitation.role.as_str(), "link": &hash[..12], "expiresAt": now + INVITATION_TTL_SECS,
+            "role": invitation.role.as_str(), "groups": invitation.groups, "link": &hash[..12],
+            "expiresAt": now + INVITATION_TTL_SECS,
         }),
     );
     store.append_audit(&event).await?;
     Ok(token)
+}
+
+/// Longest group name accepted (Kubernetes puts no limit; identity providers keep them short).
+const MAX_GROUP_CHARS: usize = 200;
+/// Most groups one account may be given here.
+const MAX_GROUPS: usize = 100;
+
+/// Groups as given, trimmed, without repeats, in order; an empty, overlong or `system:` name is
+/// refused (those groups are Kubernetes' own, and approving as one would be nobody's decision).
+pub fn clean_groups(groups: &[String]) -> Result<Vec<String>, AccountError> {
+    let mut out: Vec<String> = Vec::new();
+    for g in groups {
+        let g = g.trim();
+        if g.is_empty() {
+            return Err(AccountError::BadGroup(g.to_owned(), "must not be empty"));
+        }
+        if g.chars().count() > MAX_GROUP_CHARS || g.chars().any(char::is_control) {
+            return Err(AccountError::BadGroup(
+                g.to_owned(),
+                "at most 200 characters, none of them control characters",
+            ));
+        }
+        if super::is_reserved(g) {
+            return Err(AccountError::BadGroup(
+                g.to_owned(),
+                "names starting with `system:` are Kubernetes' own",
+            ));
+        }
+        if !out.iter().any(|o| o == g) {
+            out.push(g.to_owned());
+        }
+    }
+    if out.len() > MAX_GROUPS {
+        return Err(AccountError::BadGroup(
+            out.len().to_string(),
+            "at most 100 groups per account",
+        ));
+    }
+    Ok(out)
+}
+
+/// Replace the groups of the account `username`; returns the groups it had before.
+pub async fn set_groups(
+    store: &dyn Store,
+    username: &str,
+    groups: &[String],
+    actor: &str,
+) -> Result<Vec<String>, AccountError> {
+    let groups = clean_groups(groups)?;
+    let before = store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| AccountError::Unknown(username.to_owned()))?
+        .groups;
+    if !store.set_groups(username, &groups).await? {
+        return Err(AccountError::Unknown(username.to_owned()));
+    }
+    let event = AuditEvent::new(
+        "account.groups_changed",
+        actor,
+        username,
+        serde_json::json!({ "from": before, "to": groups }),
+    );
+    store.append_audit(&event).await?;
+    Ok(before)
 }
 
 /// Give the account `username` another role.

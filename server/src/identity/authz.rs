@@ -18,6 +18,8 @@ pub enum Permission {
     RevokeGrant,
     /// Read the audit history.
     ViewAudit,
+    /// Change local accounts (their groups).
+    ManageAccounts,
 }
 
 impl Permission {
@@ -30,6 +32,7 @@ impl Permission {
             Permission::ViewGrants => "list grants",
             Permission::RevokeGrant => "revoke grants",
             Permission::ViewAudit => "read the audit history",
+            Permission::ManageAccounts => "manage accounts",
         }
     }
 }

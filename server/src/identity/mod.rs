@@ -67,6 +67,10 @@ pub struct User {
     pub display_name: String,
     /// Role.
     pub role: Role,
+    /// Groups, for approvals (a local account's are set by an admin; an identity provider's
+    /// account brings those of its token).
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
 }

@@ -246,6 +246,18 @@ pub enum Purpose {
     StepUp {
         /// Challenge code.
         code: String,
+        /// Why, for an approval guardrail (checked before the redirect).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// An approver's decision on this challenge, made once the provider vouched for them again.
+    Decide {
+        /// Challenge code.
+        code: String,
+        /// Approve or reject.
+        decision: crate::challenges::ApprovalDecision,
+        /// What they said.
+        reason: String,
     },
 }
 
@@ -328,6 +340,7 @@ impl OidcIdentity {
             username: self.username.clone(),
             display_name: self.display_name.clone(),
             role: self.role,
+            groups: self.groups.clone(),
             created_at: self.auth_time,
         }
     }
@@ -576,7 +589,10 @@ impl Oidc {
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
         let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
         let nonce = Nonce::new(flow.nonce.clone());
-        let step_up = matches!(flow.purpose, Purpose::StepUp { .. });
+        let step_up = matches!(
+            flow.purpose,
+            Purpose::StepUp { .. } | Purpose::Decide { .. }
+        );
         let max_age = flow.max_age_secs;
         let mfa_acr = &self.config.mfa_acr;
 

@@ -582,6 +582,7 @@ mod tests {
             display_name: "Alice".into(),
             role: crate::identity::Role::Engineer,
             created_at: 0,
+            groups: Vec::new(),
         };
         let (plain, state) = Passkeys::new(&url)
             .unwrap()

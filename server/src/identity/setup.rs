@@ -23,6 +23,8 @@ pub struct Invitation {
     pub role: Role,
     /// The Kubernetes username the account gets.
     pub username: String,
+    /// Groups the account gets (for approvals).
+    pub groups: Vec<String>,
 }
 
 impl Invitation {
@@ -31,6 +33,7 @@ impl Invitation {
         Self {
             role: Role::Admin,
             username: username.to_owned(),
+            groups: Vec::new(),
         }
     }
 

@@ -280,7 +280,37 @@ struct RawApproval {
     groups: Vec<Vec<String>>,
     #[serde(default = "one")]
     count: u32,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    reason: Option<RawReason>,
+    #[serde(default)]
+    break_glass: Option<RawBreakGlass>,
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawReason {
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    min_length: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawBreakGlass {
+    groups: Vec<String>,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+/// How long an approval may wait when the guardrail does not say.
+const DEFAULT_APPROVAL_TIMEOUT: PolicyDuration = PolicyDuration::minutes(60);
+/// The longest reason a requester or approver may give (and so the longest minimum).
+pub const MAX_REASON_CHARS: u32 = 1000;
+/// How long a break-glass grant lives when the guardrail does not say.
+const DEFAULT_BREAK_GLASS_TTL: PolicyDuration = PolicyDuration::minutes(15);
 
 fn one() -> u32 {
     1
@@ -542,9 +572,59 @@ impl RawAction {
                         "at least one approver is needed",
                     ));
                 }
+                let timeout = duration(
+                    "spec.action.approval.timeout",
+                    a.timeout,
+                    DEFAULT_APPROVAL_TIMEOUT,
+                )?;
+                if timeout.seconds() == 0 {
+                    return Err(field_err(
+                        "spec.action.approval.timeout",
+                        "approvers need longer than 0s",
+                    ));
+                }
+                let reason = a.reason.map_or(ReasonRule::default(), |r| ReasonRule {
+                    required: r.required || r.min_length > 0,
+                    min_length: r.min_length,
+                });
+                if reason.min_length > MAX_REASON_CHARS {
+                    return Err(field_err(
+                        "spec.action.approval.reason.minLength",
+                        format!("at most {MAX_REASON_CHARS} characters"),
+                    ));
+                }
+                let break_glass = match a.break_glass {
+                    None => None,
+                    Some(b) => {
+                        if b.groups.is_empty() {
+                            return Err(field_err(
+                                "spec.action.approval.breakGlass.groups",
+                                "name the groups that may break the glass",
+                            ));
+                        }
+                        let ttl = duration(
+                            "spec.action.approval.breakGlass.ttl",
+                            b.ttl,
+                            DEFAULT_BREAK_GLASS_TTL,
+                        )?;
+                        if ttl.seconds() == 0 {
+                            return Err(field_err(
+                                "spec.action.approval.breakGlass.ttl",
+                                "a grant must live longer than 0s",
+                            ));
+                        }
+                        Some(BreakGlass {
+                            groups: b.groups,
+                            ttl_secs: ttl.seconds() as i64,
+                        })
+                    }
+                };
                 Some(ApprovalPolicy {
                     groups: a.groups,
                     count: a.count,
+                    timeout_secs: timeout.seconds() as i64,
+                    reason,
+                    break_glass,
                 })
             }
             (_, Some(_)) => {

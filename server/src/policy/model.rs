@@ -171,13 +171,41 @@ impl Default for GrantPolicy {
     }
 }
 
-/// Who must countersign: one approver from each inner group list, `count` in all per list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who must countersign: `count` distinct approvers from each inner group list, every list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ApprovalPolicy {
-    /// Each inner list is satisfied by an approver in any of its groups; all lists must be satisfied.
+    /// Each inner list is satisfied by approvers in any of its groups; all lists must be satisfied.
     pub groups: Vec<Vec<String>>,
     /// Approvers needed from each inner list.
     pub count: u32,
+    /// How long a challenge may wait for its approvers, in seconds.
+    pub timeout_secs: i64,
+    /// What the requester must say about why.
+    pub reason: ReasonRule,
+    /// Who may approve their own request in an emergency, loudly; `None` allows nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// Whether a reason is required, and how long it must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasonRule {
+    /// A request without a reason is refused.
+    pub required: bool,
+    /// Fewest characters of a given reason.
+    pub min_length: u32,
+}
+
+/// Emergency self-approval: members of these groups may approve their own request with a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlass {
+    /// Groups allowed to break the glass.
+    pub groups: Vec<String>,
+    /// Lifetime of a break-glass grant, in seconds (short by design).
+    pub ttl_secs: i64,
 }
 
 /// The action clause of a guardrail.

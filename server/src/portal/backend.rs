@@ -3,7 +3,8 @@
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
-    KeyApproval, PasskeyView, Revoked, SetupInvitation, Standing, Viewer,
+    KeyApproval, PasskeyView, QueueAccess, ReviewAccess, Revoked, SetupInvitation, Standing,
+    UserRow, UsersAccess, Viewer,
 };
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use super::describe::{object_key_title, place, Described};
 use super::heavy::Heavy;
 use crate::challenges::{is_code, Challenge, ChallengeStatus};
 use crate::clock;
+use crate::elevation::Revocation;
 use crate::grants::Grant;
 use crate::identity::authz::{authorize, Denied, Permission};
 use crate::identity::models::known_model;
@@ -23,7 +25,6 @@ use crate::identity::{Role, User};
 use crate::policy::GrantScope;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::webhook::grant_cache::{self, Revocation};
 
 /// Absolute session lifetime, whatever the activity.
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
@@ -34,7 +35,7 @@ const LIST_LIMIT: i64 = 50;
 /// Implements the app's backend over the shared state, with the portal's heavy-work limits.
 pub struct Backend(pub AppState, pub Arc<Heavy>);
 
-fn unavailable(e: StoreError) -> PortalError {
+pub(super) fn unavailable(e: StoreError) -> PortalError {
     tracing::error!(error = %e, "portal store error");
     PortalError::Unavailable
 }
@@ -95,7 +96,7 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Use
 }
 
 /// The signed-in person's role, or a refusal when `permission` is not theirs.
-pub async fn authorized(
+pub(super) async fn authorized(
     state: &AppState,
     session: &Session,
     permission: Permission,
@@ -179,10 +180,13 @@ pub fn grant_standing(grant: &Grant, now: i64) -> Standing {
 }
 
 /// Where a challenge stands at `now`, given its grant (if the store still has it).
-fn challenge_standing(c: &Challenge, grant: Option<&Grant>, now: i64) -> Standing {
+pub(super) fn challenge_standing(c: &Challenge, grant: Option<&Grant>, now: i64) -> Standing {
     match (grant, c.status_at(now)) {
         (Some(g), _) => grant_standing(g, now),
         (None, ChallengeStatus::Pending) => Standing::Waiting,
+        (None, ChallengeStatus::Awaiting) => Standing::AwaitingApproval,
+        (None, ChallengeStatus::Rejected) => Standing::Rejected,
+        (None, ChallengeStatus::Withdrawn) => Standing::Withdrawn,
         // Granted, but retention has let the grant go: it expired long ago.
         (None, ChallengeStatus::Granted) => Standing::GrantExpired,
         (None, _) => Standing::Lapsed,
@@ -209,47 +213,32 @@ fn grant_view(grant: &Grant, now: i64) -> GrantView {
     }
 }
 
-#[async_trait::async_trait]
-impl PortalBackend for Backend {
-    async fn viewer(&self, session: &Session) -> Result<Option<Viewer>, PortalError> {
-        let user = signed_in(&self.0, session).await.map_err(unavailable)?;
-        let identity = match &user {
-            Some(_) => oidc_identity(session).await,
-            None => None,
-        };
-        Ok(user.map(|u| Viewer {
-            username: u.username,
-            display_name: u.display_name,
-            role: u.role.as_str().to_owned(),
-            oidc: identity.is_some(),
-            groups: identity.map(|i| i.groups).unwrap_or_default(),
-        }))
-    }
-
-    async fn challenge(
+impl Backend {
+    /// A challenge as its page shows it to `viewer` (the requester's page and the approvers'
+    /// review show the same).
+    pub(super) async fn challenge_view(
         &self,
-        viewer: Option<&Viewer>,
-        code: &str,
-    ) -> Result<ChallengeAccess, PortalError> {
-        let Some(viewer) = viewer else {
-            if !is_code(code) {
-                return Ok(ChallengeAccess::NotFound);
-            }
-            return Ok(ChallengeAccess::SignInRequired);
-        };
-        let role = Role::parse(&viewer.role);
-        let mut c =
-            match visible_challenge(&self.0, &viewer.username, &viewer.groups, role, code).await? {
-                Visible::Yours(c) => c,
-                Visible::NotYours { owner } => return Ok(ChallengeAccess::NotYours { owner }),
-                Visible::NotFound => return Ok(ChallengeAccess::NotFound),
-            };
+        mut c: Challenge,
+        viewer: &Viewer,
+    ) -> Result<ChallengeView, PortalError> {
         let grant = match &c.grant_id {
             Some(id) => self.0.store.grant(id).await.map_err(unavailable)?,
             None => None,
         };
         let now = clock::now();
         let standing = challenge_standing(&c, grant.as_ref(), now);
+        let approval = match &c.approval {
+            Some(case) => {
+                let decisions = self
+                    .0
+                    .store
+                    .approvals_of(&c.code)
+                    .await
+                    .map_err(unavailable)?;
+                Some(super::review::approval_view(case, &decisions, viewer))
+            }
+            None => None,
+        };
         // Computed once per challenge, a few at a time, off the request threads.
         let (old, new) = (c.request.old_object.take(), c.request.object.take());
         let diff = self
@@ -258,7 +247,7 @@ impl PortalBackend for Backend {
             .await
             .map_err(|_| PortalError::Busy)?;
         let r = &c.request;
-        Ok(ChallengeAccess::Owner(Box::new(ChallengeView {
+        Ok(ChallengeView {
             code: c.code.clone(),
             standing,
             title: Described::from(r).title(),
@@ -282,7 +271,49 @@ impl PortalBackend for Backend {
             options: option_lines(r.options.as_ref()),
             grant: grant.as_ref().map(|g| grant_view(g, now)),
             confirm_with_idp: viewer.oidc && self.0.oidc.is_some(),
-        })))
+            approval,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl PortalBackend for Backend {
+    async fn viewer(&self, session: &Session) -> Result<Option<Viewer>, PortalError> {
+        let user = signed_in(&self.0, session).await.map_err(unavailable)?;
+        let identity = match &user {
+            Some(_) => oidc_identity(session).await,
+            None => None,
+        };
+        Ok(user.map(|u| Viewer {
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role.as_str().to_owned(),
+            oidc: identity.is_some(),
+            // A local account's groups, or those the identity provider asserted.
+            groups: identity.map(|i| i.groups).unwrap_or(u.groups),
+        }))
+    }
+
+    async fn challenge(
+        &self,
+        viewer: Option<&Viewer>,
+        code: &str,
+    ) -> Result<ChallengeAccess, PortalError> {
+        let Some(viewer) = viewer else {
+            if !is_code(code) {
+                return Ok(ChallengeAccess::NotFound);
+            }
+            return Ok(ChallengeAccess::SignInRequired);
+        };
+        let role = Role::parse(&viewer.role);
+        let c =
+            match visible_challenge(&self.0, &viewer.username, &viewer.groups, role, code).await? {
+                Visible::Yours(c) => c,
+                Visible::NotYours { owner } => return Ok(ChallengeAccess::NotYours { owner }),
+                Visible::NotFound => return Ok(ChallengeAccess::NotFound),
+            };
+        let view = self.challenge_view(*c, viewer).await?;
+        Ok(ChallengeAccess::Owner(Box::new(view)))
     }
 
     async fn challenges_of(&self, viewer: &Viewer) -> Result<Vec<ChallengeSummary>, PortalError> {
@@ -401,16 +432,67 @@ impl PortalBackend for Backend {
             .collect())
     }
 
+    async fn users(&self, session: &Session) -> Result<UsersAccess, PortalError> {
+        match authorized(&self.0, session, Permission::ManageAccounts).await {
+            Ok(_) => {}
+            Err(PortalError::Unauthenticated) => return Ok(UsersAccess::SignInRequired),
+            Err(PortalError::Forbidden(_)) => return Ok(UsersAccess::Forbidden),
+            Err(e) => return Err(e),
+        }
+        let users = self.0.store.users().await.map_err(unavailable)?;
+        Ok(UsersAccess::Users(
+            users
+                .into_iter()
+                .map(|u| UserRow {
+                    username: u.username,
+                    display_name: u.display_name,
+                    role: u.role.as_str().to_owned(),
+                    groups: u.groups,
+                    created_at: u.created_at,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn set_groups(
+        &self,
+        session: &Session,
+        username: &str,
+        groups: Vec<String>,
+    ) -> Result<Vec<String>, PortalError> {
+        use crate::identity::accounts::{self, AccountError};
+        let admin = authorized(&self.0, session, Permission::ManageAccounts).await?;
+        let store = self.0.store.as_ref();
+        match accounts::set_groups(store, username, &groups, &admin.username).await {
+            Ok(_) => {
+                accounts::clean_groups(&groups).map_err(|e| PortalError::Invalid(e.to_string()))
+            }
+            Err(AccountError::Store(e)) => Err(unavailable(e)),
+            Err(e) => Err(PortalError::Invalid(e.to_string())),
+        }
+    }
+
+    async fn approval_queue(&self, session: &Session) -> Result<QueueAccess, PortalError> {
+        super::review::queue(self, session).await
+    }
+
+    async fn approval_review(
+        &self,
+        session: &Session,
+        viewer: Option<&Viewer>,
+        code: &str,
+    ) -> Result<ReviewAccess, PortalError> {
+        super::review::review(self, session, viewer, code).await
+    }
+
     async fn revoke_grant(&self, session: &Session, grant_id: &str) -> Result<bool, PortalError> {
         let admin = authorized(&self.0, session, Permission::RevokeGrant).await?;
-        let outcome = grant_cache::revoke(
-            self.0.store.as_ref(),
-            Some(&self.0.grants),
-            grant_id,
-            &admin.username,
-        )
-        .await
-        .map_err(unavailable)?;
+        let outcome = self
+            .0
+            .elevation()
+            .revoke(grant_id, &admin.username)
+            .await
+            .map_err(unavailable)?;
         Ok(outcome == Revocation::Revoked)
     }
 }

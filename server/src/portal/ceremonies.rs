@@ -17,7 +17,8 @@ use super::error::ApiError;
 use crate::audit::AuditEvent;
 use crate::challenges::is_code;
 use crate::clock;
-use crate::grants::{Evidence, Grant, GrantClaims};
+use crate::elevation::{Actor, Confirmed};
+use crate::grants::Evidence;
 use crate::identity::passkeys::{PasskeyError, Passkeys, RegistrationState};
 use crate::identity::setup::token_hash;
 use crate::identity::{validate_username, Credential, User};
@@ -47,13 +48,19 @@ struct LoginCeremony {
 struct StepUpCeremony {
     user_id: String,
     code: String,
+    /// Why, for an approval guardrail (checked when the ceremony starts).
+    #[serde(default)]
+    reason: Option<String>,
+    /// Approve it oneself, loudly (the guardrail's break-glass groups only).
+    #[serde(default)]
+    break_glass: bool,
     state: PasskeyAuthentication,
 }
 
 /// Where the browser goes next.
 #[derive(Serialize)]
 pub struct Done {
-    redirect: String,
+    pub(super) redirect: String,
 }
 
 /// `POST /auth/setup/start`
@@ -104,6 +111,7 @@ pub async fn setup_start(
         username,
         display_name,
         role: invitation.role,
+        groups: invitation.groups.clone(),
         created_at: clock::now(),
     };
     let passkey_name = match body.passkey_name.trim() {
@@ -153,18 +161,15 @@ pub async fn setup_finish(
     };
     let credential_id = registered.credential_id.clone();
     let now = clock::now();
-    if !state
-        .store
-        .use_setup_token(&ceremony.token_hash, now)
-        .await?
-    {
+    // Token, account, passkey and the audit record: one unit, so a failure half-way leaves the
+    // link usable and no account without a key.
+    let mut unit = state.store.begin().await?;
+    if !unit.use_setup_token(&ceremony.token_hash, now).await? {
         return Err(ApiError::Conflict(
             "this setup link has already been used or has expired".into(),
         ));
     }
-    state
-        .store
-        .create_user(&ceremony.user)
+    unit.create_user(&ceremony.user)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict(_) => {
@@ -172,33 +177,32 @@ pub async fn setup_finish(
             }
             other => other.into(),
         })?;
-    state
-        .store
-        .add_credential(&Credential {
-            credential_id: credential_id.clone(),
-            user_id: ceremony.user.user_id.clone(),
-            name: match ceremony.passkey_name.as_str() {
-                "" => FIRST_PASSKEY_NAME.to_owned(),
-                name => name.to_owned(),
-            },
-            passkey: registered.passkey,
-            created_at: now,
-            last_used_at: None,
-            aaguid: registered.aaguid,
-            blocked_at: None,
-        })
-        .await?;
-    start_session(&session, &ceremony.user.user_id, now).await?;
-    audit(
-        &state,
+    unit.add_credential(&Credential {
+        credential_id: credential_id.clone(),
+        user_id: ceremony.user.user_id.clone(),
+        name: match ceremony.passkey_name.as_str() {
+            "" => FIRST_PASSKEY_NAME.to_owned(),
+            name => name.to_owned(),
+        },
+        passkey: registered.passkey,
+        created_at: now,
+        last_used_at: None,
+        aaguid: registered.aaguid,
+        blocked_at: None,
+    })
+    .await?;
+    unit.append_audit(&AuditEvent::new(
         "account.created",
         &ceremony.user.username,
         &ceremony.user.username,
         serde_json::json!({
-            "role": ceremony.user.role.as_str(), "credentialId": credential_id, "via": "setup link",
+            "role": ceremony.user.role.as_str(), "groups": ceremony.user.groups,
+            "credentialId": credential_id, "via": "setup link",
         }),
-    )
-    .await;
+    ))
+    .await?;
+    unit.commit().await?;
+    start_session(&session, &ceremony.user.user_id, now).await?;
     Ok(Json(Done {
         redirect: "/".into(),
     }))
@@ -305,6 +309,12 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Result<R
 #[derive(Deserialize)]
 pub struct StepUpStart {
     code: String,
+    /// Why the requester needs it (approval guardrails; may be required).
+    #[serde(default)]
+    reason: Option<String>,
+    /// Break the glass instead of asking approvers.
+    #[serde(default, rename = "breakGlass")]
+    break_glass: bool,
 }
 
 pub async fn stepup_start(
@@ -315,33 +325,26 @@ pub async fn stepup_start(
     let user = signed_in(&state, &session)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    open_challenge_of(&state, &user, &[], &body.code).await?;
-    let credentials = state.store.credentials_of(&user.user_id).await?;
-    if !credentials.iter().any(Credential::usable) {
-        return Err(ApiError::Forbidden(
-            "your account has no usable passkey to step up with".into(),
+    let challenge = open_challenge_of(&state, &user, &user.groups, &body.code).await?;
+    // A reason the guardrail would refuse is refused before the key is touched.
+    let reason = match &challenge.approval {
+        Some(case) => crate::elevation::checked_reason(body.reason.as_deref(), case.rule.reason)?,
+        None => None,
+    };
+    if body.break_glass && reason.is_none() {
+        return Err(ApiError::BadRequest(
+            "reason: breaking the glass needs a reason".into(),
         ));
     }
-    let (options, auth) = match state.passkeys.start_stepup(&credentials) {
-        Ok(started) => started,
-        Err(e) => {
-            audit(
-                &state,
-                "stepup.failed",
-                &user.username,
-                &body.code,
-                serde_json::json!({ "reason": e.to_string() }),
-            )
-            .await;
-            return Err(e.into());
-        }
-    };
+    let (options, auth) = start_step_up(&state, &user, ("stepup.failed", &body.code)).await?;
     session
         .insert(
             STEPUP_KEY,
             StepUpCeremony {
                 user_id: user.user_id,
                 code: body.code,
+                reason,
+                break_glass: body.break_glass,
                 state: auth,
             },
         )
@@ -372,83 +375,78 @@ pub async fn stepup_finish(
     if ceremony.user_id != user.user_id || ceremony.code != body.code {
         return Err(ApiError::BadRequest("start the confirmation again".into()));
     }
-    let challenge = open_challenge_of(&state, &user, &[], &body.code).await?;
-    let used =
-        match verify_assertion(&state, &user, &body.credential, &ceremony.state, &client).await {
-            Ok(used) => used,
-            Err(e) => {
-                audit(
-                    &state,
-                    "stepup.failed",
-                    &user.username,
-                    &challenge.code,
-                    serde_json::json!({
-                        "reason": e.to_string(), "address": client.address,
-                    }),
-                )
-                .await;
-                return Err(e);
-            }
-        };
-    // The ceremony offered only approved keys and webauthn-rs holds the assertion to them; this
-    // keeps the rule true should either change.
-    if !state.passkeys.approval(&used).allows_stepup() {
-        return Err(PasskeyError::NoApprovedKey.into());
-    }
+    let challenge = open_challenge_of(&state, &user, &user.groups, &body.code).await?;
     let now = clock::now();
-    let evidence = Evidence {
-        method: "webauthn".into(),
-        account: user.username.clone(),
-        credential_id: Some(used.credential_id),
-        // Unknown when the authenticator did not disclose its model at registration.
-        aaguid: used.aaguid,
-        user_verified: true,
-        auth_time: now,
-        client_address: client.address,
-        user_agent: client.user_agent,
-        acr: None,
-        amr: None,
-    };
-    issue_grant(&state, &session, &user, &challenge, evidence, now).await?;
+    let evidence = step_up_evidence(
+        &state,
+        &user,
+        (&body.credential, &ceremony.state),
+        &client,
+        ("stepup.failed", &challenge.code),
+        now,
+    )
+    .await?;
+    if ceremony.break_glass {
+        let actor = Actor {
+            account: user.username.clone(),
+            groups: user.groups.clone(),
+        };
+        state
+            .elevation()
+            .break_glass(
+                &challenge.code,
+                &actor,
+                ceremony.reason.as_deref().unwrap_or_default(),
+                evidence,
+                now,
+            )
+            .await?;
+        session.cycle_id().await?;
+        session.insert(session_keys::AUTH_TIME, now).await?;
+        return Ok(Json(Done {
+            redirect: format!("/c/{}", challenge.code),
+        }));
+    }
+    confirm_challenge(
+        &state,
+        &session,
+        &user,
+        &challenge.code,
+        evidence,
+        ceremony.reason.as_deref(),
+        now,
+    )
+    .await?;
     Ok(Json(Done {
         redirect: format!("/c/{}", challenge.code),
     }))
 }
 
-/// Issue the grant for a confirmed challenge, whichever way the step-up was done (security key or
-/// identity provider): sign it, record it (once — a second confirmation conflicts), make it live for
-/// the webhook, raise the session and audit it.
-pub(super) async fn issue_grant(
+/// Confirm a challenge with a step-up just verified, whichever way it was done (security key or
+/// identity provider): the elevation issues the grant, or hands an approval guardrail's request to
+/// its approvers; then the session, whose authentication is fresher now, gets a new id.
+pub(super) async fn confirm_challenge(
     state: &AppState,
     session: &Session,
     user: &User,
-    challenge: &crate::challenges::Challenge,
+    code: &str,
     evidence: Evidence,
+    reason: Option<&str>,
     now: i64,
-) -> Result<Grant, ApiError> {
+) -> Result<Confirmed, ApiError> {
     let auth_time = evidence.auth_time;
-    let mut grant = Grant::for_challenge(challenge, evidence, now);
-    grant.token = state.signer.sign(&GrantClaims::of(&grant, &state.issuer()));
-    if !state.store.grant_challenge(&grant, now).await? {
-        return Err(ApiError::Conflict(
-            "this challenge was confirmed already or has expired".into(),
-        ));
-    }
-    state
-        .grants
-        .insert(&crate::grants::LiveGrant::from(&grant), now);
-    state
-        .challenges
-        .granted(&challenge.digest, &challenge.guardrail);
+    let actor = Actor {
+        account: user.username.clone(),
+        groups: user.groups.clone(),
+    };
+    let confirmed = state
+        .elevation()
+        .confirm(code, &actor, evidence, reason, now)
+        .await?;
     // A step-up raises the session's privilege: give it a new id.
     session.cycle_id().await?;
     session.insert(session_keys::AUTH_TIME, auth_time).await?;
-    audit(state, "grant.issued", &user.username, &grant.id, serde_json::json!({
-        "challenge": challenge.code, "guardrail": grant.guardrail, "scope": grant.scope.as_str(),
-        "expiresAt": grant.expires_at, "evidence": grant.evidence,
-    }))
-    .await;
-    Ok(grant)
+    Ok(confirmed)
 }
 
 /// The challenge if it is open and `user` (with the groups their identity provider asserts) may confirm
@@ -488,6 +486,66 @@ pub(super) async fn open_challenge_of(
         ));
     }
     Ok(challenge)
+}
+
+/// Ask `user`'s usable security keys for a step-up; a failure to start is audited as `failed`
+/// (kind, subject).
+pub(super) async fn start_step_up(
+    state: &AppState,
+    user: &User,
+    failed: (&str, &str),
+) -> Result<(serde_json::Value, PasskeyAuthentication), ApiError> {
+    let credentials = state.store.credentials_of(&user.user_id).await?;
+    if !credentials.iter().any(Credential::usable) {
+        return Err(ApiError::Forbidden(
+            "your account has no usable passkey to step up with".into(),
+        ));
+    }
+    match state.passkeys.start_stepup(&credentials) {
+        Ok(started) => Ok(started),
+        Err(e) => {
+            let detail = serde_json::json!({ "reason": e.to_string() });
+            audit(state, failed.0, &user.username, failed.1, detail).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// A step-up by `user` with a security key, verified (an approved key, user verification) and
+/// recorded as evidence; a failure is audited as `failed` (kind, subject) and refused.
+pub(super) async fn step_up_evidence(
+    state: &AppState,
+    user: &User,
+    (response, ceremony): (&PublicKeyCredential, &PasskeyAuthentication),
+    client: &Client,
+    failed: (&str, &str),
+    now: i64,
+) -> Result<Evidence, ApiError> {
+    let used = match verify_assertion(state, user, response, ceremony, client).await {
+        Ok(used) => used,
+        Err(e) => {
+            let detail = serde_json::json!({ "reason": e.to_string(), "address": client.address });
+            audit(state, failed.0, &user.username, failed.1, detail).await;
+            return Err(e);
+        }
+    };
+    // The ceremony offered only approved keys and webauthn-rs holds the assertion to them; this
+    // keeps the rule true should either change.
+    if !state.passkeys.approval(&used).allows_stepup() {
+        return Err(PasskeyError::NoApprovedKey.into());
+    }
+    Ok(Evidence {
+        method: "webauthn".into(),
+        account: user.username.clone(),
+        credential_id: Some(used.credential_id),
+        // Unknown when the authenticator did not disclose its model at registration.
+        aaguid: used.aaguid,
+        user_verified: true,
+        auth_time: now,
+        client_address: client.address.clone(),
+        user_agent: client.user_agent.clone(),
+        ..Evidence::default()
+    })
 }
 
 /// Verify an assertion against the user's own usable credentials and save the new counter; returns

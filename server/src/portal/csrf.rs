@@ -172,19 +172,39 @@ pub async fn synchronizer_token(
     if !matches {
         return refused("this request carries no valid CSRF token");
     }
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     adopt(&session, from_cookie.as_deref()).await;
-    renew_if_cycled(&session, id_before).await;
+    // A page that stepped up in place keeps working: the script swaps in the renewed token
+    // (a same-origin read; other origins cannot see response headers).
+    if let Some(value) = renew_if_cycled(&session, id_before)
+        .await
+        .and_then(|t| header::HeaderValue::from_str(&t).ok())
+    {
+        response.headers_mut().insert(RENEWED_TOKEN_HEADER, value);
+    }
     response
 }
 
-/// A new token when the session id was cycled (its data kept); a flushed session needs none.
-async fn renew_if_cycled(session: &Session, id_before: Option<tower_sessions::session::Id>) {
+/// The header that hands a renewed token to the page whose request renewed it.
+const RENEWED_TOKEN_HEADER: &str = "x-csrf-token";
+
+/// A new token when the session id was cycled (its data kept), returned for the page that asked;
+/// a flushed session needs none.
+async fn renew_if_cycled(
+    session: &Session,
+    id_before: Option<tower_sessions::session::Id>,
+) -> Option<String> {
     if id_before.is_some() && session.id().is_none() && !session.is_empty().await {
-        if let Err(e) = session.insert(session_keys::CSRF_TOKEN, new_token()).await {
-            tracing::error!(error = %e, "could not renew the CSRF token");
+        let token = new_token();
+        match session
+            .insert(session_keys::CSRF_TOKEN, token.clone())
+            .await
+        {
+            Ok(()) => return Some(token),
+            Err(e) => tracing::error!(error = %e, "could not renew the CSRF token"),
         }
     }
+    None
 }
 
 fn wants_html(request: &Request) -> bool {

@@ -42,6 +42,20 @@ impl From<crate::identity::authz::Denied> for ApiError {
     }
 }
 
+impl From<crate::elevation::ElevationError> for ApiError {
+    fn from(e: crate::elevation::ElevationError) -> Self {
+        use crate::elevation::ElevationError as E;
+        match e {
+            E::Store(s) => ApiError::Store(s),
+            E::NotFound | E::BadReason(_) => ApiError::BadRequest(e.to_string()),
+            E::NotYours { .. } | E::Refused(_) | E::NoBreakGlass(_) | E::StaleStepUp(_) => {
+                ApiError::Forbidden(e.to_string())
+            }
+            E::Closed(_) | E::NotNow(_) | E::AlreadyDecided => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -1,21 +1,24 @@
 //! The portal listener: Leptos pages and server functions, WebAuthn ceremonies, static assets.
 
 mod account;
+mod approvals;
 mod assets;
 mod backend;
 pub mod ceremonies;
 mod changes;
 pub mod client;
 mod csrf;
-mod describe;
+pub mod describe;
 mod diff;
 mod error;
+mod events;
 mod heavy;
 mod listener;
 mod objects;
 mod oidc;
 mod origin;
 pub mod ratelimit;
+mod review;
 mod security_headers;
 mod sessions;
 mod theme;
@@ -102,6 +105,10 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .route("/auth/login/finish", post(ceremonies::login_finish))
         .route("/auth/stepup/start", post(ceremonies::stepup_start))
         .route("/auth/stepup/finish", post(ceremonies::stepup_finish))
+        .route("/auth/decide/start", post(approvals::decide_start))
+        .route("/auth/decide/finish", post(approvals::decide_finish))
+        .route("/c/withdraw", post(approvals::withdraw))
+        .route("/events", get(events::events))
         .route("/auth/logout", post(ceremonies::logout))
         .route("/auth/logout-everywhere", post(sessions::logout_everywhere))
         .route(
@@ -126,6 +133,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         )
         .route("/auth/oidc/login", post(oidc::login))
         .route("/auth/oidc/stepup", post(oidc::stepup))
+        .route("/auth/oidc/decide", post(oidc::decide))
         .route(crate::identity::oidc::CALLBACK_PATH, get(oidc::callback))
         .layer(axum::middleware::from_fn_with_state(
             ratelimit::Limited {

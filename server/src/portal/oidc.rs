@@ -11,11 +11,13 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::backend::{oidc_identity, signed_in};
-use super::ceremonies::{audit, issue_grant, open_challenge_of, Client};
+use super::ceremonies::{audit, confirm_challenge, open_challenge_of, Client};
 use super::error::ApiError;
-use crate::challenges::is_code;
+use crate::challenges::{is_code, ApprovalDecision};
 use crate::clock;
+use crate::elevation::{checked_reason, Actor};
 use crate::grants::Evidence;
+use crate::identity::authz::{allows, Permission};
 use crate::identity::oidc::{OidcError, OidcIdentity, PendingFlow, Purpose, StepUpDemand};
 use crate::state::AppState;
 
@@ -73,6 +75,9 @@ pub async fn login(
 #[derive(Deserialize)]
 pub struct StepUpForm {
     code: String,
+    /// Why, for an approval guardrail.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 pub async fn stepup(
@@ -99,6 +104,13 @@ pub async fn stepup(
         Ok(c) => c,
         Err(_) => return challenge_page(&code, Some("challenge")),
     };
+    let reason = match &challenge.approval {
+        Some(case) => match checked_reason(form.reason.as_deref(), case.rule.reason) {
+            Ok(reason) => reason,
+            Err(_) => return challenge_page(&code, Some("reason")),
+        },
+        None => None,
+    };
     let refused_as_stale = matches!(session.get::<bool>(STALE_KEY).await, Ok(Some(true)));
     let demand = step_up_demand(
         challenge.freshness_secs,
@@ -107,7 +119,10 @@ pub async fn stepup(
     );
     match oidc
         .begin(
-            Purpose::StepUp { code: code.clone() },
+            Purpose::StepUp {
+                code: code.clone(),
+                reason,
+            },
             Some(demand),
             clock::now(),
         )
@@ -120,6 +135,76 @@ pub async fn stepup(
             .await
         }
         Err(e) => challenge_page(&code, Some(e.reason())),
+    }
+}
+
+/// `POST /auth/oidc/decide` (form: `code`, `decision`, `reason`): an approver signed in through the
+/// identity provider decides after the provider vouches for them again, with a second factor.
+#[derive(Deserialize)]
+pub struct DecideForm {
+    code: String,
+    decision: ApprovalDecision,
+    #[serde(default)]
+    reason: String,
+}
+
+fn review_page(code: &str, reason: Option<&str>) -> Response {
+    // `code` is checked with `is_code` before it gets here, so it is safe in a path.
+    match reason {
+        Some(r) => Redirect::to(&format!("/approvals/{code}?oidc={r}")).into_response(),
+        None => Redirect::to(&format!("/approvals/{code}")).into_response(),
+    }
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let code = form.code;
+    if !is_code(&code) {
+        return Redirect::to("/approvals").into_response();
+    }
+    let Some(oidc) = state.oidc.clone() else {
+        return review_page(&code, Some("off"));
+    };
+    let Some(identity) = oidc_identity(&session).await else {
+        return review_page(&code, Some("not_oidc"));
+    };
+    if !allows(identity.role, Permission::ReviewEscalations) {
+        return review_page(&code, Some("challenge"));
+    }
+    let approver = Actor {
+        account: identity.username.clone(),
+        groups: identity.groups.clone(),
+    };
+    let challenge = match state
+        .elevation()
+        .check_decider(&code, &approver, clock::now())
+        .await
+    {
+        Ok(c) => c,
+        Err(_) => return review_page(&code, Some("challenge")),
+    };
+    if form.decision == ApprovalDecision::Reject && form.reason.trim().is_empty() {
+        return review_page(&code, Some("reason"));
+    }
+    let refused_as_stale = matches!(session.get::<bool>(STALE_KEY).await, Ok(Some(true)));
+    let demand = step_up_demand(
+        challenge.freshness_secs,
+        identity.multi_factor(&oidc.config().mfa_acr),
+        refused_as_stale,
+    );
+    let purpose = Purpose::Decide {
+        code: code.clone(),
+        decision: form.decision,
+        reason: form.reason,
+    };
+    match oidc.begin(purpose, Some(demand), clock::now()).await {
+        Ok((url, flow)) => {
+            redirect_to_provider(&session, url, flow, || review_page(&code, Some("session"))).await
+        }
+        Err(e) => review_page(&code, Some(e.reason())),
     }
 }
 
@@ -219,7 +304,7 @@ pub async fn callback(
                 login_page(e.reason(), &next)
             }
         },
-        Purpose::StepUp { code } => {
+        Purpose::StepUp { code, reason } => {
             let refused = |reason: &'static str, why: String| {
                 let state = state.clone();
                 let actor = actor.clone();
@@ -239,30 +324,21 @@ pub async fn callback(
                     challenge_page(&code, Some(reason))
                 }
             };
-            let identity = match outcome {
+            let identity = match reauthenticated(&session, current.is_some(), outcome).await {
                 Ok(identity) => identity,
-                Err(e) => {
-                    if matches!(e, OidcError::Stale(_)) {
-                        let _ = session.insert(STALE_KEY, true).await;
-                    }
-                    return refused(e.reason(), e.to_string()).await;
-                }
+                Err((reason, why)) => return refused(reason, why).await,
             };
-            // The step-up must come from the same provider account that is signed in here.
-            let same_person = oidc_identity(&session).await.is_some_and(|signed| {
-                signed.issuer == identity.issuer && signed.subject == identity.subject
-            });
-            if current.is_none() || !same_person {
-                return refused(
-                    "mismatch",
-                    format!(
-                        "the provider confirmed {}, not the signed-in person",
-                        identity.username
-                    ),
-                )
-                .await;
-            }
-            match step_up(&state, &session, &client, identity, &code, now).await {
+            match step_up(
+                &state,
+                &session,
+                &client,
+                identity,
+                &code,
+                reason.as_deref(),
+                now,
+            )
+            .await
+            {
                 Ok(()) => {
                     let _ = session.remove_value(STALE_KEY).await;
                     challenge_page(&code, None)
@@ -270,7 +346,121 @@ pub async fn callback(
                 Err(e) => refused("challenge", e.to_string()).await,
             }
         }
+        Purpose::Decide {
+            code,
+            decision,
+            reason,
+        } => {
+            let identity = match reauthenticated(&session, current.is_some(), outcome).await {
+                Ok(identity) => identity,
+                Err((why_code, why)) => {
+                    audit(
+                        &state,
+                        "approval.stepup_failed",
+                        &actor,
+                        &code,
+                        serde_json::json!({
+                            "method": "oidc", "reason": why, "address": client.address,
+                        }),
+                    )
+                    .await;
+                    return review_page(&code, Some(why_code));
+                }
+            };
+            match decided(
+                &state,
+                &session,
+                &client,
+                identity,
+                (&code, decision, &reason),
+                now,
+            )
+            .await
+            {
+                Ok(()) => {
+                    let _ = session.remove_value(STALE_KEY).await;
+                    review_page(&code, None)
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, %code, "an approver's decision was refused");
+                    review_page(&code, Some("challenge"))
+                }
+            }
+        }
     }
+}
+
+/// The evidence of a step-up the provider has just vouched for.
+fn oidc_evidence(identity: &OidcIdentity, client: &Client) -> Evidence {
+    Evidence {
+        method: "oidc".into(),
+        account: identity.username.clone(),
+        // The provider verified the person with the factors named in acr/amr.
+        user_verified: true,
+        auth_time: identity.auth_time,
+        client_address: client.address.clone(),
+        user_agent: client.user_agent.clone(),
+        acr: identity.acr.clone(),
+        amr: Some(identity.amr.clone()),
+        ..Evidence::default()
+    }
+}
+
+/// The identity the provider has just vouched for, if it is the person signed in here: a stale
+/// sign-in is remembered, so the next attempt asks the provider to log in again.
+async fn reauthenticated(
+    session: &Session,
+    signed_in: bool,
+    outcome: Result<OidcIdentity, OidcError>,
+) -> Result<OidcIdentity, (&'static str, String)> {
+    let identity = match outcome {
+        Ok(identity) => identity,
+        Err(e) => {
+            if matches!(e, OidcError::Stale(_)) {
+                let _ = session.insert(STALE_KEY, true).await;
+            }
+            return Err((e.reason(), e.to_string()));
+        }
+    };
+    // The step-up must come from the same provider account that is signed in here.
+    let same_person = oidc_identity(session).await.is_some_and(|signed| {
+        signed.issuer == identity.issuer && signed.subject == identity.subject
+    });
+    if !signed_in || !same_person {
+        return Err((
+            "mismatch",
+            format!(
+                "the provider confirmed {}, not the signed-in person",
+                identity.username
+            ),
+        ));
+    }
+    Ok(identity)
+}
+
+/// The approver's decision, once the provider vouched for the same person again.
+async fn decided(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    identity: OidcIdentity,
+    (code, decision, reason): (&str, ApprovalDecision, &str),
+    now: i64,
+) -> Result<(), ApiError> {
+    let evidence = oidc_evidence(&identity, client);
+    let approver = Actor {
+        account: identity.username.clone(),
+        groups: identity.groups.clone(),
+    };
+    state
+        .elevation()
+        .decide(code, &approver, decision, reason, evidence, now)
+        .await?;
+    session.cycle_id().await?;
+    session
+        .insert(session_keys::OIDC_IDENTITY, &identity)
+        .await?;
+    Ok(())
 }
 
 async fn sign_in(
@@ -308,25 +498,23 @@ async fn step_up(
     client: &Client,
     identity: OidcIdentity,
     code: &str,
+    reason: Option<&str>,
     now: i64,
 ) -> Result<(), ApiError> {
     // The owner check runs on the identity the provider has just vouched for.
     let user = identity.as_user();
     let challenge = open_challenge_of(state, &user, &identity.groups, code).await?;
-    let evidence = Evidence {
-        method: "oidc".into(),
-        account: identity.username.clone(),
-        credential_id: None,
-        // The provider verified the person with the factors named in acr/amr.
-        user_verified: true,
-        auth_time: identity.auth_time,
-        client_address: client.address.clone(),
-        user_agent: client.user_agent.clone(),
-        acr: identity.acr.clone(),
-        amr: Some(identity.amr.clone()),
-        aaguid: None,
-    };
-    issue_grant(state, session, &user, &challenge, evidence, now).await?;
+    let evidence = oidc_evidence(&identity, client);
+    confirm_challenge(
+        state,
+        session,
+        &user,
+        &challenge.code,
+        evidence,
+        reason,
+        now,
+    )
+    .await?;
     // The session now carries the stronger, fresher authentication.
     session
         .insert(session_keys::OIDC_IDENTITY, &identity)

@@ -1,4 +1,4 @@
-//! Rate limits on authentication (`/auth/login/*`, `/auth/stepup/*`, `/auth/oidc/*`,
+//! Rate limits on authentication (`/auth/login/*`, `/auth/stepup/*`, `/auth/decide/*`, `/auth/oidc/*`,
 //! `/auth/setup/*`): failures are counted per client address and per account, in memory; past a
 //! few free failures each further one doubles the wait (exponential backoff, capped). A blocked
 //! client gets 429 with `Retry-After` and a message saying how long to wait; the first refusal of
@@ -160,6 +160,7 @@ enum Attempt {
 /// Paths of a step-up, or of the identity provider's return (a step-up's when signed in).
 fn is_stepup_path(path: &str) -> bool {
     path.starts_with("/auth/stepup/")
+        || path.starts_with("/auth/decide/")
         || path == "/auth/oidc/stepup"
         || path == crate::identity::oidc::CALLBACK_PATH
 }
@@ -216,6 +217,7 @@ fn is_limited_path(path: &str) -> bool {
     [
         "/auth/login/",
         "/auth/stepup/",
+        "/auth/decide/",
         "/auth/oidc/",
         "/auth/setup/",
     ]

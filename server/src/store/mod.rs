@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::audit::checkpoint::AuditCheckpoint;
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::challenges::Challenge;
 pub use crate::challenges::ChallengeUsage;
+use crate::challenges::{ApprovalRecord, Challenge};
 use crate::decisions::DecisionRecord;
 use crate::grants::{Grant, LiveGrant};
 use crate::identity::setup::Invitation;
@@ -104,6 +104,10 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<Invitation>, StoreError>;
+    /// Replace an account's groups; false if no account has this username.
+    async fn set_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError>;
+    /// Every local account, by username.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
     /// Give an account another role; false if no account has this username.
     async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError>;
     /// Disable an account (`Some(at)`) or enable it again (`None`); false if no account has this
@@ -142,6 +146,24 @@ pub trait Store: Send + Sync + 'static {
     /// Recent challenges of a Kubernetes username, newest first.
     async fn challenges_of(&self, username: &str, limit: i64)
         -> Result<Vec<Challenge>, StoreError>;
+    /// Challenges waiting for approvers (unexpired), newest first.
+    async fn awaiting_challenges(&self, now: i64, limit: i64)
+        -> Result<Vec<Challenge>, StoreError>;
+    /// Open challenges past their expiry, marked expired now and returned (what a sweeper
+    /// announces).
+    async fn expire_challenges(&self, now: i64) -> Result<Vec<Challenge>, StoreError>;
+    /// The newest rejected challenge for this digest and guardrail closed at or after `since`: what
+    /// a retry is told.
+    async fn recent_rejection(
+        &self,
+        digest: &str,
+        guardrail: &str,
+        since: i64,
+    ) -> Result<Option<Challenge>, StoreError>;
+    /// The approvers' decisions on a challenge, in the order they came.
+    async fn approvals_of(&self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Start a unit of work: what is done through it is committed together or not at all.
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
     /// Atomically move a pending, unexpired challenge to granted and store its grant; false if it was not open.
     async fn grant_challenge(&self, grant: &Grant, now: i64) -> Result<bool, StoreError>;
 
@@ -217,11 +239,47 @@ pub trait Store: Send + Sync + 'static {
     async fn revoked_since(&self, _after: i64) -> Result<Vec<RevokedGrant>, StoreError> {
         Ok(Vec::new())
     }
+    /// Tell other processes on this database `payload` on `channel` (PostgreSQL `NOTIFY`); a
+    /// no-op where the backend cannot push. A failure only delays them.
+    async fn announce(&self, _channel: &str, _payload: &str) {}
+    /// What other processes announce on `channel` (PostgreSQL `LISTEN`); `None` where the backend
+    /// cannot push.
+    async fn feed(&self, _channel: &str) -> Result<Option<Feed>, StoreError> {
+        Ok(None)
+    }
     /// Grant ids as other processes revoke them, pushed by the database (PostgreSQL `LISTEN`);
     /// `None` where the backend cannot push, and callers poll [`Store::revoked_since`].
     async fn revocation_feed(&self) -> Result<Option<RevocationFeed>, StoreError> {
         Ok(None)
     }
+}
+
+/// Writes that stand or fall together: dropped without [`UnitOfWork::commit`], nothing happened.
+///
+/// A unit holds the challenge it read for itself until it ends (`for update` on PostgreSQL; the
+/// database's one writer on SQLite), so two approvers deciding at once are taken one after the other.
+#[async_trait]
+pub trait UnitOfWork: Send {
+    /// Challenge by code, held for this unit.
+    async fn challenge(&mut self, code: &str) -> Result<Option<Challenge>, StoreError>;
+    /// Store a challenge's new state (status, grant, body).
+    async fn update_challenge(&mut self, challenge: &Challenge) -> Result<(), StoreError>;
+    /// The decisions on a challenge so far.
+    async fn approvals(&mut self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Record a decision; false if this approver decided this challenge before.
+    async fn put_approval(&mut self, approval: &ApprovalRecord) -> Result<bool, StoreError>;
+    /// Store a new grant.
+    async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
+    /// Mark a setup token used; false if it was already used or expired.
+    async fn use_setup_token(&mut self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// Create an account; `Conflict` if the username is taken.
+    async fn create_user(&mut self, user: &User) -> Result<(), StoreError>;
+    /// Register a credential.
+    async fn add_credential(&mut self, credential: &Credential) -> Result<(), StoreError>;
+    /// Append to the audit chain, in this unit.
+    async fn append_audit(&mut self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Make it all stick.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// What one pruning pass deleted.
@@ -250,9 +308,12 @@ pub struct RevokedGrant {
     pub revoked_at: i64,
 }
 
-/// Ids of grants revoked elsewhere, as the database announces them; closed when the connection
-/// behind it is lost.
-pub type RevocationFeed = tokio::sync::mpsc::Receiver<String>;
+/// What other processes announce on one channel, as the database pushes it; closed when the
+/// connection behind it is lost.
+pub type Feed = tokio::sync::mpsc::Receiver<String>;
+
+/// Ids of grants revoked elsewhere (a [`Feed`] on [`REVOCATION_CHANNEL`]).
+pub type RevocationFeed = Feed;
 
 /// The channel PostgreSQL announces revocations on (payload: the grant id).
 pub const REVOCATION_CHANNEL: &str = "countersign_revocations";

@@ -13,7 +13,7 @@ const AUDIT_LOCK_KEY: i64 = 0x6373_2d61_7564_6974;
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: PgPool,
-    audit_mutex: tokio::sync::Mutex<()>,
+    audit_mutex: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PostgresStore {
@@ -27,14 +27,11 @@ impl PostgresStore {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self {
             pool,
-            audit_mutex: tokio::sync::Mutex::new(()),
+            audit_mutex: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
-    async fn lock_audit(
-        &self,
-        tx: &mut sqlx::Transaction<'_, Postgres>,
-    ) -> Result<(), super::StoreError> {
+    async fn lock_audit(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), super::StoreError> {
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
             .execute(&mut **tx)
@@ -42,23 +39,41 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// `NOTIFY` the replicas listening; a failure only delays them until their next poll.
-    async fn announce_revocation(&self, grant_id: &str) {
+    /// PostgreSQL: a plain transaction; the rows a unit reads are locked `for update`, and the
+    /// audit lock is taken when it first appends.
+    async fn begin_unit(
+        &self,
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, Postgres>,
+            Option<tokio::sync::OwnedMutexGuard<()>>,
+        ),
+        super::StoreError,
+    > {
+        Ok((self.pool.begin().await?, None))
+    }
+
+    /// `NOTIFY` the replicas listening on `channel`; a failure only delays them (revocations until
+    /// their next poll, live pages until their next refetch).
+    async fn notify_channel(&self, channel: &str, payload: &str) {
         if let Err(e) = sqlx::query("select pg_notify($1, $2)")
-            .bind(super::REVOCATION_CHANNEL)
-            .bind(grant_id)
+            .bind(channel)
+            .bind(payload)
             .execute(&self.pool)
             .await
         {
-            tracing::warn!(error = %e, grant = grant_id, "could not announce a revocation; replicas learn on their next poll");
+            tracing::warn!(error = %e, channel, "could not notify the other replicas");
         }
     }
 
     /// `LISTEN` on a connection of its own; the feed closes when that connection is lost (the
     /// caller polls meanwhile and may listen again).
-    async fn listen_revocations(&self) -> Result<Option<super::RevocationFeed>, super::StoreError> {
+    async fn listen_channel(
+        &self,
+        channel: &str,
+    ) -> Result<Option<super::Feed>, super::StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen(super::REVOCATION_CHANNEL).await?;
+        listener.listen(channel).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
             loop {
@@ -71,11 +86,11 @@ impl PostgresStore {
                         }
                     }
                     Ok(None) => {
-                        tracing::warn!("revocation listener lost its connection");
+                        tracing::warn!("listener lost its connection");
                         break;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "revocation listener failed");
+                        tracing::warn!(error = %e, "listener failed");
                         break;
                     }
                 }
@@ -85,7 +100,7 @@ impl PostgresStore {
     }
 }
 
-super::queries::impl_store!(PostgresStore, Postgres);
+super::queries::impl_store!(PostgresStore, Postgres, " for update");
 
 impl AnyStore for PostgresStore {
     fn session_store(&self) -> SessionBackend {

@@ -1,17 +1,19 @@
 //! The SQL both backends share. Each backend instantiates it for its own pool type, so the
 //! statements are written once while each implementation stays concrete (no `Any` driver).
 
-/// Implement [`crate::store::Store`] for a struct with `pool: sqlx::Pool<$db>` and an
-/// `async fn lock_audit(&self, tx: &mut sqlx::Transaction<'_, $db>)` that serialises audit appends,
-/// plus `announce_revocation` and `listen_revocations` (pushing revocations to other replicas, where
+/// Implement [`crate::store::Store`] for a struct with `pool: sqlx::Pool<$db>`, an
+/// `async fn lock_audit(tx: &mut sqlx::Transaction<'_, $db>)` that serialises audit appends, a
+/// `begin_unit` that opens a transaction holding the database's write order for a unit of work,
+/// `$for_update` the clause that locks a row read in it,
+/// plus `notify_channel` and `listen_channel` (pushing revocations and elevations to other replicas, where
 /// the backend can).
 macro_rules! impl_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $for_update:literal) => {
         use sqlx::Row as _;
 
         use $crate::audit::checkpoint::AuditCheckpoint;
         use $crate::audit::{chain_hash, AuditEvent, AuditRecord, GENESIS_HASH};
-        use $crate::challenges::{Challenge, ChallengeStatus};
+        use $crate::challenges::{ApprovalDecision, ApprovalRecord, Challenge, ChallengeStatus};
         use $crate::grants::{Grant, LiveGrant};
         use $crate::identity::setup::Invitation;
         use $crate::identity::{Credential, Role, User};
@@ -19,6 +21,11 @@ macro_rules! impl_store {
         use $crate::store::{Store, StoreError};
 
         type Row = <$db as sqlx::Database>::Row;
+        type Conn = <$db as sqlx::Database>::Connection;
+
+        fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+            move |e| StoreError::Corrupt(what, e.to_string())
+        }
 
         fn is_unique_violation(e: &sqlx::Error) -> bool {
             matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -30,6 +37,7 @@ macro_rules! impl_store {
                 username: row.try_get("username")?,
                 display_name: row.try_get("display_name")?,
                 role: Role::parse(row.try_get::<&str, _>("role")?),
+                groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("account groups"))?,
                 created_at: row.try_get("created_at")?,
             })
         }
@@ -97,6 +105,211 @@ macro_rules! impl_store {
             })
         }
 
+
+        fn approval_from(row: &Row) -> Result<ApprovalRecord, StoreError> {
+            Ok(ApprovalRecord {
+                challenge_code: row.try_get("challenge_code")?,
+                approver: row.try_get("approver")?,
+                decision: ApprovalDecision::parse(row.try_get::<&str, _>("decision")?),
+                reason: row.try_get("reason")?,
+                groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("approval groups"))?,
+                evidence: serde_json::from_str(row.try_get::<&str, _>("evidence")?).map_err(corrupt("approval evidence"))?,
+                decided_at: row.try_get("decided_at")?,
+            })
+        }
+
+        // Statements shared by the pool's methods and a unit of work's: written once, run on
+        // whichever connection holds them.
+
+        async fn insert_user(conn: &mut Conn, user: &User) -> Result<(), StoreError> {
+            let groups = serde_json::to_string(&user.groups).map_err(corrupt("account groups"))?;
+            sqlx::query(
+                "insert into users (user_id, username, display_name, role, created_at, groups) values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&user.user_id)
+            .bind(&user.username)
+            .bind(&user.display_name)
+            .bind(user.role.as_str())
+            .bind(user.created_at)
+            .bind(groups)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { e.into() })?;
+            Ok(())
+        }
+
+        async fn insert_credential(conn: &mut Conn, c: &Credential) -> Result<(), StoreError> {
+            sqlx::query(
+                "insert into credentials (credential_id, user_id, name, passkey, created_at, last_used_at, aaguid, blocked_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&c.credential_id)
+            .bind(&c.user_id)
+            .bind(&c.name)
+            .bind(&c.passkey)
+            .bind(c.created_at)
+            .bind(c.last_used_at)
+            .bind(&c.aaguid)
+            .bind(c.blocked_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("credential") } else { e.into() })?;
+            Ok(())
+        }
+
+        async fn take_setup_token(conn: &mut Conn, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "update setup_tokens set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1",
+            )
+            .bind(now)
+            .bind(token_hash)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn insert_grant_row(conn: &mut Conn, g: &Grant) -> Result<(), StoreError> {
+            let evidence = serde_json::to_string(&g.evidence).map_err(corrupt("grant evidence"))?;
+            sqlx::query(
+                "insert into grants (grant_id, challenge_code, username, guardrail, cluster, scope, digest, namespace,
+                                     object_key, uses_left, created_at, expires_at, revoked_at, token, evidence)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(&g.id)
+            .bind(&g.challenge_code)
+            .bind(&g.username)
+            .bind(&g.guardrail)
+            .bind(&g.cluster)
+            .bind(g.scope.as_str())
+            .bind(&g.digest)
+            .bind(&g.namespace)
+            .bind(&g.object_key)
+            .bind(g.uses_left)
+            .bind(g.created_at)
+            .bind(g.expires_at)
+            .bind(g.revoked_at)
+            .bind(&g.token)
+            .bind(evidence)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Append one audit record; the caller holds the audit lock in the same transaction.
+        async fn append_audit_row(conn: &mut Conn, event: &AuditEvent) -> Result<(), StoreError> {
+            let prev: Option<String> = sqlx::query_scalar("select hash from audit_events order by seq desc limit 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+            let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
+            let hash = chain_hash(&prev, event);
+            sqlx::query(
+                "insert into audit_events (at, kind, actor, subject, detail, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(event.at)
+            .bind(&event.kind)
+            .bind(&event.actor)
+            .bind(&event.subject)
+            .bind(event.detail.to_string())
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn approvals_on(conn: &mut Conn, code: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+            let rows = sqlx::query("select * from approvals where challenge_code = $1 order by decided_at, approver")
+                .bind(code)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.iter().map(approval_from).collect()
+        }
+
+        /// A unit of work on this backend.
+        pub struct Unit {
+            tx: sqlx::Transaction<'static, $db>,
+            /// Held to the end where the backend serialises writers in-process (SQLite).
+            _serial: Option<tokio::sync::OwnedMutexGuard<()>>,
+            audit_locked: bool,
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::UnitOfWork for Unit {
+            async fn challenge(&mut self, code: &str) -> Result<Option<Challenge>, StoreError> {
+                let row = sqlx::query(concat!("select * from challenges where code = $1", $for_update))
+                    .bind(code)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(challenge_from).transpose()
+            }
+
+            async fn update_challenge(&mut self, c: &Challenge) -> Result<(), StoreError> {
+                let body = serde_json::to_string(c).map_err(corrupt("challenge"))?;
+                sqlx::query("update challenges set status = $1, grant_id = $2, expires_at = $3, body = $4, body_bytes = $5 where code = $6")
+                    .bind(c.status.as_str())
+                    .bind(&c.grant_id)
+                    .bind(c.expires_at)
+                    .bind(&body)
+                    .bind(body.len() as i64)
+                    .bind(&c.code)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn approvals(&mut self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+                approvals_on(&mut self.tx, code).await
+            }
+
+            async fn put_approval(&mut self, a: &ApprovalRecord) -> Result<bool, StoreError> {
+                let groups = serde_json::to_string(&a.groups).map_err(corrupt("approval groups"))?;
+                let evidence = serde_json::to_string(&a.evidence).map_err(corrupt("approval evidence"))?;
+                let done = sqlx::query(
+                    "insert into approvals (challenge_code, approver, decision, reason, groups, evidence, decided_at)
+                     values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+                )
+                .bind(&a.challenge_code)
+                .bind(&a.approver)
+                .bind(a.decision.as_str())
+                .bind(&a.reason)
+                .bind(groups)
+                .bind(evidence)
+                .bind(a.decided_at)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
+                insert_grant_row(&mut self.tx, grant).await
+            }
+
+            async fn use_setup_token(&mut self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+                take_setup_token(&mut self.tx, token_hash, now).await
+            }
+
+            async fn create_user(&mut self, user: &User) -> Result<(), StoreError> {
+                insert_user(&mut self.tx, user).await
+            }
+
+            async fn add_credential(&mut self, credential: &Credential) -> Result<(), StoreError> {
+                insert_credential(&mut self.tx, credential).await
+            }
+
+            async fn append_audit(&mut self, event: &AuditEvent) -> Result<(), StoreError> {
+                if !self.audit_locked {
+                    <$store>::lock_audit(&mut self.tx).await?;
+                    self.audit_locked = true;
+                }
+                append_audit_row(&mut self.tx, event).await
+            }
+
+            async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl Store for $store {
             async fn count_users(&self) -> Result<i64, StoreError> {
@@ -104,18 +317,7 @@ macro_rules! impl_store {
             }
 
             async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-                sqlx::query(
-                    "insert into users (user_id, username, display_name, role, created_at) values ($1, $2, $3, $4, $5)",
-                )
-                .bind(&user.user_id)
-                .bind(&user.username)
-                .bind(&user.display_name)
-                .bind(user.role.as_str())
-                .bind(user.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { e.into() })?;
-                Ok(())
+                insert_user(&mut *self.pool.acquire().await?, user).await
             }
 
             async fn user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
@@ -130,22 +332,7 @@ macro_rules! impl_store {
             }
 
             async fn add_credential(&self, c: &Credential) -> Result<(), StoreError> {
-                sqlx::query(
-                    "insert into credentials (credential_id, user_id, name, passkey, created_at, last_used_at, aaguid, blocked_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&c.credential_id)
-                .bind(&c.user_id)
-                .bind(&c.name)
-                .bind(&c.passkey)
-                .bind(c.created_at)
-                .bind(c.last_used_at)
-                .bind(&c.aaguid)
-                .bind(c.blocked_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("credential") } else { e.into() })?;
-                Ok(())
+                insert_credential(&mut *self.pool.acquire().await?, c).await
             }
 
             async fn credentials_of(&self, user_id: &str) -> Result<Vec<Credential>, StoreError> {
@@ -212,23 +399,17 @@ macro_rules! impl_store {
             }
 
             async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "update setup_tokens set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1",
-                )
-                .bind(now)
-                .bind(token_hash)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                take_setup_token(&mut *self.pool.acquire().await?, token_hash, now).await
             }
 
             async fn put_invitation(&self, token_hash: &str, created_at: i64, expires_at: i64, invitation: &Invitation) -> Result<(), StoreError> {
-                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username) values ($1, $2, $3, $4, $5)")
+                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username, groups) values ($1, $2, $3, $4, $5, $6)")
                     .bind(token_hash)
                     .bind(created_at)
                     .bind(expires_at)
                     .bind(invitation.role.as_str())
                     .bind(&invitation.username)
+                    .bind(serde_json::to_string(&invitation.groups).map_err(corrupt("invitation groups"))?)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -236,7 +417,7 @@ macro_rules! impl_store {
 
             async fn invitation(&self, token_hash: &str, now: i64) -> Result<Option<Invitation>, StoreError> {
                 let row = sqlx::query(
-                    "select role, username from setup_tokens where token_hash = $1 and used_at is null and expires_at > $2",
+                    "select role, username, groups from setup_tokens where token_hash = $1 and used_at is null and expires_at > $2",
                 )
                 .bind(token_hash)
                 .bind(now)
@@ -249,6 +430,7 @@ macro_rules! impl_store {
                 Ok(Some(Invitation {
                     role: Role::from_name(&role).ok_or(StoreError::Corrupt("invitation role", role))?,
                     username,
+                    groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("invitation groups"))?,
                 }))
             }
 
@@ -290,12 +472,13 @@ macro_rules! impl_store {
                 if marked.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username) values ($1, $2, $3, $4, $5)")
+                sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username, groups) values ($1, $2, $3, $4, $5, $6)")
                     .bind(token_hash)
                     .bind(created_at)
                     .bind(expires_at)
                     .bind(invitation.role.as_str())
                     .bind(&invitation.username)
+                    .bind(serde_json::to_string(&invitation.groups).map_err(corrupt("invitation groups"))?)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -305,14 +488,14 @@ macro_rules! impl_store {
             async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
                 sqlx::query(
                     "update challenges set status = 'expired'
-                     where digest = $1 and guardrail = $2 and status = 'pending' and expires_at <= $3",
+                     where digest = $1 and guardrail = $2 and status in ('pending', 'awaiting') and expires_at <= $3",
                 )
                 .bind(digest)
                 .bind(guardrail)
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
-                let row = sqlx::query("select * from challenges where digest = $1 and guardrail = $2 and status = 'pending'")
+                let row = sqlx::query("select * from challenges where digest = $1 and guardrail = $2 and status in ('pending', 'awaiting')")
                     .bind(digest)
                     .bind(guardrail)
                     .fetch_optional(&self.pool)
@@ -346,7 +529,7 @@ macro_rules! impl_store {
                     "select cast(coalesce(sum(case when username = $1 then 1 else 0 end), 0) as bigint) as subject_open,
                             cast(coalesce(sum(case when username = $1 then body_bytes else 0 end), 0) as bigint) as subject_bytes,
                             cast(coalesce(sum(body_bytes), 0) as bigint) as total_bytes
-                     from challenges where status = 'pending' and expires_at > $2",
+                     from challenges where status in ('pending', 'awaiting') and expires_at > $2",
                 )
                 .bind(username)
                 .bind(now)
@@ -373,6 +556,78 @@ macro_rules! impl_store {
                 rows.iter().map(challenge_from).collect()
             }
 
+            async fn awaiting_challenges(&self, now: i64, limit: i64) -> Result<Vec<Challenge>, StoreError> {
+                let rows = sqlx::query(
+                    "select * from challenges where status = 'awaiting' and expires_at > $1 order by created_at desc, code limit $2",
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(challenge_from).collect()
+            }
+
+            async fn expire_challenges(&self, now: i64) -> Result<Vec<Challenge>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let rows = sqlx::query(
+                    "select * from challenges where status in ('pending', 'awaiting') and expires_at <= $1 order by expires_at, code",
+                )
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query("update challenges set status = 'expired' where status in ('pending', 'awaiting') and expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows.iter()
+                    .map(|row| {
+                        let mut c = challenge_from(row)?;
+                        c.status = ChallengeStatus::Expired;
+                        Ok(c)
+                    })
+                    .collect()
+            }
+
+            async fn recent_rejection(&self, digest: &str, guardrail: &str, since: i64) -> Result<Option<Challenge>, StoreError> {
+                let row = sqlx::query(
+                    "select c.* from challenges c
+                     where c.digest = $1 and c.guardrail = $2 and c.status = 'rejected'
+                       and exists (select 1 from approvals a where a.challenge_code = c.code and a.decided_at >= $3)
+                     order by c.created_at desc limit 1",
+                )
+                .bind(digest)
+                .bind(guardrail)
+                .bind(since)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(challenge_from).transpose()
+            }
+
+            async fn approvals_of(&self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+                approvals_on(&mut *self.pool.acquire().await?, code).await
+            }
+
+            async fn begin(&self) -> Result<Box<dyn $crate::store::UnitOfWork>, StoreError> {
+                let (tx, serial) = self.begin_unit().await?;
+                Ok(Box::new(Unit { tx, _serial: serial, audit_locked: false }))
+            }
+
+            async fn set_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError> {
+                let groups = serde_json::to_string(groups).map_err(corrupt("account groups"))?;
+                let done = sqlx::query("update users set groups = $1 where username = $2")
+                    .bind(groups)
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn users(&self) -> Result<Vec<User>, StoreError> {
+                let rows = sqlx::query("select * from users order by username").fetch_all(&self.pool).await?;
+                rows.iter().map(user_from).collect()
+            }
+
             async fn grant_challenge(&self, g: &Grant, now: i64) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let moved = sqlx::query(
@@ -388,29 +643,7 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                let evidence = serde_json::to_string(&g.evidence).map_err(|e| StoreError::Corrupt("grant evidence", e.to_string()))?;
-                sqlx::query(
-                    "insert into grants (grant_id, challenge_code, username, guardrail, cluster, scope, digest, namespace,
-                                         object_key, uses_left, created_at, expires_at, revoked_at, token, evidence)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(&g.id)
-                .bind(&g.challenge_code)
-                .bind(&g.username)
-                .bind(&g.guardrail)
-                .bind(&g.cluster)
-                .bind(g.scope.as_str())
-                .bind(&g.digest)
-                .bind(&g.namespace)
-                .bind(&g.object_key)
-                .bind(g.uses_left)
-                .bind(g.created_at)
-                .bind(g.expires_at)
-                .bind(g.revoked_at)
-                .bind(&g.token)
-                .bind(evidence)
-                .execute(&mut *tx)
-                .await?;
+                insert_grant_row(&mut tx, g).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -508,7 +741,7 @@ macro_rules! impl_store {
                 let revoked = done.rows_affected() == 1;
                 if revoked {
                     // Other replicas listening drop it at once (PostgreSQL; a no-op on SQLite).
-                    self.announce_revocation(grant_id).await;
+                    self.notify_channel($crate::store::REVOCATION_CHANNEL, grant_id).await;
                 }
                 Ok(revoked)
             }
@@ -535,24 +768,8 @@ macro_rules! impl_store {
             async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
                 let _serial = self.audit_mutex.lock().await;
                 let mut tx = self.pool.begin().await?;
-                self.lock_audit(&mut tx).await?;
-                let prev: Option<String> = sqlx::query_scalar("select hash from audit_events order by seq desc limit 1")
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
-                let hash = chain_hash(&prev, event);
-                sqlx::query(
-                    "insert into audit_events (at, kind, actor, subject, detail, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(event.at)
-                .bind(&event.kind)
-                .bind(&event.actor)
-                .bind(&event.subject)
-                .bind(event.detail.to_string())
-                .bind(&prev)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
+                Self::lock_audit(&mut tx).await?;
+                append_audit_row(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -567,7 +784,7 @@ macro_rules! impl_store {
                 .await?
                 .rows_affected();
                 let challenges = sqlx::query(
-                    "delete from challenges where created_at < $1 and (status <> 'pending' or expires_at < $1)
+                    "delete from challenges where created_at < $1 and (status not in ('pending', 'awaiting') or expires_at < $1)
                      and not exists (select 1 from grants where grants.challenge_code = challenges.code)",
                 )
                 .bind(before)
@@ -717,7 +934,15 @@ macro_rules! impl_store {
             }
 
             async fn revocation_feed(&self) -> Result<Option<$crate::store::RevocationFeed>, StoreError> {
-                self.listen_revocations().await
+                self.listen_channel($crate::store::REVOCATION_CHANNEL).await
+            }
+
+            async fn announce(&self, channel: &str, payload: &str) {
+                self.notify_channel(channel, payload).await
+            }
+
+            async fn feed(&self, channel: &str) -> Result<Option<$crate::store::Feed>, StoreError> {
+                self.listen_channel(channel).await
             }
         }
     };

@@ -11,7 +11,7 @@ use super::{AnyStore, SessionBackend};
 /// The SQLite store.
 pub struct SqliteStore {
     pool: SqlitePool,
-    audit_mutex: tokio::sync::Mutex<()>,
+    audit_mutex: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -29,14 +29,11 @@ impl SqliteStore {
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         Ok(Self {
             pool,
-            audit_mutex: tokio::sync::Mutex::new(()),
+            audit_mutex: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
-    async fn lock_audit(
-        &self,
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
-    ) -> Result<(), super::StoreError> {
+    async fn lock_audit(tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), super::StoreError> {
         // Take SQLite's write lock before reading the chain's last hash: a deferred transaction that
         // reads first cannot upgrade once another writer (the decision log) has committed meanwhile.
         sqlx::query("update audit_events set seq = seq where 0")
@@ -45,16 +42,36 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// SQLite has one writer: a unit takes the write lock (and this process's turn) before it
+    /// reads, so what it read cannot change under it and its writes never wait to upgrade.
+    async fn begin_unit(
+        &self,
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, Sqlite>,
+            Option<tokio::sync::OwnedMutexGuard<()>>,
+        ),
+        super::StoreError,
+    > {
+        let serial = self.audit_mutex.clone().lock_owned().await;
+        let mut tx = self.pool.begin().await?;
+        Self::lock_audit(&mut tx).await?;
+        Ok((tx, Some(serial)))
+    }
+
     /// Nothing to push: other processes on this file poll for revocations.
-    async fn announce_revocation(&self, _grant_id: &str) {}
+    async fn notify_channel(&self, _channel: &str, _payload: &str) {}
 
     /// SQLite cannot push: callers poll.
-    async fn listen_revocations(&self) -> Result<Option<super::RevocationFeed>, super::StoreError> {
+    async fn listen_channel(
+        &self,
+        _channel: &str,
+    ) -> Result<Option<super::Feed>, super::StoreError> {
         Ok(None)
     }
 }
 
-super::queries::impl_store!(SqliteStore, Sqlite);
+super::queries::impl_store!(SqliteStore, Sqlite, "");
 
 impl AnyStore for SqliteStore {
     fn session_store(&self) -> SessionBackend {

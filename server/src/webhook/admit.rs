@@ -56,21 +56,7 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
             );
             (Verdict::deny(message), Outcome::Denied)
         }
-        ActionKind::Approval => {
-            // Approvals are not issued by this build: fail closed with a clear reason.
-            let name = decision
-                .enforced(ActionKind::Approval)
-                .next()
-                .map(|h| h.name.clone())
-                .unwrap_or_default();
-            (
-                Verdict::deny(format!(
-                    "approval required by guardrail \"{name}\": approvals are not available in this Countersign version"
-                )),
-                Outcome::Denied,
-            )
-        }
-        ActionKind::StepUp => {
+        ActionKind::StepUp | ActionKind::Approval => {
             match tokio::time::timeout(STORE_BUDGET, stepup::check(state, request, &decision)).await
             {
                 Ok(Ok(result)) => result,
@@ -106,13 +92,11 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
 }
 
 fn unavailable(decision: &crate::engine::Decision) -> Verdict {
-    let name = decision
-        .enforced(ActionKind::StepUp)
-        .next()
-        .map(|h| h.name.as_str())
-        .unwrap_or_default();
+    let hit = decision.needing_grants().next();
+    let name = hit.map(|h| h.name.as_str()).unwrap_or_default();
+    let need = hit.map_or("step-up", |h| stepup::need(h.action));
     Verdict::deny(format!(
-        "step-up required by guardrail \"{name}\", but the step-up service is unavailable; retry in a minute"
+        "{need} required by guardrail \"{name}\", but the step-up service is unavailable; retry in a minute"
     ))
 }
 

@@ -14,6 +14,8 @@ pub struct Metrics {
     micros_total: AtomicU64,
     grants_rejected: AtomicU64,
     challenges_limited: AtomicU64,
+    notifications_sent: AtomicU64,
+    notifications_failed: AtomicU64,
 }
 
 /// How a review ended, for counting.
@@ -73,6 +75,16 @@ impl Metrics {
         self.challenges_limited.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Count a notification delivered (`true`) or given up on after its retries (`false`).
+    pub fn notification(&self, delivered: bool) {
+        let counter = if delivered {
+            &self.notifications_sent
+        } else {
+            &self.notifications_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self, guardrails: usize) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -117,6 +129,16 @@ impl Metrics {
                 "countersign_challenges_limited_total",
                 "Reviews denied without a new challenge because open-challenge limits were reached.",
                 &self.challenges_limited,
+            ),
+            (
+                "countersign_notifications_sent_total",
+                "Approval notifications a receiver accepted.",
+                &self.notifications_sent,
+            ),
+            (
+                "countersign_notifications_failed_total",
+                "Approval notifications given up on after every retry.",
+                &self.notifications_failed,
             ),
         ] {
             out.push_str(&format!(

@@ -12,7 +12,8 @@ use crate::store::StoreError;
 
 use super::metrics::Outcome;
 
-/// Check every enforcing step-up guardrail; all must be covered before any grant use is taken.
+/// Check every enforcing step-up and approval guardrail; all must be covered before any grant use
+/// is taken.
 ///
 /// Grants come from the in-memory cache first; only a miss (a grant issued by another replica a
 /// moment ago, or none at all) and spending a limited grant reach the store. An unlimited grant in
@@ -36,7 +37,7 @@ pub(super) async fn check(
     let username = request.user_info.username.as_str();
 
     let mut covering: Vec<(&Hit, CoveringGrant)> = Vec::new();
-    for hit in decision.enforced(ActionKind::StepUp) {
+    for hit in decision.needing_grants() {
         let target = GrantTarget {
             username,
             guardrail: &hit.name,
@@ -117,6 +118,9 @@ pub(super) async fn check(
     Ok((verdict, Outcome::Granted))
 }
 
+/// How long after a rejection a retry of the same request is told about it.
+const REJECTION_TOLD_SECS: i64 = 3600;
+
 /// Find the open challenge for this request and guardrail, or create one, and deny with its link.
 async fn challenge(
     state: &AppState,
@@ -126,15 +130,35 @@ async fn challenge(
     now: i64,
 ) -> Result<(Verdict, Outcome), StoreError> {
     match find_or_create(state, request, hit, digest, now).await? {
-        Ok(challenge) => {
+        Ok((challenge, opened)) => {
             state.challenges.insert(&challenge, now);
-            Ok(deny(state, hit, &challenge.code, challenge.expires_at))
+            // The retry that follows a rejection opens a new challenge: it is told why, once.
+            let rejected = if opened && hit.action == ActionKind::Approval {
+                let since = now - REJECTION_TOLD_SECS;
+                let store = &state.store;
+                store
+                    .recent_rejection(&challenge.digest, &hit.name, since)
+                    .await?
+            } else {
+                None
+            };
+            let (mut verdict, outcome) = deny(state, hit, &challenge.code, challenge.expires_at);
+            if let Some(closed) = rejected.and_then(|c| c.approval).and_then(|a| a.closed) {
+                verdict.message = verdict.message.map(|m| {
+                    format!(
+                        "{m}; the last request was rejected by {}: \"{}\"",
+                        closed.by, closed.reason
+                    )
+                });
+            }
+            Ok((verdict, outcome))
         }
         Err(limit) => {
             state.metrics.challenge_limited();
             tracing::warn!(user = %request.user_info.username, %limit, "challenge limit reached; denied without a new challenge");
             let message = format!(
-                "step-up required by guardrail \"{}\": no new challenge can be opened ({limit}); confirm or let the open ones expire, then retry",
+                "{} required by guardrail \"{}\": no new challenge can be opened ({limit}); confirm or let the open ones expire, then retry",
+                need(hit.action),
                 hit.name
             );
             Ok((Verdict::deny(message), Outcome::Denied))
@@ -142,25 +166,42 @@ async fn challenge(
     }
 }
 
+/// What a guardrail of this action asks for, in a denial's first words.
+pub(super) fn need(action: ActionKind) -> &'static str {
+    if action == ActionKind::Approval {
+        "approval"
+    } else {
+        "step-up"
+    }
+}
+
 /// The denial that links to challenge `code`.
 fn deny(state: &AppState, hit: &Hit, code: &str, expires_at: i64) -> (Verdict, Outcome) {
-    let message = format!(
-        "step-up required by guardrail \"{}\": confirm at {}, then retry (expires {})",
-        hit.name,
-        state.challenge_link(code),
-        clock::hhmm_utc(expires_at),
-    );
+    let link = state.challenge_link(code);
+    let until = clock::hhmm_utc(expires_at);
+    let message = if hit.action == ActionKind::Approval {
+        format!(
+            "approval required by guardrail \"{}\": ask for it at {link}, then retry once approved (expires {until})",
+            hit.name,
+        )
+    } else {
+        format!(
+            "step-up required by guardrail \"{}\": confirm at {link}, then retry (expires {until})",
+            hit.name,
+        )
+    };
     (Verdict::deny(message), Outcome::Challenged)
 }
 
-/// The open challenge for this digest and guardrail, or a new one if the limits allow it.
+/// The open challenge for this digest and guardrail, or a new one if the limits allow it (`true`
+/// when it was opened now).
 async fn find_or_create(
     state: &AppState,
     request: &AdmissionRequest,
     hit: &Hit,
     digest: String,
     now: i64,
-) -> Result<Result<Challenge, LimitReached>, StoreError> {
+) -> Result<Result<(Challenge, bool), LimitReached>, StoreError> {
     // Two tries: a concurrent identical request may insert first; a code may collide.
     for _ in 0..3 {
         if let Some(existing) = state
@@ -168,7 +209,7 @@ async fn find_or_create(
             .pending_challenge(&digest, &hit.name, now)
             .await?
         {
-            return Ok(Ok(existing));
+            return Ok(Ok((existing, false)));
         }
         let Some(guardrail) = state.engine.guardrails().get(hit.index) else {
             break;
@@ -201,7 +242,7 @@ async fn find_or_create(
                     serde_json::json!({ "guardrail": fresh.guardrail, "uid": request.uid, "dryRun": request.dry_run }),
                 ),
             );
-            return Ok(Ok(fresh));
+            return Ok(Ok((fresh, true)));
         }
     }
     Err(StoreError::Conflict("challenge"))

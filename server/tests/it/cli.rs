@@ -308,3 +308,86 @@ async fn user_invite_and_set_role_work_on_the_store() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn user_groups_from_the_invitation_and_set_groups() -> anyhow::Result<()> {
+    use countersign::identity::setup::token_hash;
+
+    let dir = tempfile::tempdir()?;
+    let data = path(dir.path()).to_owned();
+    let out = countersign(&[
+        "user",
+        "invite",
+        "--role",
+        "approver",
+        "--username",
+        "bob",
+        "--group",
+        "payments-oncall",
+        "--group",
+        "sre",
+        "--data-dir",
+        &data,
+    ])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout).trim().to_owned();
+    let token = link.rsplit('/').next().context("no token")?;
+    let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+    let store = countersign::store::connect(&url).await?;
+    let invitation = store
+        .invitation(&token_hash(token), countersign::clock::now())
+        .await?
+        .context("no invitation")?;
+    assert_eq!(invitation.groups, vec!["payments-oncall", "sre"]);
+
+    // On an account that exists: replaced, printed before and after, audited.
+    store
+        .create_user(&countersign::identity::User {
+            user_id: "u-carol".into(),
+            username: "carol".into(),
+            display_name: "Carol".into(),
+            role: countersign::identity::Role::Approver,
+            groups: vec!["sre".into()],
+            created_at: 0,
+        })
+        .await?;
+    let out = countersign(&[
+        "user",
+        "set-groups",
+        "carol",
+        "payments-managers",
+        "--data-dir",
+        &data,
+    ])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "carol: sre -> payments-managers");
+    let carol = store.user_by_username("carol").await?.context("carol")?;
+    assert_eq!(carol.groups, vec!["payments-managers"]);
+    let out = countersign(&["user", "set-groups", "carol", "--data-dir", &data])?;
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "carol: payments-managers -> (none)"
+    );
+    let out = countersign(&[
+        "user",
+        "set-groups",
+        "carol",
+        "system:masters",
+        "--data-dir",
+        &data,
+    ])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Kubernetes' own"),
+        "{}",
+        text(&out.stderr)
+    );
+    let audited = store
+        .audit_records(0, 100)
+        .await?
+        .iter()
+        .filter(|r| r.event.kind == "account.groups_changed")
+        .count();
+    assert_eq!(audited, 2);
+    Ok(())
+}

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use countersign::webhook::grant_cache::{self, Revocation};
+use countersign::elevation::{self, Revocation};
+use countersign::webhook::grant_cache;
 use serde_json::{json, Value};
 // Async, so the app under test (same runtime) can finish any write it has open while the CLI runs.
 use tokio::process::Command;
@@ -47,7 +48,7 @@ async fn revocation_takes_effect_on_the_next_review() -> anyhow::Result<()> {
 
     let store = app.state.store.as_ref();
     assert_eq!(
-        grant_cache::revoke(store, Some(&app.state.grants), &grant_id, "it-admin").await?,
+        elevation::revoke(store, Some(&app.state.grants), &grant_id, "it-admin").await?,
         Revocation::Revoked
     );
     let (code, _) = step_up_denial(&app.decide(&attempt(&exec, 2)).await?, "prod-exec")
@@ -61,11 +62,11 @@ async fn revocation_takes_effect_on_the_next_review() -> anyhow::Result<()> {
         .is_some_and(|g| g.revoked_at.is_some()));
 
     assert_eq!(
-        grant_cache::revoke(store, Some(&app.state.grants), &grant_id, "it-admin").await?,
+        elevation::revoke(store, Some(&app.state.grants), &grant_id, "it-admin").await?,
         Revocation::NotLive
     );
     assert_eq!(
-        grant_cache::revoke(store, Some(&app.state.grants), "no-such-grant", "it-admin").await?,
+        elevation::revoke(store, Some(&app.state.grants), "no-such-grant", "it-admin").await?,
         Revocation::Unknown
     );
     let records = wait_for_audit(store, &[("grant.revoked", 1)]).await?;
@@ -230,7 +231,7 @@ async fn replicas_share_grants_through_the_store() -> anyhow::Result<()> {
     ));
     // Let B's first reload and its LISTEN start before revoking.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    grant_cache::revoke(
+    elevation::revoke(
         a.state.store.as_ref(),
         Some(&a.state.grants),
         &exec_grant,
@@ -312,7 +313,7 @@ async fn revocations_are_read_from_a_watermark() -> anyhow::Result<()> {
         let store = app.state.store.as_ref();
         let before = countersign::clock::now();
         assert!(store.revoked_since(before - 60).await?.is_empty());
-        grant_cache::revoke(store, None, &grant_id, "it").await?;
+        elevation::revoke(store, None, &grant_id, "it").await?;
         let revoked = store.revoked_since(before).await?;
         assert_eq!(revoked.len(), 1, "{revoked:?}");
         assert_eq!(revoked[0].id, grant_id);

@@ -4,6 +4,7 @@
 //! `COUNTERSIGN_TEST_POSTGRES_URL`); an unreachable PostgreSQL fails the tests unless
 //! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
 
+mod approvals;
 mod assets;
 mod audit_chain;
 mod authenticators;
@@ -13,6 +14,7 @@ mod cluster;
 mod grant_cache;
 mod passkeys;
 mod portal;
+mod portal_approvals;
 mod portal_pages;
 mod portal_security;
 mod security_accounts;

@@ -87,6 +87,7 @@ fn alice() -> User {
         display_name: "Alice".into(),
         role: Role::Engineer,
         created_at: clock::now(),
+        groups: Vec::new(),
     }
 }
 

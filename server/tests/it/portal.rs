@@ -99,9 +99,20 @@ impl Portal {
         configure: impl FnOnce(&mut AppState),
         site: tempfile::TempDir,
     ) -> anyhow::Result<Self> {
-        let mut app = TestApp::spawn().await?;
-        app.state.public_url = url::Url::parse(public_url)?;
-        configure(&mut app.state);
+        // The webhook and the portal share the configured state (guardrails, identities).
+        let db = crate::support::TestDb::sqlite().await?;
+        let store = db.store.clone();
+        let url = url::Url::parse(public_url)?;
+        let app = TestApp::spawn_configured(
+            store,
+            Some(db),
+            move |state| {
+                state.public_url = url;
+                configure(state);
+            },
+            None,
+        )
+        .await?;
         let sessions = app.state.store.session_store();
         sessions.migrate().await?;
         let options = LeptosOptions::builder()
@@ -143,6 +154,7 @@ impl Portal {
             display_name: username.to_owned(),
             role,
             created_at: clock::now(),
+            groups: Vec::new(),
         };
         self.state().store.create_user(&user).await?;
         Ok(user)

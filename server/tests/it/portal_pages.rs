@@ -1,8 +1,8 @@
 //! Issue 9: pages render their content on the server (no "Loading…" without script), say the
 //! truth about a grant, name requests in people's words, and remember the colour scheme.
 
+use countersign::elevation;
 use countersign::identity::Role;
-use countersign::webhook::grant_cache;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, REFERER, SET_COOKIE};
 use reqwest::StatusCode;
 
@@ -46,14 +46,14 @@ async fn a_challenge_page_renders_whole_on_the_server_and_tells_the_truth_about_
     assert!(page.contains(r#"data-outcome="granted""#));
     assert!(page.contains("Granted — run your command again"));
 
-    let revoked = grant_cache::revoke(
+    let revoked = elevation::revoke(
         portal.state().store.as_ref(),
         Some(&portal.state().grants),
         &grant.id,
         "root-admin",
     )
     .await?;
-    assert_eq!(revoked, grant_cache::Revocation::Revoked);
+    assert_eq!(revoked, elevation::Revocation::Revoked);
     let page = html(&portal, &format!("/c/{code}"), &browser).await?;
     assert!(page.contains(r#"data-outcome="revoked""#));
     assert!(page.contains("Revoked by root-admin"));

@@ -403,6 +403,7 @@ async fn nobody_confirms_someone_elses_challenge() -> anyhow::Result<()> {
         display_name: "Requester".into(),
         role: Role::Auditor,
         created_at: clock::now(),
+        groups: Vec::new(),
     };
     portal.state().store.create_user(&auditor).await?;
     let browser = portal.signed_in(&auditor).await?;
@@ -687,6 +688,7 @@ async fn an_invitation_creates_one_account_with_its_role_and_username() -> anyho
     let invitation = Invitation {
         role: Role::Approver,
         username: "bob".into(),
+        groups: Vec::new(),
     };
     let token = accounts::invite(store.as_ref(), &invitation, "it-admin").await?;
     let browser = portal.page(&format!("/setup/{token}"), None).await?;

@@ -54,6 +54,7 @@ async fn account_with_key(
     let invitation = Invitation {
         role: Role::Admin,
         username: username.into(),
+        groups: Vec::new(),
     };
     let token = accounts::invite(portal.state().store.as_ref(), &invitation, "it-admin").await?;
     let anonymous = portal.page(&format!("/setup/{token}"), None).await?;
@@ -176,6 +177,7 @@ async fn finding_13_disabling_is_kept_on_both_backends() -> anyhow::Result<()> {
             display_name: "Erin".into(),
             role: Role::Engineer,
             created_at: countersign::clock::now(),
+            groups: Vec::new(),
         };
         store.create_user(&user).await?;
         assert_eq!(store.disabled_at(&user.user_id).await?, None, "{b}");
@@ -207,6 +209,7 @@ async fn finding_13_user_disable_and_enable_on_the_command_line() -> anyhow::Res
         display_name: "Frank".into(),
         role: Role::Engineer,
         created_at: countersign::clock::now(),
+        groups: Vec::new(),
     };
     store.create_user(&user).await?;
     let run = |args: &[&str]| -> anyhow::Result<std::process::Output> {

@@ -20,6 +20,7 @@ async fn alice_with_key(portal: &Portal) -> anyhow::Result<(User, SoftKey)> {
     let invitation = Invitation {
         role: Role::Engineer,
         username: "alice".into(),
+        groups: Vec::new(),
     };
     let token = accounts::invite(portal.state().store.as_ref(), &invitation, "it-admin").await?;
     let browser = portal.page(&format!("/setup/{token}"), None).await?;

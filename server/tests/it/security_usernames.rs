@@ -63,6 +63,7 @@ async fn finding_2_system_names_are_refused_for_every_setup_link() -> anyhow::Re
             &Invitation {
                 role: Role::Engineer,
                 username: name.into(),
+                groups: Vec::new(),
             },
             "it-admin",
         )
@@ -141,6 +142,7 @@ async fn finding_2_the_first_admin_link_is_made_once_per_store_and_audited() -> 
                 display_name: "Root".into(),
                 role: Role::Admin,
                 created_at: countersign::clock::now(),
+                groups: Vec::new(),
             })
             .await?;
         assert_eq!(
@@ -154,6 +156,7 @@ async fn finding_2_the_first_admin_link_is_made_once_per_store_and_audited() -> 
             &Invitation {
                 role: Role::Admin,
                 username: "second-admin".into(),
+                groups: Vec::new(),
             },
             "it-admin",
         )

@@ -45,6 +45,7 @@ fn user(id: &str, username: &str, role: Role) -> User {
         display_name: format!("{username} (test)"),
         role,
         created_at: 1_700_000_000,
+        groups: Vec::new(),
     }
 }
 
@@ -88,6 +89,7 @@ fn challenge(
         expires_at: now + CHALLENGE_TTL_SECS,
         status: ChallengeStatus::Pending,
         grant_id: None,
+        approval: None,
     }
 }
 
@@ -103,6 +105,7 @@ fn evidence(account: &str, now: i64) -> Evidence {
         acr: None,
         amr: None,
         aaguid: None,
+        ..Default::default()
     }
 }
 
@@ -383,6 +386,7 @@ async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
     let bob = Invitation {
         role: Role::Approver,
         username: "bob".into(),
+        groups: Vec::new(),
     };
     s.put_invitation(&invited, now, now + 60, &bob).await?;
     assert_eq!(s.invitation(&invited, now).await?, Some(bob));
@@ -396,6 +400,7 @@ async fn setup_tokens(db: &TestDb) -> anyhow::Result<()> {
         display_name: "Carol".into(),
         role: Role::Engineer,
         created_at: now,
+        groups: Vec::new(),
     };
     s.create_user(&user).await?;
     assert!(s.set_role("carol", Role::Auditor).await?);

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use countersign::audit::{AuditEvent, AuditRecord};
-use countersign::challenges::Challenge;
+use countersign::challenges::{ApprovalRecord, Challenge};
 use countersign::grants::{Grant, LiveGrant};
 use countersign::identity::setup::Invitation;
 use countersign::identity::{Credential, Role, User};
-use countersign::store::{AnyStore, SessionBackend, Store, StoreError};
+use countersign::store::{AnyStore, SessionBackend, Store, StoreError, UnitOfWork};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -42,6 +42,32 @@ impl BrokenStore {
 #[async_trait]
 impl Store for BrokenStore {
     async fn count_users(&self) -> Result<i64, StoreError> {
+        self.fail().await
+    }
+    async fn set_groups(&self, _: &str, _: &[String]) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.fail().await
+    }
+    async fn awaiting_challenges(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn expire_challenges(&self, _: i64) -> Result<Vec<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn recent_rejection(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> Result<Option<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn approvals_of(&self, _: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.fail().await
+    }
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         self.fail().await
     }
     async fn create_user(&self, _: &User) -> Result<(), StoreError> {

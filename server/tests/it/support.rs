@@ -351,6 +351,7 @@ impl TestApp {
             decisions: Arc::new(decisions),
             identities: Arc::new(identities()?),
             trusted_proxies: Arc::default(),
+            events: countersign::elevation::EventBus::new(),
         };
         configure(&mut state);
 
@@ -487,6 +488,7 @@ pub fn evidence(account: &str, now: i64) -> Evidence {
         acr: None,
         amr: None,
         aaguid: None,
+        ..Default::default()
     }
 }
 

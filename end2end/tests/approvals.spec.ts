@@ -1,0 +1,213 @@
+// Approvals (issue 10): a peer AND a manager countersign with their own security keys; the
+// requester's page follows live; a rejection is told; a failed step-up counts for nothing.
+import { test, expect, Page, BrowserContext, Browser } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
+
+const REQUESTER = "alice@example.com";
+const LINK = /ask for it at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8}))/;
+const REASON = "INC-4411: scale down during the failover";
+const shots = join(__dirname, "..", "..", "docs", "screenshots");
+const bin = process.env.COUNTERSIGN_BIN || join(__dirname, "..", "..", "target", "release", "countersign");
+
+test.describe.configure({ mode: "serial" });
+
+interface Person {
+  context: BrowserContext;
+  page: Page;
+  authenticator: string;
+  cdp: import("@playwright/test").CDPSession;
+}
+
+let cs: Countersign;
+const people: Record<string, Person> = {};
+const pageErrors: string[] = [];
+
+async function deny(replicas: number): Promise<{ link: string; code: string; message: string }> {
+  const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(REQUESTER, "payments", replicas));
+  expect(denied.json.response.allowed).toBe(false);
+  const message: string = denied.json.response.status.message;
+  const m = LINK.exec(message)!;
+  expect(m, message).not.toBeNull();
+  return { link: m[1], code: m[2], message };
+}
+
+/** A person with their own browser, security key and account (invited with the CLI). */
+async function person(browser: Browser, username: string, role: string, groups: string[]): Promise<Person> {
+  const args = ["user", "invite", "--role", role, "--username", username, "--data-dir", cs.dataDir, "--public-url", cs.publicUrl];
+  for (const g of groups) args.push("--group", g);
+  const invite = execFileSync(bin, args, { encoding: "utf8" }).trim();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`${username}: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && pageErrors.push(`${username} console: ${m.text()}`));
+  const cdp = await context.newCDPSession(page);
+  const authenticator = await addAuthenticator(cdp, true);
+  await page.goto(invite);
+  await page.getByLabel("Display name").fill(username.split("@")[0]);
+  await page.getByRole("button", { name: "Register passkey" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Hello");
+  return { context, page, authenticator, cdp };
+}
+
+async function hydrated(p: Page) {
+  await expect(p.locator("html")).toHaveAttribute("data-hydrated", "yes");
+}
+
+async function ask(link: string) {
+  const { page } = people.alice;
+  await page.goto(link);
+  await hydrated(page);
+  await expect(page.getByRole("heading", { name: "This change needs approval: ask for it" })).toBeVisible();
+  await page.getByLabel("Why do you need it?").fill(REASON);
+  await page.getByRole("button", { name: "Ask for approval with security key" }).click();
+  await expect(page.getByRole("heading", { name: "Waiting for approvers" })).toBeVisible();
+}
+
+async function decide(who: string, code: string, decision: "Approve" | "Reject", reason = "") {
+  const { page } = people[who];
+  await page.goto(`${cs.publicUrl}/approvals/${code}`);
+  await hydrated(page);
+  if (reason) await page.getByLabel("Your reason").fill(reason);
+  await page.getByRole("button", { name: `${decision} with security key` }).click();
+}
+
+test.beforeAll(async ({ browser }) => {
+  cs = await startCountersign(join(__dirname, "..", "fixtures", "approval-guardrails.yaml"));
+  mkdirSync(shots, { recursive: true });
+  people.alice = await person(browser, REQUESTER, "engineer", []);
+  people.bob = await person(browser, "bob", "approver", ["payments-oncall"]);
+  people.carol = await person(browser, "carol", "approver", ["payments-managers"]);
+});
+
+test.afterAll(async () => {
+  for (const p of Object.values(people)) await p.context.close();
+  await cs?.stop();
+});
+
+test("a peer AND a manager approve; the requester's page follows live; the retry is admitted once", async () => {
+  const { link, code, message } = await deny(1);
+  expect(message).toMatch(/^approval required by guardrail "payments-escalation": ask for it at /);
+  await ask(link);
+  const alice = people.alice.page;
+  await expect(alice.locator('[data-list="payments-oncall"]')).toContainText("Nobody yet");
+  await expect(alice.locator("[data-reason]")).toHaveText(REASON);
+  await alice.screenshot({ path: join(shots, "approval-waiting-desktop.png"), fullPage: true });
+
+  // Bob's header counts what waits for him; the queue shows who asks, why and for what.
+  const bob = people.bob.page;
+  await bob.goto(cs.publicUrl);
+  await expect(bob.locator("[data-approvals-badge]")).toHaveText(/^1/);
+  await hydrated(bob);
+  await bob.getByRole("link", { name: /Approvals/ }).click();
+  await expect(bob.getByRole("heading", { name: "Approvals", level: 1 }), pageErrors.join("\n")).toBeVisible();
+  const item = bob.locator(`[data-queue-item="${code}"]`);
+  await expect(item).toContainText("Change Deployment api");
+  await expect(item).toContainText(REQUESTER);
+  await expect(item).toContainText(REASON);
+  await expect(item).toContainText("Needs you");
+  await bob.screenshot({ path: join(shots, "approval-queue-desktop.png"), fullPage: true });
+  await item.getByRole("link", { name: "Review" }).click();
+  await expect(bob.locator('[data-change="spec.replicas"]')).toHaveText("spec.replicas 3 → 1");
+  await hydrated(bob);
+  await bob.screenshot({ path: join(shots, "approval-review-desktop.png"), fullPage: true });
+  await decide("bob", code, "Approve", "Checked the failover plan");
+  await expect(bob.locator("[data-cannot-decide]")).toHaveText("You approved it.");
+
+  // Alice did not reload: her page shows Bob's approval, then the grant.
+  await expect(alice.locator('[data-list="payments-oncall"]')).toContainText("Approved by bob");
+  await expect(alice.locator('[data-list="payments-managers"]')).toContainText("1 more needed");
+  expect((await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(REQUESTER, "payments", 1))).json.response.allowed).toBe(false);
+  await decide("carol", code, "Approve");
+  await expect(alice.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
+  await expect(alice.locator("[data-decision]")).toHaveCount(2);
+
+  const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(REQUESTER, "payments", 1));
+  expect(retry.json.response.allowed).toBe(true);
+  const again = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(REQUESTER, "payments", 1));
+  expect(again.json.response.allowed).toBe(false);
+  expect(pageErrors).toEqual([]);
+});
+
+test("a rejection ends it, and the page and the next retry say so with the reason", async () => {
+  const { link, code } = await deny(2);
+  await ask(link);
+  await decide("bob", code, "Reject", "Not during the payments freeze");
+  const alice = people.alice.page;
+  await expect(alice.getByRole("heading", { name: "Rejected by bob" })).toBeVisible();
+  await expect(alice.locator("[data-outcome=rejected]")).toContainText("Not during the payments freeze");
+  // The manager can no longer approve it.
+  const carol = people.carol.page;
+  await carol.goto(`${cs.publicUrl}/approvals/${code}`);
+  await expect(carol.getByRole("heading", { name: "Rejected", exact: true })).toBeVisible();
+  await expect(carol.getByRole("button", { name: "Approve with security key" })).toHaveCount(0);
+  const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(REQUESTER, "payments", 2));
+  expect(retry.json.response.status.message).toContain('the last request was rejected by bob: "Not during the payments freeze"');
+});
+
+test("an approver whose step-up fails approves nothing", async () => {
+  const { link, code } = await deny(5);
+  await ask(link);
+  const carol = people.carol;
+  await carol.cdp.send("WebAuthn.setUserVerified", { authenticatorId: carol.authenticator, isUserVerified: false });
+  await decide("carol", code, "Approve");
+  await expect(carol.page.locator("[data-status]")).toHaveAttribute("data-tone", "error");
+  await carol.cdp.send("WebAuthn.setUserVerified", { authenticatorId: carol.authenticator, isUserVerified: true });
+  await carol.page.goto(`${cs.publicUrl}/approvals/${code}`);
+  await expect(carol.page.locator('[data-list="payments-managers"]')).toContainText("Nobody yet");
+  await expect(carol.page.getByRole("button", { name: "Approve with security key" })).toBeVisible();
+  // Alice withdraws it instead.
+  const alice = people.alice.page;
+  await alice.getByRole("button", { name: "Withdraw request" }).click();
+  await expect(alice.getByRole("heading", { name: "You withdrew this request" })).toBeVisible();
+});
+
+test("on a phone the queue and the waiting page fit the screen", async () => {
+  const { link, code } = await deny(4);
+  await ask(link);
+  const phone = { width: 390, height: 844 };
+  const bob = people.bob.page;
+  await bob.setViewportSize(phone);
+  await bob.goto(`${cs.publicUrl}/approvals`);
+  await expect(bob.locator(`[data-queue-item="${code}"]`)).toBeVisible();
+  const width = await bob.evaluate(() => document.documentElement.scrollWidth);
+  expect(width).toBeLessThanOrEqual(phone.width);
+  await bob.screenshot({ path: join(shots, "approval-queue-phone.png"), fullPage: true });
+  await bob.locator(`[data-queue-item="${code}"]`).getByRole("link", { name: "Review" }).click();
+  await expect(bob.getByRole("button", { name: "Approve with security key" })).toBeVisible();
+  expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(phone.width);
+  await bob.screenshot({ path: join(shots, "approval-review-phone.png"), fullPage: true });
+  const alice = people.alice.page;
+  await alice.setViewportSize(phone);
+  await alice.reload();
+  await expect(alice.getByRole("heading", { name: "Waiting for approvers" })).toBeVisible();
+  expect(await alice.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(phone.width);
+  await alice.screenshot({ path: join(shots, "approval-waiting-phone.png"), fullPage: true });
+});
+
+test("the approval pages pass axe in both colour schemes", async () => {
+  const { link, code } = await deny(6);
+  await ask(link);
+  const pages: [Page, string][] = [
+    [people.alice.page, link],
+    [people.bob.page, `${cs.publicUrl}/approvals`],
+    [people.bob.page, `${cs.publicUrl}/approvals/${code}`],
+  ];
+  const violations: string[] = [];
+  for (const scheme of ["light", "dark"] as const) {
+    for (const [p, url] of pages) {
+      await p.emulateMedia({ colorScheme: scheme });
+      await p.goto(url);
+      await hydrated(p);
+      const results = await new AxeBuilder({ page: p }).analyze();
+      const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+      violations.push(...bad.map((v) => `${url}/${scheme}: ${v.id} ${v.nodes.map((n) => n.target).join(" ")}`));
+    }
+  }
+  await people.bob.page.goto(`${cs.publicUrl}/approvals/${code}`);
+  await people.bob.page.screenshot({ path: join(shots, "approval-review-dark-phone.png"), fullPage: true });
+  expect(violations).toEqual([]);
+});

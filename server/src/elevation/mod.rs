@@ -1,0 +1,743 @@
+//! The life of an elevation: a challenge is confirmed with a step-up, countersigned by approvers
+//! where its guardrail says so, becomes a signed grant, is used and may be revoked.
+//!
+//! It knows neither HTTP nor sessions: the portal, the webhook and the CLI call it with who acts
+//! and the proof of their step-up, and each turns its [`ElevationError`] into an answer. Every
+//! step that changes an elevation is one unit of work in the store, its audit record included.
+
+mod bus;
+mod error;
+pub mod rules;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::audit::AuditEvent;
+use crate::challenges::{
+    ApprovalCase, ApprovalDecision, ApprovalRecord, Challenge, ChallengeCache, ChallengeStatus,
+    Closed,
+};
+use crate::grants::{ApproverEvidence, Evidence, Grant, GrantCache, GrantClaims, GrantSigner};
+use crate::identity::mapping::{Authority, IdentityMap};
+use crate::policy::{ReasonRule, MAX_REASON_CHARS};
+use crate::store::{AnyStore, Store, StoreError, UnitOfWork};
+
+pub use bus::{relay, EventBus, ELEVATION_CHANNEL};
+pub use error::ElevationError;
+pub use rules::{Refusal, Tally};
+
+/// Someone acting on an elevation, as the portal or the CLI established them.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Account username (local) or mapped Kubernetes username (identity provider).
+    pub account: String,
+    /// Groups their account or token carries.
+    pub groups: Vec<String>,
+}
+
+/// What happened to an elevation, for live pages and notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Happened {
+    /// The requester confirmed; approvers are asked.
+    AwaitingApproval,
+    /// One approver approved; more are needed.
+    Approved,
+    /// An approver rejected it.
+    Rejected,
+    /// The requester withdrew it.
+    Withdrawn,
+    /// Nobody decided in time.
+    Expired,
+    /// The grant was issued.
+    Granted,
+    /// The grant was issued by break glass.
+    BrokeGlass,
+}
+
+/// One change to one challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ElevationEvent {
+    /// Challenge code.
+    pub code: String,
+    /// What happened.
+    pub happened: Happened,
+    /// Who made it happen (empty for a timeout).
+    pub by: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// Where a confirmation left the challenge.
+#[derive(Debug)]
+pub enum Confirmed {
+    /// A step-up guardrail: the grant is issued.
+    Granted(Box<Grant>),
+    /// An approval guardrail: it now waits for its approvers.
+    Awaiting(Box<Challenge>),
+}
+
+/// Where a decision left the challenge.
+#[derive(Debug)]
+pub enum Decided {
+    /// Approved, and more approvers are needed.
+    Counted(Tally),
+    /// Approved, and the threshold is met: the grant is issued.
+    Granted(Box<Grant>),
+    /// Rejected: it is over.
+    Rejected,
+}
+
+/// The elevation service.
+pub struct Elevation {
+    store: Arc<dyn AnyStore>,
+    signer: Arc<GrantSigner>,
+    grants: Arc<GrantCache>,
+    challenges: Arc<ChallengeCache>,
+    identities: Arc<IdentityMap>,
+    issuer: String,
+    events: EventBus,
+}
+
+impl Elevation {
+    /// The service over a store, a signing key and this process's caches.
+    pub fn new(
+        store: Arc<dyn AnyStore>,
+        signer: Arc<GrantSigner>,
+        grants: Arc<GrantCache>,
+        challenges: Arc<ChallengeCache>,
+        identities: Arc<IdentityMap>,
+        issuer: String,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            store,
+            signer,
+            grants,
+            challenges,
+            identities,
+            issuer,
+            events,
+        }
+    }
+
+    /// Changes as they happen in this process.
+    pub fn subscribe(&self) -> broadcast::Receiver<ElevationEvent> {
+        self.events.subscribe()
+    }
+
+    /// Why `actor` may act for the challenge's subject, or why not.
+    fn authority_of(
+        &self,
+        actor: &Actor,
+        challenge: &Challenge,
+    ) -> Result<Authority, ElevationError> {
+        let subject = &challenge.request.username;
+        self.identities
+            .authority(&actor.account, &actor.groups, subject)
+            .ok_or_else(|| ElevationError::NotYours {
+                subject: subject.clone(),
+                confirmers: self.identities.confirmers_of(subject),
+            })
+    }
+
+    /// The actor's groups with those the identity mapping adds.
+    fn groups_of(&self, actor: &Actor) -> Vec<String> {
+        let mut groups = actor.groups.clone();
+        for g in self.identities.groups_of(&actor.account) {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        groups
+    }
+
+    /// The requester (or an owner of the requesting service account) confirms with a fresh step-up:
+    /// a step-up guardrail's grant is issued; an approval guardrail's challenge goes to its
+    /// approvers, with the reason given.
+    pub async fn confirm(
+        &self,
+        code: &str,
+        actor: &Actor,
+        step_up: Evidence,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<Confirmed, ElevationError> {
+        let mut unit = self.store.begin().await?;
+        let mut challenge = held(&mut *unit, code).await?;
+        self.authority_of(actor, &challenge)?;
+        if !challenge.is_open(now) {
+            return Err(closed(&challenge, now));
+        }
+        fresh(&challenge, &step_up, now)?;
+        let Some(mut case) = challenge.approval.take() else {
+            let grant = self
+                .issue(&mut *unit, &mut challenge, step_up, None, now)
+                .await?;
+            unit.commit().await?;
+            self.granted(&challenge, &grant, Happened::Granted, &actor.account, now);
+            return Ok(Confirmed::Granted(Box::new(grant)));
+        };
+        let reason = checked_reason(reason, case.rule.reason)?;
+        case.reason = reason.clone();
+        case.confirmed_by = Some(actor.account.clone());
+        case.requester_evidence = Some(step_up.clone());
+        case.confirmed_at = Some(now);
+        let (groups, count) = (case.rule.groups.clone(), case.rule.count);
+        challenge.approval = Some(case);
+        challenge.status = ChallengeStatus::Awaiting;
+        unit.update_challenge(&challenge).await?;
+        unit.append_audit(&AuditEvent::new(
+            "approval.requested",
+            &actor.account,
+            &challenge.code,
+            serde_json::json!({
+                "guardrail": challenge.guardrail, "subject": challenge.request.username,
+                "reason": reason, "groups": groups, "count": count,
+                "expiresAt": challenge.expires_at, "evidence": step_up,
+            }),
+        ))
+        .await?;
+        unit.commit().await?;
+        self.announce(
+            &challenge.code,
+            Happened::AwaitingApproval,
+            &actor.account,
+            now,
+        );
+        Ok(Confirmed::Awaiting(Box::new(challenge)))
+    }
+
+    /// An approver approves or rejects, each time with their own fresh step-up. Any rejection
+    /// ends the challenge; the approval that meets the threshold issues the grant, whose ttl
+    /// starts then.
+    pub async fn decide(
+        &self,
+        code: &str,
+        approver: &Actor,
+        decision: ApprovalDecision,
+        reason: &str,
+        step_up: Evidence,
+        now: i64,
+    ) -> Result<Decided, ElevationError> {
+        let mut unit = self.store.begin().await?;
+        let mut challenge = held(&mut *unit, code).await?;
+        let (groups, case) = self.decider_groups(&challenge, approver, now)?;
+        fresh(&challenge, &step_up, now)?;
+        let reason = match decision {
+            // A rejection is explained to the requester; an approval may speak for itself.
+            ApprovalDecision::Reject => checked_reason(
+                Some(reason),
+                ReasonRule {
+                    required: true,
+                    min_length: 1,
+                },
+            )?,
+            ApprovalDecision::Approve => checked_reason(Some(reason), ReasonRule::default())?,
+        }
+        .unwrap_or_default();
+        let record = ApprovalRecord {
+            challenge_code: challenge.code.clone(),
+            approver: approver.account.clone(),
+            decision,
+            reason: reason.clone(),
+            groups: groups.clone(),
+            evidence: step_up.clone(),
+            decided_at: now,
+        };
+        if !unit.put_approval(&record).await? {
+            return Err(ElevationError::AlreadyDecided);
+        }
+        let kind = match decision {
+            ApprovalDecision::Approve => "approval.approved",
+            ApprovalDecision::Reject => "approval.rejected",
+        };
+        unit.append_audit(&AuditEvent::new(
+            kind,
+            &approver.account,
+            &challenge.code,
+            serde_json::json!({
+                "guardrail": challenge.guardrail, "subject": challenge.request.username,
+                "reason": reason, "groups": groups, "evidence": step_up,
+            }),
+        ))
+        .await?;
+        if decision == ApprovalDecision::Reject {
+            challenge.status = ChallengeStatus::Rejected;
+            if let Some(case) = challenge.approval.as_mut() {
+                case.closed = Some(Closed {
+                    by: approver.account.clone(),
+                    at: now,
+                    reason,
+                });
+            }
+            unit.update_challenge(&challenge).await?;
+            unit.commit().await?;
+            self.challenges
+                .granted(&challenge.digest, &challenge.guardrail);
+            self.announce(&challenge.code, Happened::Rejected, &approver.account, now);
+            return Ok(Decided::Rejected);
+        }
+        let approvals = unit.approvals(&challenge.code).await?;
+        let tally = rules::tally(&case.rule, &approvals);
+        if !tally.is_met() {
+            unit.commit().await?;
+            self.announce(&challenge.code, Happened::Approved, &approver.account, now);
+            return Ok(Decided::Counted(tally));
+        }
+        let mut evidence = case.requester_evidence.clone().unwrap_or_default();
+        evidence.reason = case.reason.clone();
+        evidence.approvals = approvals
+            .iter()
+            .filter(|a| a.decision == ApprovalDecision::Approve)
+            .map(|a| ApproverEvidence {
+                approver: a.approver.clone(),
+                groups: a.groups.clone(),
+                reason: a.reason.clone(),
+                decided_at: a.decided_at,
+                step_up: a.evidence.clone(),
+            })
+            .collect();
+        let grant = self
+            .issue(&mut *unit, &mut challenge, evidence, None, now)
+            .await?;
+        unit.commit().await?;
+        self.granted(
+            &challenge,
+            &grant,
+            Happened::Granted,
+            &approver.account,
+            now,
+        );
+        Ok(Decided::Granted(Box::new(grant)))
+    }
+
+    /// Whether `approver` may decide the challenge `code` now (before they are asked to step up).
+    pub async fn check_decider(
+        &self,
+        code: &str,
+        approver: &Actor,
+        now: i64,
+    ) -> Result<Challenge, ElevationError> {
+        if !crate::challenges::is_code(code) {
+            return Err(ElevationError::NotFound);
+        }
+        let challenge = self
+            .store
+            .challenge(code)
+            .await?
+            .ok_or(ElevationError::NotFound)?;
+        self.decider_groups(&challenge, approver, now)?;
+        Ok(challenge)
+    }
+
+    /// Whether `approver` may decide `challenge` at `now` (for pages; the decision checks again).
+    pub fn may_decide(
+        &self,
+        challenge: &Challenge,
+        approver: &Actor,
+        now: i64,
+    ) -> Result<(), ElevationError> {
+        self.decider_groups(challenge, approver, now).map(|_| ())
+    }
+
+    /// Whether an approver's groups name any group of the rule (who sees it in their queue).
+    pub fn concerns(&self, challenge: &Challenge, approver: &Actor) -> bool {
+        let groups = self.groups_of(approver);
+        challenge.approval.as_ref().is_some_and(|case| {
+            case.rule
+                .groups
+                .iter()
+                .flatten()
+                .any(|g| groups.contains(g))
+        })
+    }
+
+    /// The approver's groups (and the challenge's approval case), if they may decide `challenge`
+    /// at `now`.
+    fn decider_groups(
+        &self,
+        challenge: &Challenge,
+        approver: &Actor,
+        now: i64,
+    ) -> Result<(Vec<String>, ApprovalCase), ElevationError> {
+        let Some(case) = &challenge.approval else {
+            return Err(ElevationError::NotNow("this request needs no approval"));
+        };
+        if challenge.status == ChallengeStatus::Pending && challenge.expires_at > now {
+            return Err(ElevationError::NotNow(
+                "the requester has not confirmed this request yet",
+            ));
+        }
+        if !challenge.is_awaiting(now) {
+            return Err(closed(challenge, now));
+        }
+        let groups = self.groups_of(approver);
+        let authority =
+            self.identities
+                .authority(&approver.account, &groups, &challenge.request.username);
+        rules::may_decide(
+            &case.rule,
+            &challenge.request.username,
+            &approver.account,
+            &groups,
+            authority,
+            case.confirmed_by.as_deref(),
+        )
+        .map_err(ElevationError::Refused)?;
+        Ok((groups, case.clone()))
+    }
+
+    /// The requester takes an open request back; approvers can no longer decide it.
+    pub async fn withdraw(
+        &self,
+        code: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<(), ElevationError> {
+        let mut unit = self.store.begin().await?;
+        let mut challenge = held(&mut *unit, code).await?;
+        self.authority_of(actor, &challenge)?;
+        if !(challenge.is_open(now) || challenge.is_awaiting(now)) {
+            return Err(closed(&challenge, now));
+        }
+        challenge.status = ChallengeStatus::Withdrawn;
+        if let Some(case) = challenge.approval.as_mut() {
+            case.closed = Some(Closed {
+                by: actor.account.clone(),
+                at: now,
+                reason: String::new(),
+            });
+        }
+        unit.update_challenge(&challenge).await?;
+        unit.append_audit(&AuditEvent::new(
+            "approval.withdrawn",
+            &actor.account,
+            &challenge.code,
+            serde_json::json!({ "guardrail": challenge.guardrail, "subject": challenge.request.username }),
+        ))
+        .await?;
+        unit.commit().await?;
+        self.challenges
+            .granted(&challenge.digest, &challenge.guardrail);
+        self.announce(&challenge.code, Happened::Withdrawn, &actor.account, now);
+        Ok(())
+    }
+
+    /// Break glass: a member of the guardrail's break-glass groups approves their own request,
+    /// with a reason and a fresh step-up. The grant is short-lived and marked for every reader.
+    pub async fn break_glass(
+        &self,
+        code: &str,
+        actor: &Actor,
+        reason: &str,
+        step_up: Evidence,
+        now: i64,
+    ) -> Result<Grant, ElevationError> {
+        let mut unit = self.store.begin().await?;
+        let mut challenge = held(&mut *unit, code).await?;
+        self.authority_of(actor, &challenge)?;
+        if !(challenge.is_open(now) || challenge.is_awaiting(now)) {
+            return Err(closed(&challenge, now));
+        }
+        let Some(case) = challenge.approval.clone() else {
+            return Err(ElevationError::NoBreakGlass(
+                "this request needs no approval",
+            ));
+        };
+        let Some(glass) = case.rule.break_glass.clone() else {
+            return Err(ElevationError::NoBreakGlass(
+                "this guardrail allows no break glass",
+            ));
+        };
+        let groups = self.groups_of(actor);
+        if !glass.groups.iter().any(|g| groups.contains(g)) {
+            return Err(ElevationError::NoBreakGlass(
+                "none of your groups may break the glass for this guardrail",
+            ));
+        }
+        fresh(&challenge, &step_up, now)?;
+        let reason = checked_reason(
+            Some(reason),
+            ReasonRule {
+                required: true,
+                min_length: case.rule.reason.min_length.max(1),
+            },
+        )?;
+        let mut evidence = step_up;
+        evidence.reason = reason.clone();
+        evidence.break_glass = true;
+        if let Some(case) = challenge.approval.as_mut() {
+            case.reason = reason.clone();
+            case.confirmed_by = Some(actor.account.clone());
+            case.confirmed_at = Some(now);
+        }
+        let grant = self
+            .issue(
+                &mut *unit,
+                &mut challenge,
+                evidence,
+                Some(glass.ttl_secs),
+                now,
+            )
+            .await?;
+        unit.append_audit(&AuditEvent::new(
+            "grant.break_glass",
+            &actor.account,
+            &grant.id,
+            serde_json::json!({
+                "challenge": challenge.code, "guardrail": challenge.guardrail,
+                "subject": challenge.request.username, "reason": reason, "groups": groups,
+                "expiresAt": grant.expires_at,
+            }),
+        ))
+        .await?;
+        unit.commit().await?;
+        self.granted(
+            &challenge,
+            &grant,
+            Happened::BrokeGlass,
+            &actor.account,
+            now,
+        );
+        Ok(grant)
+    }
+
+    /// Mark open challenges past their time as expired, audit the ones approvers were waiting
+    /// on and announce them (run periodically).
+    pub async fn expire(&self, now: i64) -> Result<usize, ElevationError> {
+        let expired = self.store.expire_challenges(now).await?;
+        for challenge in expired.iter().filter(|c| c.needs_approval()) {
+            let event = AuditEvent::new(
+                "approval.expired",
+                "countersign",
+                &challenge.code,
+                serde_json::json!({ "guardrail": challenge.guardrail, "subject": challenge.request.username }),
+            );
+            if let Err(e) = self.store.append_audit(&event).await {
+                tracing::error!(error = %e, "audit append failed for an expired approval");
+            }
+            self.announce(&challenge.code, Happened::Expired, "", now);
+        }
+        Ok(expired.len())
+    }
+
+    /// Revoke a grant, by `actor`; see [`revoke`].
+    pub async fn revoke(&self, grant_id: &str, actor: &str) -> Result<Revocation, StoreError> {
+        revoke(self.store.as_ref(), Some(&self.grants), grant_id, actor).await
+    }
+
+    /// Sign and store the grant for `challenge`, and audit it, in `unit`.
+    async fn issue(
+        &self,
+        unit: &mut dyn UnitOfWork,
+        challenge: &mut Challenge,
+        evidence: Evidence,
+        ttl_secs: Option<i64>,
+        now: i64,
+    ) -> Result<Grant, ElevationError> {
+        let mut grant = Grant::for_challenge(challenge, evidence, now);
+        if let Some(ttl) = ttl_secs {
+            grant.expires_at = now + ttl;
+        }
+        grant.token = self.signer.sign(&GrantClaims::of(&grant, &self.issuer));
+        challenge.status = ChallengeStatus::Granted;
+        challenge.grant_id = Some(grant.id.clone());
+        unit.update_challenge(challenge).await?;
+        unit.insert_grant(&grant).await?;
+        unit.append_audit(&AuditEvent::new(
+            "grant.issued",
+            &grant.evidence.account,
+            &grant.id,
+            serde_json::json!({
+                "challenge": challenge.code, "guardrail": grant.guardrail, "scope": grant.scope.as_str(),
+                "expiresAt": grant.expires_at, "evidence": grant.evidence,
+            }),
+        ))
+        .await?;
+        Ok(grant)
+    }
+
+    /// A committed grant goes live for this process's webhook at once.
+    fn granted(
+        &self,
+        challenge: &Challenge,
+        grant: &Grant,
+        happened: Happened,
+        by: &str,
+        now: i64,
+    ) {
+        self.grants
+            .insert(&crate::grants::LiveGrant::from(grant), now);
+        self.challenges
+            .granted(&challenge.digest, &challenge.guardrail);
+        self.announce(&challenge.code, happened, by, now);
+    }
+
+    fn announce(&self, code: &str, happened: Happened, by: &str, at: i64) {
+        let event = ElevationEvent {
+            code: code.to_owned(),
+            happened,
+            by: by.to_owned(),
+            at,
+        };
+        self.events.publish(&self.store, event);
+    }
+}
+
+/// How often open challenges past their time are closed and announced.
+pub const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Close expired challenges every [`EXPIRE_EVERY`], so waiting pages and approvers learn when
+/// time ran out (run for the life of the server).
+pub async fn keep_expiring(elevation: Elevation) {
+    let mut every = tokio::time::interval(EXPIRE_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = elevation.expire(crate::clock::now()).await {
+            tracing::warn!(error = %e, "could not expire challenges; trying again shortly");
+        }
+    }
+}
+
+/// The challenge, held for the unit.
+async fn held(unit: &mut dyn UnitOfWork, code: &str) -> Result<Challenge, ElevationError> {
+    if !crate::challenges::is_code(code) {
+        return Err(ElevationError::NotFound);
+    }
+    unit.challenge(code).await?.ok_or(ElevationError::NotFound)
+}
+
+/// Why a challenge cannot go further, in words.
+fn closed(challenge: &Challenge, now: i64) -> ElevationError {
+    ElevationError::Closed(match challenge.status_at(now) {
+        ChallengeStatus::Granted => "granted already",
+        ChallengeStatus::Rejected => "rejected",
+        ChallengeStatus::Withdrawn => "withdrawn",
+        ChallengeStatus::Awaiting => "waiting for approvers",
+        ChallengeStatus::Pending => "waiting for its requester",
+        ChallengeStatus::Expired => "expired",
+    })
+}
+
+/// A step-up counts only when the person was verified, recently enough for the guardrail.
+fn fresh(challenge: &Challenge, step_up: &Evidence, now: i64) -> Result<(), ElevationError> {
+    if !step_up.user_verified || now - step_up.auth_time > challenge.freshness_secs {
+        return Err(ElevationError::StaleStepUp(challenge.freshness_secs));
+    }
+    Ok(())
+}
+
+/// A reason trimmed and checked against `rule`; `None` when none was given and none is needed.
+pub fn checked_reason(
+    reason: Option<&str>,
+    rule: ReasonRule,
+) -> Result<Option<String>, ElevationError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let Some(reason) = reason else {
+        return if rule.required {
+            Err(ElevationError::BadReason("say why".into()))
+        } else {
+            Ok(None)
+        };
+    };
+    let chars = reason.chars().count() as u32;
+    if chars < rule.min_length {
+        return Err(ElevationError::BadReason(format!(
+            "at least {} characters",
+            rule.min_length
+        )));
+    }
+    if chars > MAX_REASON_CHARS || reason.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ElevationError::BadReason(format!(
+            "at most {MAX_REASON_CHARS} characters, no control characters"
+        )));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+/// How a revocation went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// It was live and is revoked now.
+    Revoked,
+    /// It exists but had already expired or been revoked.
+    NotLive,
+    /// No grant has this id.
+    Unknown,
+}
+
+/// Revoke a grant in the store, by `actor`, and drop it from this process's cache (if any) at once.
+/// Other processes drop it when it is pushed to them (PostgreSQL) or on their next revocation poll;
+/// a limited grant can no longer be spent anywhere from now on, since spending checks `revoked_at`
+/// in the store.
+pub async fn revoke(
+    store: &dyn Store,
+    cache: Option<&GrantCache>,
+    grant_id: &str,
+    actor: &str,
+) -> Result<Revocation, StoreError> {
+    let now = crate::clock::now();
+    let Some(grant) = store.grant(grant_id).await? else {
+        return Ok(Revocation::Unknown);
+    };
+    let revoked = store.revoke_grant(grant_id, now, actor).await?;
+    if let Some(cache) = cache {
+        // Dropped whatever the store said: a revoked or expired grant must not admit anything.
+        cache.revoke(
+            &grant.username,
+            &grant.guardrail,
+            &grant.id,
+            grant.expires_at,
+        );
+    }
+    if !revoked {
+        return Ok(Revocation::NotLive);
+    }
+    let event = AuditEvent::new(
+        "grant.revoked",
+        actor,
+        &grant.id,
+        serde_json::json!({
+            "username": grant.username, "guardrail": grant.guardrail, "challenge": grant.challenge_code,
+        }),
+    );
+    if let Err(e) = store.append_audit(&event).await {
+        tracing::error!(error = %e, "audit append failed for a revocation");
+    }
+    Ok(Revocation::Revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_trimmed_and_bounded() {
+        let need10 = ReasonRule {
+            required: true,
+            min_length: 10,
+        };
+        assert!(matches!(
+            checked_reason(None, need10),
+            Err(ElevationError::BadReason(_))
+        ));
+        assert!(matches!(
+            checked_reason(Some("  short  "), need10),
+            Err(ElevationError::BadReason(_))
+        ));
+        assert_eq!(
+            checked_reason(Some("  incident 4411 rollback "), need10).unwrap(),
+            Some("incident 4411 rollback".into())
+        );
+        assert_eq!(
+            checked_reason(Some("   "), ReasonRule::default()).unwrap(),
+            None
+        );
+        let long = "x".repeat(MAX_REASON_CHARS as usize + 1);
+        assert!(checked_reason(Some(&long), ReasonRule::default()).is_err());
+    }
+}

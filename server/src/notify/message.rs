@@ -1,0 +1,136 @@
+//! What a notice says: who asks, for what, why, which groups must act, until when, and the link.
+
+use serde::Serialize;
+
+use crate::challenges::Challenge;
+use crate::elevation::{ElevationEvent, Happened};
+use crate::portal::describe::{place, Described};
+
+/// The facts of one notice, whatever the receiver's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// `approval.requested`, `approval.approved` (one of several), `approval.granted`,
+    /// `approval.rejected`, `approval.withdrawn`, `approval.expired` or `approval.break_glass`.
+    pub event: &'static str,
+    /// Challenge code.
+    pub code: String,
+    /// Guardrail.
+    pub guardrail: String,
+    /// Kubernetes username of the request.
+    pub requester: String,
+    /// "Change Deployment api in namespace payments".
+    pub what: String,
+    /// Why the requester asked.
+    pub reason: String,
+    /// Group lists that must act, each "a or b".
+    pub groups: Vec<String>,
+    /// Unix seconds: when the request stops waiting.
+    pub expires_at: i64,
+    /// Who decided (empty for a request or a timeout).
+    pub by: String,
+    /// What the decider said.
+    pub decision_reason: String,
+    /// Where to look: the approvers' review page for a request, the request's page otherwise.
+    pub link: String,
+}
+
+impl Notice {
+    /// The notice for `event` on `challenge`; `None` for a challenge that needs no approvers.
+    pub fn of(event: &ElevationEvent, challenge: &Challenge, public_url: &str) -> Option<Self> {
+        let case = challenge.approval.as_ref()?;
+        let (name, link) = match event.happened {
+            Happened::AwaitingApproval => ("approval.requested", "approvals"),
+            Happened::Granted => ("approval.granted", "c"),
+            Happened::Rejected => ("approval.rejected", "c"),
+            Happened::Withdrawn => ("approval.withdrawn", "c"),
+            Happened::Expired => ("approval.expired", "c"),
+            Happened::BrokeGlass => ("approval.break_glass", "c"),
+            // One approver of several: the others still need to act, so the link is theirs.
+            Happened::Approved => ("approval.approved", "approvals"),
+        };
+        let r = &challenge.request;
+        Some(Self {
+            event: name,
+            code: challenge.code.clone(),
+            guardrail: challenge.guardrail.clone(),
+            requester: r.username.clone(),
+            what: format!("{} {}", Described::from(r).title(), place(&r.namespace)),
+            reason: case.reason.clone().unwrap_or_default(),
+            groups: case.rule.groups.iter().map(|g| g.join(" or ")).collect(),
+            expires_at: challenge.expires_at,
+            by: event.by.clone(),
+            decision_reason: case
+                .closed
+                .as_ref()
+                .map(|c| c.reason.clone())
+                .unwrap_or_default(),
+            link: format!("{public_url}/{link}/{}", challenge.code),
+        })
+    }
+
+    /// One line for people.
+    pub fn headline(&self) -> String {
+        match self.event {
+            "approval.requested" => format!(
+                "{} asks for approval: {} (needs {})",
+                self.requester,
+                self.what,
+                self.groups.join(" and ")
+            ),
+            "approval.approved" => format!(
+                "{} approved {} for {}; more approvers are needed",
+                self.by, self.what, self.requester
+            ),
+            "approval.granted" => format!("Approved: {} for {}", self.what, self.requester),
+            "approval.rejected" => format!(
+                "Rejected by {}: {} for {}",
+                self.by, self.what, self.requester
+            ),
+            "approval.withdrawn" => format!("Withdrawn by {}: {}", self.by, self.what),
+            "approval.expired" => format!(
+                "Nobody approved in time: {} for {}",
+                self.what, self.requester
+            ),
+            _ => format!(
+                "BREAK GLASS by {}: {} approved without approvers",
+                self.by, self.what
+            ),
+        }
+    }
+}
+
+/// Text as Slack's mrkdwn wants it (`&`, `<` and `>` escaped), so a reason cannot forge a link.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Slack's incoming-webhook body: a `text` fallback and a section with the facts and the link.
+pub fn slack_body(n: &Notice) -> serde_json::Value {
+    let expires = crate::clock::hhmm_utc(n.expires_at);
+    let mut lines = vec![format!("*{}*", escape(&n.headline()))];
+    if !n.reason.is_empty() {
+        lines.push(format!("Reason: {}", escape(&n.reason)));
+    }
+    if !n.decision_reason.is_empty() {
+        lines.push(format!("{}: {}", escape(&n.by), escape(&n.decision_reason)));
+    }
+    lines.push(format!(
+        "Guardrail `{}` · waits until {expires} · <{}|Open in Countersign>",
+        escape(&n.guardrail),
+        n.link
+    ));
+    serde_json::json!({
+        "text": format!("{} {}", n.headline(), n.link),
+        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": lines.join("\n") } }],
+    })
+}
+
+/// Every fact as its own field, for receivers other than chat.
+pub fn generic_body(n: &Notice) -> serde_json::Value {
+    let mut body = serde_json::to_value(n).unwrap_or_default();
+    body["summary"] = serde_json::Value::String(n.headline());
+    body
+}

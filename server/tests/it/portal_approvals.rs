@@ -1,0 +1,388 @@
+//! Approvals through the portal's endpoints, with software keys: the requester asks with a
+//! reason and a step-up, approvers decide with theirs, live events reach the requester's page,
+//! and the rules hold at the edge (roles, no self-approval, a reason to reject).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use countersign::challenges::ChallengeStatus;
+use countersign::identity::accounts;
+use countersign::identity::mapping::IdentityMap;
+use countersign::identity::setup::Invitation;
+use countersign::identity::{Role, User};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::portal::{Browser, Portal};
+use crate::soft_key::SoftKey;
+use crate::support::{fixture, review, PUBLIC_URL};
+
+const REASON: &str = "incident 4411: roll back the bad config";
+
+async fn portal() -> anyhow::Result<Portal> {
+    let path = fixture("policies/approvals.yaml");
+    let text = std::fs::read_to_string(&path)?;
+    let guardrails = countersign::policy::parse_documents(&path.display().to_string(), &text)?;
+    let identities = IdentityMap::load(&fixture("fixtures/approvers.yaml"))?;
+    Portal::spawn_with(PUBLIC_URL, move |state| {
+        state.engine = Arc::new(countersign::engine::Engine::new(guardrails));
+        state.identities = Arc::new(identities);
+    })
+    .await
+}
+
+/// An account with a software key, made through an invitation (as an admin would).
+async fn account(
+    portal: &Portal,
+    username: &str,
+    role: Role,
+    groups: &[&str],
+) -> anyhow::Result<Person> {
+    let invitation = Invitation {
+        role,
+        username: username.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    };
+    let token = accounts::invite(portal.state().store.as_ref(), &invitation, "it-admin").await?;
+    let browser = portal.page(&format!("/setup/{token}"), None).await?;
+    let (key, response) = portal
+        .setup_with_key(&browser, &json!({"token": token}))
+        .await?;
+    anyhow::ensure!(response.status() == StatusCode::OK, "setup failed");
+    let user = portal
+        .state()
+        .store
+        .user_by_username(username)
+        .await?
+        .context("no account")?;
+    assert_eq!(user.groups, invitation.groups);
+    let browser = portal.signed_in(&user).await?;
+    Ok((user, key, browser))
+}
+
+type Person = (User, SoftKey, Browser);
+
+/// Start a ceremony at `start`, answer it with the person's key, finish at `finish`. A finished
+/// step-up gives the session a new id: the person's browser then signs in afresh, as the real
+/// one follows the new cookie.
+async fn ceremony(
+    portal: &Portal,
+    who: &mut Person,
+    (start, body): (&str, Value),
+    finish: &str,
+    code: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let (user, key, browser) = who;
+    let response = portal.json(start, Some(browser), &body).await?;
+    let status = response.status();
+    let options: Value = response.json().await?;
+    if status != StatusCode::OK {
+        return Ok((status, options));
+    }
+    let credential = key.assert(&options)?;
+    let response = portal
+        .json(
+            finish,
+            Some(browser),
+            &json!({"code": code, "credential": credential}),
+        )
+        .await?;
+    let status = response.status();
+    if status == StatusCode::OK {
+        *browser = portal.signed_in(user).await?;
+    }
+    Ok((status, response.json().await?))
+}
+
+async fn decide(
+    portal: &Portal,
+    who: &mut Person,
+    code: &str,
+    decision: &str,
+    reason: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let body = json!({"code": code, "decision": decision, "reason": reason});
+    ceremony(
+        portal,
+        who,
+        ("/auth/decide/start", body),
+        "/auth/decide/finish",
+        code,
+    )
+    .await
+}
+
+async fn status(portal: &Portal, code: &str) -> anyhow::Result<ChallengeStatus> {
+    Ok(portal
+        .state()
+        .store
+        .challenge(code)
+        .await?
+        .context("gone")?
+        .status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_and_manager_through_the_portal() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let mut alice = account(&portal, "alice", Role::Engineer, &["payments-oncall"]).await?;
+    let mut bob = account(&portal, "bob", Role::Approver, &["payments-oncall"]).await?;
+    let mut carol = account(&portal, "carol", Role::Approver, &["payments-managers"]).await?;
+    let mut erin = account(&portal, "erin", Role::Engineer, &["payments-managers"]).await?;
+
+    let (status_code, denial) = portal.app.admit(&review("deployment-update")?).await?;
+    assert_eq!(status_code, StatusCode::OK);
+    let message = denial["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    let code: String = message
+        .split("/c/")
+        .nth(1)
+        .context("no link in the denial")?
+        .chars()
+        .take(8)
+        .collect();
+    assert!(
+        message.starts_with("approval required by guardrail \"payments-escalation\""),
+        "{message}"
+    );
+
+    // The guardrail wants a reason of at least 10 characters, before any key is touched.
+    let short = portal
+        .json(
+            "/auth/stepup/start",
+            Some(&alice.2),
+            &json!({"code": code, "reason": "pls"}),
+        )
+        .await?;
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+
+    // Approvers cannot act before the requester asked.
+    let (early, _) = decide(&portal, &mut bob, &code, "approve", "").await?;
+    assert_eq!(early, StatusCode::CONFLICT);
+
+    let body = json!({"code": code, "reason": REASON});
+    let (asked, _) = ceremony(
+        &portal,
+        &mut alice,
+        ("/auth/stepup/start", body),
+        "/auth/stepup/finish",
+        &code,
+    )
+    .await?;
+    assert_eq!(asked, StatusCode::OK);
+    assert_eq!(status(&portal, &code).await?, ChallengeStatus::Awaiting);
+
+    // The requester's page listens for changes.
+    let mut events = portal.get("/events", Some(&alice.2)).await?;
+    assert_eq!(events.status(), StatusCode::OK);
+
+    // Alice is in an approving group and still may not approve her own request.
+    let alice_as_approver = portal
+        .state()
+        .store
+        .user_by_username("alice")
+        .await?
+        .context("alice")?;
+    portal
+        .state()
+        .store
+        .set_role("alice", Role::Approver)
+        .await?;
+    let (own, body) = decide(&portal, &mut alice, &code, "approve", "").await?;
+    assert_eq!(own, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("own request"),
+        "{body}"
+    );
+    portal
+        .state()
+        .store
+        .set_role("alice", alice_as_approver.role)
+        .await?;
+    // An engineer in the managers' group has no approver role.
+    let (engineer, _) = decide(&portal, &mut erin, &code, "approve", "").await?;
+    assert_eq!(engineer, StatusCode::FORBIDDEN);
+
+    let (peer, _) = decide(&portal, &mut bob, &code, "approve", "checked the diff").await?;
+    assert_eq!(peer, StatusCode::OK);
+    let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+        .await
+        .context("no event within 5 s")??
+        .context("stream ended")?;
+    let text = String::from_utf8_lossy(&chunk);
+    assert!(text.contains(&code) && text.contains("approved"), "{text}");
+    assert_eq!(status(&portal, &code).await?, ChallengeStatus::Awaiting);
+
+    // The manager sees it in the queue and on its review page.
+    let queue = portal
+        .get("/approvals", Some(&carol.2))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        queue.contains(&format!("data-queue-item=\"{code}\"")),
+        "not in the queue"
+    );
+    let page = portal
+        .get(&format!("/approvals/{code}"), Some(&carol.2))
+        .await?
+        .text()
+        .await?;
+    assert!(page.contains("data-decide-step") && page.contains(REASON));
+
+    let (manager, _) = decide(&portal, &mut carol, &code, "approve", "").await?;
+    assert_eq!(manager, StatusCode::OK);
+    assert_eq!(status(&portal, &code).await?, ChallengeStatus::Granted);
+    let admitted = portal.app.decide(&review("deployment-update")?).await?;
+    assert_eq!(admitted["allowed"], true, "{admitted}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_needs_a_reason_and_a_failed_step_up_counts_nothing() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let mut alice = account(&portal, "alice", Role::Engineer, &[]).await?;
+    let mut bob = account(&portal, "bob", Role::Approver, &["payments-oncall"]).await?;
+    let (_, denial) = portal.app.admit(&review("deployment-update")?).await?;
+    let message = denial["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    let code: String = message
+        .split("/c/")
+        .nth(1)
+        .context("no link")?
+        .chars()
+        .take(8)
+        .collect();
+    let body = json!({"code": code, "reason": REASON});
+    ceremony(
+        &portal,
+        &mut alice,
+        ("/auth/stepup/start", body),
+        "/auth/stepup/finish",
+        &code,
+    )
+    .await?;
+
+    // Another key's answer is no step-up of Bob's.
+    let options: Value = portal
+        .json(
+            "/auth/decide/start",
+            Some(&bob.2),
+            &json!({"code": code, "decision": "approve"}),
+        )
+        .await?
+        .json()
+        .await?;
+    let mut stranger = SoftKey::new(PUBLIC_URL)?;
+    let forged = stranger.assert(&options)?;
+    let refused = portal
+        .json(
+            "/auth/decide/finish",
+            Some(&bob.2),
+            &json!({"code": code, "credential": forged}),
+        )
+        .await?;
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    assert!(portal.state().store.approvals_of(&code).await?.is_empty());
+
+    let (no_reason, _) = decide(&portal, &mut bob, &code, "reject", " ").await?;
+    assert_eq!(no_reason, StatusCode::BAD_REQUEST);
+    let (rejected, _) = decide(&portal, &mut bob, &code, "reject", "not during the freeze").await?;
+    assert_eq!(rejected, StatusCode::OK);
+    assert_eq!(status(&portal, &code).await?, ChallengeStatus::Rejected);
+    let page = portal
+        .get(&format!("/c/{code}"), Some(&alice.2))
+        .await?
+        .text()
+        .await?;
+    assert!(page.contains("Rejected by bob") && page.contains("not during the freeze"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_set_groups_on_the_users_page_and_nobody_else_may() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let admin = portal.user("ada", Role::Admin).await?;
+    let bob = portal.user("bob", Role::Approver).await?;
+    let admin_browser = portal.signed_in(&admin).await?;
+    let page = portal
+        .get("/admin/users", Some(&admin_browser))
+        .await?
+        .text()
+        .await?;
+    assert!(page.contains("data-user-row=\"bob\""), "bob is not listed");
+
+    // Bob may not give himself the managers' group.
+    let bob_browser = portal.signed_in(&bob).await?;
+    let refused = portal
+        .form(
+            "/api/set_groups",
+            Some(&bob_browser),
+            &[
+                ("username", "bob"),
+                ("groups", "payments-managers"),
+                ("csrf", &bob_browser.csrf),
+            ],
+        )
+        .await?;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let forbidden = portal
+        .get("/admin/users", Some(&bob_browser))
+        .await?
+        .text()
+        .await?;
+    assert!(forbidden.contains("Users are for administrators"));
+
+    // A `system:` group is Kubernetes' own: refused with a reason, nothing stored.
+    let bad = portal
+        .form(
+            "/api/set_groups",
+            Some(&admin_browser),
+            &[
+                ("username", "bob"),
+                ("groups", "system:masters"),
+                ("csrf", &admin_browser.csrf),
+            ],
+        )
+        .await?;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let saved = portal
+        .form(
+            "/api/set_groups",
+            Some(&admin_browser),
+            &[
+                ("username", "bob"),
+                ("groups", "payments-oncall, sre sre"),
+                ("csrf", &admin_browser.csrf),
+            ],
+        )
+        .await?;
+    assert_eq!(saved.status(), StatusCode::OK, "{}", saved.text().await?);
+    let stored = portal
+        .state()
+        .store
+        .user_by_username("bob")
+        .await?
+        .context("bob")?;
+    assert_eq!(stored.groups, vec!["payments-oncall", "sre"]);
+    let changed: Vec<Value> = portal
+        .state()
+        .store
+        .audit_records(0, 1000)
+        .await?
+        .into_iter()
+        .filter(|r| r.event.kind == "account.groups_changed")
+        .map(|r| json!({"actor": r.event.actor, "subject": r.event.subject, "to": r.event.detail["to"]}))
+        .collect();
+    assert_eq!(
+        changed,
+        vec![json!({"actor": "ada", "subject": "bob", "to": ["payments-oncall", "sre"]})]
+    );
+    Ok(())
+}
