@@ -223,10 +223,15 @@
     try {
       const done = await run(form, say, submitter);
       say("Done.");
-      if (form.dataset.inPlace === "yes") {
-        // The hydrated page updates itself (and moves focus to the result) instead of reloading.
-        form.dispatchEvent(new CustomEvent("ceremonydone", { bubbles: true, detail: done }));
-        return;
+      if (form.dataset.inPlace === "yes" && window.countersignLive) {
+        // The page updates itself (live.js) and moves focus to the result instead of reloading.
+        form.removeAttribute("aria-busy");
+        try {
+          await window.countersignLive.refresh(true);
+          return;
+        } catch (_) {
+          // Could not fetch the page: load it instead.
+        }
       }
       window.location.assign(sameOriginPath(done.redirect) || window.location.pathname);
     } catch (err) {

@@ -1,7 +1,6 @@
 //! The frame around every page: skip link, header with the navigation and the account menu, the
 //! main landmark and the footer.
 
-use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
@@ -12,37 +11,21 @@ use crate::nav::{entries_for, is_current};
 use crate::theme::ThemeSwitch;
 use crate::ui::{self, ConfirmDialog, ErrorState};
 
-/// Header, main area and footer.
+/// Header, main area and footer. `live.js` swaps the `data-live-region`s for fresh copies when
+/// something changes (an event from `/events`, a ceremony finished on the page).
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
     let viewer = Resource::new(|| (), |_| current_viewer());
-    // What waits for the viewer's approval (the badge beside "Approvals"), live.
-    let waiting = Resource::new(crate::live::version, |_| {
-        crate::approvals::approvals_waiting()
-    });
-    let main = NodeRef::<html::Main>::new();
-    // Tests (and styles) can tell the page is live: before this, only plain links and forms work.
-    Effect::new(move |_| {
-        if let Some(html) = document().document_element() {
-            let _ = html.set_attribute("data-hydrated", "yes");
-        }
-    });
+    // What waits for the viewer's approval (the badge beside "Approvals").
+    let waiting = Resource::new(|| (), |_| crate::approvals::approvals_waiting());
     view! {
-        // `rel="external"` keeps the router from taking the click once hydrated; focusing the main
-        // landmark puts keyboard and screen-reader users where the content starts.
-        <a href="#main" rel="external" data-skip-link
-            on:click=move |ev| {
-                if let Some(main) = main.get() {
-                    ev.prevent_default();
-                    let _ = main.focus();
-                    main.scroll_into_view();
-                }
-            }
+        // A plain fragment link: `main` has tabindex -1, so the browser moves focus there.
+        <a href="#main" data-skip-link
             class="sr-only focus:not-sr-only focus:absolute focus:left-4 focus:top-3 focus:z-50 focus:rounded-md focus:bg-surface focus:px-3 focus:py-2 focus:text-fg focus:shadow-lg focus:ring-2 focus:ring-ring">
             "Skip to content"
         </a>
         <header class="border-b border-line bg-surface">
-            <div class="mx-auto flex max-w-5xl flex-wrap items-center gap-x-6 gap-y-1 px-4 py-2.5 sm:px-6">
+            <div data-live-region="header" class="mx-auto flex max-w-5xl flex-wrap items-center gap-x-6 gap-y-1 px-4 py-2.5 sm:px-6">
                 <a href="/" class=format!("flex items-center gap-2 rounded py-1 font-semibold tracking-tight text-fg {}", ui::FOCUS)>
                     <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6 text-link" fill="none" stroke="currentColor" stroke-width="2">
                         <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
@@ -50,39 +33,48 @@ pub fn Frame(children: Children) -> impl IntoView {
                     </svg>
                     "Countersign"
                 </a>
-                // A transition: refetching the badge keeps the header as it is meanwhile.
-                <Transition fallback=|| ()>
+                <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let waiting = waiting.await.unwrap_or(0);
                         match viewer.await {
-                            Ok(Some(v)) => {
-                                crate::live::connect();
-                                view! { <Navigation viewer=v.clone() waiting /> <AccountMenu viewer=v /> }.into_any()
-                            }
+                            Ok(Some(v)) => view! { <Navigation viewer=v.clone() waiting /> <AccountMenu viewer=v /> }.into_any(),
                             _ => view! {
                                 <a href="/login" class=format!("ml-auto {}", ui::GHOST)>"Sign in"</a>
                             }.into_any(),
                         }
                     })}
-                </Transition>
+                </Suspense>
             </div>
         </header>
-        <main node_ref=main id="main" tabindex="-1" class="mx-auto w-full max-w-5xl px-4 py-8 focus:outline-none sm:px-6">
+        <main id="main" data-live-region="main" tabindex="-1" class="mx-auto w-full max-w-5xl px-4 py-8 focus:outline-none sm:px-6">
             {children()}
         </main>
         <footer class="mx-auto flex w-full max-w-5xl flex-wrap items-center justify-between gap-3 border-t border-line px-4 py-5 text-xs text-muted sm:px-6">
             <p>"Countersign · step-up for Kubernetes guardrails"</p>
             <ThemeSwitch />
         </footer>
+        <PageReady />
     }
 }
 
-/// The pages this viewer may use; a row of its own on a phone.
+/// Marks the page live (`data-hydrated` on `<html>`) for tests and styles. The last island in
+/// the document: the islands script hydrates in document order, so the others are live by then.
+#[island]
+fn PageReady() -> impl IntoView {
+    Effect::new(move |_| {
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("data-hydrated", "yes");
+        }
+    });
+}
+
+/// The pages this viewer may use; a row of its own on a phone. `data-live-events`: a signed-in
+/// page, so `live.js` listens to `/events`.
 #[component]
 fn Navigation(viewer: Viewer, waiting: usize) -> impl IntoView {
     let location = use_location();
     view! {
-        <nav aria-label="Main" class="order-last -mx-2 flex w-full gap-1 overflow-x-auto sm:order-none sm:mx-0 sm:w-auto">
+        <nav aria-label="Main" data-live-events class="order-last -mx-2 flex w-full gap-1 overflow-x-auto sm:order-none sm:mx-0 sm:w-auto">
             {entries_for(&viewer).into_iter().map(|entry| {
                 let current = move || is_current(&entry, &location.pathname.get());
                 view! {

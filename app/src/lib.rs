@@ -1,5 +1,7 @@
-//! Countersign portal: the Leptos application, rendered on the server (`ssr`) and hydrated in the
-//! browser (`hydrate`). Grouped by feature; each feature keeps its page, components and server functions.
+//! Countersign portal: the Leptos application, rendered on the server (`ssr`); in the browser
+//! (`hydrate`) only its islands come alive (`#[island]`: the theme switch, times, dialogs, the
+//! grants and users tables), and `live.js` refreshes a page in place. Grouped by feature; each
+//! feature keeps its page, components and server functions.
 #![recursion_limit = "256"]
 
 pub mod account;
@@ -13,7 +15,6 @@ pub mod csp;
 pub mod csrf;
 pub mod home;
 pub mod layout;
-pub mod live;
 pub mod model;
 pub mod nav;
 pub mod theme;
@@ -39,7 +40,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <meta name="csrf-token" content=csrf::csrf_token() />
                 <script src=assets::url("webauthn.js") defer></script>
-                <HydrationScripts options root=assets::base() />
+                <script src=assets::url("live.js") defer></script>
+                <HydrationScripts options islands=true root=assets::base() />
                 <MetaTags />
             </head>
             <body class="flex min-h-screen flex-col bg-canvas text-fg antialiased">
@@ -53,8 +55,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    ui::time::provide_now();
-    live::provide();
     // Every route renders whole on the server (SsrMode::Async: its data included), so a page reads
     // without script and paints at once; hydration only adds behaviour.
     view! {
@@ -78,10 +78,10 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Browser entry point.
+/// Browser entry point: the islands script then hydrates each `<leptos-island>`.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
 }

@@ -96,7 +96,7 @@ fn apply(theme: Theme) {
 }
 
 /// The three-way switch. A plain form underneath (works without script); in place once hydrated.
-#[component]
+#[island]
 pub fn ThemeSwitch() -> impl IntoView {
     let chosen = RwSignal::new(current_theme());
     let options = [

@@ -57,33 +57,14 @@ pub async fn revoke_grant(id: String, csrf: String) -> Result<bool, ServerFnErro
 /// `/admin/grants`
 #[component]
 pub fn GrantsPage() -> impl IntoView {
-    let revoke = ServerAction::<RevokeGrant>::new();
-    let grants = Resource::new(move || revoke.version().get(), |_| grants_page());
-    let outcome = move || {
-        revoke.value().get().map(|r| match r {
-            Ok(true) => view! { <Toast tone=Tone::Ok message="Grant revoked. The webhook refuses it from the next request on." /> }.into_any(),
-            Ok(false) => view! { <Toast tone=Tone::Neutral message="That grant was no longer live: it had expired, been used up or been revoked." /> }.into_any(),
-            Err(e) => view! { <Toast tone=Tone::Bad message=format!("Not revoked: {}", error_text(&e)) /> }.into_any(),
-        })
-    };
+    let grants = Resource::new(|| (), |_| grants_page());
     view! {
-        {outcome}
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match grants.await {
                     Ok(GrantsAccess::Grants { list, can_revoke }) => view! {
                         <PageHeader title="Grants" lead="Every grant that can still admit a request. Revoking one takes effect on the next admission." />
-                        <Card>
-                            {if list.is_empty() {
-                                view! {
-                                    <EmptyState title="No live grants">
-                                        <p>"Grants appear here when someone steps up, until they expire, are used up or are revoked."</p>
-                                    </EmptyState>
-                                }.into_any()
-                            } else {
-                                view! { <GrantTable list revoke can_revoke /> }.into_any()
-                            }}
-                        </Card>
+                        <LiveGrants list can_revoke />
                     }.into_any(),
                     Ok(GrantsAccess::SignInRequired) => view! {
                         <div class="mx-auto max-w-md">
@@ -106,6 +87,50 @@ pub fn GrantsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The live grants (an island): a revoke runs in place, says how it went, and the list then shows
+/// what the server has.
+#[island]
+fn LiveGrants(list: Vec<GrantRow>, can_revoke: bool) -> impl IntoView {
+    let revoke = ServerAction::<RevokeGrant>::new();
+    let rows = RwSignal::new(list);
+    Effect::new(move |_| {
+        if revoke.version().get() > 0 {
+            leptos::task::spawn_local(async move {
+                if let Ok(GrantsAccess::Grants { list, .. }) = grants_page().await {
+                    rows.set(list);
+                }
+            });
+        }
+    });
+    let outcome = move || {
+        revoke.value().get().map(|r| {
+            let (tone, message) = match r {
+                Ok(true) => (Tone::Ok, "Grant revoked. The webhook refuses it from the next request on.".to_owned()),
+                Ok(false) => (Tone::Neutral, "That grant was no longer live: it had expired, been used up or been revoked.".to_owned()),
+                Err(e) => (Tone::Bad, format!("Not revoked: {}", error_text(&e))),
+            };
+            view! { <Toast tone message /> }
+        })
+    };
+    view! {
+        {outcome}
+        <Card>
+            {move || {
+                let list = rows.get();
+                if list.is_empty() {
+                    leptos::either::Either::Left(view! {
+                        <EmptyState title="No live grants">
+                            <p>"Grants appear here when someone steps up, until they expire, are used up or are revoked."</p>
+                        </EmptyState>
+                    })
+                } else {
+                    leptos::either::Either::Right(view! { <GrantTable list revoke can_revoke /> })
+                }
+            }}
+        </Card>
     }
 }
 

@@ -46,29 +46,14 @@ pub async fn set_groups(
 /// `/admin/users`
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let save = ServerAction::<SetGroups>::new();
-    let users = Resource::new(move || save.version().get(), |_| users_page());
-    let outcome = move || {
-        save.value().get().map(|r| match r {
-            Ok(groups) if groups.is_empty() => view! { <Toast tone=Tone::Ok message="Groups removed." /> }.into_any(),
-            Ok(groups) => view! { <Toast tone=Tone::Ok message=format!("Groups saved: {}.", groups.join(", ")) /> }.into_any(),
-            Err(e) => view! { <Toast tone=Tone::Bad message=format!("Not saved: {}", error_text(&e)) /> }.into_any(),
-        })
-    };
+    let users = Resource::new(|| (), |_| users_page());
     view! {
-        {outcome}
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match users.await {
                     Ok(UsersAccess::Users(list)) => view! {
                         <PageHeader title="Users" lead="Local accounts, their roles and the groups approvals count. Identity-provider accounts bring their groups in the token." />
-                        <Card>
-                            {if list.is_empty() {
-                                view! { <EmptyState title="No local accounts"><p>"Invite one with countersign user invite."</p></EmptyState> }.into_any()
-                            } else {
-                                view! { <UserTable list save /> }.into_any()
-                            }}
-                        </Card>
+                        <LiveUsers list />
                     }.into_any(),
                     Ok(UsersAccess::SignInRequired) => view! {
                         <div class="mx-auto max-w-md">
@@ -91,6 +76,48 @@ pub fn UsersPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The accounts (an island): saving groups runs in place, says how it went, and the table then
+/// shows what the server has.
+#[island]
+fn LiveUsers(list: Vec<UserRow>) -> impl IntoView {
+    let save = ServerAction::<SetGroups>::new();
+    let rows = RwSignal::new(list);
+    Effect::new(move |_| {
+        if save.version().get() > 0 {
+            leptos::task::spawn_local(async move {
+                if let Ok(UsersAccess::Users(list)) = users_page().await {
+                    rows.set(list);
+                }
+            });
+        }
+    });
+    let outcome = move || {
+        save.value().get().map(|r| {
+            let (tone, message) = match r {
+                Ok(groups) if groups.is_empty() => (Tone::Ok, "Groups removed.".to_owned()),
+                Ok(groups) => (Tone::Ok, format!("Groups saved: {}.", groups.join(", "))),
+                Err(e) => (Tone::Bad, format!("Not saved: {}", error_text(&e))),
+            };
+            view! { <Toast tone message /> }
+        })
+    };
+    view! {
+        {outcome}
+        <Card>
+            {move || {
+                let list = rows.get();
+                if list.is_empty() {
+                    leptos::either::Either::Left(view! {
+                        <EmptyState title="No local accounts"><p>"Invite one with countersign user invite."</p></EmptyState>
+                    })
+                } else {
+                    leptos::either::Either::Right(view! { <UserTable list save /> })
+                }
+            }}
+        </Card>
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn approvals_waiting() -> Result<usize, ServerFnError> {
 /// `/approvals`
 #[component]
 pub fn QueuePage() -> impl IntoView {
-    let queue = Resource::new(crate::live::version, |_| approval_queue());
+    let queue = Resource::new(|| (), |_| approval_queue());
     let query = use_query_map();
     let all = move || query.read().get("show").as_deref() == Some("all");
     view! {
@@ -146,12 +146,7 @@ fn QueueRow(item: QueueItem) -> impl IntoView {
 pub fn ReviewPage() -> impl IntoView {
     let params = use_params_map();
     let code = move || params.read().get("code").unwrap_or_default();
-    let review = Resource::new(
-        move || (code(), crate::live::version()),
-        |(code, _)| approval_review(code),
-    );
-    let decided_here = RwSignal::new(false);
-    crate::live::on_ceremony_done(decided_here, move || review.refetch());
+    let review = Resource::new(code, approval_review);
     view! {
         <crate::auth::OidcProblem title="Your decision was not recorded" />
         <Transition fallback=|| view! { <Loading /> }>
@@ -159,7 +154,7 @@ pub fn ReviewPage() -> impl IntoView {
                 match review.await {
                     Ok(ReviewAccess::Review { challenge, may_decide }) => view! {
                         <p class="mb-4"><a href="/approvals" class=ui::LINK>"← Approvals"</a></p>
-                        <ChallengeDetail challenge=*challenge confirmed_here=decided_here review=may_decide />
+                        <ChallengeDetail challenge=*challenge review=may_decide />
                     }.into_any(),
                     Ok(ReviewAccess::SignInRequired) => view! {
                         <div class="mx-auto max-w-md">

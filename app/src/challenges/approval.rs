@@ -8,13 +8,6 @@ use crate::csrf::CsrfField;
 use crate::model::{ApprovalView, ChallengeView, Standing};
 use crate::ui::{self, ConfirmDialog, Field, RelativeTime};
 
-/// Whether the page has hydrated: ceremonies then update it in place instead of reloading.
-fn hydrated() -> RwSignal<bool> {
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
-    hydrated
-}
-
 fn reason_help(a: &ApprovalView) -> String {
     match (a.reason_required, a.reason_min) {
         (true, n) if n > 1 => {
@@ -30,7 +23,6 @@ fn reason_help(a: &ApprovalView) -> String {
 pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
     let a = c.approval.clone().unwrap_or_default();
-    let in_place = hydrated();
     let lists = a
         .lists
         .iter()
@@ -48,7 +40,7 @@ pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
                 "Approvers from " <strong class="text-fg">{lists}</strong> " must each confirm with their own security key. "
                 "Once they have, the retry is let through once. The request stops waiting " <RelativeTime at=c.expires_at /> "."
             </p>
-            <form data-webauthn="confirm" data-code=c.code.clone() data-in-place=move || in_place.get().then_some("yes") class="mt-4 space-y-3">
+            <form data-webauthn="confirm" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
                 <Field id="reason" label="Why do you need it?" help=help>
                     <textarea id="reason" name="reason" rows="3" maxlength="1000" class=ui::INPUT
                         required=a.reason_required minlength=min aria-describedby="reason-help"
@@ -137,16 +129,15 @@ pub fn Approvers(approval: ApprovalView, standing: Standing) -> impl IntoView {
 pub fn WaitingStep(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
     let a = c.approval.clone().unwrap_or_default();
-    let in_place = hydrated();
     view! {
         <section class="rounded-xl border-2 border-warn-line bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="outcome-heading" data-outcome="awaiting">
-            <h2 id="outcome-heading" tabindex="-1" class="text-base font-semibold text-fg focus:outline-none">"Waiting for approvers"</h2>
+            <h2 id="outcome-heading" data-result-heading tabindex="-1" class="text-base font-semibold text-fg focus:outline-none">"Waiting for approvers"</h2>
             <p class="mt-1 text-sm text-fg-soft" role="status">
                 "Approvers have been asked. This page updates when they decide; the request stops waiting "
                 <RelativeTime at=c.expires_at /> "."
             </p>
             <div class="mt-4"><Approvers approval=a standing=c.standing /></div>
-            <form data-webauthn="withdraw" data-code=c.code.clone() data-in-place=move || in_place.get().then_some("yes") class="mt-5 flex flex-wrap items-center gap-3 border-t border-line pt-4">
+            <form data-webauthn="withdraw" data-code=c.code.clone() data-in-place="yes" class="mt-5 flex flex-wrap items-center gap-3 border-t border-line pt-4">
                 <button type="submit" class=ui::SECONDARY_SMALL>"Withdraw request"</button>
                 <CeremonyStatus />
             </form>
@@ -158,7 +149,6 @@ pub fn WaitingStep(challenge: ChallengeView) -> impl IntoView {
 #[component]
 pub fn DecideStep(challenge: ChallengeView, may_decide: Result<(), String>) -> impl IntoView {
     let c = challenge;
-    let in_place = hydrated();
     let a = c.approval.clone().unwrap_or_default();
     let standing = c.standing;
     let form = match may_decide {
@@ -179,7 +169,7 @@ pub fn DecideStep(challenge: ChallengeView, may_decide: Result<(), String>) -> i
         }
         .into_any(),
         Ok(()) => view! {
-            <form data-webauthn="decide" data-code=c.code.clone() data-in-place=move || in_place.get().then_some("yes") class="mt-4 space-y-3">
+            <form data-webauthn="decide" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
                 <Field id="decision-reason" label="Your reason" help="Required to reject; the requester reads it.">
                     <textarea id="decision-reason" name="reason" rows="2" maxlength="1000" class=ui::INPUT aria-describedby="decision-reason-help"></textarea>
                 </Field>
@@ -198,7 +188,7 @@ pub fn DecideStep(challenge: ChallengeView, may_decide: Result<(), String>) -> i
     };
     view! {
         <section class="rounded-xl border-2 border-accent bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="decide-heading" data-decide-step>
-            <h2 id="decide-heading" tabindex="-1" class="text-base font-semibold text-fg focus:outline-none">
+            <h2 id="decide-heading" data-result-heading tabindex="-1" class="text-base font-semibold text-fg focus:outline-none">
                 {match standing {
                     Standing::AwaitingApproval => "Approve or reject this request",
                     Standing::Granted | Standing::Used | Standing::GrantExpired | Standing::Revoked => "Approved",

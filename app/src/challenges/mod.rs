@@ -30,20 +30,14 @@ pub async fn load_challenge(code: String) -> Result<ChallengeAccess, ServerFnErr
 pub fn ChallengePage() -> impl IntoView {
     let params = use_params_map();
     let code = move || params.read().get("code").unwrap_or_default();
-    // Refetched when an approver decides or time runs out, without a reload.
-    let access = Resource::new(
-        move || (code(), crate::live::version()),
-        |(code, _)| load_challenge(code),
-    );
-    // Set when the step-up finished on this page: the outcome then takes focus.
-    let confirmed_here = RwSignal::new(false);
-    crate::live::on_ceremony_done(confirmed_here, move || access.refetch());
+    // `live.js` refreshes the page in place when an approver decides or time runs out.
+    let access = Resource::new(code, load_challenge);
     view! {
         <OidcProblem title="The identity provider did not confirm it" />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match access.await {
-                    Ok(ChallengeAccess::Owner(c)) => view! { <ChallengeDetail challenge=*c confirmed_here /> }.into_any(),
+                    Ok(ChallengeAccess::Owner(c)) => view! { <ChallengeDetail challenge=*c /> }.into_any(),
                     Ok(ChallengeAccess::SignInRequired) => view! {
                         <div class="mx-auto max-w-md">
                             <PageHeader title="Sign in to review this request"
@@ -87,7 +81,6 @@ pub fn ChallengePage() -> impl IntoView {
 #[component]
 pub fn ChallengeDetail(
     challenge: ChallengeView,
-    confirmed_here: RwSignal<bool>,
     #[prop(optional)] review: Option<Result<(), String>>,
 ) -> impl IntoView {
     let c = challenge;
@@ -123,7 +116,7 @@ pub fn ChallengeDetail(
                 (None, Standing::Waiting, false) => view! { <ConfirmStep challenge=c.clone() /> }.into_any(),
                 (None, Standing::AwaitingApproval, _) => view! { <approval::WaitingStep challenge=c.clone() /> }.into_any(),
                 (None, _, _) => view! {
-                    <Outcome challenge=c.clone() focus=confirmed_here.get_untracked() />
+                    <Outcome challenge=c.clone() />
                     {c.approval.clone().map(|a| view! {
                         <ui::Card title="Approvals"><approval::Approvers approval=a standing=c.standing /></ui::Card>
                     })}
@@ -203,9 +196,6 @@ fn Fact(#[prop(into)] label: String, #[prop(into)] value: String) -> impl IntoVi
 #[component]
 fn ConfirmStep(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
-    // Once hydrated, the page updates in place after the step-up instead of reloading.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     let icon = view! {
         <svg aria-hidden="true" viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2">
             <path stroke-linecap="round" stroke-linejoin="round" d="M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6l7-3z" />
@@ -222,7 +212,7 @@ fn ConfirmStep(challenge: ChallengeView) -> impl IntoView {
         .into_any()
     } else {
         view! {
-            <form data-webauthn="confirm" data-code=c.code.clone() data-in-place=move || hydrated.get().then_some("yes") class="mt-4 space-y-3">
+            <form data-webauthn="confirm" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
                 <button type="submit" class=ui::PRIMARY>{icon}"Confirm with security key"</button>
                 <CeremonyStatus />
             </form>

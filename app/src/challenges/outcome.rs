@@ -1,22 +1,13 @@
 //! What became of a challenge once it stopped waiting: the truth about its grant, and what to do next.
 
-use leptos::html;
 use leptos::prelude::*;
 
 use crate::model::{ChallengeView, GrantView, Standing};
 use crate::ui::{self, RelativeTime, Tone};
 
-/// The outcome panel; `focus` moves keyboard focus to it (after a step-up on this page).
+/// The outcome panel; its heading takes focus after a step-up on this page (`live.js`).
 #[component]
-pub fn Outcome(challenge: ChallengeView, focus: bool) -> impl IntoView {
-    let heading = NodeRef::<html::H2>::new();
-    if focus {
-        Effect::new(move |_| {
-            if let Some(h) = heading.get() {
-                let _ = h.focus();
-            }
-        });
-    }
+pub fn Outcome(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
     let grant = c.grant.clone();
     let (tone, title, body): (Tone, String, AnyView) = match (c.standing, grant.clone()) {
@@ -117,7 +108,7 @@ pub fn Outcome(challenge: ChallengeView, focus: bool) -> impl IntoView {
     view! {
         <section class=format!("rounded-xl border p-5 shadow-sm sm:p-6 {}", tone.panel())
             aria-labelledby="outcome-heading" data-outcome=c.standing.as_str() data-grant-id=grant_id>
-            <h2 id="outcome-heading" node_ref=heading tabindex="-1" class="flex items-center gap-2 text-base font-semibold focus:outline-none">
+            <h2 id="outcome-heading" data-result-heading tabindex="-1" class="flex items-center gap-2 text-base font-semibold focus:outline-none">
                 <OutcomeIcon standing=c.standing />
                 {title}
             </h2>

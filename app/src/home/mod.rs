@@ -27,7 +27,7 @@ pub async fn my_challenges() -> Result<Option<(Viewer, Vec<ChallengeSummary>)>, 
 #[component]
 pub fn HomePage() -> impl IntoView {
     // Refetched when an approver decides one of them, without a reload.
-    let data = Resource::new(crate::live::version, |_| my_challenges());
+    let data = Resource::new(|| (), |_| my_challenges());
     view! {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

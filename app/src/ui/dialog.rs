@@ -3,8 +3,9 @@ use leptos::prelude::*;
 
 /// A confirmation before a destructive action: the trigger opens a small panel that says what will
 /// happen, with the action (children, usually a form) and a way back. A `<details>` underneath, so it
-/// opens without script; with script, Cancel and Escape close it and focus returns to the trigger.
-#[component]
+/// opens without script; with script (an island), Cancel and Escape close it and focus returns to
+/// the trigger.
+#[island]
 pub fn ConfirmDialog(
     /// Unique id (for the heading).
     #[prop(into)]
@@ -13,7 +14,8 @@ pub fn ConfirmDialog(
     #[prop(into)]
     trigger: String,
     /// The trigger's style.
-    trigger_class: &'static str,
+    #[prop(into)]
+    trigger_class: String,
     /// The question ("Revoke this grant?").
     #[prop(into)]
     title: String,

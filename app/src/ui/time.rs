@@ -3,10 +3,6 @@
 
 use leptos::prelude::*;
 
-/// The current time (unix seconds) relative times are measured against; ticks in the browser.
-#[derive(Debug, Clone, Copy)]
-pub struct Now(pub RwSignal<i64>);
-
 /// Unix seconds now, on either side.
 pub fn now_secs() -> i64 {
     #[cfg(feature = "hydrate")]
@@ -22,17 +18,33 @@ pub fn now_secs() -> i64 {
     }
 }
 
-/// Provide [`Now`] for the app, moving on every 15 seconds in the browser.
-pub fn provide_now() {
-    let now = RwSignal::new(now_secs());
+/// Unix seconds now, tracked: in the browser one clock for the page moves on every 15 seconds, so
+/// every relative time reads it and changes with it.
+fn now() -> i64 {
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        set_interval(
-            move || now.set(now_secs()),
-            std::time::Duration::from_secs(15),
-        );
-    });
-    provide_context(Now(now));
+    {
+        thread_local! {
+            static NOW: std::cell::OnceCell<ArcRwSignal<i64>> = const { std::cell::OnceCell::new() };
+        }
+        NOW.with(|cell| {
+            cell.get_or_init(|| {
+                // Reference-counted, not owned by the first island that asks: a refresh in place
+                // replaces islands, the clock stays.
+                let now = ArcRwSignal::new(now_secs());
+                let tick = now.clone();
+                set_interval(
+                    move || tick.set(now_secs()),
+                    std::time::Duration::from_secs(15),
+                );
+                now
+            })
+            .get()
+        })
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        now_secs()
+    }
 }
 
 /// `at` relative to `now`, as people say it.
@@ -112,10 +124,9 @@ fn local(at: i64) -> Option<String> {
 }
 
 /// A time, relative to now; the absolute time (the viewer's zone and UTC) on hover.
-#[component]
+#[island]
 pub fn RelativeTime(at: i64) -> impl IntoView {
-    let now = use_context::<Now>();
-    let text = move || relative(at, now.map(|n| n.0.get()).unwrap_or_else(now_secs));
+    let text = move || relative(at, now());
     let title = RwSignal::new(utc(at));
     // The server does not know the viewer's zone; the browser fills it in once hydrated.
     #[cfg(feature = "hydrate")]

@@ -39,6 +39,7 @@ fn site(wasm_seed: u8) -> anyhow::Result<tempfile::TempDir> {
     std::fs::write(pkg.join("countersign.js"), JS)?;
     std::fs::write(pkg.join("countersign.css"), CSS)?;
     std::fs::write(dir.path().join("webauthn.js"), WEBAUTHN)?;
+    std::fs::write(dir.path().join("live.js"), "window.countersignLive = {};\n")?;
     std::fs::write(dir.path().join("favicon.svg"), "<svg/>")?;
     Ok(dir)
 }
@@ -101,6 +102,7 @@ async fn page_links_every_asset_under_the_hashed_prefix_with_the_nonce_kept() ->
     for linked in [
         format!("href=\"{base}/pkg/countersign.css\""),
         format!("src=\"{base}/webauthn.js\""),
+        format!("src=\"{base}/live.js\""),
         format!("href=\"{base}/pkg/countersign.js\""),
         format!("{base}/pkg/countersign"),
     ] {

@@ -1,0 +1,85 @@
+// Countersign live pages. The server renders every page whole; when something changes (an event
+// on /events, a ceremony finished on this page) this fetches the page again and swaps its
+// [data-live-region]s for the fresh ones, then hydrates the islands that came with them.
+(() => {
+  "use strict";
+
+  let running = null; // the refresh in flight
+  let again = false; // another was asked for meanwhile
+  let deferred = false; // an event arrived while the person was typing
+
+  // A ceremony is running (its response renews the session cookie: a fetch now would carry the
+  // old one), or a field of the page holds words not yet sent: a swap would lose them.
+  const busy = () => document.querySelector("form[aria-busy=true]") !== null;
+  const typing = () =>
+    [...document.querySelectorAll("main textarea, main input[type=text], main input:not([type])")].some(
+      (f) => f.value !== f.defaultValue,
+    );
+
+  function hydrate(region) {
+    if (typeof window.__hydrateIsland !== "function") return;
+    for (const island of region.querySelectorAll("leptos-island")) {
+      window.__hydrateIsland(island, island.dataset.component);
+    }
+  }
+
+  async function swap(focusResult) {
+    const response = await fetch(window.location.href, {
+      credentials: "same-origin",
+      headers: { Accept: "text/html" },
+    });
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const region of document.querySelectorAll("[data-live-region]")) {
+      const next = fresh.querySelector(`[data-live-region="${region.dataset.liveRegion}"]`);
+      if (!next) continue;
+      region.replaceChildren(...[...next.childNodes].map((n) => document.adoptNode(n)));
+      hydrate(region);
+    }
+    // The session may have been renewed (a step-up rotates it): forms must carry the new token.
+    const token = fresh.querySelector('meta[name="csrf-token"]');
+    const mine = document.querySelector('meta[name="csrf-token"]');
+    if (token && mine && token.content) mine.content = token.content;
+    if (fresh.title) document.title = fresh.title;
+    if (focusResult) {
+      const heading = document.querySelector("main [data-result-heading]");
+      if (heading) heading.focus();
+    }
+  }
+
+  // Refresh the page in place; `focusResult` moves focus to the result of what the person did.
+  async function refresh(focusResult = false) {
+    if (running) {
+      again = true;
+      await running;
+      return refresh(focusResult);
+    }
+    running = swap(focusResult).finally(() => (running = null));
+    await running;
+    if (again) {
+      again = false;
+      await refresh();
+    }
+  }
+
+  window.countersignLive = { refresh };
+
+  function onEvent() {
+    if (busy() || typing()) {
+      deferred = true;
+      return;
+    }
+    refresh().catch(() => {});
+  }
+  // What was held back while the person typed, once they have left the field empty or sent it.
+  document.addEventListener("focusout", () => {
+    if (deferred && !busy() && !typing()) {
+      deferred = false;
+      refresh().catch(() => {});
+    }
+  });
+
+  // Signed-in pages listen; the events carry no data, the page refetches through its usual checks.
+  if (document.querySelector("[data-live-events]") && "EventSource" in window) {
+    new EventSource("/events").onmessage = onEvent;
+  }
+})();
