@@ -78,6 +78,16 @@
     }
   });
 
+  // The skip link: browsers scroll to `#main` but do not all move focus there; do both.
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest || !event.target.closest("a[data-skip-link]")) return;
+    const main = document.getElementById("main");
+    if (!main) return;
+    event.preventDefault();
+    main.focus();
+    main.scrollIntoView();
+  });
+
   // Signed-in pages listen; the events carry no data, the page refetches through its usual checks.
   if (document.querySelector("[data-live-events]") && "EventSource" in window) {
     new EventSource("/events").onmessage = onEvent;
