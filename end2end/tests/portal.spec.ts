@@ -128,6 +128,9 @@ test("the skip link works after hydration, and confirming updates the page in pl
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   await expect(page.locator("#outcome-heading")).toBeFocused();
   await expect(page.locator("[data-grant-uses]")).toHaveText("1 use left");
+  // The islands that came with the refreshed page are live too: a relative time gains the
+  // viewer's own zone beside UTC on hover once hydrated.
+  await expect(page.locator("[data-outcome] time").first()).toHaveAttribute("title", / · .*UTC$/);
   page.off("framenavigated", count);
   expect(navigations, "the confirm did not reload the page").toBe(0);
 });
