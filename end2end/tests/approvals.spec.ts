@@ -211,3 +211,24 @@ test("the approval pages pass axe in both colour schemes", async () => {
   await people.bob.page.screenshot({ path: join(shots, "approval-review-dark-phone.png"), fullPage: true });
   expect(violations).toEqual([]);
 });
+
+test("an admin changes an approver's groups in place on the users page", async ({ browser }) => {
+  const dana = await person(browser, "dana", "admin", []);
+  const page = dana.page;
+  await page.goto(`${cs.publicUrl}/admin/users`);
+  await hydrated(page);
+  let navigations = 0;
+  page.on("framenavigated", (f) => f === page.mainFrame() && navigations++);
+  const row = page.locator('[data-user-row="bob"]');
+  await expect(row.locator("[data-user-groups]")).toHaveText("payments-oncall");
+  await row.getByText("Edit groups…").click();
+  await row.getByLabel("Groups of bob").fill("payments-oncall, sre");
+  await row.getByRole("button", { name: "Save groups" }).click();
+  await expect(page.locator("[data-toast]")).toHaveText("Groups saved: payments-oncall, sre.");
+  await expect(row.locator("[data-user-groups]")).toHaveText("payments-oncall, sre");
+  expect(navigations, "saving reloaded the page").toBe(0);
+  // The server has it: a fresh load shows the same.
+  await page.reload();
+  await expect(page.locator('[data-user-row="bob"] [data-user-groups]')).toHaveText("payments-oncall, sre");
+  await dana.context.close();
+});

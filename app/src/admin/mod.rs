@@ -10,8 +10,8 @@ use crate::auth::LoginForm;
 use crate::csrf::CsrfField;
 use crate::model::{GrantRow, GrantsAccess};
 use crate::ui::{
-    self, error_text, Card, Cell, ConfirmDialog, DataTable, EmptyState, ErrorState, Loading,
-    PageHeader, RelativeTime, Toast, Tone, ROW,
+    self, error_text, Card, Cell, DataTable, Dialog, EmptyState, ErrorState, Loading, PageHeader,
+    RelativeTime, Toast, Tone, ROW,
 };
 
 /// Every live grant; refused (403) unless the viewer may list grants.
@@ -108,8 +108,15 @@ fn LiveGrants(list: Vec<GrantRow>, can_revoke: bool) -> impl IntoView {
     let outcome = move || {
         revoke.value().get().map(|r| {
             let (tone, message) = match r {
-                Ok(true) => (Tone::Ok, "Grant revoked. The webhook refuses it from the next request on.".to_owned()),
-                Ok(false) => (Tone::Neutral, "That grant was no longer live: it had expired, been used up or been revoked.".to_owned()),
+                Ok(true) => (
+                    Tone::Ok,
+                    "Grant revoked. The webhook refuses it from the next request on.".to_owned(),
+                ),
+                Ok(false) => (
+                    Tone::Neutral,
+                    "That grant was no longer live: it had expired, been used up or been revoked."
+                        .to_owned(),
+                ),
                 Err(e) => (Tone::Bad, format!("Not revoked: {}", error_text(&e))),
             };
             view! { <Toast tone message /> }
@@ -163,14 +170,14 @@ fn GrantTable(
                         <Cell label="Uses">{ui::uses_left(g.uses_left)}</Cell>
                         {can_revoke.then(|| view! {
                             <Cell label="">
-                                <ConfirmDialog id=format!("revoke-{id}") trigger="Revoke…" trigger_class=ui::DANGER_SMALL title="Revoke this grant?">
+                                <Dialog id=format!("revoke-{id}") trigger="Revoke…" trigger_class=ui::DANGER_SMALL title="Revoke this grant?">
                                     <p>"The next request using it is denied. " <strong>{who.clone()}</strong> " asked to " {what} "."</p>
                                     <ActionForm action=revoke>
                                         <input type="hidden" name="id" value=id.clone() />
                                         <CsrfField />
                                         <button type="submit" class=format!("{} w-full", ui::DANGER)>"Revoke grant"</button>
                                     </ActionForm>
-                                </ConfirmDialog>
+                                </Dialog>
                             </Cell>
                         })}
                     </tr>

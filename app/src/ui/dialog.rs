@@ -4,9 +4,30 @@ use leptos::prelude::*;
 /// A confirmation before a destructive action: the trigger opens a small panel that says what will
 /// happen, with the action (children, usually a form) and a way back. A `<details>` underneath, so it
 /// opens without script; with script (an island), Cancel and Escape close it and focus returns to
-/// the trigger.
+/// the trigger. Its children stay the server's HTML: inside an island, use [`Dialog`], whose
+/// children come alive with that island.
 #[island]
 pub fn ConfirmDialog(
+    /// Unique id (for the heading).
+    #[prop(into)]
+    id: String,
+    /// The trigger's label ("Revoke…").
+    #[prop(into)]
+    trigger: String,
+    /// The trigger's style.
+    #[prop(into)]
+    trigger_class: String,
+    /// The question ("Revoke this grant?").
+    #[prop(into)]
+    title: String,
+    children: Children,
+) -> impl IntoView {
+    view! { <Dialog id trigger trigger_class title>{children()}</Dialog> }
+}
+
+/// [`ConfirmDialog`] as part of an island.
+#[component]
+pub fn Dialog(
     /// Unique id (for the heading).
     #[prop(into)]
     id: String,

@@ -15,7 +15,7 @@ pub mod time;
 pub use badge::{Badge, StandingBadge, Tone};
 pub use buttons::{DANGER, DANGER_SMALL, GHOST, INPUT, PRIMARY, SECONDARY, SECONDARY_SMALL};
 pub use card::Card;
-pub use dialog::ConfirmDialog;
+pub use dialog::{ConfirmDialog, Dialog};
 pub use diff::Diff;
 pub use feedback::{error_text, Alert, EmptyState, ErrorState, Loading, Toast};
 pub use field::Field;
