@@ -59,7 +59,8 @@ pub fn ErrorState(
     }
 }
 
-/// Placeholder while data loads (only seen on client-side navigation: pages render whole on the server).
+/// Placeholder while data loads: a fallback the reader should not see, since every page renders whole
+/// on the server and refreshes in place by swapping whole regions (`live.js`).
 #[component]
 pub fn Loading() -> impl IntoView {
     view! {
