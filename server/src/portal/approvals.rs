@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
-use webauthn_rs::prelude::{PasskeyAuthentication, PublicKeyCredential};
+use webauthn_rs::prelude::PasskeyAuthentication;
 
 use super::backend::signed_in;
-use super::ceremonies::{start_step_up, step_up_evidence, Client, Done};
+use super::ceremonies::{start_step_up, step_up_evidence, Client, Done, StepUpFinish};
 use super::error::ApiError;
 use crate::challenges::ApprovalDecision;
 use crate::clock;
@@ -81,19 +81,12 @@ pub async fn decide_start(
     Ok(Json(options).into_response())
 }
 
-/// `POST /auth/decide/finish`
-#[derive(Deserialize)]
-pub struct DecideFinish {
-    code: String,
-    credential: PublicKeyCredential,
-}
-
 /// Verify the approver's step-up and record their decision (issuing the grant at the threshold).
 pub async fn decide_finish(
     State(state): State<AppState>,
     session: Session,
     client: Client,
-    Json(body): Json<DecideFinish>,
+    Json(body): Json<StepUpFinish>,
 ) -> Result<Json<Done>, ApiError> {
     let user = signed_in(&state, &session)
         .await?

@@ -352,11 +352,12 @@ pub async fn stepup_start(
     Ok(Json(options).into_response())
 }
 
-/// `POST /auth/stepup/finish`
+/// The finish of a step-up on a challenge (`/auth/stepup/finish`, `/auth/decide/finish`): which
+/// challenge, and the security key's answer.
 #[derive(Deserialize)]
 pub struct StepUpFinish {
-    code: String,
-    credential: PublicKeyCredential,
+    pub(super) code: String,
+    pub(super) credential: PublicKeyCredential,
 }
 
 pub async fn stepup_finish(
