@@ -63,12 +63,18 @@
 
   window.countersignLive = { refresh };
 
+  // Events come in bursts (an approval, then the grant): one refresh for each burst.
+  let soon = null;
   function onEvent() {
     if (busy() || typing()) {
       deferred = true;
       return;
     }
-    refresh().catch(() => {});
+    if (soon) return;
+    soon = setTimeout(() => {
+      soon = null;
+      refresh().catch(() => {});
+    }, 300);
   }
   // What was held back while the person typed, once they have left the field empty or sent it.
   document.addEventListener("focusout", () => {

@@ -107,7 +107,8 @@ fn AccountMenu(viewer: Viewer) -> impl IntoView {
         .to_string();
     view! {
         <details class="relative ml-auto" data-account-menu>
-            <summary aria-label=format!("Account: {}", viewer.display_name)
+            // The visible name first: the accessible name starts with what sighted people read.
+            <summary aria-label=format!("{}, account menu", viewer.display_name)
                 class=format!("flex cursor-pointer list-none items-center gap-2 rounded-full py-1 pl-1 pr-2 text-sm font-medium text-fg-soft hover:bg-sunken [&::-webkit-details-marker]:hidden {}", ui::FOCUS)>
                 <span aria-hidden="true" class="flex h-7 w-7 items-center justify-center rounded-full bg-accent text-xs font-semibold text-accent-fg">{initial}</span>
                 <span class="hidden max-w-48 truncate sm:inline">{viewer.display_name.clone()}</span>

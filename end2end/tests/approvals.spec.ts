@@ -63,7 +63,7 @@ async function ask(link: string) {
   await hydrated(page);
   await expect(page.getByRole("heading", { name: "This change needs approval: ask for it" })).toBeVisible();
   await page.getByLabel("Why do you need it?").fill(REASON);
-  await page.getByRole("button", { name: "Ask for approval with security key" }).click();
+  await page.getByRole("button", { name: "Ask for approval with your passkey" }).click();
   await expect(page.getByRole("heading", { name: "Waiting for approvers" })).toBeVisible();
 }
 
@@ -161,7 +161,8 @@ test("an approver whose step-up fails approves nothing", async () => {
   await expect(carol.page.getByRole("button", { name: "Approve with security key" })).toBeVisible();
   // Alice withdraws it instead.
   const alice = people.alice.page;
-  await alice.getByRole("button", { name: "Withdraw request" }).click();
+  await alice.getByRole("button", { name: "Withdraw request…" }).click();
+  await alice.getByRole("button", { name: "Withdraw request", exact: true }).click();
   await expect(alice.getByRole("heading", { name: "You withdrew this request" })).toBeVisible();
 });
 

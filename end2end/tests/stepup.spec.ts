@@ -33,7 +33,7 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   await page.getByLabel("Display name").fill("Alice Example");
   await page.getByRole("button", { name: "Register passkey" }).click();
   await expect(page.getByRole("heading", { name: "Hello, Alice Example" })).toBeVisible();
-  await expect(page.getByText("Nothing is waiting for you")).toBeVisible();
+  await expect(page.getByText("You have no requests of your own")).toBeVisible();
   await page.screenshot({ path: join(docs, "home-empty.png"), fullPage: true });
 
   // The setup link works once.

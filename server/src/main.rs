@@ -45,8 +45,9 @@ enum Command {
 /// Where the store is, for commands that work on it directly.
 #[derive(clap::Args)]
 struct StoreArgs {
-    /// Database URL (sqlite:// or postgres://); default the SQLite file in the data dir.
-    #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
+    /// Database URL (sqlite:// or postgres://); default the SQLite file in the data dir. It may
+    /// hold a password: never shown in `--help`.
+    #[arg(long, env = "COUNTERSIGN_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Data dir of `serve`, for the default SQLite file.
     #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
@@ -54,13 +55,17 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
-    async fn connect(&self) -> anyhow::Result<std::sync::Arc<dyn countersign::store::AnyStore>> {
-        let url = self.database_url.clone().unwrap_or_else(|| {
+    fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
             format!(
                 "sqlite://{}",
                 self.data_dir.join("countersign.db").display()
             )
-        });
+        })
+    }
+
+    async fn connect(&self) -> anyhow::Result<std::sync::Arc<dyn countersign::store::AnyStore>> {
+        let url = self.url();
         // A database file made here is owner-only, as `serve` makes it (`serve` also refuses an
         // open one; a one-off admin command does not stand in its way).
         if let Some(file) = countersign::private_files::sqlite_file(&url) {
@@ -83,13 +88,10 @@ enum UserCommand {
         /// A group the account is in, for approvals (repeat for several).
         #[arg(long = "group", value_name = "GROUP")]
         groups: Vec<String>,
-        /// The portal's public URL, for the link.
-        #[arg(
-            long,
-            default_value = "http://localhost:3000",
-            env = "COUNTERSIGN_PUBLIC_URL"
-        )]
-        public_url: url::Url,
+        /// The portal's public URL, for the link; default the one `serve` last ran with on this
+        /// store (else http://localhost:3000).
+        #[arg(long, env = "COUNTERSIGN_PUBLIC_URL")]
+        public_url: Option<url::Url>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -371,10 +373,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 username,
                 groups,
             };
-            let token =
-                accounts::invite(store.connect().await?.as_ref(), &invitation, &cli_actor())
-                    .await?;
-            let base = public_url.as_str().trim_end_matches('/');
+            let store = store.connect().await?;
+            let token = accounts::invite(store.as_ref(), &invitation, &cli_actor()).await?;
+            let base = match public_url {
+                Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+                None => store
+                    .setting(countersign::store::PUBLIC_URL_SETTING)
+                    .await?
+                    .unwrap_or_else(|| "http://localhost:3000".to_owned()),
+            };
             println!("{base}/setup/{token}");
             eprintln!(
                 "One-time link for a new {} account, valid {} hours.",
@@ -511,7 +518,10 @@ async fn verify_audit(
     if anchors.is_empty() {
         anchors.push(store.data_dir.join(countersign::audit::anchor::ANCHOR_FILE));
     }
-    match verify(store.connect().await?.as_ref(), &keys, &anchors).await? {
+    // Read-only and without migrations: the verifier must not write to what it checks.
+    let url = store.url();
+    let checked = countersign::store::connect_read_only(&url).await?;
+    match verify(checked.as_ref(), &keys, &anchors).await? {
         Outcome::Intact(summary) => {
             print!("{summary}");
             Ok(ExitCode::SUCCESS)

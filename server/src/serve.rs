@@ -36,8 +36,13 @@ pub struct ServeArgs {
         env = "COUNTERSIGN_WEBHOOK_LISTEN"
     )]
     pub webhook_listen: SocketAddr,
-    /// Database URL (sqlite:// or postgres://); default an SQLite file in the data dir.
-    #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
+    /// Also serve `/healthz`, `/readyz` and `/metrics` over plain HTTP here, for kubelet probes and
+    /// Prometheus when `--webhook-client-ca` makes the webhook port refuse them (e.g. 0.0.0.0:9090).
+    #[arg(long, env = "COUNTERSIGN_PROBE_LISTEN")]
+    pub probe_listen: Option<SocketAddr>,
+    /// Database URL (sqlite:// or postgres://); default an SQLite file in the data dir. It may
+    /// hold a password: never shown in `--help` or errors.
+    #[arg(long, env = "COUNTERSIGN_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where the SQLite file, keys and certificates live.
     #[arg(long, default_value = "./data", env = "COUNTERSIGN_DATA_DIR")]
@@ -137,17 +142,20 @@ pub struct ServeArgs {
         long = "notify-webhook",
         value_name = "URL",
         env = "COUNTERSIGN_NOTIFY_WEBHOOKS",
+        hide_env_values = true,
         value_delimiter = ','
     )]
-    pub notify_webhooks: Vec<url::Url>,
+    // Strings, parsed at start (`receivers`): a value clap refuses is echoed in its error.
+    pub notify_webhooks: Vec<String>,
     /// The same, with a flat JSON body of every field, for receivers other than chat; repeatable.
     #[arg(
         long = "notify-webhook-json",
         value_name = "URL",
         env = "COUNTERSIGN_NOTIFY_WEBHOOKS_JSON",
+        hide_env_values = true,
         value_delimiter = ','
     )]
-    pub notify_webhooks_json: Vec<url::Url>,
+    pub notify_webhooks_json: Vec<String>,
     /// Built site (JS, WebAssembly, CSS): `.ci/site` makes it.
     #[arg(long, default_value = "target/site", env = "LEPTOS_SITE_ROOT")]
     pub site_root: String,
@@ -170,13 +178,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.join("countersign.db").display()
         )
     });
+    refuse_data_under_site(&args.data_dir, std::path::Path::new(&args.site_root))?;
     // Before anything is opened or created: secrets readable by others are refused (finding 13).
     crate::private_files::check_all(&args.data_dir, &database_url)?;
     let trusted_proxies =
         portal::client::TrustedProxies::parse(&args.trusted_proxies).map_err(anyhow::Error::msg)?;
+    let receivers = receivers(&args)?;
     let store = store::connect(&database_url)
         .await
         .context("opening the store")?;
+    // Remembered for `user invite`, whose links must reach this portal.
+    store
+        .put_setting(
+            store::PUBLIC_URL_SETTING,
+            args.public_url.as_str().trim_end_matches('/'),
+        )
+        .await
+        .context("remembering the public URL")?;
     let sessions = store.session_store();
     sessions
         .migrate()
@@ -190,8 +208,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for jwks in &args.trusted_grant_keys {
         signer = signer.trust_jwks_file(jwks)?;
     }
+    let audit_signer =
+        AuditSigner::load_or_create(&args.data_dir.join(audit::checkpoint::KEY_FILE))?;
+    // Auditors verify with the public key alone.
+    audit_signer.publish(&args.data_dir)?;
     let checkpointer = Checkpointer::open(
-        AuditSigner::load_or_create(&args.data_dir.join(audit::checkpoint::KEY_FILE))?,
+        audit_signer,
         &args.data_dir.join(audit::anchor::ANCHOR_FILE),
     )?;
     let passkeys = match &args.authenticator_allowlist {
@@ -235,11 +257,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => IdentityMap::default(),
     };
     let grants = GrantCache::new(&args.cluster);
+    let engine = Arc::new(Engine::new(guardrails));
     let loaded = webhook::grant_cache::refresh(
         store.as_ref(),
         &grants,
         &signer,
         args.public_url.as_str().trim_end_matches('/'),
+        (&engine, &identities),
     )
     .await
     .context("loading live grants")?;
@@ -248,7 +272,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let held = loaded.held;
 
-    let engine = Arc::new(Engine::new(guardrails));
     let namespaces = Arc::new(namespaces);
     let (decisions, _decision_writer) = DecisionLog::start(
         store.clone(),
@@ -256,6 +279,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         namespaces.clone(),
         args.cluster.clone(),
     );
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
         store: store.clone(),
         engine,
@@ -272,8 +296,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         oidc: oidc.clone(),
         public_url: args.public_url.clone(),
         cluster: args.cluster.clone(),
-        metrics: Arc::new(Metrics::default()),
-        audit: Arc::new(webhook::audit_queue::AuditQueue::start(store.clone())),
+        metrics: metrics.clone(),
+        audit: Arc::new(webhook::audit_queue::AuditQueue::start(
+            store.clone(),
+            metrics.clone(),
+        )),
         decisions: Arc::new(decisions),
         identities: Arc::new(identities),
         trusted_proxies: Arc::new(trusted_proxies),
@@ -365,6 +392,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let webhook_listener = std::net::TcpListener::bind(args.webhook_listen)
         .with_context(|| format!("binding the webhook to {}", args.webhook_listen))?;
     webhook_listener.set_nonblocking(true)?;
+    let probe_listener = match args.probe_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the probes to {addr}"))?,
+        ),
+        None => None,
+    };
     println!("ready");
 
     let _refresh = AbortOnDrop(tokio::spawn(webhook::grant_cache::keep_fresh(
@@ -378,20 +413,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _expire = AbortOnDrop(tokio::spawn(crate::elevation::keep_expiring(
         state.elevation(),
     )));
-    let receivers: Vec<crate::notify::Receiver> = args
-        .notify_webhooks
-        .iter()
-        .map(|url| (url, crate::notify::Format::Slack))
-        .chain(
-            args.notify_webhooks_json
-                .iter()
-                .map(|url| (url, crate::notify::Format::Generic)),
-        )
-        .map(|(url, format)| crate::notify::Receiver {
-            url: url.clone(),
-            format,
-        })
-        .collect();
+    if receivers.is_empty() {
+        // Break glass is only as loud as the people who hear of it.
+        for g in state.engine.guardrails() {
+            if g.action
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.break_glass.is_some())
+            {
+                tracing::warn!(guardrail = %g.name, "this guardrail allows break glass, but no --notify-webhook is set: nobody will be told when someone breaks the glass");
+            }
+        }
+    }
     let _notify = (!receivers.is_empty()).then(|| {
         let notifier = Arc::new(crate::notify::Notifier::new(
             receivers,
@@ -424,6 +457,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         rustls_config,
     ));
+    let _probes = probe_listener.map(|listener| {
+        let router = webhook::probe_router(state.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "probe listener stopped");
+            }
+        }))
+    });
     tokio::select! {
         r = portal_task => r?.context("portal stopped")?,
         r = webhook_task => r?.context("webhook stopped")?,
@@ -450,4 +491,54 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// The notification receivers of `--notify-webhook` and `--notify-webhook-json`. Their URLs are
+/// secrets (a Slack webhook URL is a bearer token), so an error names the flag, never the value.
+fn receivers(args: &ServeArgs) -> anyhow::Result<Vec<crate::notify::Receiver>> {
+    let slack = args
+        .notify_webhooks
+        .iter()
+        .map(|u| ("--notify-webhook", u, crate::notify::Format::Slack));
+    let generic = args
+        .notify_webhooks_json
+        .iter()
+        .map(|u| ("--notify-webhook-json", u, crate::notify::Format::Generic));
+    slack
+        .chain(generic)
+        .enumerate()
+        .map(|(i, (flag, text, format))| {
+            let url = url::Url::parse(text.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{flag} (receiver {}): not an absolute http(s) URL (the value is a secret and is not shown)",
+                        i + 1
+                    )
+                })?;
+            Ok(crate::notify::Receiver { url, format })
+        })
+        .collect()
+}
+
+/// The site root is published to anyone: the data dir (keys, database, certificates) must not be
+/// inside it (second review, finding 15).
+fn refuse_data_under_site(
+    data_dir: &std::path::Path,
+    site_root: &std::path::Path,
+) -> anyhow::Result<()> {
+    let absolute = |p: &std::path::Path| {
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
+    };
+    let (data, site) = (absolute(data_dir), absolute(site_root));
+    if data.starts_with(&site) {
+        anyhow::bail!(
+            "the data dir {} is inside the site root {}, which the portal publishes: put the data dir elsewhere",
+            data_dir.display(),
+            site_root.display()
+        );
+    }
+    Ok(())
 }

@@ -73,6 +73,7 @@ impl AppState {
             self.issuer(),
             self.events.clone(),
         )
+        .with_metrics(self.metrics.clone())
     }
 
     /// Issuer for grant tokens.

@@ -18,7 +18,7 @@ fn reason_help(a: &ApprovalView) -> String {
     }
 }
 
-/// The requester's first step: say why, and ask with a security-key step-up.
+/// The requester's first step: say why, and ask with a passkey step-up.
 #[component]
 pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
@@ -33,12 +33,13 @@ pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
     let help = reason_help(&a);
     let glass = a.break_glass.clone().filter(|_| a.may_break_glass);
     let ttl_min = a.break_glass_ttl_secs / 60;
+    let glass_code = c.code.clone();
     view! {
         <section class="rounded-xl border-2 border-accent bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="confirm-heading" data-confirm-step data-ask-step>
             <h2 id="confirm-heading" class="text-base font-semibold text-fg">"This change needs approval: ask for it"</h2>
             <p class="mt-1 text-sm text-fg-soft">
                 "Approvers from " <strong class="text-fg">{lists}</strong> " must each confirm with their own security key. "
-                "Once they have, the retry is let through once. The request stops waiting " <RelativeTime at=c.expires_at /> "."
+                "Once they have, the retry is let through once. The request stops waiting " <RelativeTime at=c.expires_at /> " (" {ui::utc_clock(c.expires_at)} ")."
             </p>
             <form data-webauthn="confirm" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
                 <Field id="reason" label="Why do you need it?" help=help>
@@ -46,25 +47,33 @@ pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
                         required=a.reason_required minlength=min aria-describedby="reason-help"
                         placeholder="Incident, ticket or plan: what approvers need to know"></textarea>
                 </Field>
-                <button type="submit" class=ui::PRIMARY>"Ask for approval with security key"</button>
+                <button type="submit" class=ui::PRIMARY>"Ask for approval with your passkey"</button>
                 <CeremonyStatus />
             </form>
-            {glass.map(|groups| view! {
-                <div class="mt-5 border-t border-line pt-4">
-                    <ConfirmDialog id="break-glass" trigger="Break glass…" trigger_class=ui::DANGER_SMALL title="Approve it yourself, in an emergency?">
-                        <p>"As a member of " <strong>{groups.join(" or ")}</strong> " you may let this through without approvers. "
-                           "Everyone who is notified of approvals hears about it at once, the grant lives " {ttl_min} " minutes, and the history marks it for every auditor."</p>
-                        <form data-webauthn="confirm" data-break-glass="yes" data-code=c.code.clone() class="space-y-3">
-                            <Field id="glass-reason" label="What is the emergency?" help="Required.">
-                                <textarea id="glass-reason" name="reason" rows="3" maxlength="1000" required class=ui::INPUT aria-describedby="glass-reason-help"></textarea>
-                            </Field>
-                            <button type="submit" class=format!("{} w-full", ui::DANGER)>"Break glass with security key"</button>
-                            <CeremonyStatus />
-                        </form>
-                    </ConfirmDialog>
-                </div>
-            })}
+            {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min /> })}
         </section>
+    }
+}
+
+/// Break glass: a member of the guardrail's break-glass groups lets the request through without
+/// approvers, in an emergency, with a reason and their own step-up; offered before asking and
+/// while approvers are still deciding.
+#[component]
+fn BreakGlass(code: String, groups: Vec<String>, ttl_min: i64) -> impl IntoView {
+    view! {
+        <div class="mt-5 border-t border-line pt-4" data-break-glass-offer>
+            <ConfirmDialog id="break-glass" trigger="Break glass…" trigger_class=ui::DANGER_SMALL title="Approve it yourself, in an emergency?">
+                <p>"As a member of " <strong>{groups.join(" or ")}</strong> " you may let this through without approvers. "
+                   "It is marked as break glass on this page, in the approvers' queue, on the grants page and in the audit history; everyone notified of approvals hears of it at once, and the grant lives at most " {ttl_min} " minutes."</p>
+                <form data-webauthn="confirm" data-break-glass="yes" data-code=code class="space-y-3">
+                    <Field id="glass-reason" label="What is the emergency?" help="Required.">
+                        <textarea id="glass-reason" name="reason" rows="3" maxlength="1000" required class=ui::INPUT aria-describedby="glass-reason-help"></textarea>
+                    </Field>
+                    <button type="submit" class=format!("{} w-full", ui::DANGER)>"Break glass with your passkey"</button>
+                    <CeremonyStatus />
+                </form>
+            </ConfirmDialog>
+        </div>
     }
 }
 
@@ -129,18 +138,27 @@ pub fn Approvers(approval: ApprovalView, standing: Standing) -> impl IntoView {
 pub fn WaitingStep(challenge: ChallengeView) -> impl IntoView {
     let c = challenge;
     let a = c.approval.clone().unwrap_or_default();
+    let glass = a.break_glass.clone().filter(|_| a.may_break_glass);
+    let ttl_min = a.break_glass_ttl_secs / 60;
+    let glass_code = c.code.clone();
     view! {
         <section class="rounded-xl border-2 border-warn-line bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="outcome-heading" data-outcome="awaiting">
             <h2 id="outcome-heading" data-result-heading tabindex="-1" class="text-base font-semibold text-fg focus:outline-none">"Waiting for approvers"</h2>
             <p class="mt-1 text-sm text-fg-soft" role="status">
                 "Approvers have been asked. This page updates when they decide; the request stops waiting "
-                <RelativeTime at=c.expires_at /> "."
+                <RelativeTime at=c.expires_at /> " (" {ui::utc_clock(c.expires_at)} ")."
             </p>
             <div class="mt-4"><Approvers approval=a standing=c.standing /></div>
-            <form data-webauthn="withdraw" data-code=c.code.clone() data-in-place="yes" class="mt-5 flex flex-wrap items-center gap-3 border-t border-line pt-4">
-                <button type="submit" class=ui::SECONDARY_SMALL>"Withdraw request"</button>
-                <CeremonyStatus />
-            </form>
+            <div class="mt-5 flex flex-wrap items-center gap-3 border-t border-line pt-4">
+                <ConfirmDialog id="withdraw" trigger="Withdraw request…" trigger_class=ui::SECONDARY_SMALL title="Withdraw this request?">
+                    <p>"Approvers can no longer decide it, and a retry of the command opens a new request."</p>
+                    <form data-webauthn="withdraw" data-code=c.code.clone() data-in-place="yes" class="mt-3 space-y-3">
+                        <button type="submit" class=format!("{} w-full", ui::DANGER)>"Withdraw request"</button>
+                        <CeremonyStatus />
+                    </form>
+                </ConfirmDialog>
+            </div>
+            {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min /> })}
         </section>
     }
 }
@@ -197,9 +215,11 @@ pub fn DecideStep(challenge: ChallengeView, may_decide: Result<(), String>) -> i
                     _ => "Not waiting for approvers",
                 }}
             </h2>
-            <p class="mt-1 text-sm text-fg-soft">
-                "Your own step-up is recorded with your decision. The request stops waiting " <RelativeTime at=c.expires_at /> "."
-            </p>
+            {(standing == Standing::AwaitingApproval).then(|| view! {
+                <p class="mt-1 text-sm text-fg-soft">
+                    "Your own step-up is recorded with your decision. The request stops waiting " <RelativeTime at=c.expires_at /> " (" {ui::utc_clock(c.expires_at)} ")."
+                </p>
+            })}
             <div class="mt-4"><Approvers approval=a standing /></div>
             {form}
         </section>

@@ -28,11 +28,14 @@ pub async fn my_challenges() -> Result<Option<(Viewer, Vec<ChallengeSummary>)>, 
 pub fn HomePage() -> impl IntoView {
     // Refetched when an approver decides one of them, without a reload.
     let data = Resource::new(|| (), |_| my_challenges());
+    // What waits for the viewer's approval: the same count as the header's badge.
+    let waiting = Resource::new(|| (), |_| crate::approvals::approvals_waiting());
     view! {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
+                let to_approve = waiting.await.unwrap_or(0);
                 match data.await {
-                    Ok(Some((viewer, list))) => view! { <Dashboard viewer list /> }.into_any(),
+                    Ok(Some((viewer, list))) => view! { <Dashboard viewer list to_approve /> }.into_any(),
                     Ok(None) => view! { <Welcome /> }.into_any(),
                     Err(e) => view! {
                         <ErrorState title="Your requests could not be loaded"
@@ -78,7 +81,7 @@ fn Welcome() -> impl IntoView {
 }
 
 #[component]
-fn Dashboard(viewer: Viewer, list: Vec<ChallengeSummary>) -> impl IntoView {
+fn Dashboard(viewer: Viewer, list: Vec<ChallengeSummary>, to_approve: usize) -> impl IntoView {
     let empty = list.is_empty();
     let admin = viewer.role == "admin";
     let waiting = list
@@ -94,10 +97,18 @@ fn Dashboard(viewer: Viewer, list: Vec<ChallengeSummary>) -> impl IntoView {
         <PageHeader title=format!("Hello, {}", viewer.display_name) lead />
         <div class="space-y-6">
             {(admin && empty).then(|| view! { <FirstRun /> })}
+            {(to_approve > 0).then(|| view! {
+                <div class="flex flex-wrap items-center justify-between gap-3 rounded-xl border-2 border-warn-line bg-surface p-4 shadow-sm" data-to-approve=to_approve.to_string()>
+                    <p class="text-sm font-medium text-fg">
+                        {if to_approve == 1 { "1 request waits for your approval.".to_owned() } else { format!("{to_approve} requests wait for your approval.") }}
+                    </p>
+                    <a href="/approvals" class=ui::PRIMARY>"Review"</a>
+                </div>
+            })}
             <Card title="Your requests">
                 {if empty {
                     view! {
-                        <EmptyState title="Nothing is waiting for you">
+                        <EmptyState title="You have no requests of your own">
                             <p>
                                 "When a guardrail asks " <code class="rounded bg-sunken px-1">{viewer.username.clone()}</code>
                                 " for a step-up, kubectl prints a link like " <code class="rounded bg-sunken px-1">"/c/K7Q2M9XD"</code>
@@ -146,8 +157,8 @@ fn FirstRun() -> impl IntoView {
         ),
         (
             "Invite people",
-            "Each invitation prints a one-time setup link for one Kubernetes username:",
-            "countersign user invite --role engineer --username alice@example.com",
+            "Each invitation prints a one-time setup link for one Kubernetes username; groups make approvers (the library's cluster-admin guardrail asks platform-oncall and platform-leads):",
+            "countersign user invite --role approver --username bob@example.com --group platform-oncall",
         ),
         (
             "Look at the guardrails",

@@ -78,6 +78,12 @@ pub fn utc(at: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 
+/// `15:50 UTC`: an absolute time to print beside a relative one, for screens that cannot hover.
+pub fn utc_clock(at: i64) -> String {
+    let (_, _, _, hh, mm, _) = civil(at);
+    format!("{hh:02}:{mm:02} UTC")
+}
+
 /// `2026-12-01T15:50:44Z`, for `<time datetime>`.
 pub fn iso(at: i64) -> String {
     let (y, m, d, hh, mm, ss) = civil(at);

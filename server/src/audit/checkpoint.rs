@@ -13,6 +13,10 @@ use sha2::{Digest, Sha256};
 /// The key file's name in the data dir.
 pub const KEY_FILE: &str = "audit-signing.key";
 
+/// The public key's file in the data dir, written at first start: what an auditor verifies with,
+/// without the private key.
+pub const PUBLIC_KEY_FILE: &str = "audit-signing.pub";
+
 /// Why an audit key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -105,6 +109,20 @@ impl AuditSigner {
             }
         })?;
         Ok(signer)
+    }
+
+    /// Write the public key beside the private one (`PUBLIC_KEY_FILE`), if it is not there yet.
+    pub fn publish(&self, dir: &Path) -> Result<(), KeyError> {
+        let path = dir.join(PUBLIC_KEY_FILE);
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::write(&path, format!("{}\n", self.public.encode())).map_err(|source| {
+            KeyError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     }
 
     /// Load an existing key; never creates one (verification must not invent a key).

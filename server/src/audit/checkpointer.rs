@@ -33,6 +33,16 @@ pub enum CheckpointError {
         /// Head now.
         head: i64,
     },
+    /// The record at the last signed position is not the one signed: the chain was cut and grown
+    /// back (or rewritten) since.
+    #[error(
+        "the audit record at seq {seq} no longer has the hash signed there: the chain was rewritten; \
+         run `countersign audit verify`"
+    )]
+    Rewritten {
+        /// The last signed seq.
+        seq: i64,
+    },
 }
 
 /// Signs the head and records the checkpoint.
@@ -40,7 +50,8 @@ pub enum CheckpointError {
 pub struct Checkpointer {
     signer: AuditSigner,
     anchor: AnchorWriter,
-    signed: Option<i64>,
+    /// The last signed position and the hash signed there.
+    signed: Option<(i64, String)>,
 }
 
 impl Checkpointer {
@@ -50,7 +61,7 @@ impl Checkpointer {
         Ok(Self {
             signer,
             anchor,
-            signed: newest.map(|c| c.seq),
+            signed: newest.map(|c| (c.seq, c.hash)),
         })
     }
 
@@ -73,20 +84,32 @@ impl Checkpointer {
         let Some(head) = store.audit_head().await? else {
             return Ok(None);
         };
-        match self.signed {
-            Some(signed) if head.seq == signed => return Ok(None),
+        if let Some((signed, hash)) = &self.signed {
+            let signed = *signed;
             // Never sign a shortened chain: that would bless the cut.
-            Some(signed) if head.seq < signed => {
+            if head.seq < signed {
                 return Err(CheckpointError::HeadWentBack {
                     signed,
                     head: head.seq,
-                })
+                });
             }
-            _ => {}
+            // Nor one grown back over a cut: the record at the signed position must be the one
+            // signed, not just exist.
+            let at_signed = if head.seq == signed {
+                Some(head.clone())
+            } else {
+                store.audit_records(signed - 1, 1).await?.into_iter().next()
+            };
+            if at_signed.is_none_or(|r| r.seq != signed || r.hash != *hash) {
+                return Err(CheckpointError::Rewritten { seq: signed });
+            }
+            if head.seq == signed {
+                return Ok(None);
+            }
         }
         let checkpoint = self.signer.checkpoint(head.seq, &head.hash, clock::now());
         self.anchor.append(&checkpoint)?;
-        self.signed = Some(checkpoint.seq);
+        self.signed = Some((checkpoint.seq, checkpoint.hash.clone()));
         store.append_audit_checkpoint(&checkpoint).await?;
         Ok(Some(checkpoint))
     }
@@ -114,7 +137,7 @@ pub async fn keep_checkpointing(
                 tracing::debug!(seq = c.seq, "audit checkpoint");
             }
             Ok(None) => failing = false,
-            Err(e @ CheckpointError::HeadWentBack { .. }) => {
+            Err(e @ (CheckpointError::HeadWentBack { .. } | CheckpointError::Rewritten { .. })) => {
                 tracing::error!(error = %e, "audit chain tampering suspected");
                 failing = true;
             }

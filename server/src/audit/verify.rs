@@ -107,13 +107,18 @@ pub enum VerifyError {
     MissingAnchor(String),
 }
 
-/// The keys to check checkpoints with: the given public key files, or else the public half of the
-/// data dir's `audit-signing.key`.
+/// The keys to check checkpoints with: the given public key files, or else the data dir's
+/// `audit-signing.pub` (written at first start), or, for a data dir older than that file, the
+/// public half of its `audit-signing.key`.
 pub fn trusted_keys(
     data_dir: &Path,
     public_keys: &[PathBuf],
 ) -> Result<Vec<AuditPublicKey>, KeyError> {
     if public_keys.is_empty() {
+        let public = data_dir.join(super::checkpoint::PUBLIC_KEY_FILE);
+        if public.exists() {
+            return Ok(vec![AuditPublicKey::load(&public)?]);
+        }
         let signer = AuditSigner::load(&data_dir.join(super::checkpoint::KEY_FILE))?;
         return Ok(vec![signer.public_key().clone()]);
     }

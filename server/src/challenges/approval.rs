@@ -77,6 +77,8 @@ impl ApprovalDecision {
 pub struct ApprovalRecord {
     /// The challenge decided.
     pub challenge_code: String,
+    /// The person behind that account (`IdentityMap::person_of`): one decision per person.
+    pub person: String,
     /// Account that decided.
     pub approver: String,
     /// Yes or no.
@@ -89,4 +91,6 @@ pub struct ApprovalRecord {
     pub evidence: Evidence,
     /// Unix seconds.
     pub decided_at: i64,
+    /// The grant key's seal over the decision (`elevation::seal`); an unsealed row never counts.
+    pub seal: String,
 }

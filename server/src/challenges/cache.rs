@@ -270,6 +270,7 @@ mod tests {
             status: ChallengeStatus::Pending,
             grant_id: None,
             approval: None,
+            seal: None,
         }
     }
 

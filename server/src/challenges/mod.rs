@@ -174,6 +174,20 @@ pub struct Challenge {
     /// Approvers and reasons, for an approval guardrail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalCase>,
+    /// The grant key's seal over what policy decided (`elevation::seal`); a challenge without a
+    /// valid one is never confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
+}
+
+/// Who may hear of a challenge: its subject and the groups its approval rule names. Neither
+/// changes in a challenge's life (both are sealed), so it may be kept as long as is useful.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// Kubernetes username of the request.
+    pub subject: String,
+    /// The approval rule's group lists (empty for a step-up guardrail).
+    pub rule_groups: Vec<Vec<String>>,
 }
 
 /// The scope a grant for `request` gets: the guardrail's, unless the request cannot name what it
@@ -226,6 +240,7 @@ impl Challenge {
             status: ChallengeStatus::Pending,
             grant_id: None,
             approval,
+            seal: None,
         }
     }
 

@@ -27,8 +27,8 @@ pub enum ElevationError {
     /// The step-up is older than the guardrail allows, or did not verify the person.
     #[error("your confirmation is older than this guardrail allows ({0}s); confirm again")]
     StaleStepUp(i64),
-    /// A reason was missing or out of bounds.
-    #[error("reason: {0}")]
+    /// A reason was missing or out of bounds (the text says what to do, in words).
+    #[error("{0}")]
     BadReason(String),
     /// The approver may not decide this one.
     #[error("{}", refusal_text(.0))]
@@ -39,6 +39,10 @@ pub enum ElevationError {
     /// The guardrail allows no break glass, or not for this person.
     #[error("{0}")]
     NoBreakGlass(&'static str),
+    /// What the store holds for this challenge is not what this service sealed: someone wrote
+    /// the database. Nothing is done with it.
+    #[error("this request's stored record was changed outside Countersign; it cannot be used (ask for a new link by retrying)")]
+    Tampered(&'static str),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -46,7 +50,7 @@ pub enum ElevationError {
 
 fn refusal_text(refusal: &Refusal) -> &'static str {
     match refusal {
-        Refusal::OwnRequest => "nobody approves their own request",
+        Refusal::OwnRequest => "nobody approves their own request, under any of their names",
         Refusal::ConfirmedIt => {
             "you confirmed this request for its service account; another approver must decide"
         }

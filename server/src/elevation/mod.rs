@@ -8,6 +8,7 @@
 mod bus;
 mod error;
 pub mod rules;
+pub mod seal;
 
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ pub enum Happened {
     Granted,
     /// The grant was issued by break glass.
     BrokeGlass,
+    /// The grant was revoked.
+    Revoked,
 }
 
 /// One change to one challenge.
@@ -100,6 +103,7 @@ pub struct Elevation {
     identities: Arc<IdentityMap>,
     issuer: String,
     events: EventBus,
+    metrics: Arc<crate::webhook::metrics::Metrics>,
 }
 
 impl Elevation {
@@ -121,7 +125,54 @@ impl Elevation {
             identities,
             issuer,
             events,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Count into these metrics (the process's, served at `/metrics`) rather than its own.
+    pub fn with_metrics(mut self, metrics: Arc<crate::webhook::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// How many times a challenge or approval whose seal did not hold (someone wrote the
+    /// database) was refused.
+    pub fn tampered_total(&self) -> u64 {
+        self.metrics.elevations_tampered()
+    }
+
+    /// The unit back when the challenge is as sealed when it opened; otherwise the unit is
+    /// abandoned and the refusal counted and audited outside it (it holds the write lock).
+    async fn intact(
+        &self,
+        unit: Box<dyn UnitOfWork>,
+        challenge: &Challenge,
+    ) -> Result<Box<dyn UnitOfWork>, ElevationError> {
+        if seal::challenge_intact(&self.signer, challenge) {
+            return Ok(unit);
+        }
+        drop(unit);
+        Err(self.tampered(&challenge.code, "challenge").await)
+    }
+
+    async fn tampered(&self, code: &str, what: &'static str) -> ElevationError {
+        self.metrics.elevation_tampered();
+        tracing::error!(challenge = %code, what, "stored elevation state does not match its seal; refused");
+        let event = AuditEvent::new(
+            "elevation.tampered",
+            "countersign",
+            code,
+            serde_json::json!({ "what": what }),
+        );
+        if let Err(e) = self.store.append_audit(&event).await {
+            tracing::error!(error = %e, "audit append failed for a tampered elevation");
+        }
+        ElevationError::Tampered(what)
+    }
+
+    /// The person behind a name (see [`IdentityMap::person_of`]).
+    fn person<'a>(&'a self, name: &'a str) -> &'a str {
+        self.identities.person_of(name)
     }
 
     /// Changes as they happen in this process.
@@ -173,6 +224,7 @@ impl Elevation {
             return Err(closed(&challenge, now));
         }
         fresh(&challenge, &step_up, now)?;
+        let mut unit = self.intact(unit, &challenge).await?;
         let Some(mut case) = challenge.approval.take() else {
             let grant = self
                 .issue(&mut *unit, &mut challenge, step_up, None, now)
@@ -227,6 +279,7 @@ impl Elevation {
         let mut challenge = held(&mut *unit, code).await?;
         let (groups, case) = self.decider_groups(&challenge, approver, now)?;
         fresh(&challenge, &step_up, now)?;
+        let mut unit = self.intact(unit, &challenge).await?;
         let reason = match decision {
             // A rejection is explained to the requester; an approval may speak for itself.
             ApprovalDecision::Reject => checked_reason(
@@ -239,15 +292,18 @@ impl Elevation {
             ApprovalDecision::Approve => checked_reason(Some(reason), ReasonRule::default())?,
         }
         .unwrap_or_default();
-        let record = ApprovalRecord {
+        let mut record = ApprovalRecord {
             challenge_code: challenge.code.clone(),
+            person: self.person(&approver.account).to_owned(),
             approver: approver.account.clone(),
             decision,
             reason: reason.clone(),
             groups: groups.clone(),
             evidence: step_up.clone(),
             decided_at: now,
+            seal: String::new(),
         };
+        seal::seal_approval(&self.signer, &mut record);
         if !unit.put_approval(&record).await? {
             return Err(ElevationError::AlreadyDecided);
         }
@@ -281,7 +337,15 @@ impl Elevation {
             self.announce(&challenge.code, Happened::Rejected, &approver.account, now);
             return Ok(Decided::Rejected);
         }
-        let approvals = unit.approvals(&challenge.code).await?;
+        let stored = unit.approvals(&challenge.code).await?;
+        if stored
+            .iter()
+            .any(|a| !seal::approval_intact(&self.signer, a))
+        {
+            drop(unit);
+            return Err(self.tampered(&challenge.code, "approval").await);
+        }
+        let approvals = self.as_they_stand(stored).await?;
         let tally = rules::tally(&case.rule, &approvals);
         if !tally.is_met() {
             unit.commit().await?;
@@ -313,6 +377,30 @@ impl Elevation {
             now,
         );
         Ok(Decided::Granted(Box::new(grant)))
+    }
+
+    /// The approvals as they count now: an approver whose local account has since been disabled
+    /// no longer counts, and one whose groups changed counts with the groups they hold now (an
+    /// identity-provider approver's groups are those of the sign-in they decided with).
+    async fn as_they_stand(
+        &self,
+        approvals: Vec<ApprovalRecord>,
+    ) -> Result<Vec<ApprovalRecord>, ElevationError> {
+        let mut standing = Vec::with_capacity(approvals.len());
+        for mut approval in approvals {
+            if approval.decision == ApprovalDecision::Approve {
+                if let Some(user) = self.store.user_by_username(&approval.approver).await? {
+                    if self.store.disabled_at(&user.user_id).await?.is_some() {
+                        continue;
+                    }
+                    let mut now_held = user.groups;
+                    now_held.extend(self.identities.groups_of(&user.username).iter().cloned());
+                    approval.groups.retain(|g| now_held.contains(g));
+                }
+            }
+            standing.push(approval);
+        }
+        Ok(standing)
     }
 
     /// Whether `approver` may decide the challenge `code` now (before they are asked to step up).
@@ -381,11 +469,11 @@ impl Elevation {
                 .authority(&approver.account, &groups, &challenge.request.username);
         rules::may_decide(
             &case.rule,
-            &challenge.request.username,
-            &approver.account,
+            self.person(&challenge.request.username),
+            self.person(&approver.account),
             &groups,
             authority,
-            case.confirmed_by.as_deref(),
+            case.confirmed_by.as_deref().map(|c| self.person(c)),
         )
         .map_err(ElevationError::Refused)?;
         Ok((groups, case.clone()))
@@ -460,6 +548,7 @@ impl Elevation {
             ));
         }
         fresh(&challenge, &step_up, now)?;
+        let mut unit = self.intact(unit, &challenge).await?;
         let reason = checked_reason(
             Some(reason),
             ReasonRule {
@@ -475,14 +564,10 @@ impl Elevation {
             case.confirmed_by = Some(actor.account.clone());
             case.confirmed_at = Some(now);
         }
+        // Never longer than an approved grant would live.
+        let ttl = glass.ttl_secs.min(challenge.grant_ttl_secs);
         let grant = self
-            .issue(
-                &mut *unit,
-                &mut challenge,
-                evidence,
-                Some(glass.ttl_secs),
-                now,
-            )
+            .issue(&mut *unit, &mut challenge, evidence, Some(ttl), now)
             .await?;
         unit.append_audit(&AuditEvent::new(
             "grant.break_glass",
@@ -507,27 +592,41 @@ impl Elevation {
     }
 
     /// Mark open challenges past their time as expired, audit the ones approvers were waiting
-    /// on and announce them (run periodically).
+    /// on and announce them (run periodically). The expiry and its records are one unit.
     pub async fn expire(&self, now: i64) -> Result<usize, ElevationError> {
-        let expired = self.store.expire_challenges(now).await?;
+        let mut unit = self.store.begin().await?;
+        let expired = unit.expire_due(now).await?;
         for challenge in expired.iter().filter(|c| c.needs_approval()) {
-            let event = AuditEvent::new(
+            unit.append_audit(&AuditEvent::new(
                 "approval.expired",
                 "countersign",
                 &challenge.code,
                 serde_json::json!({ "guardrail": challenge.guardrail, "subject": challenge.request.username }),
-            );
-            if let Err(e) = self.store.append_audit(&event).await {
-                tracing::error!(error = %e, "audit append failed for an expired approval");
-            }
+            ))
+            .await?;
+        }
+        unit.commit().await?;
+        for challenge in expired.iter().filter(|c| c.needs_approval()) {
             self.announce(&challenge.code, Happened::Expired, "", now);
         }
         Ok(expired.len())
     }
 
     /// Revoke a grant, by `actor`; see [`revoke`].
+    /// Announced like any other elevation event, so the requester's open page shows it at once.
     pub async fn revoke(&self, grant_id: &str, actor: &str) -> Result<Revocation, StoreError> {
-        revoke(self.store.as_ref(), Some(&self.grants), grant_id, actor).await
+        let revocation = revoke(self.store.as_ref(), Some(&self.grants), grant_id, actor).await?;
+        if revocation == Revocation::Revoked {
+            if let Some(grant) = self.store.grant(grant_id).await? {
+                self.announce(
+                    &grant.challenge_code,
+                    Happened::Revoked,
+                    actor,
+                    crate::clock::now(),
+                );
+            }
+        }
+        Ok(revocation)
     }
 
     /// Sign and store the grant for `challenge`, and audit it, in `unit`.
@@ -639,7 +738,9 @@ pub fn checked_reason(
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let Some(reason) = reason else {
         return if rule.required {
-            Err(ElevationError::BadReason("say why".into()))
+            Err(ElevationError::BadReason(
+                "Please say why this is needed.".into(),
+            ))
         } else {
             Ok(None)
         };
@@ -647,13 +748,13 @@ pub fn checked_reason(
     let chars = reason.chars().count() as u32;
     if chars < rule.min_length {
         return Err(ElevationError::BadReason(format!(
-            "at least {} characters",
+            "Please give a reason of at least {} characters, so approvers know what this is for.",
             rule.min_length
         )));
     }
     if chars > MAX_REASON_CHARS || reason.chars().any(|c| c.is_control() && c != '\n') {
         return Err(ElevationError::BadReason(format!(
-            "at most {MAX_REASON_CHARS} characters, no control characters"
+            "A reason can be at most {MAX_REASON_CHARS} characters long, without control characters."
         )));
     }
     Ok(Some(reason.to_owned()))
@@ -684,7 +785,21 @@ pub async fn revoke(
     let Some(grant) = store.grant(grant_id).await? else {
         return Ok(Revocation::Unknown);
     };
-    let revoked = store.revoke_grant(grant_id, now, actor).await?;
+    // The revocation and its record are one unit: neither lands without the other.
+    let mut unit = store.begin().await?;
+    let revoked = unit.revoke_grant(grant_id, now, actor).await?;
+    if revoked {
+        unit.append_audit(&AuditEvent::new(
+            "grant.revoked",
+            actor,
+            &grant.id,
+            serde_json::json!({
+                "username": grant.username, "guardrail": grant.guardrail, "challenge": grant.challenge_code,
+            }),
+        ))
+        .await?;
+    }
+    unit.commit().await?;
     if let Some(cache) = cache {
         // Dropped whatever the store said: a revoked or expired grant must not admit anything.
         cache.revoke(
@@ -697,17 +812,10 @@ pub async fn revoke(
     if !revoked {
         return Ok(Revocation::NotLive);
     }
-    let event = AuditEvent::new(
-        "grant.revoked",
-        actor,
-        &grant.id,
-        serde_json::json!({
-            "username": grant.username, "guardrail": grant.guardrail, "challenge": grant.challenge_code,
-        }),
-    );
-    if let Err(e) = store.append_audit(&event).await {
-        tracing::error!(error = %e, "audit append failed for a revocation");
-    }
+    // Other replicas listening drop it at once (PostgreSQL; they poll on SQLite).
+    store
+        .announce(crate::store::REVOCATION_CHANNEL, grant_id)
+        .await;
     Ok(Revocation::Revoked)
 }
 

@@ -17,7 +17,9 @@ pub enum Refusal {
 }
 
 /// Whether `approver` (with `groups`, holding `authority` over the request's `subject`, if any)
-/// may decide a challenge that `confirmed_by` stepped up for.
+/// may decide a challenge that `confirmed_by` stepped up for. `subject`, `approver` and
+/// `confirmed_by` are person keys (`IdentityMap::person_of`), never raw account names: one human
+/// under two names is one person here.
 pub fn may_decide(
     rule: &ApprovalPolicy,
     subject: &str,
@@ -83,13 +85,16 @@ impl Tally {
 }
 
 /// Count the approvals towards the rule's lists. A person counts once, towards one list, even
-/// when their groups appear in several: peer AND manager takes two people. The assignment that
+/// when their groups appear in several or they approved under two names: peer AND manager takes
+/// two people. The assignment that
 /// satisfies the most slots is found by augmenting paths (Kuhn's matching), so the order in which
 /// people approved never blocks a grant that a different assignment would allow.
 pub fn tally(rule: &ApprovalPolicy, approvals: &[ApprovalRecord]) -> Tally {
+    let mut persons = std::collections::HashSet::new();
     let approvers: Vec<&ApprovalRecord> = approvals
         .iter()
         .filter(|a| a.decision == ApprovalDecision::Approve)
+        .filter(|a| persons.insert(a.person.as_str()))
         .collect();
     // One slot per needed approver of each list.
     let slots: Vec<usize> = (0..rule.groups.len())
@@ -178,12 +183,14 @@ mod tests {
     fn vote(approver: &str, groups: &[&str], decision: ApprovalDecision) -> ApprovalRecord {
         ApprovalRecord {
             challenge_code: "C".into(),
+            person: approver.into(),
             approver: approver.into(),
             decision,
             reason: String::new(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             evidence: Default::default(),
             decided_at: 0,
+            seal: String::new(),
         }
     }
 
@@ -215,6 +222,16 @@ mod tests {
         assert!(t.is_met(), "{t:?}");
         assert_eq!(t.lists[0].approvers, vec!["bob"]);
         assert_eq!(t.lists[1].approvers, vec!["dave"]);
+    }
+
+    #[test]
+    fn one_person_under_two_names_counts_once() {
+        let r = rule(&[&["oncall"]], 2);
+        let mut other_name = yes("oidc:alice@example.com", &["oncall"]);
+        other_name.person = "alice".into();
+        let t = tally(&r, &[yes("alice", &["oncall"]), other_name]);
+        assert!(!t.is_met(), "{t:?}");
+        assert_eq!(t.lists[0].approvers, vec!["alice"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Grants: short-lived, signed permissions bound to a request, an object or a namespace.
 
 pub mod cache;
+pub mod policy;
 mod signing;
 
 use serde::{Deserialize, Serialize};

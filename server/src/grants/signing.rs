@@ -49,6 +49,9 @@ pub enum GrantRejected {
     /// A claim differs from the stored row (someone wrote the database).
     #[error("claim `{0}` does not match the stored grant")]
     Mismatch(&'static str),
+    /// The grant is wider than the guardrail in force allows (its `{0}`).
+    #[error("the grant's {0} exceeds what its guardrail allows now")]
+    Policy(&'static str),
 }
 
 /// The claims inside a grant token.
@@ -109,9 +112,20 @@ impl GrantClaims {
             object: grant.object_key.clone(),
             uses: grant.uses_left,
             challenge: grant.challenge_code.clone(),
-            evidence: grant.evidence.clone(),
+            evidence: shareable(&grant.evidence),
         }
     }
+}
+
+/// The evidence as the token carries it: the requester and everyone who holds the token sees it,
+/// so approvers' client addresses and user agents stay in the store and the audit record only.
+fn shareable(evidence: &Evidence) -> Evidence {
+    let mut evidence = evidence.clone();
+    for approval in &mut evidence.approvals {
+        approval.step_up.client_address = None;
+        approval.step_up.user_agent = None;
+    }
+    evidence
 }
 
 /// The Ed25519 key that signs grants, with its RFC 7638 thumbprint as `kid`, and the public keys
@@ -219,6 +233,44 @@ impl GrantSigner {
         )
     }
 
+    /// Seal `bytes` for `purpose` with this key, as `kid.signature`: state the database keeps
+    /// but must not be able to change (what policy decided about a challenge, an approval). The
+    /// purpose is signed too, so a seal made for one thing never passes for another, nor for a JWS.
+    pub fn seal(&self, purpose: &str, bytes: &[u8]) -> String {
+        let signature = self.key.sign(&seal_input(purpose, bytes));
+        format!(
+            "{}.{}",
+            self.kid,
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+
+    /// Whether `seal` is this key's or a trusted key's seal of `bytes` for `purpose`.
+    pub fn check_seal(&self, purpose: &str, bytes: &[u8], seal: &str) -> bool {
+        let Some((kid, signature)) = seal.split_once('.') else {
+            return false;
+        };
+        let key = if kid == self.kid {
+            Some(self.public)
+        } else {
+            self.trusted
+                .iter()
+                .find(|(k, _)| k == kid)
+                .map(|(_, key)| *key)
+        };
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .map(|b| Signature::from_bytes(&b));
+        match (key, signature) {
+            (Some(key), Some(signature)) => key
+                .verify_strict(&seal_input(purpose, bytes), &signature)
+                .is_ok(),
+            _ => false,
+        }
+    }
+
     /// Verify a token signed by this key or a trusted one and return its claims (expiry is the
     /// caller's business).
     pub fn verify(&self, token: &str) -> Result<GrantClaims, SigningError> {
@@ -238,14 +290,24 @@ impl GrantSigner {
 
     /// The cache's view of a stored grant, from its verified token: honoured only when the token
     /// is signed by a trusted key, is for the admission webhook and `issuer`, and every claim
-    /// agrees with the row. The row may only lower the uses the token allows.
+    /// agrees with the row. The row may only lower the uses the token allows. With `policy`
+    /// (the guardrail in force and the identity map), the claims must also stay within it.
     pub fn vouch(
         &self,
         row: &LiveGrant,
         token: &str,
         issuer: &str,
+        policy: Option<(
+            &crate::policy::Guardrail,
+            &crate::identity::mapping::IdentityMap,
+        )>,
     ) -> Result<LiveGrant, GrantRejected> {
         let claims = self.verify(token)?;
+        if let Some((guardrail, identities)) = policy {
+            if let Some(term) = super::policy::exceeds(&claims, guardrail, identities) {
+                return Err(GrantRejected::Policy(term));
+            }
+        }
         let checks = [
             ("iss", claims.iss == issuer),
             ("aud", claims.aud == ADMISSION_AUDIENCE),
@@ -289,6 +351,13 @@ impl GrantSigner {
         keys.extend(self.trusted.iter().map(|(kid, key)| jwk(kid, key)));
         serde_json::json!({ "keys": keys })
     }
+}
+
+/// What a seal signs: a fixed prefix no JWS signing input can start with, the purpose, the bytes.
+fn seal_input(purpose: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut input = format!("countersign-seal-v1\0{purpose}\0").into_bytes();
+    input.extend_from_slice(bytes);
+    input
 }
 
 /// RFC 7638 thumbprint of an Ed25519 public key.

@@ -106,7 +106,8 @@ pub fn clean_groups(groups: &[String]) -> Result<Vec<String>, AccountError> {
     Ok(out)
 }
 
-/// Replace the groups of the account `username`; returns the groups it had before.
+/// Replace the groups of the account `username`; returns the groups it had before. The change
+/// and its audit record are one unit of work: neither lands without the other.
 pub async fn set_groups(
     store: &dyn Store,
     username: &str,
@@ -114,21 +115,19 @@ pub async fn set_groups(
     actor: &str,
 ) -> Result<Vec<String>, AccountError> {
     let groups = clean_groups(groups)?;
-    let before = store
-        .user_by_username(username)
+    let mut unit = store.begin().await?;
+    let before = unit
+        .set_groups(username, &groups)
         .await?
-        .ok_or_else(|| AccountError::Unknown(username.to_owned()))?
-        .groups;
-    if !store.set_groups(username, &groups).await? {
-        return Err(AccountError::Unknown(username.to_owned()));
-    }
-    let event = AuditEvent::new(
+        .ok_or_else(|| AccountError::Unknown(username.to_owned()))?;
+    unit.append_audit(&AuditEvent::new(
         "account.groups_changed",
         actor,
         username,
         serde_json::json!({ "from": before, "to": groups }),
-    );
-    store.append_audit(&event).await?;
+    ))
+    .await?;
+    unit.commit().await?;
     Ok(before)
 }
 

@@ -165,6 +165,13 @@ impl IdentityMap {
         Ok(map)
     }
 
+    /// The person behind a name: the account that owns it in the map, or the name itself. Every
+    /// approval rule compares these keys, never raw names, so one human under two names (a local
+    /// account and an identity-provider sign-in, a certificate CN) is one person.
+    pub fn person_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.alias_owner.get(name).map_or(name, String::as_str)
+    }
+
     /// The groups the mapping gives an account.
     pub fn groups_of(&self, account: &str) -> &[String] {
         self.groups.get(account).map_or(&[], Vec::as_slice)
@@ -276,6 +283,16 @@ spec:
         );
         assert_eq!(m.authority("bob", &[], "alice-admin"), None);
         assert_eq!(m.authority("bob", &[], "alice"), None);
+    }
+
+    #[test]
+    fn every_name_of_a_person_resolves_to_their_account() {
+        let m = map();
+        assert_eq!(m.person_of("alice"), "alice");
+        assert_eq!(m.person_of("oidc:alice@example.com"), "alice");
+        assert_eq!(m.person_of("alice-admin"), "alice");
+        assert_eq!(m.person_of("bob"), "bob");
+        assert_eq!(m.person_of("nobody-listed"), "nobody-listed");
     }
 
     #[test]

@@ -706,6 +706,15 @@ fn map_claims(
         }
         .into_iter()
         .map(|g| format!("{}{g}", mapping.groups_prefix))
+        // Kubernetes' own groups (`system:masters`) are nobody's to be given by a token, as for
+        // local accounts: such a group never makes an approver, a break-glass holder or an owner.
+        .filter(|g| {
+            let reserved = super::is_reserved(g);
+            if reserved {
+                tracing::warn!(group = %g, "identity-provider group starting with `system:` ignored");
+            }
+            !reserved
+        })
         .collect(),
     };
     let role = mapping.roles.role_for(&groups);
@@ -871,6 +880,18 @@ mod tests {
         // An unverified email is no username (as the API server).
         let unverified = claims(serde_json::json!({}), Some(false));
         assert!(map_claims(&unverified, &mapping("email", "", None), 7).is_err());
+    }
+
+    #[test]
+    fn review2_18_system_groups_from_the_identity_provider_count_for_nothing() {
+        let c = claims(
+            serde_json::json!({"groups": ["system:masters", "dev"]}),
+            None,
+        );
+        let mut m = mapping("preferred_username", "", Some("groups"));
+        m.groups_prefix = String::new();
+        let id = map_claims(&c, &m, 7).unwrap();
+        assert_eq!(id.groups, s(&["dev"]));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::portal::describe::{place, Described};
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
     /// `approval.requested`, `approval.approved` (one of several), `approval.granted`,
-    /// `approval.rejected`, `approval.withdrawn`, `approval.expired` or `approval.break_glass`.
+    /// `approval.rejected`, `approval.withdrawn`, `approval.expired`, `approval.break_glass` or
+    /// `approval.revoked`.
     pub event: &'static str,
     /// Challenge code.
     pub code: String,
@@ -46,6 +47,7 @@ impl Notice {
             Happened::Withdrawn => ("approval.withdrawn", "c"),
             Happened::Expired => ("approval.expired", "c"),
             Happened::BrokeGlass => ("approval.break_glass", "c"),
+            Happened::Revoked => ("approval.revoked", "c"),
             // One approver of several: the others still need to act, so the link is theirs.
             Happened::Approved => ("approval.approved", "approvals"),
         };
@@ -92,6 +94,10 @@ impl Notice {
                 "Nobody approved in time: {} for {}",
                 self.what, self.requester
             ),
+            "approval.revoked" => format!(
+                "Revoked by {}: the grant for {} for {}",
+                self.by, self.what, self.requester
+            ),
             _ => format!(
                 "BREAK GLASS by {}: {} approved without approvers",
                 self.by, self.what
@@ -107,15 +113,60 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// What a person typed (a reason) or an identity provider asserted (a name), made safe for chat:
+/// one line (newlines, control and bidi characters folded into spaces, so it cannot forge a status
+/// line of its own), and links defanged (`https[:]//evil[.]test`), so chat does not make them
+/// clickable under the bot's name.
+fn plain(text: &str) -> String {
+    let folded: String = text
+        .chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let one_line = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(one_line.len());
+    let mut chars = one_line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' if chars.peek().is_some_and(|n| n.is_alphanumeric()) => out.push_str("[.]"),
+            ':' if chars.peek() == Some(&'/') => out.push_str("[:]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The notice with everything people or identity providers chose made [`plain`].
+fn for_chat(n: &Notice) -> Notice {
+    Notice {
+        requester: plain(&n.requester),
+        by: plain(&n.by),
+        reason: plain(&n.reason),
+        decision_reason: plain(&n.decision_reason),
+        ..n.clone()
+    }
+}
+
 /// Slack's incoming-webhook body: a `text` fallback and a section with the facts and the link.
-pub fn slack_body(n: &Notice) -> serde_json::Value {
+pub fn slack_body(notice: &Notice) -> serde_json::Value {
+    let n = &for_chat(notice);
     let expires = crate::clock::hhmm_utc(n.expires_at);
     let mut lines = vec![format!("*{}*", escape(&n.headline()))];
     if !n.reason.is_empty() {
-        lines.push(format!("Reason: {}", escape(&n.reason)));
+        lines.push(format!("Reason: \u{201c}{}\u{201d}", escape(&n.reason)));
     }
     if !n.decision_reason.is_empty() {
-        lines.push(format!("{}: {}", escape(&n.by), escape(&n.decision_reason)));
+        lines.push(format!(
+            "{}: \u{201c}{}\u{201d}",
+            escape(&n.by),
+            escape(&n.decision_reason)
+        ));
     }
     lines.push(format!(
         "Guardrail `{}` · waits until {expires} · <{}|Open in Countersign>",
@@ -123,7 +174,7 @@ pub fn slack_body(n: &Notice) -> serde_json::Value {
         n.link
     ));
     serde_json::json!({
-        "text": format!("{} {}", n.headline(), n.link),
+        "text": format!("{} {}", escape(&n.headline()), n.link),
         "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": lines.join("\n") } }],
     })
 }
@@ -133,4 +184,53 @@ pub fn generic_body(n: &Notice) -> serde_json::Value {
     let mut body = serde_json::to_value(n).unwrap_or_default();
     body["summary"] = serde_json::Value::String(n.headline());
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(reason: &str, requester: &str) -> Notice {
+        Notice {
+            event: "approval.requested",
+            code: "K7Q2M9XD".into(),
+            guardrail: "payments".into(),
+            requester: requester.into(),
+            what: "Change Deployment api in namespace payments".into(),
+            reason: reason.into(),
+            groups: vec!["payments-oncall".into()],
+            expires_at: 0,
+            by: String::new(),
+            decision_reason: String::new(),
+            link: "https://countersign.example.com/approvals/K7Q2M9XD".into(),
+        }
+    }
+
+    #[test]
+    fn review2_10_requester_text_cannot_forge_lines_or_links() {
+        let reason = "INC-4411\n*Approved by carol (manager)*\nUse the emergency page: https://countersign.example.com.evil.test/approvals/K7Q2M9XD \u{202e}txt.exe";
+        let body = slack_body(&notice(reason, "<https://evil|Open in Countersign>"));
+        let blocks = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        let text = body["text"].as_str().unwrap();
+        // The reason is one quoted line: no forged status line of its own.
+        assert!(!blocks.contains("\n*Approved by carol"), "{blocks}");
+        assert!(
+            blocks.contains("INC-4411 *Approved by carol (manager)* Use"),
+            "{blocks}"
+        );
+        // Its link is defanged; only our own link stays a link.
+        assert!(
+            !blocks.contains("https://countersign.example.com.evil"),
+            "{blocks}"
+        );
+        assert!(
+            blocks.contains("https[:]//countersign[.]example[.]com[.]evil[.]test"),
+            "{blocks}"
+        );
+        assert!(!blocks.contains('\u{202e}'));
+        // A name shaped like a Slack link is escaped in the blocks and in the `text` fallback.
+        assert!(!text.contains("<https"), "{text}");
+        assert!(!blocks.contains("<https://evil"), "{blocks}");
+        assert!(text.ends_with("https://countersign.example.com/approvals/K7Q2M9XD"));
+    }
 }

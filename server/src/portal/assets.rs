@@ -277,16 +277,24 @@ fn collect(
             continue;
         };
         let key = format!("{prefix}{name}");
-        let meta = std::fs::metadata(&path).map_err(read_err(&path))?;
-        if meta.is_dir() {
+        // Not followed: a symlink could publish anything the process can read (a key, the
+        // database), whatever the mode checks say (second review, finding 15).
+        let kind = entry.file_type().map_err(read_err(&path))?;
+        if kind.is_dir() {
             if depth < MAX_DEPTH {
                 collect(&path, &format!("{key}/"), depth + 1, found)?;
             }
-        } else if meta.is_file() {
+        } else if kind.is_file() && is_site_file(&key) {
             found.insert(key, std::fs::read(&path).map_err(read_err(&path))?);
         }
     }
     Ok(())
+}
+
+/// Whether a file is of a kind a built site holds: only those are published, so a key, a
+/// certificate or a database that lands under the site root is not.
+fn is_site_file(path: &str) -> bool {
+    content_type(path) != "application/octet-stream"
 }
 
 /// The media type for a file name; `nosniff` is on, so scripts and wasm need exact ones.
@@ -440,5 +448,28 @@ mod tests {
             .is_err());
         assert!(assets.lookup(&format!("{base}/pkg/other.js")).is_err());
         assert!(assets.lookup(&format!("{base}/../pkg/app.js")).is_err());
+    }
+
+    #[test]
+    fn review2_15_only_site_files_and_no_symlinks_are_published() -> std::io::Result<()> {
+        let site = tempfile::tempdir()?;
+        let secrets = tempfile::tempdir()?;
+        std::fs::create_dir(site.path().join("pkg"))?;
+        std::fs::write(site.path().join("pkg/app.js"), "x")?;
+        std::fs::write(site.path().join("grant-signing.key"), "seed")?;
+        std::fs::write(site.path().join("countersign.db"), "db")?;
+        std::fs::write(
+            secrets.path().join("tls.css"),
+            "a key named like a stylesheet",
+        )?;
+        std::os::unix::fs::symlink(
+            secrets.path().join("tls.css"),
+            site.path().join("linked.css"),
+        )?;
+        std::os::unix::fs::symlink(secrets.path(), site.path().join("data"))?;
+        let mut found = BTreeMap::new();
+        collect(site.path(), "", 0, &mut found).map_err(std::io::Error::other)?;
+        assert_eq!(found.keys().collect::<Vec<_>>(), vec!["pkg/app.js"]);
+        Ok(())
     }
 }

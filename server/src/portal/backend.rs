@@ -95,6 +95,18 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Use
     Ok(Some(user))
 }
 
+/// Whether the person behind the session signed in or stepped up within
+/// [`super::account::RECENT_SIGN_IN_SECS`].
+pub(super) async fn proved_recently(session: &Session) -> bool {
+    let mut latest = 0;
+    for key in [session_keys::LOGIN_TIME, session_keys::AUTH_TIME] {
+        if let Ok(Some(at)) = session.get::<i64>(key).await {
+            latest = latest.max(at);
+        }
+    }
+    clock::now() - latest <= super::account::RECENT_SIGN_IN_SECS
+}
+
 /// The signed-in person's role, or a refusal when `permission` is not theirs.
 pub(super) async fn authorized(
     state: &AppState,
@@ -462,6 +474,21 @@ impl PortalBackend for Backend {
     ) -> Result<Vec<String>, PortalError> {
         use crate::identity::accounts::{self, AccountError};
         let admin = authorized(&self.0, session, Permission::ManageAccounts).await?;
+        // Groups make approvers, break-glass holders and service-account owners: nobody hands
+        // them to themselves, under any of their names (a second admin does)...
+        let identities = &self.0.identities;
+        if identities.person_of(username) == identities.person_of(&admin.username) {
+            return Err(PortalError::Invalid(
+                "You cannot change your own groups; ask another admin.".into(),
+            ));
+        }
+        // ...and a session alone is not enough: the admin proved who they are a moment ago.
+        if !proved_recently(session).await {
+            return Err(PortalError::Invalid(format!(
+                "Changing groups needs a fresh sign-in: sign out and in again, then save within {} minutes.",
+                super::account::RECENT_SIGN_IN_SECS / 60
+            )));
+        }
         let store = self.0.store.as_ref();
         match accounts::set_groups(store, username, &groups, &admin.username).await {
             Ok(_) => {

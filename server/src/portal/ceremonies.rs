@@ -325,7 +325,8 @@ pub async fn stepup_start(
     let user = signed_in(&state, &session)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let challenge = open_challenge_of(&state, &user, &user.groups, &body.code).await?;
+    let challenge =
+        open_challenge_of(&state, &user, &user.groups, &body.code, body.break_glass).await?;
     // A reason the guardrail would refuse is refused before the key is touched.
     let reason = match &challenge.approval {
         Some(case) => crate::elevation::checked_reason(body.reason.as_deref(), case.rule.reason)?,
@@ -333,7 +334,7 @@ pub async fn stepup_start(
     };
     if body.break_glass && reason.is_none() {
         return Err(ApiError::BadRequest(
-            "reason: breaking the glass needs a reason".into(),
+            "Breaking the glass needs a reason: say what the emergency is.".into(),
         ));
     }
     let (options, auth) = start_step_up(&state, &user, ("stepup.failed", &body.code)).await?;
@@ -376,7 +377,14 @@ pub async fn stepup_finish(
     if ceremony.user_id != user.user_id || ceremony.code != body.code {
         return Err(ApiError::BadRequest("start the confirmation again".into()));
     }
-    let challenge = open_challenge_of(&state, &user, &user.groups, &body.code).await?;
+    let challenge = open_challenge_of(
+        &state,
+        &user,
+        &user.groups,
+        &body.code,
+        ceremony.break_glass,
+    )
+    .await?;
     let now = clock::now();
     let evidence = step_up_evidence(
         &state,
@@ -451,12 +459,14 @@ pub(super) async fn confirm_challenge(
 }
 
 /// The challenge if it is open and `user` (with the groups their identity provider asserts) may confirm
-/// it: it was theirs, made under another username of theirs, or by a service account they own.
+/// it: it was theirs, made under another username of theirs, or by a service account they own. For
+/// `break_glass`, a request already waiting for its approvers counts as open too.
 pub(super) async fn open_challenge_of(
     state: &AppState,
     user: &User,
     groups: &[String],
     code: &str,
+    break_glass: bool,
 ) -> Result<crate::challenges::Challenge, ApiError> {
     crate::identity::authz::authorize(
         Some(user.role),
@@ -481,7 +491,8 @@ pub(super) async fn open_challenge_of(
             state.identities.confirmers_of(subject)
         )));
     }
-    if !challenge.is_open(clock::now()) {
+    let now = clock::now();
+    if !(challenge.is_open(now) || break_glass && challenge.is_awaiting(now)) {
         return Err(ApiError::Conflict(
             "this challenge was confirmed already or has expired".into(),
         ));

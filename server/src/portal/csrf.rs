@@ -31,8 +31,13 @@ fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The cookie that carries the token of a visitor whose session holds nothing yet.
+/// The cookie that carries the token of a visitor whose session holds nothing yet (over plain
+/// http, for local use).
 pub const CSRF_COOKIE: &str = "countersign_csrf";
+
+/// Its name over https: a `__Host-` cookie cannot be set by a sibling subdomain (no `Domain`), so
+/// nobody can toss one in to break sign-in posts (second review, finding 17).
+pub const HOST_CSRF_COOKIE: &str = "__Host-countersign_csrf";
 
 /// How the token cookie is set.
 #[derive(Debug, Clone, Copy)]
@@ -42,23 +47,32 @@ pub struct CsrfCookie {
 }
 
 impl CsrfCookie {
+    /// The cookie's name.
+    pub fn name(self) -> &'static str {
+        if self.secure {
+            HOST_CSRF_COOKIE
+        } else {
+            CSRF_COOKIE
+        }
+    }
+
     fn header(self, token: &str) -> Option<HeaderValue> {
-        let secure = if self.secure { "; Secure" } else { "" };
+        let (name, secure) = (self.name(), if self.secure { "; Secure" } else { "" });
         HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+            "{name}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
         ))
         .ok()
     }
 }
 
-/// The token in the request's cookie, if it looks like one of ours.
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The token in the request's cookie `name`, if it looks like one of ours.
+fn cookie_token(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(CSRF_COOKIE)?.strip_prefix('='))
+        .filter_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
         .find(|t| {
             t.len() == 43
                 && t.bytes()
@@ -127,7 +141,7 @@ pub async fn synchronizer_token(
     next: Next,
 ) -> Response {
     let id_before = session.id();
-    let from_cookie = cookie_token(request.headers());
+    let from_cookie = cookie_token(request.headers(), cookie.name());
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -259,12 +273,12 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("a=b; {CSRF_COOKIE}={token}; c=d")).unwrap(),
         );
-        assert_eq!(cookie_token(&headers), Some(token));
+        assert_eq!(cookie_token(&headers, CSRF_COOKIE), Some(token));
         headers.insert(
             header::COOKIE,
             HeaderValue::from_static("countersign_csrf=short; countersign_csrfx=1"),
         );
-        assert_eq!(cookie_token(&headers), None);
+        assert_eq!(cookie_token(&headers, CSRF_COOKIE), None);
     }
 
     #[test]

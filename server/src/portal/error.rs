@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The ceremony failed verification.
     #[error(transparent)]
     Passkey(#[from] PasskeyError),
+    /// Past a bound (open live-update streams, say).
+    #[error("{0}")]
+    TooMany(String),
     /// Storage failed.
     #[error("the portal could not reach its database; try again shortly")]
     Store(#[from] StoreError),
@@ -51,7 +54,9 @@ impl From<crate::elevation::ElevationError> for ApiError {
             E::NotYours { .. } | E::Refused(_) | E::NoBreakGlass(_) | E::StaleStepUp(_) => {
                 ApiError::Forbidden(e.to_string())
             }
-            E::Closed(_) | E::NotNow(_) | E::AlreadyDecided => ApiError::Conflict(e.to_string()),
+            E::Closed(_) | E::NotNow(_) | E::AlreadyDecided | E::Tampered(_) => {
+                ApiError::Conflict(e.to_string())
+            }
         }
     }
 }
@@ -63,6 +68,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Passkey(PasskeyError::RelyingParty(..) | PasskeyError::Corrupt) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -11,7 +11,7 @@ mod csrf;
 pub mod describe;
 mod diff;
 mod error;
-mod events;
+pub mod events;
 mod heavy;
 mod listener;
 mod objects;
@@ -44,6 +44,8 @@ pub use origin::PortalOrigin;
 
 /// Session cookie name.
 pub const SESSION_COOKIE: &str = "countersign_session";
+/// Its name over https: `__Host-` keeps sibling subdomains from setting or shadowing it.
+pub const HOST_SESSION_COOKIE: &str = "__Host-countersign_session";
 
 /// The app's pages, listed once per process. Listing them runs the app with resource loading
 /// switched off by a process-wide flag in leptos_server, so a page rendered meanwhile on another
@@ -73,6 +75,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
     let routes = route_list();
     let heavy = Arc::new(heavy::Heavy::default());
     let backend: Arc<dyn PortalBackend> = Arc::new(backend::Backend(state.clone(), heavy.clone()));
+    let fallback_backend = backend.clone();
     let assets = load_assets(&leptos_options);
     let base = assets.base();
     let pages = Router::new()
@@ -91,9 +94,13 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
                 move || shell(options.clone())
             },
         )
-        // Files added to the site root after start-up, and the not-found page.
+        // Files added to the site root after start-up, and the not-found page (with the backend,
+        // so its header knows who is signed in).
         .fallback(leptos_axum::file_and_error_handler_with_context(
-            move || provide_context(base.clone()),
+            move || {
+                provide_context(fallback_backend.clone());
+                provide_context(base.clone());
+            },
             shell,
         ))
         .with_state(leptos_options);
@@ -108,7 +115,6 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .route("/auth/decide/start", post(approvals::decide_start))
         .route("/auth/decide/finish", post(approvals::decide_finish))
         .route("/c/withdraw", post(approvals::withdraw))
-        .route("/events", get(events::events))
         .route("/auth/logout", post(ceremonies::logout))
         .route("/auth/logout-everywhere", post(sessions::logout_everywhere))
         .route(
@@ -144,6 +150,10 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         ))
         .with_state(state.clone());
 
+    let live = Router::new()
+        .route("/events", get(events::events))
+        .with_state(events::Live::new(state.clone()));
+
     let downloads = Router::new()
         .route("/c/{code}/objects.json", get(objects::download))
         .with_state(objects::Objects {
@@ -157,7 +167,11 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         .with_state(origin.clone());
     let secure = state.public_url.scheme() == "https";
     let session_layer = SessionManagerLayer::new(sessions)
-        .with_name(SESSION_COOKIE)
+        .with_name(if secure {
+            HOST_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        })
         .with_secure(secure)
         .with_http_only(true)
         // Lax, not Strict: the link in a kubectl denial is opened from outside the browser or from chat,
@@ -169,6 +183,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
 
     pages
         .merge(ceremonies)
+        .merge(live)
         .merge(downloads)
         .merge(themes)
         .layer(axum::middleware::from_fn_with_state(
@@ -186,7 +201,8 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
         ))
         // Outside the session and CSRF layers: assets need neither, and must not set cookies.
         .layer(axum::middleware::from_fn_with_state(assets, assets::serve))
-        .layer(axum::middleware::from_fn(
+        .layer(axum::middleware::from_fn_with_state(
+            security_headers::Https(secure),
             security_headers::on_every_response,
         ))
         .layer(
@@ -195,7 +211,9 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     listener::REQUEST_TIMEOUT,
                 ))
-                .layer(tower::limit::ConcurrencyLimitLayer::new(
+                // One semaphore for the whole portal: a Router layer is applied per route, and
+                // `ConcurrencyLimitLayer` would give every route its own (second review, finding 6).
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                     listener::MAX_CONCURRENT_REQUESTS,
                 )),
         )

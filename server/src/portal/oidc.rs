@@ -100,7 +100,7 @@ pub async fn stepup(
     let Some(identity) = oidc_identity(&session).await else {
         return challenge_page(&code, Some("not_oidc"));
     };
-    let challenge = match open_challenge_of(&state, &user, &identity.groups, &code).await {
+    let challenge = match open_challenge_of(&state, &user, &identity.groups, &code, false).await {
         Ok(c) => c,
         Err(_) => return challenge_page(&code, Some("challenge")),
     };
@@ -503,7 +503,7 @@ async fn step_up(
 ) -> Result<(), ApiError> {
     // The owner check runs on the identity the provider has just vouched for.
     let user = identity.as_user();
-    let challenge = open_challenge_of(state, &user, &identity.groups, code).await?;
+    let challenge = open_challenge_of(state, &user, &identity.groups, code, false).await?;
     let evidence = oidc_evidence(&identity, client);
     confirm_challenge(
         state,

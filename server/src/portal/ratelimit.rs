@@ -157,12 +157,33 @@ enum Attempt {
     },
 }
 
-/// Paths of a step-up, or of the identity provider's return (a step-up's when signed in).
+/// Paths a signed-in person takes to confirm, decide or break glass (with a key or through the
+/// identity provider, whose return is a step-up's when signed in): counted for that person alone.
 fn is_stepup_path(path: &str) -> bool {
     path.starts_with("/auth/stepup/")
         || path.starts_with("/auth/decide/")
-        || path == "/auth/oidc/stepup"
-        || path == crate::identity::oidc::CALLBACK_PATH
+        || path.starts_with("/auth/oidc/")
+}
+
+/// A limiter key of bounded size: typed names may be long (16 KiB), so the map keeps a digest of
+/// them, never the name itself.
+fn key(kind: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{hex}")
+}
+
+/// The address a client is counted under: an IPv6 client by its /64 (one subscriber gets a whole
+/// /64, so counting single addresses would give them unlimited tries).
+fn address_bucket(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_owned(),
+    }
 }
 
 /// Whose attempt this is, when it can be told before the handler runs.
@@ -303,14 +324,17 @@ pub async fn limit_authentication(
     // (key, free failures); the key a completion clears; who it is, for the audit log.
     let (keys, clears, actor) = match &attempt {
         Attempt::Anonymous(account) => {
-            let mut keys = vec![(format!("address:{address}"), limits.per_address)];
-            let account_key = account.as_ref().map(|a| format!("account:{a}"));
+            let mut keys = vec![(
+                format!("address:{}", address_bucket(&address)),
+                limits.per_address,
+            )];
+            let account_key = account.as_ref().map(|a| key("account", a));
             keys.extend(account_key.clone().map(|k| (k, limits.per_account)));
             let actor = account.clone().unwrap_or_else(|| "anonymous".to_owned());
             (keys, account_key, actor)
         }
         Attempt::StepUp { user_key, username } => {
-            let key = format!("stepup:{user_key}");
+            let key = key("stepup", user_key);
             (
                 vec![(key.clone(), limits.per_account)],
                 Some(key),
@@ -390,6 +414,38 @@ mod tests {
         assert!(l.blocked("k", t + Duration::from_secs(61)).is_none());
         l.succeeded("k");
         assert!(l.blocked("k", t).is_none());
+    }
+
+    #[test]
+    fn keys_are_bounded_and_ipv6_counts_by_64() {
+        let long = "x".repeat(16 * 1024);
+        assert_eq!(key("account", &long).len(), "account:".len() + 32);
+        assert_ne!(key("account", "bob"), key("account", "bobby"));
+        assert_eq!(
+            address_bucket("2001:db8:1:2:aaaa::1"),
+            address_bucket("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(
+            address_bucket("2001:db8:1:2::1"),
+            address_bucket("2001:db8:1:3::1")
+        );
+        assert_eq!(address_bucket("192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn every_route_that_ends_in_a_confirm_or_a_decision_is_a_persons() {
+        for path in [
+            "/auth/stepup/start",
+            "/auth/stepup/finish",
+            "/auth/decide/start",
+            "/auth/decide/finish",
+            "/auth/oidc/stepup",
+            "/auth/oidc/decide",
+            crate::identity::oidc::CALLBACK_PATH,
+        ] {
+            assert!(is_stepup_path(path), "{path}");
+        }
+        assert!(!is_stepup_path("/auth/login/finish"));
     }
 
     #[test]

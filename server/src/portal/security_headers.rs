@@ -9,10 +9,27 @@ use axum::response::Response;
 /// For responses that are not pages; pages set theirs with the nonce of their inline scripts.
 const DEFAULT_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Add the Content-Security-Policy (unless the page set one) and `X-Frame-Options`.
-pub async fn on_every_response(request: Request, next: Next) -> Response {
+/// Strict-Transport-Security for a portal served over https: a year, subdomains included.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Whether the portal is served over https (then every response carries HSTS).
+#[derive(Debug, Clone, Copy)]
+pub struct Https(pub bool);
+
+/// Add the Content-Security-Policy (unless the page set one), `X-Frame-Options`, and HSTS over https.
+pub async fn on_every_response(
+    axum::extract::State(Https(https)): axum::extract::State<Https>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(DEFAULT_POLICY));

@@ -143,15 +143,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ChallengeUsage, StoreError>;
     /// Challenge by code.
     async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError>;
+    /// Who may hear of a challenge (its subject and approval groups), read without its body.
+    async fn challenge_audience(
+        &self,
+        code: &str,
+    ) -> Result<Option<crate::challenges::Audience>, StoreError>;
     /// Recent challenges of a Kubernetes username, newest first.
     async fn challenges_of(&self, username: &str, limit: i64)
         -> Result<Vec<Challenge>, StoreError>;
-    /// Challenges waiting for approvers (unexpired), newest first.
+    /// Challenges waiting for approvers (unexpired), newest first, without the request's objects
+    /// (`object`, `old_object` read as absent): lists never show them.
     async fn awaiting_challenges(&self, now: i64, limit: i64)
         -> Result<Vec<Challenge>, StoreError>;
-    /// Open challenges past their expiry, marked expired now and returned (what a sweeper
-    /// announces).
-    async fn expire_challenges(&self, now: i64) -> Result<Vec<Challenge>, StoreError>;
     /// The newest rejected challenge for this digest and guardrail closed at or after `since`: what
     /// a retry is told.
     async fn recent_rejection(
@@ -162,6 +165,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Challenge>, StoreError>;
     /// The approvers' decisions on a challenge, in the order they came.
     async fn approvals_of(&self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// A value `serve` left for the other commands (see [`PUBLIC_URL_SETTING`]).
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Leave a value for the other commands.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Every decision on challenges that wait for approvers now (the queue's, in one read).
+    async fn awaiting_approvals(&self, now: i64) -> Result<Vec<ApprovalRecord>, StoreError>;
     /// Start a unit of work: what is done through it is committed together or not at all.
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
     /// Atomically move a pending, unexpired challenge to granted and store its grant; false if it was not open.
@@ -268,6 +277,22 @@ pub trait UnitOfWork: Send {
     async fn approvals(&mut self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
     /// Record a decision; false if this approver decided this challenge before.
     async fn put_approval(&mut self, approval: &ApprovalRecord) -> Result<bool, StoreError>;
+    /// Revoke a live grant (see [`Store::revoke_grant`]); the caller announces it after commit.
+    async fn revoke_grant(
+        &mut self,
+        grant_id: &str,
+        now: i64,
+        actor: &str,
+    ) -> Result<bool, StoreError>;
+    /// Open challenges past their expiry, marked expired now and returned: only those this unit
+    /// expired, so each is recorded and announced once across replicas.
+    async fn expire_due(&mut self, now: i64) -> Result<Vec<Challenge>, StoreError>;
+    /// Replace an account's groups; the groups it had, or `None` when no account has the name.
+    async fn set_groups(
+        &mut self,
+        username: &str,
+        groups: &[String],
+    ) -> Result<Option<Vec<String>>, StoreError>;
     /// Store a new grant.
     async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
     /// Mark a setup token used; false if it was already used or expired.
@@ -318,6 +343,16 @@ pub type RevocationFeed = Feed;
 /// The channel PostgreSQL announces revocations on (payload: the grant id).
 pub const REVOCATION_CHANNEL: &str = "countersign_revocations";
 
+/// Connect to the store named by a URL read-only, without running migrations (for `audit verify`:
+/// the verifier must not change what it checks). A missing SQLite file is an error, not created.
+pub async fn connect_read_only(url: &str) -> Result<Arc<dyn AnyStore>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect_read_only(url).await?))
+    } else {
+        Ok(Arc::new(PostgresStore::connect_read_only(url).await?))
+    }
+}
+
 /// Connect to the store named by a URL (`sqlite://…` or `postgres://…`) and run its migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn AnyStore>, StoreError> {
     if url.starts_with("sqlite:") {
@@ -343,3 +378,7 @@ pub enum SessionBackend {
     /// PostgreSQL.
     Postgres(tower_sessions_sqlx_store::PostgresStore),
 }
+
+/// The setting in which `serve` keeps the portal's public URL, so `user invite` prints links that
+/// open (the default port may not be the portal's).
+pub const PUBLIC_URL_SETTING: &str = "public_url";

@@ -31,6 +31,22 @@ impl PostgresStore {
         })
     }
 
+    /// Connect with every transaction read-only, without migrating.
+    pub async fn connect_read_only(url: &str) -> Result<Self, super::StoreError> {
+        use std::str::FromStr as _;
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)?
+            .options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            audit_mutex: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
     async fn lock_audit(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), super::StoreError> {
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
@@ -100,7 +116,13 @@ impl PostgresStore {
     }
 }
 
-super::queries::impl_store!(PostgresStore, Postgres, " for update");
+super::queries::impl_store!(
+    PostgresStore,
+    Postgres,
+    " for update",
+    "(body::jsonb #>> '{approval,rule,groups}')",
+    "(body::jsonb #- '{request,object}' #- '{request,old_object}')::text"
+);
 
 impl AnyStore for PostgresStore {
     fn session_store(&self) -> SessionBackend {

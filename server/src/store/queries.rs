@@ -4,11 +4,13 @@
 /// Implement [`crate::store::Store`] for a struct with `pool: sqlx::Pool<$db>`, an
 /// `async fn lock_audit(tx: &mut sqlx::Transaction<'_, $db>)` that serialises audit appends, a
 /// `begin_unit` that opens a transaction holding the database's write order for a unit of work,
-/// `$for_update` the clause that locks a row read in it,
+/// `$for_update` the clause that locks a row read in it, `$rule_groups` the expression that reads a
+/// challenge's approval groups (JSON text) out of its body in the database, `$light_body` the
+/// body without the request's objects (for lists, which never show them),
 /// plus `notify_channel` and `listen_channel` (pushing revocations and elevations to other replicas, where
 /// the backend can).
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $for_update:literal) => {
+    ($store:ty, $db:ty, $for_update:literal, $rule_groups:literal, $light_body:literal) => {
         use sqlx::Row as _;
 
         use $crate::audit::checkpoint::AuditCheckpoint;
@@ -109,12 +111,14 @@ macro_rules! impl_store {
         fn approval_from(row: &Row) -> Result<ApprovalRecord, StoreError> {
             Ok(ApprovalRecord {
                 challenge_code: row.try_get("challenge_code")?,
+                person: row.try_get("person")?,
                 approver: row.try_get("approver")?,
                 decision: ApprovalDecision::parse(row.try_get::<&str, _>("decision")?),
                 reason: row.try_get("reason")?,
                 groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("approval groups"))?,
                 evidence: serde_json::from_str(row.try_get::<&str, _>("evidence")?).map_err(corrupt("approval evidence"))?,
                 decided_at: row.try_get("decided_at")?,
+                seal: row.try_get("seal")?,
             })
         }
 
@@ -225,6 +229,18 @@ macro_rules! impl_store {
             rows.iter().map(approval_from).collect()
         }
 
+        async fn revoke_on(conn: &mut Conn, grant_id: &str, now: i64, actor: &str) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "update grants set revoked_at = $1, revoked_by = $3 where grant_id = $2 and revoked_at is null and expires_at > $1",
+            )
+            .bind(now)
+            .bind(grant_id)
+            .bind(actor)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
         /// A unit of work on this backend.
         pub struct Unit {
             tx: sqlx::Transaction<'static, $db>,
@@ -265,16 +281,18 @@ macro_rules! impl_store {
                 let groups = serde_json::to_string(&a.groups).map_err(corrupt("approval groups"))?;
                 let evidence = serde_json::to_string(&a.evidence).map_err(corrupt("approval evidence"))?;
                 let done = sqlx::query(
-                    "insert into approvals (challenge_code, approver, decision, reason, groups, evidence, decided_at)
-                     values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+                    "insert into approvals (challenge_code, person, approver, decision, reason, groups, evidence, decided_at, seal)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
                 )
                 .bind(&a.challenge_code)
+                .bind(&a.person)
                 .bind(&a.approver)
                 .bind(a.decision.as_str())
                 .bind(&a.reason)
                 .bind(groups)
                 .bind(evidence)
                 .bind(a.decided_at)
+                .bind(&a.seal)
                 .execute(&mut *self.tx)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -282,6 +300,39 @@ macro_rules! impl_store {
 
             async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
                 insert_grant_row(&mut self.tx, grant).await
+            }
+
+            async fn revoke_grant(&mut self, grant_id: &str, now: i64, actor: &str) -> Result<bool, StoreError> {
+                revoke_on(&mut self.tx, grant_id, now, actor).await
+            }
+
+            async fn expire_due(&mut self, now: i64) -> Result<Vec<Challenge>, StoreError> {
+                // `returning`: each row is reported by the one process that expired it, so every
+                // expiry is recorded and announced once, however many replicas run this.
+                let rows = sqlx::query(
+                    "update challenges set status = 'expired' where status in ('pending', 'awaiting') and expires_at <= $1 returning *",
+                )
+                .bind(now)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(challenge_from).collect()
+            }
+
+            async fn set_groups(&mut self, username: &str, groups: &[String]) -> Result<Option<Vec<String>>, StoreError> {
+                let row = sqlx::query(concat!("select * from users where username = $1", $for_update))
+                    .bind(username)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                let Some(before) = row.as_ref().map(user_from).transpose()? else {
+                    return Ok(None);
+                };
+                let groups = serde_json::to_string(groups).map_err(corrupt("account groups"))?;
+                sqlx::query("update users set groups = $1 where username = $2")
+                    .bind(groups)
+                    .bind(username)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(Some(before.groups))
             }
 
             async fn use_setup_token(&mut self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
@@ -547,6 +598,22 @@ macro_rules! impl_store {
                 row.as_ref().map(challenge_from).transpose()
             }
 
+            async fn challenge_audience(&self, code: &str) -> Result<Option<$crate::challenges::Audience>, StoreError> {
+                let row = sqlx::query(concat!("select username, ", $rule_groups, " as rule_groups from challenges where code = $1"))
+                    .bind(code)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let groups: Option<String> = row.try_get("rule_groups")?;
+                Ok(Some($crate::challenges::Audience {
+                    subject: row.try_get("username")?,
+                    rule_groups: match groups {
+                        Some(text) => serde_json::from_str(&text).map_err(corrupt("challenge rule groups"))?,
+                        None => Vec::new(),
+                    },
+                }))
+            }
+
             async fn challenges_of(&self, username: &str, limit: i64) -> Result<Vec<Challenge>, StoreError> {
                 let rows = sqlx::query("select * from challenges where username = $1 order by created_at desc, code limit $2")
                     .bind(username)
@@ -557,36 +624,16 @@ macro_rules! impl_store {
             }
 
             async fn awaiting_challenges(&self, now: i64, limit: i64) -> Result<Vec<Challenge>, StoreError> {
-                let rows = sqlx::query(
-                    "select * from challenges where status = 'awaiting' and expires_at > $1 order by created_at desc, code limit $2",
-                )
+                // Without the objects (up to megabytes each): the queue never shows them.
+                let rows = sqlx::query(concat!(
+                    "select code, status, grant_id, ", $light_body, " as body from challenges \
+                     where status = 'awaiting' and expires_at > $1 order by created_at desc, code limit $2",
+                ))
                 .bind(now)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(challenge_from).collect()
-            }
-
-            async fn expire_challenges(&self, now: i64) -> Result<Vec<Challenge>, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let rows = sqlx::query(
-                    "select * from challenges where status in ('pending', 'awaiting') and expires_at <= $1 order by expires_at, code",
-                )
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                sqlx::query("update challenges set status = 'expired' where status in ('pending', 'awaiting') and expires_at <= $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                rows.iter()
-                    .map(|row| {
-                        let mut c = challenge_from(row)?;
-                        c.status = ChallengeStatus::Expired;
-                        Ok(c)
-                    })
-                    .collect()
             }
 
             async fn recent_rejection(&self, digest: &str, guardrail: &str, since: i64) -> Result<Option<Challenge>, StoreError> {
@@ -602,6 +649,33 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.as_ref().map(challenge_from).transpose()
+            }
+
+            async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("select value from settings where key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+                sqlx::query("insert into settings (key, value) values ($1, $2) on conflict (key) do update set value = excluded.value")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn awaiting_approvals(&self, now: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "select a.* from approvals a join challenges c on c.code = a.challenge_code \
+                     where c.status = 'awaiting' and c.expires_at > $1 order by a.decided_at, a.person",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(approval_from).collect()
             }
 
             async fn approvals_of(&self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
@@ -730,15 +804,7 @@ macro_rules! impl_store {
             }
 
             async fn revoke_grant(&self, grant_id: &str, now: i64, actor: &str) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "update grants set revoked_at = $1, revoked_by = $3 where grant_id = $2 and revoked_at is null and expires_at > $1",
-                )
-                .bind(now)
-                .bind(grant_id)
-                .bind(actor)
-                .execute(&self.pool)
-                .await?;
-                let revoked = done.rows_affected() == 1;
+                let revoked = revoke_on(&mut *self.pool.acquire().await?, grant_id, now, actor).await?;
                 if revoked {
                     // Other replicas listening drop it at once (PostgreSQL; a no-op on SQLite).
                     self.notify_channel($crate::store::REVOCATION_CHANNEL, grant_id).await;

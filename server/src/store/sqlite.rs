@@ -33,6 +33,22 @@ impl SqliteStore {
         })
     }
 
+    /// Open an existing file read-only, without migrating it.
+    pub async fn connect_read_only(url: &str) -> Result<Self, super::StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            audit_mutex: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
     async fn lock_audit(tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), super::StoreError> {
         // Take SQLite's write lock before reading the chain's last hash: a deferred transaction that
         // reads first cannot upgrade once another writer (the decision log) has committed meanwhile.
@@ -71,7 +87,13 @@ impl SqliteStore {
     }
 }
 
-super::queries::impl_store!(SqliteStore, Sqlite, "");
+super::queries::impl_store!(
+    SqliteStore,
+    Sqlite,
+    "",
+    "json_extract(body, '$.approval.rule.groups')",
+    "json_remove(body, '$.request.object', '$.request.old_object')"
+);
 
 impl AnyStore for SqliteStore {
     fn session_store(&self) -> SessionBackend {

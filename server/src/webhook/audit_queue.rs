@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::byte_budget::ByteBudget;
+use super::metrics::Metrics;
 use crate::audit::AuditEvent;
 use crate::store::Store;
 
@@ -28,24 +29,37 @@ pub struct AuditQueue {
     tx: mpsc::Sender<Queued>,
     queued_bytes: Arc<ByteBudget>,
     dropped: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
 impl AuditQueue {
-    /// Start the writer task on `store` with the default bounds.
-    pub fn start(store: Arc<dyn Store>) -> Self {
-        Self::with_bounds(store, QUEUE_EVENTS, QUEUE_BYTES)
+    /// Start the writer task on `store` with the default bounds, counting drops into `metrics`.
+    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self::with_bounds(store, metrics, QUEUE_EVENTS, QUEUE_BYTES)
     }
 
     /// Start the writer with other bounds (tests).
-    pub fn with_bounds(store: Arc<dyn Store>, events: usize, bytes: usize) -> Self {
+    pub fn with_bounds(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        events: usize,
+        bytes: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(events.max(1));
         let queued_bytes = Arc::new(ByteBudget::new(bytes));
         let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write(rx, store, queued_bytes.clone(), dropped.clone()));
+        tokio::spawn(write(
+            rx,
+            store,
+            queued_bytes.clone(),
+            dropped.clone(),
+            metrics.clone(),
+        ));
         Self {
             tx,
             queued_bytes,
             dropped,
+            metrics,
         }
     }
 
@@ -57,11 +71,13 @@ impl AuditQueue {
             + event.detail.to_string().len();
         if !self.queued_bytes.try_hold(bytes) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.audit_dropped(1);
             return;
         }
         if self.tx.try_send(Queued { event, bytes }).is_err() {
             self.queued_bytes.release(bytes);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.audit_dropped(1);
         }
     }
 
@@ -71,29 +87,61 @@ impl AuditQueue {
     }
 }
 
+/// How often the writer, when idle, tries again to record drops it could not record yet.
+const MARKER_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn write(
     mut rx: mpsc::Receiver<Queued>,
     store: Arc<dyn Store>,
     queued_bytes: Arc<ByteBudget>,
     dropped: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 ) {
-    while let Some(Queued { event, bytes }) = rx.recv().await {
-        queued_bytes.release(bytes);
-        let lost = dropped.swap(0, Ordering::Relaxed);
-        if lost > 0 {
-            tracing::error!(lost, "audit queue was full; events were dropped");
-            let marker = AuditEvent::new(
-                "audit.dropped",
-                "webhook",
-                "",
-                serde_json::json!({ "events": lost }),
-            );
-            if let Err(e) = store.append_audit(&marker).await {
-                tracing::error!(error = %e, "audit append failed for the dropped-events marker");
+    let mut retry = tokio::time::interval(MARKER_RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            _ = retry.tick() => {
+                record_drops(store.as_ref(), &dropped).await;
+                continue;
             }
-        }
+        };
+        let Some(Queued { event, bytes }) = next else {
+            break;
+        };
+        queued_bytes.release(bytes);
+        record_drops(store.as_ref(), &dropped).await;
         if let Err(e) = store.append_audit(&event).await {
-            tracing::error!(error = %e, kind = %event.kind, "audit append failed");
+            // Lost too: counted, so the chain says so once the store answers again.
+            dropped.fetch_add(1, Ordering::Relaxed);
+            metrics.audit_dropped(1);
+            tracing::error!(error = %e, kind = %event.kind, "audit append failed; counted as dropped");
         }
+    }
+    // The queue is closed (shutdown): one last try to say what is missing.
+    record_drops(store.as_ref(), &dropped).await;
+}
+
+/// Put an `audit.dropped` marker with the count of events lost since the last one into the chain;
+/// if that fails too, the count is kept for the next try.
+async fn record_drops(store: &dyn Store, dropped: &AtomicU64) {
+    let lost = dropped.swap(0, Ordering::Relaxed);
+    if lost == 0 {
+        return;
+    }
+    tracing::error!(
+        lost,
+        "audit events were dropped (queue full or store failing)"
+    );
+    let marker = AuditEvent::new(
+        "audit.dropped",
+        "webhook",
+        "",
+        serde_json::json!({ "events": lost }),
+    );
+    if let Err(e) = store.append_audit(&marker).await {
+        dropped.fetch_add(lost, Ordering::Relaxed);
+        tracing::error!(error = %e, "audit append failed for the dropped-events marker; will try again");
     }
 }

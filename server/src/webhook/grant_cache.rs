@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::audit::AuditEvent;
 use crate::clock;
+use crate::engine::Engine;
 use crate::grants::{GrantCache, GrantRejected, GrantSigner};
+use crate::identity::mapping::IdentityMap;
 use crate::state::AppState;
 use crate::store::{RevocationFeed, Store, StoreError};
 
@@ -43,7 +45,9 @@ pub async fn refresh(
     cache: &GrantCache,
     signer: &GrantSigner,
     issuer: &str,
+    policy: (&Engine, &IdentityMap),
 ) -> Result<Refreshed, StoreError> {
+    let (engine, identities) = policy;
     let now = clock::now();
     let mut rows = store.all_live_grants(now).await?;
     let mut known = Vec::with_capacity(rows.len());
@@ -60,7 +64,8 @@ pub async fn refresh(
         let ids: Vec<String> = new.keys().cloned().collect();
         for (id, token) in store.grant_tokens(&ids).await? {
             let Some(row) = new.remove(&id) else { continue };
-            match signer.vouch(&row, &token, issuer) {
+            let guardrail = engine.guardrail(&row.guardrail).map(|g| (g, identities));
+            match signer.vouch(&row, &token, issuer, guardrail) {
                 Ok(grant) => known.push(grant),
                 Err(e) => rejected.push((id, e)),
             }
@@ -140,7 +145,7 @@ pub async fn keep_fresh(state: AppState, every: Duration) {
                 state.challenges.sweep(clock::now());
                 let outcome = tokio::time::timeout(
                     every.max(Duration::from_secs(5)),
-                    refresh(store, &state.grants, &state.signer, &issuer),
+                    refresh(store, &state.grants, &state.signer, &issuer, (&state.engine, &state.identities)),
                 )
                 .await;
                 let outcome = outcome.map(|r| {

@@ -16,6 +16,9 @@ pub struct Metrics {
     challenges_limited: AtomicU64,
     notifications_sent: AtomicU64,
     notifications_failed: AtomicU64,
+    elevations_tampered: AtomicU64,
+    audit_dropped: AtomicU64,
+    live_audience_reads: AtomicU64,
 }
 
 /// How a review ended, for counting.
@@ -68,6 +71,31 @@ impl Metrics {
     /// Count a stored grant whose token did not vouch for it.
     pub fn grant_rejected(&self) {
         self.grants_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a challenge or approval refused because its seal did not hold (a database write).
+    pub fn elevation_tampered(&self) {
+        self.elevations_tampered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Elevation steps refused for a broken seal so far.
+    pub fn elevations_tampered(&self) -> u64 {
+        self.elevations_tampered.load(Ordering::Relaxed)
+    }
+
+    /// Count one store read of a challenge's audience for live updates.
+    pub fn live_audience_read(&self) {
+        self.live_audience_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Store reads for live updates so far.
+    pub fn live_audience_reads(&self) -> u64 {
+        self.live_audience_reads.load(Ordering::Relaxed)
+    }
+
+    /// Count audit events the webhook's queue could not write (full, or the store failing).
+    pub fn audit_dropped(&self, events: u64) {
+        self.audit_dropped.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Count a review denied because its subject (or everyone) holds too many open challenges.
@@ -124,6 +152,21 @@ impl Metrics {
                 "countersign_grants_rejected_total",
                 "Stored grants not honoured because their signed token does not vouch for the row.",
                 &self.grants_rejected,
+            ),
+            (
+                "countersign_elevations_tampered_total",
+                "Challenges or approvals refused because their stored state no longer matches its seal.",
+                &self.elevations_tampered,
+            ),
+            (
+                "countersign_live_audience_reads_total",
+                "Store reads deciding who hears of a changed elevation (one per challenge per process, whatever the number of open pages).",
+                &self.live_audience_reads,
+            ),
+            (
+                "countersign_audit_dropped_total",
+                "Audit events the webhook could not write (queue full or store failing); each is also recorded by an audit.dropped event.",
+                &self.audit_dropped,
             ),
             (
                 "countersign_challenges_limited_total",

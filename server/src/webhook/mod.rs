@@ -43,10 +43,27 @@ pub fn router(state: AppState) -> Router {
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     limits::REQUEST_TIMEOUT,
                 ))
-                .layer(tower::limit::ConcurrencyLimitLayer::new(
+                // One semaphore for the listener: a Router layer is applied per route, and
+                // `ConcurrencyLimitLayer` would give each route its own.
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                     limits::MAX_CONCURRENT_REQUESTS,
                 )),
         )
+        .with_state(state)
+}
+
+/// Routes of the probe listener (`--probe-listen`, plain HTTP): health, readiness and metrics for
+/// kubelet and Prometheus, which cannot present the client certificate the webhook port may
+/// require. It serves nothing else.
+pub fn probe_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(admit::ready))
+        .route("/metrics", get(admit::metrics))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            limits::REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
 

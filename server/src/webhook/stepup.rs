@@ -58,10 +58,16 @@ pub(super) async fn check(
                 for grant in &stored {
                     // Only a row its signed token vouches for is honoured (the database is not
                     // trusted to say what a grant covers).
-                    match state
-                        .signer
-                        .vouch(&LiveGrant::from(grant), &grant.token, &state.issuer())
-                    {
+                    let policy = state
+                        .engine
+                        .guardrail(&grant.guardrail)
+                        .map(|g| (g, state.identities.as_ref()));
+                    match state.signer.vouch(
+                        &LiveGrant::from(grant),
+                        &grant.token,
+                        &state.issuer(),
+                        policy,
+                    ) {
                         Ok(live) => {
                             state.grants.insert(&live, now);
                             // A grant exists for that challenge: it is not open any more.
@@ -190,7 +196,15 @@ fn deny(state: &AppState, hit: &Hit, code: &str, expires_at: i64) -> (Verdict, O
             hit.name,
         )
     };
-    (Verdict::deny(message), Outcome::Challenged)
+    let mut verdict = Verdict::deny(message);
+    // The guardrail's own words, which kubectl prints as a warning above the denial (the denial
+    // keeps its fixed shape for scripts).
+    if !hit.message.is_empty() {
+        verdict
+            .warnings
+            .push(format!("guardrail \"{}\": {}", hit.name, hit.message));
+    }
+    (verdict, Outcome::Challenged)
 }
 
 /// The open challenge for this digest and guardrail, or a new one if the limits allow it (`true`
@@ -214,7 +228,7 @@ async fn find_or_create(
         let Some(guardrail) = state.engine.guardrails().get(hit.index) else {
             break;
         };
-        let fresh = Challenge::new(
+        let mut fresh = Challenge::new(
             &state.cluster,
             digest.clone(),
             guardrail,
@@ -222,6 +236,8 @@ async fn find_or_create(
             request,
             now,
         );
+        // What policy decided is sealed with the grant key, outside the database.
+        crate::elevation::seal::seal_challenge(&state.signer, &mut fresh);
         // Its size as the store keeps it (the same JSON). Checked before the insert, not with it:
         // concurrent creates can pass a limit by a few, which still bounds the store.
         let bytes = serde_json::to_vec(&fresh).map_or(0, |b| b.len()) as i64;

@@ -30,6 +30,14 @@ on_both_backends!(
     fresh_step_up_every_time,
     race_for_the_last_slot,
     events_reach_other_replicas,
+    review2_1a_no_self_approval_under_another_name,
+    review2_1b_one_person_under_two_names_counts_once,
+    review2_1c_owner_who_confirmed_approves_under_another_name,
+    review2_3_database_writer_cannot_skip_approvals,
+    review2_3_database_writer_cannot_widen_a_grant,
+    review2_3_forged_approval_rows_never_count,
+    review2_13_approvals_count_with_the_groups_held_now,
+    review2_9_break_glass_never_outlives_the_grant_ttl,
 );
 
 const REASON: &str = "incident 4411: roll back the bad config";
@@ -74,7 +82,7 @@ impl Case {
         let body = serde_json::to_vec(&review(name)?)?;
         let request = parse_review(&body)?;
         let digest = request_digest(CLUSTER, &request);
-        let challenge = Challenge::new(
+        let mut challenge = Challenge::new(
             CLUSTER,
             digest,
             &self.guardrail,
@@ -82,6 +90,8 @@ impl Case {
             &request,
             now,
         );
+        // As the webhook does when it opens one.
+        countersign::elevation::seal::seal_challenge(&shared_signer(), &mut challenge);
         ensure!(db.store.insert_challenge(&challenge).await?, "not inserted");
         Ok(challenge)
     }
@@ -932,5 +942,279 @@ async fn events_reach_other_replicas(db: &TestDb) -> anyhow::Result<()> {
     assert_eq!(heard.recv().await?.happened, Happened::Approved);
     relaying.abort();
     echoing.abort();
+    Ok(())
+}
+
+// Second review, finding 1 (HIGH): one person is one person, whichever of their names they use.
+
+async fn review2_1a_no_self_approval_under_another_name(db: &TestDb) -> anyhow::Result<()> {
+    let case = Case::new(db)?;
+    // Requested as alice@example.com, confirmed by the local account alice...
+    let challenge = case.awaiting(db).await?;
+    // ...and approved through the identity provider as oidc:alice@corp.example: the same person.
+    for name in ["oidc:alice@corp.example", "alice@example.com", "alice"] {
+        let refused = case
+            .approve(&challenge.code, &actor(name, &["payments-oncall"]))
+            .await;
+        assert!(
+            matches!(refused, Err(ElevationError::Refused(Refusal::OwnRequest))),
+            "{name}: {refused:?}"
+        );
+    }
+    assert!(db.store.approvals_of(&challenge.code).await?.is_empty());
+    Ok(())
+}
+
+async fn review2_1b_one_person_under_two_names_counts_once(db: &TestDb) -> anyhow::Result<()> {
+    let case = Case::new(db)?;
+    let challenge = case.awaiting(db).await?;
+    // Dave as his local account (a peer), then as his identity-provider name (a manager).
+    assert!(matches!(
+        case.approve(&challenge.code, &actor("dave", &["payments-oncall"]))
+            .await?,
+        Decided::Counted(_)
+    ));
+    let twice = case
+        .approve(
+            &challenge.code,
+            &actor("oidc:dave@corp.example", &["payments-managers"]),
+        )
+        .await;
+    assert!(
+        matches!(twice, Err(ElevationError::AlreadyDecided)),
+        "{twice:?}"
+    );
+    let stored = db.store.approvals_of(&challenge.code).await?;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].person, "dave");
+    // A real manager completes it, with two persons in the evidence.
+    let grant = granted(case.approve(&challenge.code, &manager()).await?)?;
+    assert_eq!(grant.evidence.approvals.len(), 2);
+    // Finding 18 (privacy): the token the requester sees names approvers, not their addresses.
+    let claims = shared_signer().verify(&grant.token)?;
+    assert_eq!(claims.evidence.approvals.len(), 2);
+    assert!(claims
+        .evidence
+        .approvals
+        .iter()
+        .all(|a| a.step_up.client_address.is_none() && a.step_up.user_agent.is_none()));
+    assert!(grant.evidence.approvals[0].step_up.client_address.is_some());
+    Ok(())
+}
+
+async fn review2_1c_owner_who_confirmed_approves_under_another_name(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    let case = Case::new(db)?;
+    let now = clock::now();
+    let ci = case.open(db, "secret-update-ci", now).await?;
+    case.elevation
+        .confirm(
+            &ci.code,
+            &actor("olga", &[]),
+            evidence("olga", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
+    let other_name = actor("oidc:olga@corp.example", &["payments-oncall"]);
+    let refused = case.approve(&ci.code, &other_name).await;
+    assert!(
+        matches!(refused, Err(ElevationError::Refused(Refusal::ConfirmedIt))),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+// Second review, finding 3: a database writer cannot skip a rule or widen a grant.
+
+/// Edit the challenge's stored body directly (`sqlite` / `postgres` expressions of the new body).
+async fn edit_body(db: &TestDb, code: &str, sqlite: &str, postgres: &str) -> anyhow::Result<()> {
+    let body = if db.backend == "sqlite" {
+        sqlite
+    } else {
+        postgres
+    };
+    let changed = db
+        .execute(&format!(
+            "update challenges set body = {body} where code = '{code}'"
+        ))
+        .await?;
+    ensure!(changed == 1, "the edit changed {changed} rows");
+    Ok(())
+}
+
+async fn tamper_audited(db: &TestDb, code: &str) -> anyhow::Result<()> {
+    let records = db.store.audit_records(0, 1000).await?;
+    ensure!(
+        records
+            .iter()
+            .any(|r| r.event.kind == "elevation.tampered" && r.event.subject == code),
+        "no elevation.tampered record for {code}"
+    );
+    Ok(())
+}
+
+async fn review2_3_database_writer_cannot_skip_approvals(db: &TestDb) -> anyhow::Result<()> {
+    let case = Case::new(db)?;
+    let now = clock::now();
+    let challenge = case.open(db, "deployment-update", now).await?;
+    // The approval rule dropped: confirming would issue a grant with no approver.
+    edit_body(
+        db,
+        &challenge.code,
+        "json_remove(body, '$.approval')",
+        "(body::jsonb - 'approval')::text",
+    )
+    .await?;
+    let refused = case
+        .elevation
+        .confirm(
+            &challenge.code,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ElevationError::Tampered("challenge"))),
+        "{refused:?}"
+    );
+    assert_eq!(case.elevation.tampered_total(), 1);
+    assert_eq!(status(db, &challenge.code).await?, ChallengeStatus::Pending);
+    ensure!(case.grants.is_empty(), "a grant went live");
+    tamper_audited(db, &challenge.code).await
+}
+
+async fn review2_3_database_writer_cannot_widen_a_grant(db: &TestDb) -> anyhow::Result<()> {
+    let case = Case::new(db)?;
+    let challenge = case.awaiting(db).await?;
+    // A year-long, namespace-wide grant with unlimited uses, once approved.
+    edit_body(
+        db,
+        &challenge.code,
+        "json_set(body, '$.grant_ttl_secs', 31536000, '$.scope', 'namespace', '$.grant_uses', json('null'))",
+        "jsonb_set(jsonb_set(jsonb_set(body::jsonb, '{grant_ttl_secs}', '31536000'), '{scope}', '\"namespace\"'), '{grant_uses}', 'null')::text",
+    )
+    .await?;
+    let refused = case.approve(&challenge.code, &peer()).await;
+    assert!(
+        matches!(refused, Err(ElevationError::Tampered("challenge"))),
+        "{refused:?}"
+    );
+    assert!(db.store.approvals_of(&challenge.code).await?.is_empty());
+    tamper_audited(db, &challenge.code).await
+}
+
+async fn review2_3_forged_approval_rows_never_count(db: &TestDb) -> anyhow::Result<()> {
+    let case = Case::new(db)?;
+    let challenge = case.awaiting(db).await?;
+    // A manager's approval inserted by hand: peer AND manager would be met by the real peer.
+    let forged = format!(
+        "insert into approvals (challenge_code, person, approver, decision, reason, groups, evidence, decided_at, seal) \
+         values ('{}', 'carol', 'carol', 'approve', '', '[\"payments-managers\"]', \
+         '{{\"method\":\"webauthn\",\"account\":\"carol\",\"userVerified\":true,\"authTime\":0}}', 0, '')",
+        challenge.code
+    );
+    ensure!(db.execute(&forged).await? == 1);
+    let refused = case.approve(&challenge.code, &peer()).await;
+    assert!(
+        matches!(refused, Err(ElevationError::Tampered("approval"))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        status(db, &challenge.code).await?,
+        ChallengeStatus::Awaiting
+    );
+    ensure!(case.grants.is_empty(), "a grant went live");
+    tamper_audited(db, &challenge.code).await
+}
+
+// Second review, finding 13: an approver removed from the group, or disabled, no longer counts.
+
+async fn review2_13_approvals_count_with_the_groups_held_now(db: &TestDb) -> anyhow::Result<()> {
+    use countersign::identity::{Role, User};
+    let case = Case::new(db)?;
+    for (name, groups) in [("bob", "payments-oncall"), ("carol", "payments-managers")] {
+        db.store
+            .create_user(&User {
+                user_id: uuid::Uuid::new_v4().to_string(),
+                username: name.into(),
+                display_name: name.into(),
+                role: Role::Approver,
+                groups: vec![groups.into()],
+                created_at: 0,
+            })
+            .await?;
+    }
+    let challenge = case.awaiting(db).await?;
+    assert!(matches!(
+        case.approve(&challenge.code, &peer()).await?,
+        Decided::Counted(_)
+    ));
+    // Bob leaves on-call after approving: his approval no longer fills the peer slot.
+    ensure!(db.store.set_groups("bob", &[]).await?);
+    match case.approve(&challenge.code, &manager()).await? {
+        Decided::Counted(tally) => {
+            let unmet: Vec<_> = tally.unmet().map(|l| l.groups.clone()).collect();
+            assert_eq!(unmet, vec![vec!["payments-oncall".to_string()]]);
+        }
+        other => anyhow::bail!("expected the peer slot open again, got {other:?}"),
+    }
+    // A disabled approver does not count either.
+    let other = case.open(db, "deployment-create", clock::now()).await?;
+    let now = clock::now();
+    case.elevation
+        .confirm(
+            &other.code,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
+    ensure!(
+        db.store
+            .set_groups("bob", &["payments-oncall".into()])
+            .await?
+    );
+    assert!(matches!(
+        case.approve(&other.code, &peer()).await?,
+        Decided::Counted(_)
+    ));
+    ensure!(db.store.set_disabled("bob", Some(now)).await?);
+    assert!(matches!(
+        case.approve(&other.code, &manager()).await?,
+        Decided::Counted(_)
+    ));
+    Ok(())
+}
+
+async fn review2_9_break_glass_never_outlives_the_grant_ttl(db: &TestDb) -> anyhow::Result<()> {
+    let mut case = Case::new(db)?;
+    case.guardrail
+        .action
+        .approval
+        .as_mut()
+        .context("no approval")?
+        .break_glass
+        .as_mut()
+        .context("no break glass")?
+        .ttl_secs = 3600;
+    let now = clock::now();
+    let challenge = case.open(db, "deployment-update", now).await?;
+    let grant = case
+        .elevation
+        .break_glass(
+            &challenge.code,
+            &actor("alice", &["oncall-leads"]),
+            REASON,
+            evidence("alice", now),
+            now,
+        )
+        .await?;
+    // The guardrail's grant ttl is 15 minutes: break glass gets no more.
+    assert_eq!(grant.expires_at, now + 900);
     Ok(())
 }

@@ -373,6 +373,21 @@ async fn finding_8_audit_verify_catches_a_cut_off_tail(db: &TestDb) -> anyhow::R
     // New events appended after the cut do not cover it up.
     append(db, 11, 5).await?;
     broken_at(&data.verify(db, &[])?, head.seq, "deleted", db.backend)?;
+    // Second review, finding 12: nor does the running checkpointer sign the regrown chain once
+    // its head is past the signed position again: the hash there is not the one it signed.
+    let regrown = db.store.audit_head().await?.context("head")?;
+    assert!(
+        regrown.seq >= head.seq,
+        "the chain did not grow back past the signed head"
+    );
+    assert!(
+        matches!(
+            data.checkpointer.checkpoint(db.store.as_ref()).await,
+            Err(CheckpointError::Rewritten { seq }) if seq == head.seq
+        ),
+        "[{}] the checkpointer signed a rewritten chain",
+        db.backend
+    );
     Ok(())
 }
 
@@ -472,5 +487,43 @@ async fn finding_8_serve_task_checkpoints_when_the_head_moves(db: &TestDb) -> an
         assert_eq!(c.hash, record.hash);
     }
     drop(dir);
+    Ok(())
+}
+
+/// Second review, finding 12: an auditor verifies with the public key `serve` wrote at first start
+/// (no private key needed), and `audit verify` opens the store read-only without migrating it.
+#[tokio::test]
+async fn review2_12_audit_verify_needs_no_private_key_and_writes_nothing() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let mut data = DataDir::new()?;
+    AuditSigner::load(&data.path().join(KEY_FILE))?.publish(data.path())?;
+    append(&db, 1, 4).await?;
+    data.checkpointer
+        .checkpoint(db.store.as_ref())
+        .await?
+        .context("checkpoint")?;
+    // The private key is not there: the public file is enough.
+    std::fs::remove_file(data.path().join(KEY_FILE))?;
+    intact(&data.verify(&db, &[])?, db.backend)?;
+
+    // A database that was never migrated stays so: verify fails on it and creates no table.
+    let empty_dir = tempfile::tempdir()?;
+    let empty = empty_dir.path().join("countersign.db");
+    std::fs::File::create(&empty)?;
+    let url = format!("sqlite://{}", empty.display());
+    let out = countersign(&[
+        "audit",
+        "verify",
+        "--database-url",
+        &url,
+        "--data-dir",
+        data.path().to_str().context("UTF-8")?,
+    ])?;
+    assert!(!out.status.success());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await?;
+    let tables: i64 = sqlx::query_scalar("select count(*) from sqlite_master")
+        .fetch_one(&mut conn)
+        .await?;
+    assert_eq!(tables, 0, "verify migrated the database it checked");
     Ok(())
 }

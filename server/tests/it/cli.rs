@@ -391,3 +391,102 @@ async fn user_groups_from_the_invitation_and_set_groups() -> anyhow::Result<()> 
     assert_eq!(audited, 2);
     Ok(())
 }
+
+/// Second review, finding 16: notify URLs and the database URL are secrets: `--help` shows no
+/// value of them, and a refused value is not echoed.
+#[test]
+fn review2_16_secrets_never_show_in_help_or_errors() -> anyhow::Result<()> {
+    const SECRET: &str = "T000/B000/SECRETSECRET";
+    let run = |args: &[&str]| -> anyhow::Result<Output> {
+        Ok(Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .args(args)
+            .env(
+                "COUNTERSIGN_NOTIFY_WEBHOOKS",
+                format!("https://hooks.slack.com/services/{SECRET}"),
+            )
+            .env(
+                "COUNTERSIGN_NOTIFY_WEBHOOKS_JSON",
+                format!("not a url {SECRET}"),
+            )
+            .env(
+                "COUNTERSIGN_DATABASE_URL",
+                format!("postgres://app:{SECRET}@127.0.0.1:1/nothing"),
+            )
+            .output()?)
+    };
+    for args in [&["serve", "--help"][..], &["user", "disable", "--help"][..]] {
+        let out = run(args)?;
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        anyhow::ensure!(!all.contains(SECRET), "{args:?} shows a secret:\n{all}");
+    }
+    // A bad receiver URL: refused, naming the flag, not the value.
+    let dir = tempfile::tempdir()?;
+    let out = run(&[
+        "serve",
+        "--data-dir",
+        path(dir.path()),
+        "--database-url",
+        &format!("sqlite://{}/db", path(dir.path())),
+    ])?;
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success());
+    assert!(all.contains("--notify-webhook-json"), "{all}");
+    anyhow::ensure!(!all.contains(SECRET), "the error shows a secret:\n{all}");
+    Ok(())
+}
+
+/// Second review, finding 15: `serve` refuses a data dir inside the site root it publishes.
+#[test]
+fn review2_15_serve_refuses_a_data_dir_inside_the_site_root() -> anyhow::Result<()> {
+    let site = tempfile::tempdir()?;
+    let data = site.path().join("data");
+    let out = countersign(&[
+        "serve",
+        "--site-root",
+        path(site.path()),
+        "--data-dir",
+        path(&data),
+    ])?;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("inside the site root"), "{err}");
+    assert!(
+        !data.join("grant-signing.key").exists(),
+        "a key was written"
+    );
+    Ok(())
+}
+
+/// `user invite` without `--public-url` prints a link to the portal `serve` last ran with on the
+/// same store, not to a default port.
+#[tokio::test]
+async fn review2_16_invite_links_reach_the_portal_serve_runs() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = path(dir.path()).to_owned();
+    let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+    let store = countersign::store::connect(&url).await?;
+    store
+        .put_setting(
+            countersign::store::PUBLIC_URL_SETTING,
+            "https://cs.example.com:8080",
+        )
+        .await?;
+    drop(store);
+    let out = countersign(&[
+        "user",
+        "invite",
+        "--username",
+        "erin",
+        "--group",
+        "platform-oncall",
+        "--data-dir",
+        &data,
+    ])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout);
+    assert!(
+        link.starts_with("https://cs.example.com:8080/setup/"),
+        "{link}"
+    );
+    Ok(())
+}

@@ -198,6 +198,7 @@ async fn replicas_share_grants_through_the_store() -> anyhow::Result<()> {
         &b.state.grants,
         &b.state.signer,
         &b.state.issuer(),
+        (&b.state.engine, &b.state.identities),
     )
     .await?;
     assert_eq!(b.state.grants.len(), 1);
@@ -276,7 +277,8 @@ async fn cached_unlimited_grant_admits_while_the_store_is_down() -> anyhow::Resu
         app.state.store.as_ref(),
         &app.state.grants,
         &app.state.signer,
-        &app.state.issuer()
+        &app.state.issuer(),
+        (&app.state.engine, &app.state.identities),
     )
     .await
     .is_err());

@@ -386,3 +386,146 @@ async fn admins_set_groups_on_the_users_page_and_nobody_else_may() -> anyhow::Re
     );
     Ok(())
 }
+
+/// Second review, finding 2: handing out groups needs a second person and a fresh proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_2_group_changes_need_another_admin_and_a_fresh_sign_in() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let root = portal.user("root", Role::Admin).await?;
+    portal.user("bob", Role::Approver).await?;
+    let fresh = portal.signed_in(&root).await?;
+    async fn set(
+        portal: &Portal,
+        browser: &Browser,
+        username: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        portal
+            .form(
+                "/api/set_groups",
+                Some(browser),
+                &[
+                    ("username", username),
+                    ("groups", "oncall-leads release-managers"),
+                    ("csrf", &browser.csrf),
+                ],
+            )
+            .await
+    }
+    // Their own groups: refused, whatever the session's age.
+    let own = set(&portal, &fresh, "root").await?;
+    assert_eq!(own.status(), StatusCode::BAD_REQUEST);
+    assert!(own.text().await?.contains("your own groups"));
+    // Someone else's, two hours after signing in: refused until they prove who they are again.
+    let stale = portal
+        .session_at(
+            &root,
+            countersign::clock::now() - 7200,
+            time::OffsetDateTime::now_utc() + time::Duration::minutes(30),
+        )
+        .await?;
+    let old = set(&portal, &stale, "bob").await?;
+    assert_eq!(old.status(), StatusCode::BAD_REQUEST);
+    assert!(old.text().await?.contains("fresh sign-in"));
+    let store = &portal.state().store;
+    for name in ["root", "bob"] {
+        let user = store.user_by_username(name).await?.context("user")?;
+        assert!(user.groups.is_empty(), "{name} got {:?}", user.groups);
+    }
+    // Freshly signed in, for someone else: saved, with its record.
+    let ok = set(&portal, &fresh, "bob").await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let records = store.audit_records(0, 1000).await?;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.event.kind == "account.groups_changed")
+            .count(),
+        1
+    );
+    Ok(())
+}
+
+/// Second review, finding 4: live updates are bounded. Streams are capped per person, an event
+/// costs one light store read per process whatever the number of open streams, and a stream whose
+/// session ended (here: the account was disabled) is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_4_live_updates_are_capped_cheap_and_end_with_the_session() -> anyhow::Result<()> {
+    use countersign::portal::events::MAX_STREAMS_PER_PERSON;
+    let portal = portal().await?;
+    let alice = portal.user("alice", Role::Engineer).await?;
+    let ada = portal.user("ada", Role::Admin).await?;
+    let erin = portal.user("erin", Role::Engineer).await?;
+    let (_, denial) = portal.app.admit(&review("deployment-update")?).await?;
+    let message = denial["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    let code: String = message
+        .split("/c/")
+        .nth(1)
+        .context("no link")?
+        .chars()
+        .take(8)
+        .collect();
+
+    // One person: at most MAX_STREAMS_PER_PERSON at once, however many sessions they hold.
+    let erin_browser = portal.signed_in(&erin).await?;
+    let mut erins = Vec::new();
+    for _ in 0..MAX_STREAMS_PER_PERSON {
+        let stream = portal.get("/events", Some(&erin_browser)).await?;
+        assert_eq!(stream.status(), StatusCode::OK);
+        erins.push(stream);
+    }
+    let other_session = portal.signed_in(&erin).await?;
+    let refused = portal.get("/events", Some(&other_session)).await?;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A stream that ends gives its place back.
+    erins.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = portal.get("/events", Some(&other_session)).await?;
+    assert_eq!(again.status(), StatusCode::OK);
+
+    // An admin with six open pages: one event, one store read, six deliveries.
+    let ada_browser = portal.signed_in(&ada).await?;
+    let mut adas = Vec::new();
+    for _ in 0..6 {
+        adas.push(portal.get("/events", Some(&ada_browser)).await?);
+    }
+    let metrics = &portal.state().metrics;
+    let before = metrics.live_audience_reads();
+    let now = countersign::clock::now();
+    let requester = countersign::elevation::Actor {
+        account: alice.username.clone(),
+        groups: Vec::new(),
+    };
+    portal
+        .state()
+        .elevation()
+        .withdraw(&code, &requester, now)
+        .await?;
+    for stream in &mut adas {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .context("no event within 5 s")??
+            .context("stream ended")?;
+        let text = String::from_utf8_lossy(&chunk);
+        assert!(text.contains(&code) && text.contains("withdrawn"), "{text}");
+    }
+    assert_eq!(metrics.live_audience_reads() - before, 1);
+
+    // Disabled: every stream of the account closes within the re-check interval.
+    portal.state().store.set_disabled("ada", Some(now)).await?;
+    for stream in &mut adas {
+        let deadline = countersign::portal::events::SESSION_RECHECK + Duration::from_secs(5);
+        let ended = tokio::time::timeout(deadline, async {
+            loop {
+                match stream.chunk().await {
+                    Ok(Some(_)) => continue, // keep-alive comments
+                    _ => return,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a disabled admin's stream stayed open");
+    }
+    Ok(())
+}

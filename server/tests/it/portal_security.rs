@@ -573,6 +573,7 @@ async fn signing_in_replaces_a_planted_session_id_and_its_csrf_token() -> anyhow
 
 #[tokio::test]
 async fn the_portals_cookies_are_secure_when_the_portal_is_https() -> anyhow::Result<()> {
+    // The CSRF cookie an anonymous visitor gets, and the HSTS header, if any.
     let flags = |portal: Portal| async move {
         let response = portal
             .client
@@ -580,22 +581,38 @@ async fn the_portals_cookies_are_secure_when_the_portal_is_https() -> anyhow::Re
             .header(ACCEPT, "text/html")
             .send()
             .await?;
+        let hsts = response
+            .headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
         let cookie = response
             .headers()
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            // An anonymous visitor gets the CSRF cookie only; it is flagged as the session's is.
-            .find(|v| v.starts_with("countersign_csrf="))
+            .find(|v| v.contains("countersign_csrf="))
             .context("no CSRF cookie")?
             .to_owned();
-        anyhow::Ok(cookie)
+        anyhow::Ok((cookie, hsts))
     };
-    let https = flags(Portal::spawn_at("https://countersign.example.com").await?).await?;
-    assert!(https.contains("; Secure"), "{https}");
+    // Second review, finding 17: over https the cookies are `__Host-` (no sibling subdomain can
+    // set or shadow them) and every response carries HSTS.
+    let (https, hsts) = flags(Portal::spawn_at("https://countersign.example.com").await?).await?;
+    assert!(https.starts_with("__Host-countersign_csrf="), "{https}");
+    assert!(
+        https.contains("; Secure") && https.contains("Path=/"),
+        "{https}"
+    );
     assert!(https.contains("HttpOnly"), "{https}");
-    let http = flags(Portal::spawn_at("http://localhost:3000").await?).await?;
+    assert!(
+        hsts.as_deref()
+            .is_some_and(|h| h.starts_with("max-age=31536000")),
+        "{hsts:?}"
+    );
+    let (http, hsts) = flags(Portal::spawn_at("http://localhost:3000").await?).await?;
+    assert!(http.starts_with("countersign_csrf="), "{http}");
     assert!(!http.contains("Secure"), "{http}");
+    assert_eq!(hsts, None);
     Ok(())
 }
 

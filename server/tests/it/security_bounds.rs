@@ -92,7 +92,7 @@ async fn finding_9_the_webhooks_audit_queue_is_bounded_and_says_what_it_dropped(
     use countersign::webhook::audit_queue::AuditQueue;
     let db = TestDb::sqlite().await?;
     let event = |i: usize| AuditEvent::new("grant.used", "alice", &format!("g{i}"), json!({}));
-    let queue = AuditQueue::with_bounds(db.store.clone(), 3, 1 << 20);
+    let queue = AuditQueue::with_bounds(db.store.clone(), Default::default(), 3, 1 << 20);
     // One thread: the writer has not run yet, so three wait and five are dropped.
     for i in 0..8 {
         queue.record(event(i));
@@ -111,7 +111,7 @@ async fn finding_9_the_webhooks_audit_queue_is_bounded_and_says_what_it_dropped(
     assert_eq!(queue.pending_drops(), 0);
 
     // The byte bound: an event larger than the queue may hold is dropped, smaller ones pass.
-    let small = AuditQueue::with_bounds(db.store.clone(), 100, 200);
+    let small = AuditQueue::with_bounds(db.store.clone(), Default::default(), 100, 200);
     small.record(AuditEvent::new(
         "grant.used",
         "bob",
@@ -272,5 +272,45 @@ async fn finding_9_a_flood_of_large_matching_reviews_keeps_memory_bounded() -> a
     // decision log), plus a 32 MiB decision queue: 270-281 MiB measured. Without the bounds the
     // reviews are all held at once (538 MiB measured on a loaded 2-core machine).
     assert!(peak < 450, "peak RSS {peak} MiB");
+    Ok(())
+}
+
+/// Second review, finding 11: events the store refused are counted as dropped, and the marker is
+/// written once the store answers again, even when no new event comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_11_events_the_store_refused_are_counted_into_audit_dropped() -> anyhow::Result<()>
+{
+    use countersign::audit::AuditEvent;
+    use countersign::webhook::audit_queue::AuditQueue;
+    let db = TestDb::sqlite().await?;
+    // The store refuses every audit append for now.
+    db.execute(
+        "create trigger audit_down before insert on audit_events begin select raise(abort, 'down'); end",
+    )
+    .await?;
+    let queue = AuditQueue::with_bounds(db.store.clone(), Default::default(), 10, 1 << 20);
+    for i in 0..3 {
+        queue.record(AuditEvent::new(
+            "grant.used",
+            "alice",
+            &format!("g{i}"),
+            json!({}),
+        ));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queue.pending_drops() < 3 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the failures were not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    db.execute("drop trigger audit_down").await?;
+    let records = wait_for_audit(db.store.as_ref(), &[("audit.dropped", 1)]).await?;
+    let marker = records
+        .iter()
+        .find(|r| r.event.kind == "audit.dropped")
+        .context("no marker")?;
+    assert_eq!(marker.event.detail["events"], 3);
     Ok(())
 }

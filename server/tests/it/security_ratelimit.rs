@@ -228,3 +228,34 @@ async fn finding_10_forwarded_addresses_from_untrusted_peers_are_ignored() -> an
     );
     Ok(())
 }
+
+/// Second review, finding 7: every route that ends in a confirm or a decision is counted for the
+/// signed-in person, so failed sign-ins typed with their name never lock them out of any of them
+/// (`/auth/oidc/decide` was counted like an anonymous sign-in).
+#[tokio::test]
+async fn review2_7_failed_sign_ins_typed_as_someone_block_none_of_their_decisions(
+) -> anyhow::Result<()> {
+    let portal = Portal::spawn().await?;
+    let (code, requester, _key, browser) = requester_signed_in(&portal).await?;
+    let attacker = portal.page("/login", None).await?;
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        last = failed_sign_in(&portal, &attacker, None, &requester).await?;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "sign-in not blocked");
+    for path in [
+        "/auth/stepup/start",
+        "/auth/decide/start",
+        "/auth/oidc/stepup",
+        "/auth/oidc/decide",
+    ] {
+        let body = json!({"code": code, "decision": "approve"});
+        let response = json_from(&portal, path, &browser, None, &body).await?;
+        assert_ne!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path} refused by the sign-in block"
+        );
+    }
+    Ok(())
+}

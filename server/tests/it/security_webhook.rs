@@ -481,6 +481,7 @@ async fn finding_8_a_grant_row_widened_in_the_database_is_not_honoured() -> anyh
         &app.state.grants,
         &app.state.signer,
         &app.state.issuer(),
+        (&app.state.engine, &app.state.identities),
     )
     .await?;
     assert_eq!(refreshed.held, 0);
@@ -594,5 +595,81 @@ async fn finding_11_the_stored_challenge_holds_no_secret_value() -> anyhow::Resu
         "prod-secrets",
     )?;
     assert_ne!(other, code);
+    Ok(())
+}
+
+/// Second review, finding 18: with a client CA on the webhook port, kubelet and Prometheus reach
+/// health, readiness and metrics on the probe listener, and nothing else is served there.
+#[tokio::test]
+async fn review2_18_probes_and_metrics_have_a_listener_without_client_certificates(
+) -> anyhow::Result<()> {
+    use tower::ServiceExt as _;
+    let app = TestApp::spawn().await?;
+    let get = |path: &'static str| {
+        let router = countersign::webhook::probe_router(app.state.clone());
+        async move {
+            let response = router
+                .oneshot(
+                    axum::http::Request::get(path)
+                        .body(axum::body::Body::empty())
+                        .expect("request"),
+                )
+                .await
+                .expect("infallible");
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
+            anyhow::Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        }
+    };
+    assert_eq!(get("/healthz").await?, (StatusCode::OK, "ok".into()));
+    assert_eq!(get("/readyz").await?.0, StatusCode::OK);
+    let (status, metrics) = get("/metrics").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.contains("countersign_admission_reviews_total"));
+    assert_eq!(get("/k8s/admit").await?.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get("/.well-known/jwks.json").await?.0,
+        StatusCode::NOT_FOUND
+    );
+    Ok(())
+}
+
+/// Second review, finding 3: a grant signed by our own key is still checked against the guardrail
+/// in force. A challenge row widened in the database before its grant was signed (a year's ttl, a
+/// namespace scope, unlimited uses) yields a token the webhook refuses, and counts.
+#[tokio::test]
+async fn review2_3_a_signed_grant_wider_than_its_guardrail_is_not_honoured() -> anyhow::Result<()> {
+    for (what, widen) in [
+        (
+            "ttl",
+            (|g: &mut Grant| g.expires_at = g.created_at + 365 * 86_400) as fn(&mut Grant),
+        ),
+        ("uses", |g: &mut Grant| g.uses_left = None),
+        ("scope", |g: &mut Grant| g.scope = GrantScope::Namespace),
+    ] {
+        let app = TestApp::spawn().await?;
+        let request = review("deployment-update")?;
+        let (code, _) = step_up_denial(&app.decide(&request).await?, "prod-workloads")?;
+        let challenge = app.state.store.challenge(&code).await?.context("stored")?;
+        let now = clock::now();
+        let mut grant =
+            Grant::for_challenge(&challenge, evidence(&challenge.request.username, now), now);
+        widen(&mut grant);
+        // Signed as the server would have signed what the edited row said.
+        grant.token = app
+            .state
+            .signer
+            .sign(&GrantClaims::of(&grant, &app.state.issuer()));
+        anyhow::ensure!(app.state.store.grant_challenge(&grant, now).await?);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let response = app.decide(&with_uid(&request, "retry")).await?;
+        step_up_denial(&response, "prod-workloads")
+            .with_context(|| format!("a grant with a widened {what} admitted the retry"))?;
+        assert_eq!(
+            rejected_count(&app).await?,
+            "countersign_grants_rejected_total 1",
+            "{what}"
+        );
+    }
     Ok(())
 }

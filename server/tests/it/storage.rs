@@ -90,6 +90,7 @@ fn challenge(
         status: ChallengeStatus::Pending,
         grant_id: None,
         approval: None,
+        seal: None,
     }
 }
 

@@ -53,9 +53,6 @@ impl Store for BrokenStore {
     async fn awaiting_challenges(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
         self.fail().await
     }
-    async fn expire_challenges(&self, _: i64) -> Result<Vec<Challenge>, StoreError> {
-        self.fail().await
-    }
     async fn recent_rejection(
         &self,
         _: &str,
@@ -65,6 +62,15 @@ impl Store for BrokenStore {
         self.fail().await
     }
     async fn approvals_of(&self, _: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.fail().await
+    }
+    async fn awaiting_approvals(&self, _: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.fail().await
+    }
+    async fn setting(&self, _: &str) -> Result<Option<String>, StoreError> {
+        self.fail().await
+    }
+    async fn put_setting(&self, _: &str, _: &str) -> Result<(), StoreError> {
         self.fail().await
     }
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
@@ -145,6 +151,12 @@ impl Store for BrokenStore {
         self.fail().await
     }
     async fn challenge(&self, _: &str) -> Result<Option<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn challenge_audience(
+        &self,
+        _: &str,
+    ) -> Result<Option<countersign::challenges::Audience>, StoreError> {
         self.fail().await
     }
     async fn challenges_of(&self, _: &str, _: i64) -> Result<Vec<Challenge>, StoreError> {

@@ -10,7 +10,7 @@ use countersign::challenges::ChallengeCache;
 use countersign::clock;
 use countersign::cluster::LiveNamespaces;
 use countersign::engine::{Engine, NamespaceIndex};
-use countersign::grants::{Evidence, Grant, GrantCache, GrantClaims, GrantSigner};
+use countersign::grants::{Evidence, Grant, GrantCache, GrantSigner};
 use countersign::identity::mapping::IdentityMap;
 use countersign::identity::passkeys::Passkeys;
 use countersign::state::AppState;
@@ -331,8 +331,10 @@ impl TestApp {
             namespaces.clone(),
             CLUSTER.to_owned(),
         );
+        let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(countersign::webhook::audit_queue::AuditQueue::start(
             store.clone(),
+            metrics.clone(),
         ));
         let mut state = AppState {
             store,
@@ -346,7 +348,7 @@ impl TestApp {
             oidc: None,
             public_url,
             cluster: CLUSTER.to_owned(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             audit,
             decisions: Arc::new(decisions),
             identities: Arc::new(identities()?),
@@ -445,7 +447,8 @@ impl TestApp {
         Ok((response.status(), response.text().await?))
     }
 
-    /// Do what the portal does once the requester stepped up: issue a signed grant for the challenge.
+    /// Do what the portal does once the requester stepped up: the elevation layer confirms the
+    /// challenge for its requester (the person behind the username) and issues the signed grant.
     pub async fn confirm(&self, code: &str) -> anyhow::Result<Grant> {
         let challenge = self
             .state
@@ -454,24 +457,24 @@ impl TestApp {
             .await?
             .with_context(|| format!("no challenge {code}"))?;
         let now = clock::now();
-        let mut grant =
-            Grant::for_challenge(&challenge, evidence(&challenge.request.username, now), now);
-        grant.token = self
+        let requester = self
             .state
-            .signer
-            .sign(&GrantClaims::of(&grant, &self.state.issuer()));
-        ensure!(
-            self.state.store.grant_challenge(&grant, now).await?,
-            "challenge {code} could not be granted"
-        );
-        // As the portal does: the replica that issued a grant knows it at once.
-        self.state
-            .grants
-            .insert(&countersign::grants::LiveGrant::from(&grant), now);
-        self.state
-            .challenges
-            .granted(&challenge.digest, &challenge.guardrail);
-        Ok(grant)
+            .identities
+            .person_of(&challenge.request.username)
+            .to_owned();
+        let actor = countersign::elevation::Actor {
+            account: requester.clone(),
+            groups: Vec::new(),
+        };
+        match self
+            .state
+            .elevation()
+            .confirm(code, &actor, evidence(&requester, now), None, now)
+            .await?
+        {
+            countersign::elevation::Confirmed::Granted(grant) => Ok(*grant),
+            other => anyhow::bail!("challenge {code} was not granted: {other:?}"),
+        }
     }
 }
 
