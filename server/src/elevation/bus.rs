@@ -78,7 +78,9 @@ pub async fn relay(store: Arc<dyn AnyStore>, bus: EventBus) {
         while let Some(payload) = feed.recv().await {
             match serde_json::from_str::<Wire>(&payload) {
                 Ok(wire) if *wire.origin != *bus.origin => {
-                    let _ = bus.sender.send(wire.event);
+                    let mut event = wire.event;
+                    event.relayed = true;
+                    let _ = bus.sender.send(event);
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed elevation event"),

@@ -72,6 +72,11 @@ pub struct ElevationEvent {
     pub by: String,
     /// Unix seconds.
     pub at: i64,
+    /// Heard from another replica (PostgreSQL `NOTIFY`), not committed here: any database role can
+    /// send one, so it is only a hint to read committed state again (pages), never a notice to
+    /// post (the replica that committed the change posts it).
+    #[serde(skip)]
+    pub relayed: bool,
 }
 
 /// Where a confirmation left the challenge.
@@ -682,6 +687,7 @@ impl Elevation {
             happened,
             by: by.to_owned(),
             at,
+            relayed: false,
         };
         self.events.publish(&self.store, event);
     }

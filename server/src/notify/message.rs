@@ -129,17 +129,24 @@ fn plain(text: &str) -> String {
             }
         })
         .collect();
-    let one_line = folded.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out = String::with_capacity(one_line.len());
-    let mut chars = one_line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '.' if chars.peek().is_some_and(|n| n.is_alphanumeric()) => out.push_str("[.]"),
-            ':' if chars.peek() == Some(&'/') => out.push_str("[:]"),
-            c => out.push(c),
-        }
+    folded
+        .split_whitespace()
+        .map(defang)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A word that chat would make a link of (`https://…`, `www.…`, `host.tld/path`), with its dots
+/// and scheme bracketed; any other word (a name, an address, a version) as it is.
+fn defang(word: &str) -> String {
+    let before_slash = word.split('/').next().unwrap_or_default();
+    let linky = word.contains("://")
+        || word.to_ascii_lowercase().starts_with("www.")
+        || (word.contains('/') && before_slash.contains('.'));
+    if !linky {
+        return word.to_owned();
     }
-    out
+    word.replace("://", "[:]//").replace('.', "[.]")
 }
 
 /// The notice with everything people or identity providers chose made [`plain`].

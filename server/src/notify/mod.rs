@@ -97,6 +97,9 @@ impl Notifier {
     ) {
         loop {
             match events.recv().await {
+                // Another replica's change: that replica posts its notice (one per event), and a
+                // relayed payload is not trusted to say what happened.
+                Ok(event) if event.relayed => {}
                 Ok(event) => {
                     let this = self.clone();
                     tokio::spawn(async move { this.notify(&event).await });

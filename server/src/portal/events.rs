@@ -115,11 +115,18 @@ impl Drop for Slot {
 #[derive(Debug, Default)]
 pub struct Audiences {
     known: Mutex<HashMap<String, Option<Arc<Audience>>>>,
+    /// One read at a time: the streams that hear an event together ask together, and all but the
+    /// first find the answer the first read.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl Audiences {
     /// The audience of `code`, from memory or with one light read.
     pub async fn of(&self, state: &AppState, code: &str) -> Option<Arc<Audience>> {
+        if let Some(known) = self.lock().get(code) {
+            return known.clone();
+        }
+        let _reading = self.reading.lock().await;
         if let Some(known) = self.lock().get(code) {
             return known.clone();
         }

@@ -1,18 +1,22 @@
 //! The portal's listener: connections that stall are closed, so a client that stops reading (or
-//! trickles a request) cannot hold a response and its memory for as long as it likes.
+//! trickles a request) cannot hold a response and its memory for as long as it likes; request
+//! headers must arrive within [`HEADER_TIMEOUT`]; and the connections held at once are capped.
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
-use axum::serve::IncomingStream;
 use axum::{Extension, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tower::Layer;
 
@@ -22,46 +26,44 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONCURRENT_REQUESTS: usize = 256;
 /// Deadline for a response to start (a streamed body may take longer); answered 503 past it.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request's headers must all have arrived this long after it began (slowloris).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections held at once (live-update streams included); past it new ones are closed at once,
+/// so the process keeps descriptors for the webhook that shares it.
+pub const MAX_CONNECTIONS: usize = 4096;
 
-/// Serve the portal router on `listener`, with the client address as `ConnectInfo` and stalled
-/// connections closed after `stall`.
+/// Serve the portal router on `listener`, with the client address as `ConnectInfo`, stalled
+/// connections closed after `stall`, a header deadline and a connection cap.
 pub async fn serve(listener: TcpListener, router: Router, stall: Duration) -> io::Result<()> {
-    let make_service = tower::service_fn(move |incoming: IncomingStream<'_, Timed>| {
-        let addr = *incoming.remote_addr();
-        let service = Extension(ConnectInfo(addr)).layer(router.clone());
-        std::future::ready(Ok::<_, std::convert::Infallible>(service))
-    });
-    axum::serve(Timed { listener, stall }, make_service).await
-}
-
-/// A TCP listener whose connections time out when stalled.
-pub struct Timed {
-    listener: TcpListener,
-    stall: Duration,
-}
-
-impl axum::serve::Listener for Timed {
-    type Io = StallGuard<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (StallGuard::new(stream, self.stall), addr);
-                }
-                // Out of descriptors and the like: wait a little rather than spin.
-                Err(e) => {
-                    tracing::warn!(error = %e, "portal accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of descriptors and the like: wait a little rather than spin.
+            Err(e) => {
+                tracing::warn!(error = %e, "portal accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
+        };
+        let Ok(slot) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%addr, "portal connection refused: {MAX_CONNECTIONS} are open");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(StallGuard::new(stream, stall));
+        let service = TowerToHyperService::new(Extension(ConnectInfo(addr)).layer(router.clone()));
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                tracing::debug!(error = %e, "portal connection ended");
+            }
+        });
     }
 }
 

@@ -4,6 +4,7 @@ mod account;
 mod approvals;
 mod assets;
 mod backend;
+pub mod bounds;
 pub mod ceremonies;
 mod changes;
 pub mod client;
@@ -195,6 +196,12 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, sessions: SessionB
             csrf::synchronizer_token,
         ))
         .layer(session_layer)
+        // Knows the client's address (resolved just outside it); before sessions and CSRF, so a
+        // slow body is cut off before anything waits on it.
+        .layer(axum::middleware::from_fn_with_state(
+            bounds::PerClient::default(),
+            bounds::per_client,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.trusted_proxies.clone(),
             client::resolve,

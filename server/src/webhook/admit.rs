@@ -113,7 +113,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.engine.guardrails().len()),
+        state.metrics.render(state.engine.guardrails().len()) + &state.decisions.render(),
     )
         .into_response()
 }

@@ -42,6 +42,7 @@ pub struct DecisionLog {
     queue: Option<mpsc::Sender<Entry>>,
     queued_bytes: Arc<ByteBudget>,
     dropped: AtomicU64,
+    unmatched: AtomicU64,
 }
 
 impl DecisionLog {
@@ -72,6 +73,7 @@ impl DecisionLog {
                 queue: Some(tx),
                 queued_bytes,
                 dropped: AtomicU64::new(0),
+                unmatched: AtomicU64::new(0),
             },
             task,
         )
@@ -79,10 +81,11 @@ impl DecisionLog {
 
     /// Record a decision if any guardrail matched; never waits.
     pub fn record(&self, request: &AdmissionRequest, decision: &Decision, outcome: Outcome) {
-        let Some(queue) = &self.queue else { return };
         if decision.hits.is_empty() {
+            self.unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let Some(queue) = &self.queue else { return };
         let bytes = request.wire_bytes;
         if !self.queued_bytes.try_hold(bytes) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -100,6 +103,25 @@ impl DecisionLog {
             self.queued_bytes.release(bytes);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Reviews no guardrail matched (not logged: nothing to explain).
+    pub fn unmatched(&self) -> u64 {
+        self.unmatched.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus lines for the log: what it dropped and what it had no reason to keep.
+    pub fn render(&self) -> String {
+        format!(
+            "# HELP countersign_decisions_dropped_total Decision-log entries dropped because its writer fell behind.\n\
+             # TYPE countersign_decisions_dropped_total counter\n\
+             countersign_decisions_dropped_total {}\n\
+             # HELP countersign_admission_reviews_unmatched_total Reviews no guardrail matched (admitted, not logged).\n\
+             # TYPE countersign_admission_reviews_unmatched_total counter\n\
+             countersign_admission_reviews_unmatched_total {}\n",
+            self.dropped(),
+            self.unmatched()
+        )
     }
 
     /// Entries dropped because the writer fell behind.

@@ -3,6 +3,11 @@
 //!
 //! - Review bodies in flight share a byte budget, taken before the body is read (from
 //!   `Content-Length`, or the largest review when it is absent); a review waits for its share.
+//!   Small reviews (what the API server sends for nearly every object) have a lane of their own
+//!   that large ones cannot take, so a few large or trickled reviews never hold up a small one
+//!   (second review, finding 8).
+//! - A body must arrive at a minimum rate (a second, plus a second per 4 MiB): a client that
+//!   trickles it is answered 408 and gives its share back long before the API server's timeout.
 //! - Requests in flight are capped in number, and each has a deadline below the API server's
 //!   10 s webhook timeout: past it the caller gets 503 and the connection's work is dropped.
 
@@ -18,26 +23,42 @@ use tokio::sync::Semaphore;
 
 use super::MAX_REVIEW_BYTES;
 
-/// Review bytes the webhook holds at once: two reviews of the largest size, or many small ones.
+/// Review bytes the webhook holds at once in the large lane: two reviews of the largest size.
 pub const REVIEW_BYTES_IN_FLIGHT: usize = 2 * MAX_REVIEW_BYTES;
+/// Reviews up to this size go to the small lane.
+pub const SMALL_REVIEW_BYTES: usize = 256 * 1024;
+/// Review bytes the small lane holds at once (at least 64 small reviews).
+pub const SMALL_REVIEW_BYTES_IN_FLIGHT: usize = 16 * 1024 * 1024;
 /// Requests in flight on the listener.
 pub const MAX_CONCURRENT_REQUESTS: usize = 1024;
 /// Deadline of one request, below the API server's default webhook timeout (10 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(9);
+/// Slowest a review body may arrive: past [`body_deadline`] it is refused.
+pub const MIN_BODY_BYTES_PER_SEC: usize = 4 * 1024 * 1024;
 
 /// Budget granularity: one permit per KiB keeps the permit count well inside `u32`.
 const PERMIT_BYTES: usize = 1024;
 
-/// Review bytes left to hand out (see [`REVIEW_BYTES_IN_FLIGHT`]).
+/// How long a body of `bytes` may take to arrive.
+pub fn body_deadline(bytes: usize) -> Duration {
+    Duration::from_secs(1) + Duration::from_secs_f64(bytes as f64 / MIN_BODY_BYTES_PER_SEC as f64)
+}
+
+/// Review bytes left to hand out, in two lanes (see [`REVIEW_BYTES_IN_FLIGHT`] and
+/// [`SMALL_REVIEW_BYTES_IN_FLIGHT`]).
 #[derive(Clone)]
-pub struct ReviewBudget(Arc<Semaphore>);
+pub struct ReviewBudget {
+    large: Arc<Semaphore>,
+    small: Arc<Semaphore>,
+}
 
 impl ReviewBudget {
     /// The whole budget.
     pub fn new() -> Self {
-        Self(Arc::new(Semaphore::new(
-            REVIEW_BYTES_IN_FLIGHT / PERMIT_BYTES,
-        )))
+        Self {
+            large: Arc::new(Semaphore::new(REVIEW_BYTES_IN_FLIGHT / PERMIT_BYTES)),
+            small: Arc::new(Semaphore::new(SMALL_REVIEW_BYTES_IN_FLIGHT / PERMIT_BYTES)),
+        }
     }
 }
 
@@ -47,7 +68,8 @@ impl Default for ReviewBudget {
     }
 }
 
-/// Middleware: wait for this review's share of the budget before its body is read.
+/// Middleware: wait for this review's share of its lane, then read its body within the
+/// deadline its size allows, before the handler sees it.
 pub async fn within_budget(
     State(budget): State<ReviewBudget>,
     request: Request<Body>,
@@ -58,12 +80,49 @@ pub async fn within_budget(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(MAX_REVIEW_BYTES)
-        .min(MAX_REVIEW_BYTES);
+        .unwrap_or(MAX_REVIEW_BYTES);
+    if declared > MAX_REVIEW_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let lane = if declared <= SMALL_REVIEW_BYTES {
+        &budget.small
+    } else {
+        &budget.large
+    };
     let permits = declared.div_ceil(PERMIT_BYTES).max(1) as u32;
-    match budget.0.acquire_many_owned(permits).await {
-        // Held until the answer is built: the parsed review lives that long.
-        Ok(_held) => next.run(request).await,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    // Held until the answer is built: the parsed review lives that long.
+    let Ok(_held) = lane.clone().acquire_many_owned(permits).await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        body_deadline(declared),
+        axum::body::to_bytes(body, declared),
+    )
+    .await;
+    match read {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        // Longer than it said (or than any review may be).
+        Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "the review body arrived too slowly",
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_body_gets_a_few_seconds_not_the_whole_deadline() {
+        assert_eq!(body_deadline(2048).as_millis(), 1000);
+        assert!(body_deadline(MAX_REVIEW_BYTES) <= Duration::from_secs(3));
+        assert!(body_deadline(MAX_REVIEW_BYTES) < REQUEST_TIMEOUT);
     }
 }

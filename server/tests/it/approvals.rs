@@ -38,6 +38,7 @@ on_both_backends!(
     review2_3_forged_approval_rows_never_count,
     review2_13_approvals_count_with_the_groups_held_now,
     review2_9_break_glass_never_outlives_the_grant_ttl,
+    review2_14_a_forged_notify_posts_no_notice,
 );
 
 const REASON: &str = "incident 4411: roll back the bad config";
@@ -927,6 +928,10 @@ async fn events_reach_other_replicas(db: &TestDb) -> anyhow::Result<()> {
         (event.code.as_str(), event.happened),
         (challenge.code.as_str(), Happened::AwaitingApproval)
     );
+    assert!(
+        event.relayed,
+        "another replica's event is marked as heard, not committed here"
+    );
     // A replica's own events come back from the database too; its relay drops them, so its
     // pages hear each once.
     let echoing = tokio::spawn(relay(db.store.clone(), here.bus.clone()));
@@ -1162,14 +1167,14 @@ async fn review2_13_approvals_count_with_the_groups_held_now(db: &TestDb) -> any
         }
         other => anyhow::bail!("expected the peer slot open again, got {other:?}"),
     }
-    // A disabled approver does not count either.
-    let other = case.open(db, "deployment-create", clock::now()).await?;
+    // A disabled approver does not count either (a CI request, confirmed by its owner).
+    let other = case.open(db, "secret-update-ci", clock::now()).await?;
     let now = clock::now();
     case.elevation
         .confirm(
             &other.code,
-            &actor("alice", &[]),
-            evidence("alice", now),
+            &actor("olga", &[]),
+            evidence("olga", now),
             Some(REASON),
             now,
         )
@@ -1216,5 +1221,54 @@ async fn review2_9_break_glass_never_outlives_the_grant_ttl(db: &TestDb) -> anyh
         .await?;
     // The guardrail's grant ttl is 15 minutes: break glass gets no more.
     assert_eq!(grant.expires_at, now + 900);
+    Ok(())
+}
+
+/// Second review, finding 14: any database role can `NOTIFY`; a forged "break glass" event for a
+/// real challenge reaches pages as a hint to refetch, and posts no notice (the replica that
+/// committed a change posts its notice, from its own bus).
+async fn review2_14_a_forged_notify_posts_no_notice(db: &TestDb) -> anyhow::Result<()> {
+    use countersign::elevation::relay;
+    use countersign::notify::{Format, Notifier, Receiver, Retry};
+    if db.backend == "sqlite" {
+        return Ok(()); // one process: nothing to relay, nothing to forge
+    }
+    let case = Case::new(db)?;
+    let (slack, bodies) = receiver(0).await?;
+    let notifier = Arc::new(Notifier::new(
+        vec![Receiver {
+            url: slack,
+            format: Format::Slack,
+        }],
+        db.store.clone(),
+        Arc::default(),
+        &url::Url::parse(crate::support::PUBLIC_URL)?,
+        Retry::default(),
+    ));
+    let _notify = tokio::spawn(notifier.run(case.elevation.subscribe()));
+    let relaying = tokio::spawn(relay(db.store.clone(), case.bus.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let challenge = case.awaiting(db).await?;
+    assert_eq!(received(&bodies, 1).await?.len(), 1);
+    let mut pages = case.elevation.subscribe();
+    let forged = serde_json::json!({
+        "origin": "mallory",
+        "event": {"code": challenge.code, "happened": "brokeGlass", "by": "mallory", "at": 0},
+    });
+    db.execute(&format!(
+        "select pg_notify('{}', '{}')",
+        countersign::elevation::ELEVATION_CHANNEL,
+        forged
+    ))
+    .await?;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), pages.recv()).await??;
+    assert!(heard.relayed, "{heard:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        bodies.lock().map_err(|_| anyhow::anyhow!("lock"))?.len(),
+        1,
+        "a forged event was posted"
+    );
+    relaying.abort();
     Ok(())
 }

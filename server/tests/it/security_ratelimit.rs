@@ -4,6 +4,7 @@
 //! signed-in person's step-ups are counted apart from anonymous sign-in attempts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use countersign::portal::client::TrustedProxies;
@@ -257,5 +258,62 @@ async fn review2_7_failed_sign_ins_typed_as_someone_block_none_of_their_decision
             "{path} refused by the sign-in block"
         );
     }
+    Ok(())
+}
+
+/// Second review, finding 6: one client trickling request bodies holds at most
+/// `MAX_PER_CLIENT` requests, each for at most `BODY_DEADLINE`; meanwhile another client's
+/// step-up goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_6_slow_clients_cannot_starve_a_step_up() -> anyhow::Result<()> {
+    use countersign::portal::bounds::{BODY_DEADLINE, MAX_PER_CLIENT};
+    use futures_util::StreamExt as _;
+    let proxies = TrustedProxies::parse(&["127.0.0.0/8".into()]).map_err(anyhow::Error::msg)?;
+    let portal = Portal::spawn_with(PUBLIC_URL, |s| s.trusted_proxies = Arc::new(proxies)).await?;
+    let (code, _, mut key, browser) = requester_signed_in(&portal).await?;
+    let started = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..MAX_PER_CLIENT + 8 {
+        let drip = futures_util::stream::iter(0..1_000).then(|_| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, std::io::Error>(vec![b' '])
+        });
+        let request = portal
+            .client
+            .post(format!("{}/auth/stepup/finish", portal.base))
+            .headers(portal.headers(Some(&browser)))
+            .header("x-csrf-token", &browser.csrf)
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(drip));
+        slow.push(tokio::spawn(async move { request.send().await }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another client confirms meanwhile.
+    assert_eq!(
+        step_up(&portal, &browser, Some("198.51.100.7"), &code, &mut key).await?,
+        StatusCode::OK
+    );
+    assert!(portal.grant_of(&code).await?.is_some());
+    // The greedy client: the places beyond its share refused at once, the rest cut off at the
+    // body deadline (or their connection closed under the body still being sent).
+    let (mut refused, mut cut_off) = (0, 0);
+    for task in slow {
+        match tokio::time::timeout(Duration::from_secs(20), task).await?? {
+            Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => refused += 1,
+            Ok(r) if r.status() == StatusCode::REQUEST_TIMEOUT => cut_off += 1,
+            Ok(r) => anyhow::bail!("a trickled body was answered {}", r.status()),
+            Err(e) => {
+                anyhow::ensure!(!e.is_timeout(), "{e}");
+                cut_off += 1;
+            }
+        }
+    }
+    assert_eq!((refused, cut_off), (8, MAX_PER_CLIENT));
+    assert!(
+        started.elapsed() < BODY_DEADLINE * 4,
+        "the slow requests were held {:?}",
+        started.elapsed()
+    );
     Ok(())
 }

@@ -626,6 +626,15 @@ async fn review2_18_probes_and_metrics_have_a_listener_without_client_certificat
     let (status, metrics) = get("/metrics").await?;
     assert_eq!(status, StatusCode::OK);
     assert!(metrics.contains("countersign_admission_reviews_total"));
+    // What the README promises /metrics counts.
+    for line in [
+        "countersign_decisions_dropped_total 0",
+        "countersign_admission_reviews_unmatched_total 0",
+        "countersign_audit_dropped_total 0",
+        "countersign_elevations_tampered_total 0",
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in\n{metrics}");
+    }
     assert_eq!(get("/k8s/admit").await?.0, StatusCode::NOT_FOUND);
     assert_eq!(
         get("/.well-known/jwks.json").await?.0,
@@ -670,6 +679,47 @@ async fn review2_3_a_signed_grant_wider_than_its_guardrail_is_not_honoured() -> 
             "countersign_grants_rejected_total 1",
             "{what}"
         );
+    }
+    Ok(())
+}
+
+/// Second review, finding 8: reviews that trickle their bodies hold neither the budget of small
+/// reviews nor the large lane for long; a real 2 KiB review is answered while four of them wait,
+/// well inside the API server's 5 s timeout, and the trickling ones are cut off (408).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_8_slow_reviews_do_not_starve_small_ones() -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let app = TestApp::spawn().await?;
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        // One byte a second, chunked: the webhook assumes the largest review.
+        let drip = futures_util::stream::iter(0..10_000).then(|_| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, std::io::Error>(vec![b' '])
+        });
+        let request = app
+            .client
+            .post(format!("{}/k8s/admit", app.base))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(drip));
+        slow.push(tokio::spawn(async move { request.send().await }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let answer = app.decide(&review("deployment-update")?).await?;
+    let waited = started.elapsed();
+    step_up_denial(&answer, "prod-workloads")?;
+    assert!(
+        waited < Duration::from_secs(5),
+        "a small review waited {waited:?} behind trickling ones"
+    );
+    // Each is cut off after the few seconds its size allows, not held to the 9 s deadline: a
+    // 408, or the connection closed under a body still being sent.
+    for task in slow {
+        match tokio::time::timeout(Duration::from_secs(15), task).await?? {
+            Ok(response) => assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT),
+            Err(e) => assert!(!e.is_timeout(), "{e}"),
+        }
     }
     Ok(())
 }
