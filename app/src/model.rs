@@ -125,6 +125,9 @@ pub struct GrantView {
     pub revoked: Option<Revoked>,
     /// The signed token (JWS).
     pub token: String,
+    /// Issued by break glass, without approvers.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 /// A challenge as its owner sees it.
@@ -377,6 +380,9 @@ pub struct GrantRow {
     pub expires_at: i64,
     /// Uses left; `None` is unlimited until expiry.
     pub uses_left: Option<i64>,
+    /// Issued by break glass, without approvers.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 /// A passkey as its owner sees it on the account page.

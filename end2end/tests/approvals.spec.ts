@@ -1,26 +1,17 @@
 // Approvals (issue 10): a peer AND a manager countersign with their own security keys; the
 // requester's page follows live; a rejection is told; a failed step-up counts for nothing.
-import { test, expect, Page, BrowserContext, Browser } from "@playwright/test";
+import { test, expect, Page, Browser } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
-import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
+import { Countersign, deploymentUpdate, invitedPerson, Person, startCountersign, webhook } from "./support";
 
 const REQUESTER = "alice@example.com";
 const LINK = /ask for it at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8}))/;
 const REASON = "INC-4411: scale down during the failover";
 const shots = join(__dirname, "..", "..", "docs", "screenshots");
-const bin = process.env.COUNTERSIGN_BIN || join(__dirname, "..", "..", "target", "release", "countersign");
 
 test.describe.configure({ mode: "serial" });
-
-interface Person {
-  context: BrowserContext;
-  page: Page;
-  authenticator: string;
-  cdp: import("@playwright/test").CDPSession;
-}
 
 let cs: Countersign;
 const people: Record<string, Person> = {};
@@ -35,22 +26,8 @@ async function deny(replicas: number): Promise<{ link: string; code: string; mes
   return { link: m[1], code: m[2], message };
 }
 
-/** A person with their own browser, security key and account (invited with the CLI). */
-async function person(browser: Browser, username: string, role: string, groups: string[]): Promise<Person> {
-  const args = ["user", "invite", "--role", role, "--username", username, "--data-dir", cs.dataDir, "--public-url", cs.publicUrl];
-  for (const g of groups) args.push("--group", g);
-  const invite = execFileSync(bin, args, { encoding: "utf8" }).trim();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(`${username}: ${e.message}`));
-  page.on("console", (m) => m.type() === "error" && pageErrors.push(`${username} console: ${m.text()}`));
-  const cdp = await context.newCDPSession(page);
-  const authenticator = await addAuthenticator(cdp, true);
-  await page.goto(invite);
-  await page.getByLabel("Display name").fill(username.split("@")[0]);
-  await page.getByRole("button", { name: "Register passkey" }).click();
-  await expect(page.getByRole("heading", { level: 1 })).toContainText("Hello");
-  return { context, page, authenticator, cdp };
+function person(browser: Browser, username: string, role: string, groups: string[]): Promise<Person> {
+  return invitedPerson(browser, cs, username, role, groups, pageErrors);
 }
 
 async function hydrated(p: Page) {
@@ -232,4 +209,33 @@ test("an admin changes an approver's groups in place on the users page", async (
   await page.reload();
   await expect(page.locator('[data-user-row="bob"] [data-user-groups]')).toHaveText("payments-oncall, sre");
   await dana.context.close();
+});
+
+test("break glass while approvers are still deciding: marked on the page and in the audit annotations, admitted once", async ({ browser }) => {
+  const leadName = "lead@example.com";
+  const lead = await person(browser, leadName, "engineer", ["oncall-leads"]);
+  const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(leadName, "payments", 8));
+  const m = LINK.exec(denied.json.response.status.message)!;
+  expect(m, denied.json.response.status.message).not.toBeNull();
+  const page = lead.page;
+  await page.goto(m[1]);
+  await hydrated(page);
+  await page.getByLabel("Why do you need it?").fill(REASON);
+  await page.getByRole("button", { name: "Ask for approval with your passkey" }).click();
+  await expect(page.getByRole("heading", { name: "Waiting for approvers" })).toBeVisible();
+  await hydrated(page);
+  await page.getByRole("button", { name: "Break glass…" }).click();
+  await page.getByLabel("What is the emergency?").fill("payments are down: INC-5000");
+  await page.getByRole("button", { name: "Break glass with your passkey" }).click();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
+  await expect(page.locator("[data-break-glass]")).toContainText("Break glass");
+  await page.screenshot({ path: join(shots, "break-glass-granted-desktop.png"), fullPage: true });
+
+  const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(leadName, "payments", 8));
+  expect(retry.json.response.allowed).toBe(true);
+  const grantId = retry.json.response.auditAnnotations.grant;
+  expect(retry.json.response.auditAnnotations["break-glass"]).toBe(grantId);
+  const again = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(leadName, "payments", 8));
+  expect(again.json.response.allowed).toBe(false);
+  await lead.context.close();
 });

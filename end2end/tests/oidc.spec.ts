@@ -4,7 +4,7 @@
 import { test, expect, Page } from "@playwright/test";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { join } from "node:path";
-import { Countersign, deploymentUpdate, freePort, OpenIdProvider, startCountersign, startProvider, webhook } from "./support";
+import { Countersign, deploymentUpdate, freePort, invitedPerson, OpenIdProvider, startCountersign, startProvider, webhook } from "./support";
 
 const USER = "alice@example.com";
 const MFA = "urn:countersign:mfa";
@@ -246,4 +246,43 @@ test("an ID token from another issuer than the configured one is refused", async
     await other.cs.stop();
     await other.idp.stop();
   }
+});
+
+test("an identity-provider requester asks for approval: reason, step-up at the provider, a manager approves, the retry is admitted once", async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, "Password and security key");
+  const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "escrow", 2));
+  const message: string = denied.json.response.status.message;
+  const m = /ask for it at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8}))/.exec(message);
+  expect(m, message).not.toBeNull();
+  const [link, code] = [m![1], m![2]];
+
+  await page.goto(link);
+  await expect(page.getByRole("heading", { name: "This change needs approval: ask for it" })).toBeVisible();
+  // No passkey here: she asks through her provider.
+  await expect(page.getByRole("button", { name: "Ask for approval with your passkey" })).toHaveCount(0);
+  await page.getByLabel("Why do you need it?").fill("INC-7001: rotate the escrow signer");
+  await page.getByRole("button", { name: "Ask for approval with your identity provider" }).click();
+  const waiting = page.getByRole("heading", { name: "Waiting for approvers" });
+  const idpLogin = page.getByRole("heading", { name: "Test IdP sign-in" });
+  await expect(waiting.or(idpLogin)).toBeVisible();
+  if (await idpLogin.isVisible()) await signInAtProvider(page, "Password and security key");
+  await expect(waiting).toBeVisible();
+  await expect(page.locator("[data-reason]")).toHaveText("INC-7001: rotate the escrow signer");
+
+  // A manager with a passkey approves; her page follows.
+  const carol = await invitedPerson(browser, cs, "carol", "approver", ["payments-managers"]);
+  await carol.page.goto(`${cs.publicUrl}/approvals/${code}`);
+  await expect(carol.page.locator("html")).toHaveAttribute("data-hydrated", "yes");
+  await carol.page.getByRole("button", { name: "Approve with security key" }).click();
+  await expect(carol.page.getByRole("heading", { name: "Approved" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible({ timeout: 15_000 });
+
+  const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "escrow", 2));
+  expect(retry.json.response.allowed).toBe(true);
+  const again = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "escrow", 2));
+  expect(again.json.response.allowed).toBe(false);
+  await carol.context.close();
+  await context.close();
 });

@@ -5,7 +5,9 @@ import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { BrowserContext, Page, CDPSession } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { expect } from "@playwright/test";
+import type { Browser, BrowserContext, Page, CDPSession } from "@playwright/test";
 
 const root = resolve(__dirname, "..", "..");
 
@@ -179,6 +181,40 @@ export async function addAuthenticator(cdp: CDPSession, userVerification = true)
     },
   });
   return authenticatorId;
+}
+
+/** A person with their own browser, passkey and local account (invited with the CLI). */
+export interface Person {
+  context: BrowserContext;
+  page: Page;
+  authenticator: string;
+  cdp: CDPSession;
+}
+
+/** Invite `username` with a role and groups on `cs`'s store, and register their passkey in a fresh context. */
+export async function invitedPerson(
+  browser: Browser,
+  cs: Countersign,
+  username: string,
+  role: string,
+  groups: string[],
+  errors: string[] = [],
+): Promise<Person> {
+  const bin = process.env.COUNTERSIGN_BIN || join(root, "target", "release", "countersign");
+  const args = ["user", "invite", "--role", role, "--username", username, "--data-dir", cs.dataDir, "--public-url", cs.publicUrl];
+  for (const g of groups) args.push("--group", g);
+  const invite = execFileSync(bin, args, { encoding: "utf8" }).trim();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${username}: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && errors.push(`${username} console: ${m.text()}`));
+  const cdp = await context.newCDPSession(page);
+  const authenticator = await addAuthenticator(cdp, true);
+  await page.goto(invite);
+  await page.getByLabel("Display name").fill(username.split("@")[0]);
+  await page.getByRole("button", { name: "Register passkey" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Hello");
+  return { context, page, authenticator, cdp };
 }
 
 export async function cdpFor(context: BrowserContext, page: Page): Promise<CDPSession> {

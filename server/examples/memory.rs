@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             object_key: format!("apps/deployments/team-{}/api-{i}", i % 10_000),
             uses_left: Some(1),
             expires_at: now + 900,
+            break_glass: false,
         };
         cache.insert(&grant, now);
     }

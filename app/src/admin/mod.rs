@@ -160,7 +160,10 @@ fn GrantTable(
                 let who = g.username.clone();
                 view! {
                     <tr class=ROW data-grant-row=g.id.clone()>
-                        <Cell label="Who"><span class="font-medium text-fg">{g.username.clone()}</span></Cell>
+                        <Cell label="Who">
+                            <span class="font-medium text-fg">{g.username.clone()}</span>
+                            {g.break_glass.then(|| view! { <span class="ml-2" data-break-glass><ui::Badge tone=ui::Tone::Bad label="Break glass" /></span> })}
+                        </Cell>
                         <Cell label="For">
                             <span class="text-fg">{g.title.clone()}</span>
                             <span class="block text-xs text-muted">{g.place.clone()} " · " {g.scope_text.clone()}</span>

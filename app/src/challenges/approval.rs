@@ -41,17 +41,40 @@ pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
                 "Approvers from " <strong class="text-fg">{lists}</strong> " must each confirm with their own security key. "
                 "Once they have, the retry is let through once. The request stops waiting " <RelativeTime at=c.expires_at /> " (" {ui::utc_clock(c.expires_at)} ")."
             </p>
-            <form data-webauthn="confirm" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
-                <Field id="reason" label="Why do you need it?" help=help>
-                    <textarea id="reason" name="reason" rows="3" maxlength="1000" class=ui::INPUT
-                        required=a.reason_required minlength=min aria-describedby="reason-help"
-                        placeholder="Incident, ticket or plan: what approvers need to know"></textarea>
-                </Field>
-                <button type="submit" class=ui::PRIMARY>"Ask for approval with your passkey"</button>
-                <CeremonyStatus />
-            </form>
+            {if c.confirm_with_idp {
+                // Signed in through the identity provider: it vouches for the requester again
+                // (with a second factor) and the request goes to its approvers on the way back.
+                view! {
+                    <form method="post" action="/auth/oidc/stepup" class="mt-4 space-y-3" data-ask-with-idp>
+                        <input type="hidden" name="code" value=c.code.clone() />
+                        <CsrfField />
+                        <ReasonField help required=a.reason_required min />
+                        <button type="submit" class=ui::PRIMARY>"Ask for approval with your identity provider"</button>
+                    </form>
+                }.into_any()
+            } else {
+                view! {
+                    <form data-webauthn="confirm" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
+                        <ReasonField help required=a.reason_required min />
+                        <button type="submit" class=ui::PRIMARY>"Ask for approval with your passkey"</button>
+                        <CeremonyStatus />
+                    </form>
+                }.into_any()
+            }}
             {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min /> })}
         </section>
+    }
+}
+
+/// Why the requester asks, with the guardrail's rule for it.
+#[component]
+fn ReasonField(help: String, required: bool, min: Option<String>) -> impl IntoView {
+    view! {
+        <Field id="reason" label="Why do you need it?" help=help>
+            <textarea id="reason" name="reason" rows="3" maxlength="1000" class=ui::INPUT
+                required=required minlength=min aria-describedby="reason-help"
+                placeholder="Incident, ticket or plan: what approvers need to know"></textarea>
+        </Field>
     }
 }
 

@@ -105,6 +105,13 @@ pub fn Outcome(challenge: ChallengeView) -> impl IntoView {
         </details>
     });
     let grant_id = c.grant.as_ref().map(|g| g.id.clone());
+    // Break glass is marked wherever the grant shows.
+    let glass = c.grant.as_ref().is_some_and(|g| g.break_glass).then(|| view! {
+        <p class="mt-3 flex flex-wrap items-center gap-2 text-sm text-fg-soft" data-break-glass>
+            <ui::Badge tone=Tone::Bad label="Break glass" />
+            "Issued without approvers, in an emergency: every approver was told, and the audit history marks it."
+        </p>
+    });
     view! {
         <section class=format!("rounded-xl border p-5 shadow-sm sm:p-6 {}", tone.panel())
             aria-labelledby="outcome-heading" data-outcome=c.standing.as_str() data-grant-id=grant_id>
@@ -112,6 +119,7 @@ pub fn Outcome(challenge: ChallengeView) -> impl IntoView {
                 <OutcomeIcon standing=c.standing />
                 {title}
             </h2>
+            {glass}
             <div class="mt-2 space-y-3 text-sm text-fg-soft [&_strong]:text-fg">{body}</div>
             {jws}
         </section>

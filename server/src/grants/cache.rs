@@ -44,6 +44,9 @@ pub struct LiveGrant {
     pub uses_left: Option<i64>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Issued by break glass (as its verified token says; a row read from the store says `false`
+    /// until its token is checked).
+    pub break_glass: bool,
 }
 
 impl From<&Grant> for LiveGrant {
@@ -59,6 +62,7 @@ impl From<&Grant> for LiveGrant {
             object_key: g.object_key.clone(),
             uses_left: g.uses_left,
             expires_at: g.expires_at,
+            break_glass: g.evidence.break_glass,
         }
     }
 }
@@ -68,6 +72,8 @@ impl From<&Grant> for LiveGrant {
 pub struct CoveringGrant {
     /// Grant id.
     pub id: String,
+    /// Issued by break glass: the admitted request says so in its audit annotations.
+    pub break_glass: bool,
     /// Uses left as last known here; `None` is unlimited (admitted without touching the store).
     pub uses_left: Option<i64>,
 }
@@ -122,6 +128,7 @@ struct Entry {
     reach: Reach,
     expires_at: i64,
     uses_left: Option<i64>,
+    break_glass: bool,
 }
 
 impl Entry {
@@ -177,6 +184,7 @@ impl GrantCache {
         let first = covering.clone().find(|e| e.uses_left.is_none());
         first.or_else(|| covering.next()).map(|e| CoveringGrant {
             id: e.id.to_string(),
+            break_glass: e.break_glass,
             uses_left: e.uses_left,
         })
     }
@@ -195,6 +203,7 @@ impl GrantCache {
             reach: Reach::of(grant),
             expires_at: grant.expires_at,
             uses_left: grant.uses_left,
+            break_glass: grant.break_glass,
         };
         let mut shard = self
             .shard(&grant.username)
@@ -242,6 +251,8 @@ impl GrantCache {
             if let (Some(held), Some(left)) = (entry.uses_left, row.uses_left.as_mut()) {
                 *left = (*left).min(held);
             }
+            // What its token said when it was verified, not what the row says.
+            row.break_glass = entry.break_glass;
         }
         same
     }
@@ -306,6 +317,7 @@ impl GrantCache {
                 guardrail,
                 expires_at,
                 uses_left,
+                break_glass,
                 ..
             } = grant;
             fresh[i]
@@ -318,6 +330,7 @@ impl GrantCache {
                     reach,
                     expires_at,
                     uses_left,
+                    break_glass,
                 });
         }
         for (shard, mut new) in self.shards.iter().zip(fresh) {
@@ -398,6 +411,7 @@ mod tests {
             object_key: "apps/deployments/payments/api".into(),
             uses_left: Some(1),
             expires_at: NOW + 900,
+            break_glass: false,
         }
     }
 
@@ -556,6 +570,7 @@ mod tests {
             object_key: String::new(),
             uses_left: if i % 2 == 0 { Some(1) } else { None },
             expires_at: NOW + 900,
+            break_glass: false,
         });
         cache.replace_all(grants, NOW);
         assert_eq!(cache.len(), N);

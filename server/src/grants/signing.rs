@@ -332,7 +332,10 @@ impl GrantSigner {
         if let Some((claim, _)) = checks.iter().find(|(_, ok)| !ok) {
             return Err(GrantRejected::Mismatch(claim));
         }
-        Ok(row.clone())
+        Ok(LiveGrant {
+            break_glass: claims.evidence.break_glass,
+            ..row.clone()
+        })
     }
 
     /// The public key set, served at `/.well-known/jwks.json`: this key and the trusted ones.

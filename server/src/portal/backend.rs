@@ -222,6 +222,7 @@ fn grant_view(grant: &Grant, now: i64) -> GrantView {
             at,
         }),
         token: grant.token.clone(),
+        break_glass: grant.evidence.break_glass,
     }
 }
 
@@ -428,9 +429,27 @@ impl PortalBackend for Backend {
             .await
             .map_err(unavailable)?;
         list.sort_by_key(|g| g.expires_at);
+        // Which were issued by break glass, as their signed tokens say (not the rows).
+        let ids: Vec<String> = list.iter().map(|g| g.id.clone()).collect();
+        let glass: std::collections::HashSet<String> = self
+            .0
+            .store
+            .grant_tokens(&ids)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|(_, token)| {
+                self.0
+                    .signer
+                    .verify(token)
+                    .is_ok_and(|c| c.evidence.break_glass)
+            })
+            .map(|(id, _)| id)
+            .collect();
         Ok(list
             .iter()
             .map(|g| GrantRow {
+                break_glass: glass.contains(&g.id),
                 id: g.id.clone(),
                 username: g.username.clone(),
                 guardrail: g.guardrail.clone(),

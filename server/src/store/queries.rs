@@ -778,6 +778,8 @@ macro_rules! impl_store {
                             object_key: row.try_get("object_key")?,
                             uses_left: row.try_get("uses_left")?,
                             expires_at: row.try_get("expires_at")?,
+                            // Not trusted from the row: set from the token when it is vouched for.
+                            break_glass: false,
                         })
                     })
                     .collect()

@@ -110,6 +110,17 @@ pub(super) async fn check(
     verdict
         .audit_annotations
         .insert("guardrail".into(), names.join(","));
+    // Break glass is loud everywhere, the cluster's own audit log included.
+    let glass: Vec<&str> = covering
+        .iter()
+        .filter(|(_, g)| g.break_glass)
+        .map(|(_, g)| g.id.as_str())
+        .collect();
+    if !glass.is_empty() {
+        verdict
+            .audit_annotations
+            .insert("break-glass".into(), glass.join(","));
+    }
     if !request.dry_run {
         audit(
             state,

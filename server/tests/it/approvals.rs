@@ -628,13 +628,11 @@ fn approval_denial(response: &serde_json::Value) -> anyhow::Result<String> {
     Ok(rest.chars().take(8).collect())
 }
 
-/// Through the webhook: denied with a link, approved by a peer and a manager, the retry admitted
-/// once; a rejection is told on the next retry, with its reason.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_denies_until_approved_and_tells_a_rejection() -> anyhow::Result<()> {
+/// The webhook with the approval guardrail and the approvers' identity map, on SQLite.
+async fn approvals_webhook() -> anyhow::Result<crate::support::TestApp> {
     let db = TestDb::sqlite().await?;
     let store = db.store.clone();
-    let app = crate::support::TestApp::spawn_configured(
+    crate::support::TestApp::spawn_configured(
         store,
         Some(db),
         |state| {
@@ -647,7 +645,14 @@ async fn webhook_denies_until_approved_and_tells_a_rejection() -> anyhow::Result
         },
         None,
     )
-    .await?;
+    .await
+}
+
+/// Through the webhook: denied with a link, approved by a peer and a manager, the retry admitted
+/// once; a rejection is told on the next retry, with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_denies_until_approved_and_tells_a_rejection() -> anyhow::Result<()> {
+    let app = approvals_webhook().await?;
     let review = review("deployment-update")?;
     let code = approval_denial(&app.decide(&review).await?)?;
     // Asked again while it waits: the same link.
@@ -1270,5 +1275,62 @@ async fn review2_14_a_forged_notify_posts_no_notice(db: &TestDb) -> anyhow::Resu
         "a forged event was posted"
     );
     relaying.abort();
+    Ok(())
+}
+
+/// Second review, finding 9 / item 7: break glass is loud where the cluster looks too: the admitted
+/// request's audit annotations name the break-glass grant (from its verified token), and break
+/// glass is offered while approvers are still deciding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_9_break_glass_while_waiting_marks_the_admitted_request() -> anyhow::Result<()> {
+    let app = approvals_webhook().await?;
+    let review = review("deployment-update")?;
+    let code = approval_denial(&app.decide(&review).await?)?;
+    let elevation = app.state.elevation();
+    let now = clock::now();
+    let lead = actor("alice", &["oncall-leads"]);
+    elevation
+        .confirm(&code, &lead, evidence("alice", now), Some(REASON), now)
+        .await?;
+    // Waiting for approvers, and the glass is still there to break.
+    let grant = elevation
+        .break_glass(&code, &lead, REASON, evidence("alice", now), now)
+        .await?;
+    let admitted = app.decide(&review).await?;
+    assert_eq!(admitted["allowed"], true, "{admitted}");
+    assert_eq!(
+        admitted["auditAnnotations"]["break-glass"],
+        grant.id.as_str()
+    );
+    // An approved grant carries no such mark.
+    let next = approval_denial(&app.decide(&review).await?)?;
+    elevation
+        .confirm(
+            &next,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
+    for who in [peer(), manager()] {
+        let now = clock::now();
+        elevation
+            .decide(
+                &next,
+                &who,
+                ApprovalDecision::Approve,
+                "",
+                evidence(&who.account, now),
+                now,
+            )
+            .await?;
+    }
+    let approved = app.decide(&review).await?;
+    assert_eq!(approved["allowed"], true, "{approved}");
+    assert!(
+        approved["auditAnnotations"].get("break-glass").is_none(),
+        "{approved}"
+    );
     Ok(())
 }

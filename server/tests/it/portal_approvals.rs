@@ -63,6 +63,24 @@ async fn account(
 
 type Person = (User, SoftKey, Browser);
 
+/// Alice's payments change, denied by the approval guardrail: the challenge code and the message.
+async fn denied_change(portal: &Portal) -> anyhow::Result<(String, String)> {
+    let (status_code, denial) = portal.app.admit(&review("deployment-update")?).await?;
+    assert_eq!(status_code, StatusCode::OK);
+    let message = denial["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let code: String = message
+        .split("/c/")
+        .nth(1)
+        .context("no link in the denial")?
+        .chars()
+        .take(8)
+        .collect();
+    Ok((code, message))
+}
+
 /// Start a ceremony at `start`, answer it with the person's key, finish at `finish`. A finished
 /// step-up gives the session a new id: the person's browser then signs in afresh, as the real
 /// one follows the new cookie.
@@ -131,18 +149,7 @@ async fn peer_and_manager_through_the_portal() -> anyhow::Result<()> {
     let mut carol = account(&portal, "carol", Role::Approver, &["payments-managers"]).await?;
     let mut erin = account(&portal, "erin", Role::Engineer, &["payments-managers"]).await?;
 
-    let (status_code, denial) = portal.app.admit(&review("deployment-update")?).await?;
-    assert_eq!(status_code, StatusCode::OK);
-    let message = denial["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default();
-    let code: String = message
-        .split("/c/")
-        .nth(1)
-        .context("no link in the denial")?
-        .chars()
-        .take(8)
-        .collect();
+    let (code, message) = denied_change(&portal).await?;
     assert!(
         message.starts_with("approval required by guardrail \"payments-escalation\""),
         "{message}"
@@ -248,17 +255,7 @@ async fn a_rejection_needs_a_reason_and_a_failed_step_up_counts_nothing() -> any
     let portal = portal().await?;
     let mut alice = account(&portal, "alice", Role::Engineer, &[]).await?;
     let mut bob = account(&portal, "bob", Role::Approver, &["payments-oncall"]).await?;
-    let (_, denial) = portal.app.admit(&review("deployment-update")?).await?;
-    let message = denial["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default();
-    let code: String = message
-        .split("/c/")
-        .nth(1)
-        .context("no link")?
-        .chars()
-        .take(8)
-        .collect();
+    let (code, _) = denied_change(&portal).await?;
     let body = json!({"code": code, "reason": REASON});
     ceremony(
         &portal,
@@ -455,17 +452,7 @@ async fn review2_4_live_updates_are_capped_cheap_and_end_with_the_session() -> a
     let alice = portal.user("alice", Role::Engineer).await?;
     let ada = portal.user("ada", Role::Admin).await?;
     let erin = portal.user("erin", Role::Engineer).await?;
-    let (_, denial) = portal.app.admit(&review("deployment-update")?).await?;
-    let message = denial["response"]["status"]["message"]
-        .as_str()
-        .unwrap_or_default();
-    let code: String = message
-        .split("/c/")
-        .nth(1)
-        .context("no link")?
-        .chars()
-        .take(8)
-        .collect();
+    let (code, _) = denied_change(&portal).await?;
 
     // One person: at most MAX_STREAMS_PER_PERSON at once, however many sessions they hold.
     let erin_browser = portal.signed_in(&erin).await?;
