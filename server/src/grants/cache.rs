@@ -127,7 +127,8 @@ struct Entry {
     id: Box<str>,
     reach: Reach,
     expires_at: i64,
-    uses_left: Option<i64>,
+    /// Uses left (a policy's uses fit in 32 bits): half an `Option<i64>`, room for the flag.
+    uses_left: Option<i32>,
     break_glass: bool,
 }
 
@@ -135,6 +136,11 @@ impl Entry {
     fn alive(&self, now: i64) -> bool {
         now < self.expires_at && self.uses_left.is_none_or(|n| n > 0)
     }
+}
+
+/// Uses as an entry keeps them (more than 2^31 is as good as that many).
+fn narrow(uses: Option<i64>) -> Option<i32> {
+    uses.map(|n| i32::try_from(n.max(0)).unwrap_or(i32::MAX))
 }
 
 /// username → guardrail → grants, oldest first.
@@ -185,7 +191,7 @@ impl GrantCache {
         first.or_else(|| covering.next()).map(|e| CoveringGrant {
             id: e.id.to_string(),
             break_glass: e.break_glass,
-            uses_left: e.uses_left,
+            uses_left: e.uses_left.map(i64::from),
         })
     }
 
@@ -202,7 +208,7 @@ impl GrantCache {
             id: grant.id.as_str().into(),
             reach: Reach::of(grant),
             expires_at: grant.expires_at,
-            uses_left: grant.uses_left,
+            uses_left: narrow(grant.uses_left),
             break_glass: grant.break_glass,
         };
         let mut shard = self
@@ -249,7 +255,7 @@ impl GrantCache {
             && *row.cluster == *self.cluster;
         if same {
             if let (Some(held), Some(left)) = (entry.uses_left, row.uses_left.as_mut()) {
-                *left = (*left).min(held);
+                *left = (*left).min(i64::from(held));
             }
             // What its token said when it was verified, not what the row says.
             row.break_glass = entry.break_glass;
@@ -329,7 +335,7 @@ impl GrantCache {
                     id: id.into_boxed_str(),
                     reach,
                     expires_at,
-                    uses_left,
+                    uses_left: narrow(uses_left),
                     break_glass,
                 });
         }
