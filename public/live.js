@@ -29,11 +29,17 @@
       headers: { Accept: "text/html" },
     });
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    // A dialog the person opened stays open across the swap (a refresh is not their doing).
+    const open = [...document.querySelectorAll("details[data-dialog][open]")].map((d) => d.dataset.dialog);
     for (const region of document.querySelectorAll("[data-live-region]")) {
       const next = fresh.querySelector(`[data-live-region="${region.dataset.liveRegion}"]`);
       if (!next) continue;
       region.replaceChildren(...[...next.childNodes].map((n) => document.adoptNode(n)));
       hydrate(region);
+    }
+    for (const id of open) {
+      const dialog = document.querySelector(`details[data-dialog="${CSS.escape(id)}"]`);
+      if (dialog) dialog.open = true;
     }
     // The session may have been renewed (a step-up rotates it): forms must carry the new token.
     const token = fresh.querySelector('meta[name="csrf-token"]');

@@ -138,7 +138,7 @@ test("an approver whose step-up fails approves nothing", async () => {
   await expect(carol.page.getByRole("button", { name: "Approve with security key" })).toBeVisible();
   // Alice withdraws it instead.
   const alice = people.alice.page;
-  await alice.getByRole("button", { name: "Withdraw request…" }).click();
+  await alice.getByText("Withdraw request…").click();
   await alice.getByRole("button", { name: "Withdraw request", exact: true }).click();
   await expect(alice.getByRole("heading", { name: "You withdrew this request" })).toBeVisible();
 });
@@ -224,7 +224,7 @@ test("break glass while approvers are still deciding: marked on the page and in 
   await page.getByRole("button", { name: "Ask for approval with your passkey" }).click();
   await expect(page.getByRole("heading", { name: "Waiting for approvers" })).toBeVisible();
   await hydrated(page);
-  await page.getByRole("button", { name: "Break glass…" }).click();
+  await page.getByText("Break glass…").click();
   await page.getByLabel("What is the emergency?").fill("payments are down: INC-5000");
   await page.getByRole("button", { name: "Break glass with your passkey" }).click();
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
