@@ -230,6 +230,9 @@ test("break glass while approvers are still deciding: marked on the page and in 
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   await expect(page.locator("[data-break-glass]")).toContainText("Break glass");
   await page.screenshot({ path: join(shots, "break-glass-granted-desktop.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await page.screenshot({ path: join(shots, "break-glass-granted-phone.png"), fullPage: true });
 
   const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(leadName, "payments", 8));
   expect(retry.json.response.allowed).toBe(true);

@@ -3,6 +3,7 @@
 // after signing in, the browser follows `next` only to a path on the portal.
 import { test, expect, Page } from "@playwright/test";
 import { createServer, Server } from "node:http";
+import { join } from "node:path";
 import { addAuthenticator, Countersign, deploymentUpdate, freePort, startCountersign, webhook } from "./support";
 
 const USER = "ada@example.com";
@@ -86,7 +87,11 @@ test("session id replaced at sign-in, CSRF token required, admin revokes a grant
   await expect(row).toContainText(USER);
   await expect(row).toContainText("prod-workloads");
   await row.getByText("Revoke…").click();
-  await row.getByRole("button", { name: "Revoke grant" }).click();
+  // The whole confirmation shows on a desktop, not cut off by the table.
+  const confirm = row.getByRole("button", { name: "Revoke grant" });
+  await expect(confirm).toBeInViewport();
+  await page.screenshot({ path: join(__dirname, "..", "..", "docs", "screenshots", "grants-revoke-desktop.png") });
+  await confirm.click();
   await expect(page.getByText("Grant revoked.")).toBeVisible();
   await expect(page.getByText("No live grants")).toBeVisible();
   const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 1, "4713"));

@@ -109,7 +109,7 @@ pub fn Outcome(challenge: ChallengeView) -> impl IntoView {
     let glass = c.grant.as_ref().is_some_and(|g| g.break_glass).then(|| view! {
         <p class="mt-3 flex flex-wrap items-center gap-2 text-sm text-fg-soft" data-break-glass>
             <ui::Badge tone=Tone::Bad label="Break glass" />
-            "Issued without approvers, in an emergency: every approver was told, and the audit history marks it."
+            "Issued without approvers, in an emergency. It is marked here, on the grants page, in the cluster's audit log and in Countersign's, and everyone notified of approvals is told."
         </p>
     });
     view! {

@@ -59,12 +59,14 @@ pub fn Dialog(
     };
     let heading = format!("{id}-title");
     let labelled_by = heading.clone();
+    // Over the page, not inside the element that holds the trigger: a table or a card that scrolls
+    // or clips would cut the dialog off (it did in the grants table on a desktop).
     view! {
         <details node_ref=details class="group relative" data-dialog=id
             on:keydown=move |ev| if ev.key() == "Escape" { close() }>
             <summary class=format!("{trigger_class} cursor-pointer list-none [&::-webkit-details-marker]:hidden")>{trigger}</summary>
             <div role="dialog" aria-labelledby=labelled_by
-                class="z-30 mt-2 w-full rounded-lg border border-line bg-surface p-4 text-left shadow-xl sm:absolute sm:right-0 sm:w-80">
+                class="z-30 mt-2 w-full rounded-lg border border-line bg-surface p-4 text-left shadow-xl sm:fixed sm:left-1/2 sm:top-24 sm:mt-0 sm:w-96 sm:-translate-x-1/2">
                 <h2 id=heading class="text-sm font-semibold text-fg">{title}</h2>
                 <div class="mt-2 space-y-3 text-sm text-fg-soft">{children()}</div>
                 {move || hydrated.get().then(|| view! {

@@ -146,3 +146,30 @@ async fn the_colour_scheme_is_remembered_and_rendered_from_the_first_byte() -> a
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     Ok(())
 }
+
+/// Item 16: the not-found page knows who is signed in (it offered "Sign in" to a signed-in person).
+#[tokio::test]
+async fn the_not_found_page_knows_who_is_signed_in() -> anyhow::Result<()> {
+    let portal = Portal::spawn().await?;
+    let user = portal.user("nora", Role::Engineer).await?;
+    let browser = portal.signed_in(&user).await?;
+    let response = portal
+        .client
+        .get(format!("{}/no/such/page", portal.base))
+        .headers(portal.headers(Some(&browser)))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = response.text().await?;
+    assert!(page.contains("Page not found"), "{page}");
+    assert!(
+        page.contains("data-account-menu"),
+        "no account menu on the 404 page"
+    );
+    assert!(
+        !page.contains(">Sign in<"),
+        "the 404 page offers a signed-in person to sign in"
+    );
+    Ok(())
+}
