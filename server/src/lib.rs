@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod body_deadline;
 pub mod challenges;
 pub mod clock;
 pub mod cluster;

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -88,17 +87,5 @@ pub async fn per_client(State(places): State<PerClient>, request: Request, next:
     if !has_body {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
-    match tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            "the request body arrived too slowly",
-        )
-            .into_response(),
-    }
+    crate::body_deadline::read_then(request, MAX_BODY_BYTES, BODY_DEADLINE, next).await
 }

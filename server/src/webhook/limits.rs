@@ -94,25 +94,7 @@ pub async fn within_budget(
     let Ok(_held) = lane.clone().acquire_many_owned(permits).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(
-        body_deadline(declared),
-        axum::body::to_bytes(body, declared),
-    )
-    .await;
-    match read {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        // Longer than it said (or than any review may be).
-        Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            "the review body arrived too slowly",
-        )
-            .into_response(),
-    }
+    crate::body_deadline::read_then(request, declared, body_deadline(declared), next).await
 }
 
 #[cfg(test)]
