@@ -243,6 +243,11 @@ pub fn DecideStep(challenge: ChallengeView, may_decide: Result<(), String>) -> i
                     "Your own step-up is recorded with your decision. The request stops waiting " <RelativeTime at=c.expires_at /> " (" {ui::utc_clock(c.expires_at)} ")."
                 </p>
             })}
+            {(c.kind == "Secret" && standing == Standing::AwaitingApproval).then(|| view! {
+                <p class="mt-3 rounded-md border border-warn-line bg-warn-soft px-3 py-2 text-sm text-fg" data-redacted-notice>
+                    "The values of this Secret are redacted: nobody sees them here. Approving lets through the values the requester set, unseen; ask them what they are if it matters."
+                </p>
+            })}
             <div class="mt-4"><Approvers approval=a standing /></div>
             {form}
         </section>

@@ -516,3 +516,52 @@ async fn review2_4_live_updates_are_capped_cheap_and_end_with_the_session() -> a
     }
     Ok(())
 }
+
+/// Second review, finding 18: an approver is told plainly that a Secret's values are redacted and
+/// that approving lets them through unseen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_18_approvers_are_told_secret_values_are_unseen() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let bob = portal.user("bob", Role::Approver).await?;
+    portal
+        .state()
+        .store
+        .set_groups("bob", &["payments-oncall".into()])
+        .await?;
+    let (_, denial) = portal.app.admit(&review("secret-update-ci")?).await?;
+    let message = denial["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    let code: String = message
+        .split("/c/")
+        .nth(1)
+        .context("no link")?
+        .chars()
+        .take(8)
+        .collect();
+    let now = countersign::clock::now();
+    let owner = countersign::elevation::Actor {
+        account: "olga".into(),
+        groups: Vec::new(),
+    };
+    portal
+        .state()
+        .elevation()
+        .confirm(
+            &code,
+            &owner,
+            crate::support::evidence("olga", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
+    let browser = portal.signed_in(&bob).await?;
+    let page = portal
+        .get(&format!("/approvals/{code}"), Some(&browser))
+        .await?
+        .text()
+        .await?;
+    assert!(page.contains("data-redacted-notice"), "no notice");
+    assert!(page.contains("unseen"));
+    Ok(())
+}
