@@ -218,6 +218,9 @@ test("dark mode follows the system and the toggle is remembered", async ({ brows
   expect(await background()).toBe("rgb(248, 250, 252)");
   await expect(p.getByRole("button", { name: "Light" })).toHaveAttribute("aria-pressed", "true");
   await p.getByRole("button", { name: "Dark" }).click();
+  // The choice is saved (and the page settled) before the reload.
+  await expect(p.getByRole("button", { name: "Dark" })).toHaveAttribute("aria-pressed", "true");
+  await p.waitForLoadState("load");
   await p.reload();
   expect(await background()).toBe("rgb(11, 17, 32)");
   await expect(p.locator("html")).toHaveClass("dark");
