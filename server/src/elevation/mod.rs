@@ -146,21 +146,19 @@ impl Elevation {
         self.metrics.elevations_tampered()
     }
 
-    /// The unit back when the challenge is as sealed when it opened; otherwise the unit is
-    /// abandoned and the refusal counted and audited outside it (it holds the write lock).
-    async fn intact(
+    /// The unit back when what it read is as this service sealed it (`intact`); otherwise the unit
+    /// is abandoned and the refusal counted and audited outside it (it holds the write lock).
+    async fn sealed(
         &self,
         unit: Box<dyn UnitOfWork>,
-        challenge: &Challenge,
+        intact: bool,
+        code: &str,
+        what: &'static str,
     ) -> Result<Box<dyn UnitOfWork>, ElevationError> {
-        if seal::challenge_intact(&self.signer, challenge) {
+        if intact {
             return Ok(unit);
         }
         drop(unit);
-        Err(self.tampered(&challenge.code, "challenge").await)
-    }
-
-    async fn tampered(&self, code: &str, what: &'static str) -> ElevationError {
         self.metrics.elevation_tampered();
         tracing::error!(challenge = %code, what, "stored elevation state does not match its seal; refused");
         let event = AuditEvent::new(
@@ -172,7 +170,7 @@ impl Elevation {
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!(error = %e, "audit append failed for a tampered elevation");
         }
-        ElevationError::Tampered(what)
+        Err(ElevationError::Tampered(what))
     }
 
     /// The person behind a name (see [`IdentityMap::person_of`]).
@@ -229,7 +227,10 @@ impl Elevation {
             return Err(closed(&challenge, now));
         }
         fresh(&challenge, &step_up, now)?;
-        let mut unit = self.intact(unit, &challenge).await?;
+        let intact = seal::challenge_intact(&self.signer, &challenge);
+        let mut unit = self
+            .sealed(unit, intact, &challenge.code, "challenge")
+            .await?;
         let Some(mut case) = challenge.approval.take() else {
             let grant = self
                 .issue(&mut *unit, &mut challenge, step_up, None, now)
@@ -284,7 +285,10 @@ impl Elevation {
         let mut challenge = held(&mut *unit, code).await?;
         let (groups, case) = self.decider_groups(&challenge, approver, now)?;
         fresh(&challenge, &step_up, now)?;
-        let mut unit = self.intact(unit, &challenge).await?;
+        let intact = seal::challenge_intact(&self.signer, &challenge);
+        let mut unit = self
+            .sealed(unit, intact, &challenge.code, "challenge")
+            .await?;
         let reason = match decision {
             // A rejection is explained to the requester; an approval may speak for itself.
             ApprovalDecision::Reject => checked_reason(
@@ -343,13 +347,12 @@ impl Elevation {
             return Ok(Decided::Rejected);
         }
         let stored = unit.approvals(&challenge.code).await?;
-        if stored
+        let intact = stored
             .iter()
-            .any(|a| !seal::approval_intact(&self.signer, a))
-        {
-            drop(unit);
-            return Err(self.tampered(&challenge.code, "approval").await);
-        }
+            .all(|a| seal::approval_intact(&self.signer, a));
+        let mut unit = self
+            .sealed(unit, intact, &challenge.code, "approval")
+            .await?;
         let approvals = self.as_they_stand(stored).await?;
         let tally = rules::tally(&case.rule, &approvals);
         if !tally.is_met() {
@@ -553,7 +556,10 @@ impl Elevation {
             ));
         }
         fresh(&challenge, &step_up, now)?;
-        let mut unit = self.intact(unit, &challenge).await?;
+        let intact = seal::challenge_intact(&self.signer, &challenge);
+        let mut unit = self
+            .sealed(unit, intact, &challenge.code, "challenge")
+            .await?;
         let reason = checked_reason(
             Some(reason),
             ReasonRule {
@@ -620,16 +626,15 @@ impl Elevation {
     /// Revoke a grant, by `actor`; see [`revoke`].
     /// Announced like any other elevation event, so the requester's open page shows it at once.
     pub async fn revoke(&self, grant_id: &str, actor: &str) -> Result<Revocation, StoreError> {
-        let revocation = revoke(self.store.as_ref(), Some(&self.grants), grant_id, actor).await?;
-        if revocation == Revocation::Revoked {
-            if let Some(grant) = self.store.grant(grant_id).await? {
-                self.announce(
-                    &grant.challenge_code,
-                    Happened::Revoked,
-                    actor,
-                    crate::clock::now(),
-                );
-            }
+        let (revocation, grant) =
+            revoke_read(self.store.as_ref(), Some(&self.grants), grant_id, actor).await?;
+        if let (Revocation::Revoked, Some(grant)) = (revocation, grant) {
+            self.announce(
+                &grant.challenge_code,
+                Happened::Revoked,
+                actor,
+                crate::clock::now(),
+            );
         }
         Ok(revocation)
     }
@@ -787,9 +792,19 @@ pub async fn revoke(
     grant_id: &str,
     actor: &str,
 ) -> Result<Revocation, StoreError> {
+    Ok(revoke_read(store, cache, grant_id, actor).await?.0)
+}
+
+/// [`revoke`], with the grant it read (for the announcement that names its challenge).
+async fn revoke_read(
+    store: &dyn Store,
+    cache: Option<&GrantCache>,
+    grant_id: &str,
+    actor: &str,
+) -> Result<(Revocation, Option<Grant>), StoreError> {
     let now = crate::clock::now();
     let Some(grant) = store.grant(grant_id).await? else {
-        return Ok(Revocation::Unknown);
+        return Ok((Revocation::Unknown, None));
     };
     // The revocation and its record are one unit: neither lands without the other.
     let mut unit = store.begin().await?;
@@ -816,13 +831,13 @@ pub async fn revoke(
         );
     }
     if !revoked {
-        return Ok(Revocation::NotLive);
+        return Ok((Revocation::NotLive, Some(grant)));
     }
     // Other replicas listening drop it at once (PostgreSQL; they poll on SQLite).
     store
         .announce(crate::store::REVOCATION_CHANNEL, grant_id)
         .await;
-    Ok(Revocation::Revoked)
+    Ok((Revocation::Revoked, Some(grant)))
 }
 
 #[cfg(test)]

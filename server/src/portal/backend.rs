@@ -429,27 +429,15 @@ impl PortalBackend for Backend {
             .await
             .map_err(unavailable)?;
         list.sort_by_key(|g| g.expires_at);
-        // Which were issued by break glass, as their signed tokens say (not the rows).
-        let ids: Vec<String> = list.iter().map(|g| g.id.clone()).collect();
-        let glass: std::collections::HashSet<String> = self
-            .0
-            .store
-            .grant_tokens(&ids)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|(_, token)| {
-                self.0
-                    .signer
-                    .verify(token)
-                    .is_ok_and(|c| c.evidence.break_glass)
-            })
-            .map(|(id, _)| id)
-            .collect();
+        // Which were issued by break glass, as their tokens said when this process verified them
+        // (the grant cache keeps it; a row's own word is not taken).
+        for row in &mut list {
+            self.0.grants.holds_verified(row);
+        }
         Ok(list
             .iter()
             .map(|g| GrantRow {
-                break_glass: glass.contains(&g.id),
+                break_glass: g.break_glass,
                 id: g.id.clone(),
                 username: g.username.clone(),
                 guardrail: g.guardrail.clone(),
