@@ -1,7 +1,7 @@
 //! Grants: short-lived, signed permissions bound to a request, an object or a namespace.
 
 pub mod cache;
-pub mod policy;
+pub mod in_force;
 mod signing;
 
 use serde::{Deserialize, Serialize};

@@ -304,7 +304,7 @@ impl GrantSigner {
     ) -> Result<LiveGrant, GrantRejected> {
         let claims = self.verify(token)?;
         if let Some((guardrail, identities)) = policy {
-            if let Some(term) = super::policy::exceeds(&claims, guardrail, identities) {
+            if let Some(term) = super::in_force::exceeds(&claims, guardrail, identities) {
                 return Err(GrantRejected::Policy(term));
             }
         }
