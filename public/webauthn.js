@@ -96,7 +96,7 @@
   const ceremonies = {
     async setup(form, say) {
       const data = new FormData(form);
-      say("Waiting for your security key…");
+      say("Waiting for your passkey…");
       const options = await post("/auth/setup/start", {
         token: form.dataset.token,
         username: data.get("username") || "",
@@ -110,7 +110,7 @@
     async login(form, say) {
       const username = new FormData(form).get("username") || "";
       if (!username.trim()) throw new Error("Enter your username.");
-      say("Waiting for your security key…");
+      say("Waiting for your passkey…");
       const options = await post("/auth/login/start", { username });
       const credential = await navigator.credentials.get(requestOptions(options));
       say("Checking…");
@@ -136,7 +136,7 @@
         const existing = await navigator.credentials.get(requestOptions(options.reauthenticate));
         options = await post("/account/passkeys/add/confirm", { credential: assertion(existing) });
       }
-      say("Waiting for your new security key…");
+      say("Waiting for your new passkey…");
       const credential = await navigator.credentials.create(creationOptions(options));
       say("Saving…");
       return post("/account/passkeys/add/finish", attestation(credential));
@@ -160,7 +160,7 @@
       const code = form.dataset.code;
       const reason = form.elements.reason ? form.elements.reason.value.trim() : null;
       const breakGlass = form.dataset.breakGlass === "yes";
-      say("Touch your security key and enter its PIN…");
+      say("Confirm with your passkey (PIN, fingerprint or face)…");
       const options = await post("/auth/stepup/start", { code, reason, breakGlass });
       const credential = await navigator.credentials.get(requestOptions(options));
       say(form.elements.reason && !breakGlass ? "Asking the approvers…" : "Issuing your grant…");
@@ -172,7 +172,7 @@
       const decision = (submitter && submitter.value) || "approve";
       const reason = form.elements.reason ? form.elements.reason.value.trim() : "";
       if (decision === "reject" && !reason) throw new Error("Say why you reject it, so the requester knows.");
-      say("Touch your security key and enter its PIN…");
+      say("Confirm with your passkey (PIN, fingerprint or face)…");
       const options = await post("/auth/decide/start", { code, decision, reason });
       const credential = await navigator.credentials.get(requestOptions(options));
       say(decision === "reject" ? "Recording your rejection…" : "Recording your approval…");
@@ -189,9 +189,9 @@
       // Signing in by username: the server answers an unknown name like a known one, so the
       // browser cannot tell "no key for this name" from "cancelled"; say both.
       if (ceremony === "login") return "No passkey answered for this username. Check the username, or use “Sign in with a passkey”. If you cancelled, try again.";
-      return "The security key request was cancelled or timed out, or no registered key answered. Try again.";
+      return "The passkey request was cancelled or timed out, or no registered passkey answered. Try again.";
     }
-    if (err && err.name === "InvalidStateError") return "This security key is already registered.";
+    if (err && err.name === "InvalidStateError") return "This passkey is already registered.";
     return (err && err.message) || "Something went wrong. Try again.";
   }
 

@@ -132,6 +132,29 @@ mod ssr {
             username: &str,
             groups: Vec<String>,
         ) -> Result<Vec<String>, PortalError>;
+        /// Invite someone to a new local account (admins only); audited. Returns the one-time link.
+        async fn invite(
+            &self,
+            session: &Session,
+            username: &str,
+            role: &str,
+            groups: Vec<String>,
+        ) -> Result<String, PortalError>;
+        /// Give an account another role (admins only, never their own); audited.
+        async fn set_role(
+            &self,
+            session: &Session,
+            username: &str,
+            role: &str,
+        ) -> Result<(), PortalError>;
+        /// Disable or enable an account (admins only, never their own); audited. `Ok(false)`
+        /// when it already was.
+        async fn set_disabled(
+            &self,
+            session: &Session,
+            username: &str,
+            disabled: bool,
+        ) -> Result<bool, PortalError>;
         /// Revoke a grant (admins only); `Ok(false)` when it was no longer live.
         async fn revoke_grant(
             &self,

@@ -141,7 +141,7 @@ pub struct ChallengeView {
     pub title: String,
     /// "in namespace payments" or "cluster-wide".
     pub place: String,
-    /// Guardrail name.
+    /// Guardrail name; several, joined by ", ", when one request tripped several.
     pub guardrail: String,
     /// Why the guardrail asks.
     pub message: String,
@@ -210,6 +210,9 @@ pub struct ApprovalView {
     pub may_break_glass: bool,
     /// The break-glass grant's lifetime, in seconds.
     pub break_glass_ttl_secs: i64,
+    /// The same change was asked for a little earlier and rejected: by whom, when and why.
+    #[serde(default)]
+    pub previous_rejection: Option<ClosedView>,
 }
 
 /// One inner group list of the rule.
@@ -462,6 +465,27 @@ pub struct UserRow {
     pub groups: Vec<String>,
     /// Created, unix seconds.
     pub created_at: i64,
+    /// Disabled: cannot sign in or confirm anything.
+    #[serde(default)]
+    pub disabled: bool,
+    /// The viewer's own account (which they cannot change here).
+    #[serde(default)]
+    pub is_you: bool,
+}
+
+/// A setup link sent and not used yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationRow {
+    /// The username the account will have.
+    pub username: String,
+    /// Its role.
+    pub role: String,
+    /// Its groups.
+    pub groups: Vec<String>,
+    /// Sent, unix seconds.
+    pub created_at: i64,
+    /// The link stops working, unix seconds.
+    pub expires_at: i64,
 }
 
 /// What the users page may show to this viewer.
@@ -471,6 +495,11 @@ pub enum UsersAccess {
     SignInRequired,
     /// Not an admin.
     Forbidden,
-    /// Every local account, by username.
-    Users(Vec<UserRow>),
+    /// Every local account, by username, and the invitations still pending.
+    Users {
+        /// The accounts.
+        accounts: Vec<UserRow>,
+        /// Setup links not used yet, newest first.
+        invitations: Vec<InvitationRow>,
+    },
 }

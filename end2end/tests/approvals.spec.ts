@@ -4,7 +4,7 @@ import { test, expect, Page, Browser } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Countersign, deploymentUpdate, invitedPerson, Person, startCountersign, webhook } from "./support";
+import { Countersign, deploymentUpdate, invitedPerson, Person, startCountersign, statefulSetDelete, webhook } from "./support";
 
 const REQUESTER = "alice@example.com";
 const LINK = /ask for it at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8}))/;
@@ -49,7 +49,7 @@ async function decide(who: string, code: string, decision: "Approve" | "Reject",
   await page.goto(`${cs.publicUrl}/approvals/${code}`);
   await hydrated(page);
   if (reason) await page.getByLabel("Your reason").fill(reason);
-  await page.getByRole("button", { name: `${decision} with security key` }).click();
+  await page.getByRole("button", { name: `${decision} with passkey` }).click();
 }
 
 test.beforeAll(async ({ browser }) => {
@@ -120,7 +120,7 @@ test("a rejection ends it, and the page and the next retry say so with the reaso
   const carol = people.carol.page;
   await carol.goto(`${cs.publicUrl}/approvals/${code}`);
   await expect(carol.getByRole("heading", { name: "Rejected", exact: true })).toBeVisible();
-  await expect(carol.getByRole("button", { name: "Approve with security key" })).toHaveCount(0);
+  await expect(carol.getByRole("button", { name: "Approve with passkey" })).toHaveCount(0);
   const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(REQUESTER, "payments", 2));
   expect(retry.json.response.status.message).toContain('the last request was rejected by bob: "Not during the payments freeze"');
 });
@@ -135,7 +135,7 @@ test("an approver whose step-up fails approves nothing", async () => {
   await carol.cdp.send("WebAuthn.setUserVerified", { authenticatorId: carol.authenticator, isUserVerified: true });
   await carol.page.goto(`${cs.publicUrl}/approvals/${code}`);
   await expect(carol.page.locator('[data-list="payments-managers"]')).toContainText("Nobody yet");
-  await expect(carol.page.getByRole("button", { name: "Approve with security key" })).toBeVisible();
+  await expect(carol.page.getByRole("button", { name: "Approve with passkey" })).toBeVisible();
   // Alice withdraws it instead.
   const alice = people.alice.page;
   await alice.getByText("Withdraw request…").click();
@@ -155,7 +155,7 @@ test("on a phone the queue and the waiting page fit the screen", async () => {
   expect(width).toBeLessThanOrEqual(phone.width);
   await bob.screenshot({ path: join(shots, "approval-queue-phone.png"), fullPage: true });
   await bob.locator(`[data-queue-item="${code}"]`).getByRole("link", { name: "Review" }).click();
-  await expect(bob.getByRole("button", { name: "Approve with security key" })).toBeVisible();
+  await expect(bob.getByRole("button", { name: "Approve with passkey" })).toBeVisible();
   expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(phone.width);
   await bob.screenshot({ path: join(shots, "approval-review-phone.png"), fullPage: true });
   const alice = people.alice.page;
@@ -209,6 +209,75 @@ test("an admin changes an approver's groups in place on the users page", async (
   await page.reload();
   await expect(page.locator('[data-user-row="bob"] [data-user-groups]')).toHaveText("payments-oncall, sre");
   await dana.context.close();
+});
+
+test("a request two guardrails need a grant for: one denial names both, one approval, the first retry is admitted", async () => {
+  const review = () => statefulSetDelete(REQUESTER, "payments", "ledger");
+  const denied = await webhook(cs, "POST", "/k8s/admit", review());
+  const message: string = denied.json.response.status.message;
+  expect(message).toMatch(/^approval required by guardrails "payments-statefulset-deletes", "statefulset-deletes": ask for it at /);
+  expect((denied.json.response.warnings as string[]).join("\n")).toContain("Deleting a StatefulSet needs a fresh key touch.");
+  const m = LINK.exec(message)!;
+  await ask(m[1]);
+  const alice = people.alice.page;
+  await expect(alice.getByText("Guardrails payments-statefulset-deletes, statefulset-deletes")).toBeVisible();
+  await decide("bob", m[2], "Approve", "Checked the ledger backup");
+  await decide("carol", m[2], "Approve");
+  await expect(alice.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
+  await alice.screenshot({ path: join(shots, "two-guardrails-granted-desktop.png"), fullPage: true });
+  // It is true: the first retry goes through, under both guardrails, once.
+  const retry = await webhook(cs, "POST", "/k8s/admit", review());
+  expect(retry.json.response.allowed, JSON.stringify(retry.json.response)).toBe(true);
+  expect(retry.json.response.auditAnnotations.guardrail.split(",").sort()).toEqual(["payments-statefulset-deletes", "statefulset-deletes"]);
+  const again = await webhook(cs, "POST", "/k8s/admit", review());
+  expect(again.json.response.allowed).toBe(false);
+  expect(pageErrors).toEqual([]);
+});
+
+test("an admin invites someone, changes a role and disables an account in place", async ({ browser }) => {
+  const erin = await person(browser, "erin", "admin", []);
+  const gus = await person(browser, "gus", "engineer", []);
+  const page = erin.page;
+  await page.goto(`${cs.publicUrl}/admin/users`);
+  await hydrated(page);
+  let navigations = 0;
+  page.on("framenavigated", (f) => f === page.mainFrame() && navigations++);
+  // Erin's own row offers nothing to change.
+  await expect(page.locator('[data-user-row="erin"]')).toContainText("another admin changes it");
+
+  await page.locator("#invite-username").fill("frank@example.com");
+  await page.locator("#invite-role").selectOption("approver");
+  await page.locator("#invite-groups").fill("payments-oncall");
+  await page.getByRole("button", { name: "Make invitation link" }).click();
+  await expect(page.locator("#invite-link")).toHaveValue(/\/setup\/[A-Za-z0-9_-]+$/);
+  const invited = page.locator('[data-invitation-row="frank@example.com"]');
+  await expect(invited).toContainText("approver");
+  await expect(invited).toContainText("payments-oncall");
+
+  const row = page.locator('[data-user-row="gus"]');
+  await row.getByText("Change role…").click();
+  await row.getByLabel("Role of gus").selectOption("approver");
+  await row.getByRole("button", { name: "Save role" }).click();
+  await expect(page.locator("[data-toast]")).toHaveText("gus is now approver.");
+  await expect(row.locator("[data-user-role]")).toHaveText("approver");
+
+  await row.getByText("Disable…").click();
+  await page.getByRole("button", { name: "Disable account" }).click();
+  await expect(page.locator("[data-toast]")).toContainText("gus is disabled");
+  await expect(row).toHaveAttribute("data-disabled", "yes");
+  await page.screenshot({ path: join(shots, "users-desktop.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await page.screenshot({ path: join(shots, "users-phone.png"), fullPage: true });
+  await row.getByRole("button", { name: "Enable" }).click();
+  await expect(page.locator("[data-toast]")).toHaveText("gus is enabled again.");
+  await expect(row).not.toHaveAttribute("data-disabled", "yes");
+  expect(navigations, "a change reloaded the page").toBe(0);
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id} ${v.nodes.map((n) => n.target).join(" ")}`)).toEqual([]);
+  await erin.context.close();
+  await gus.context.close();
 });
 
 test("break glass while approvers are still deciding: marked on the page and in the audit annotations, admitted once", async ({ browser }) => {

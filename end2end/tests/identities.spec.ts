@@ -46,7 +46,7 @@ test("service-account challenges reach their owner; other people's stay closed",
   // She confirms it with her own key; the pipeline's retry is admitted, and the grant says who vouched.
   await page.goto(ci.link);
   await expect(page.locator("dd", { hasText: DEPLOYER })).toBeVisible();
-  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await page.getByRole("button", { name: "Confirm with passkey" }).click();
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const retry = { ...ci.review, request: { ...ci.review.request, uid: "e2e-ci-retry" } };
   const admitted = await webhook(cs, "POST", "/k8s/admit", retry);
@@ -61,13 +61,13 @@ test("service-account challenges reach their owner; other people's stay closed",
   // Her other Kubernetes username is hers to confirm too.
   const alias = await challengeFor("jane-admin", 4);
   await page.goto(alias.link);
-  await expect(page.getByRole("button", { name: "Confirm with security key" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Confirm with passkey" })).toBeVisible();
 
   // Someone else's request: the page turns her away, and so does the server if she tries anyway.
   const bob = await challengeFor("bob", 5);
   await page.goto(bob.link);
   await expect(page.getByRole("alert")).toContainText("Only bob can confirm this request.");
-  await expect(page.getByRole("button", { name: "Confirm with security key" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Confirm with passkey" })).toHaveCount(0);
   const forced = await page.evaluate(async (code) => {
     const csrf = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content;
     const r = await fetch("/auth/stepup/start", {

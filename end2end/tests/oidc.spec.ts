@@ -123,7 +123,7 @@ test("step-up: a one-factor session is refused, the acr_values round trip issues
   await page.goto(link);
   await expect(page.getByRole("heading", { name: "Change Deployment api", exact: true })).toBeVisible();
   // An OIDC session confirms at its provider, not with a passkey.
-  await expect(page.getByRole("button", { name: "Confirm with security key" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Confirm with passkey" })).toHaveCount(0);
   await page.getByRole("button", { name: "Confirm with your identity provider" }).click();
 
   // RFC 9470: the provider is asked for the multi-factor level and the guardrail's freshness, and —
@@ -275,7 +275,7 @@ test("an identity-provider requester asks for approval: reason, step-up at the p
   const carol = await invitedPerson(browser, cs, "carol", "approver", ["payments-managers"]);
   await carol.page.goto(`${cs.publicUrl}/approvals/${code}`);
   await expect(carol.page.locator("html")).toHaveAttribute("data-hydrated", "yes");
-  await carol.page.getByRole("button", { name: "Approve with security key" }).click();
+  await carol.page.getByRole("button", { name: "Approve with passkey" }).click();
   await expect(carol.page.getByRole("heading", { name: "Approved" })).toBeVisible();
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible({ timeout: 15_000 });
 

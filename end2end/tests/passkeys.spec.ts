@@ -218,7 +218,7 @@ test("passkeys: several named keys, rename, remove with a fresh touch, never the
   const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 2));
   const [, link] = LINK.exec(denied.json.response.status.message)!;
   await page.goto(link);
-  await press(page, "Confirm with security key");
+  await press(page, "Confirm with passkey");
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const token = (await page.locator("[data-grant-token]").textContent())!.trim();
   const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
@@ -337,7 +337,7 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
     const denied = await webhook(server, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 2));
     const [, link] = LINK.exec(denied.json.response.status.message)!;
     await page.goto(link);
-    await press(page, "Confirm with security key");
+    await press(page, "Confirm with passkey");
     await expect(page.getByRole("status").filter({ hasText: "approved list" })).toBeVisible();
 
     // An approved key, proven by its attestation: added, shown with its model, and it confirms.
@@ -352,7 +352,7 @@ test("an authenticator allow-list: only models attested by a listed vendor root 
     await page.screenshot({ path: join(docs, "account-keys-allowlist.png"), fullPage: true });
 
     await page.goto(link);
-    await press(page, "Confirm with security key");
+    await press(page, "Confirm with passkey");
     await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
     const token = (await page.locator("[data-grant-token]").textContent())!.trim();
     const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());

@@ -49,7 +49,7 @@ async function onFirstScreen(p: Page, selector: string) {
 async function confirm(p: Page, link: string) {
   await p.goto(link);
   await hydrated(p);
-  await p.getByRole("button", { name: "Confirm with security key" }).click();
+  await p.getByRole("button", { name: "Confirm with passkey" }).click();
   await expect(p.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
 }
 
@@ -93,7 +93,7 @@ test("the challenge page puts the decision first, in people's words", async () =
     await expect(page).toHaveTitle("Change Deployment api · Countersign");
     await expect(page.locator("[data-summary]")).toContainText(`${USER} asked to change Deployment api in namespace payments on cluster e2e`);
     await expect(page.locator('[data-change="spec.replicas"]')).toHaveText("spec.replicas 3 → 1");
-    await onFirstScreen(page, "button:has-text('Confirm with security key')");
+    await onFirstScreen(page, "button:has-text('Confirm with passkey')");
   }
   await page.setViewportSize(DESKTOP);
   // The compact diff shows the change with context; the whole object is one click away.
@@ -124,7 +124,7 @@ test("the skip link works after hydration, and confirming updates the page in pl
   let navigations = 0;
   const count = (f: any) => f === page.mainFrame() && navigations++;
   page.on("framenavigated", count);
-  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await page.getByRole("button", { name: "Confirm with passkey" }).click();
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   await expect(page.locator("#outcome-heading")).toBeFocused();
   await expect(page.locator("[data-grant-uses]")).toHaveText("1 use left");

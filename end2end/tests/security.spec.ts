@@ -64,7 +64,7 @@ test("session id replaced at sign-in, CSRF token required, admin revokes a grant
   const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 1));
   const link = LINK.exec(denied.json.response.status.message)![1];
   await page.goto(link);
-  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await page.getByRole("button", { name: "Confirm with passkey" }).click();
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   const grantId = await page.locator("[data-grant-id]").getAttribute("data-grant-id");
 

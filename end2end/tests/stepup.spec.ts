@@ -77,7 +77,7 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
 
   // 4. Confirm with the security key (user verification on).
-  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await page.getByRole("button", { name: "Confirm with passkey" }).click();
   const grantBox = page.locator("[data-grant-id]");
   await expect(page.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
   await expect(page.locator("[data-grant-scope]")).toHaveAttribute("data-grant-scope", "request");
@@ -127,7 +127,7 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   const [, otherLink] = LINK.exec(other.json.response.status.message)!;
   await page.goto(otherLink);
   // An honest browser will not even ask a key that cannot verify the user.
-  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await page.getByRole("button", { name: "Confirm with passkey" }).click();
   await expect(page.getByRole("status").filter({ hasText: "cancelled or timed out" })).toBeVisible();
   // A tampered client that relaxes userVerification gets an assertion with UV=0: the server refuses it.
   await page.route("**/auth/stepup/start", async (route) => {
@@ -136,7 +136,7 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
     options.publicKey.userVerification = "discouraged";
     await route.fulfill({ response, json: options });
   });
-  await page.getByRole("button", { name: "Confirm with security key" }).click();
+  await page.getByRole("button", { name: "Confirm with passkey" }).click();
   await expect(page.getByRole("status").filter({ hasText: "did not verify you" })).toBeVisible();
   await page.unroute("**/auth/stepup/start");
   await page.reload();

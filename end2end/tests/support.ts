@@ -167,6 +167,35 @@ export function deploymentUpdate(username: string, namespace: string, replicas: 
   };
 }
 
+/** `kubectl delete statefulset NAME -n NAMESPACE` as the API server sends it. */
+export function statefulSetDelete(username: string, namespace: string, name: string) {
+  const old = {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name, namespace, uid: "9f1c2d4e-0000-4000-8000-00000000b002", resourceVersion: "5120", labels: { app: name } },
+    spec: { replicas: 3, serviceName: name, selector: { matchLabels: { app: name } } },
+  };
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: `e2e-${Math.random().toString(16).slice(2)}`,
+      kind: { group: "apps", version: "v1", kind: "StatefulSet" },
+      resource: { group: "apps", version: "v1", resource: "statefulsets" },
+      requestKind: { group: "apps", version: "v1", kind: "StatefulSet" },
+      requestResource: { group: "apps", version: "v1", resource: "statefulsets" },
+      name,
+      namespace,
+      operation: "DELETE",
+      userInfo: { username, uid: "u-1", groups: ["developers", "system:authenticated"] },
+      object: null,
+      oldObject: old,
+      dryRun: false,
+      options: { apiVersion: "meta.k8s.io/v1", kind: "DeleteOptions", propagationPolicy: "Background" },
+    },
+  };
+}
+
 /** A platform authenticator with user verification, as Chrome's CDP virtual authenticator. */
 export async function addAuthenticator(cdp: CDPSession, userVerification = true): Promise<string> {
   await cdp.send("WebAuthn.enable");

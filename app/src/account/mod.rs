@@ -48,6 +48,7 @@ pub fn AccountPage() -> impl IntoView {
             lead="Passkeys and security keys that sign you in and confirm step-ups. Keep at least two, so a lost key does not lock you out." />
         <div>
             {done}
+            <YourAccess />
             <Suspense fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -74,6 +75,32 @@ pub fn AccountPage() -> impl IntoView {
                 })}
             </Suspense>
         </div>
+    }
+}
+
+/// The signed-in person's role and groups: what they may do and which approvals they count for.
+#[component]
+fn YourAccess() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                viewer.await.ok().flatten().map(|v| {
+                    let source = if v.oidc { "as your identity provider says" } else { "as an admin set them" };
+                    let groups = if v.groups.is_empty() {
+                        "none: you approve nobody's requests".to_owned()
+                    } else {
+                        v.groups.join(", ")
+                    };
+                    view! {
+                        <div class="mb-6 rounded-xl border border-line bg-surface p-4 text-sm shadow-sm sm:p-5" data-your-access>
+                            <p class="text-fg">"You are signed in as " <strong>{v.username.clone()}</strong> " with the role " <strong>{v.role.clone()}</strong> "."</p>
+                            <p class="mt-1 text-fg-soft">"Your groups (" {source} "): " <span data-your-groups class="font-medium text-fg">{groups}</span></p>
+                        </div>
+                    }
+                })
+            })}
+        </Suspense>
     }
 }
 

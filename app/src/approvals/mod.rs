@@ -57,7 +57,7 @@ pub fn QueuePage() -> impl IntoView {
                         let total = items.len();
                         let shown: Vec<QueueItem> = if all() { items } else { items.into_iter().filter(|i| i.needs_me).collect() };
                         view! {
-                            <PageHeader title="Approvals" lead="Requests waiting for a group you are in, newest first. Each decision takes your own security key." />
+                            <PageHeader title="Approvals" lead="Requests waiting for a group you are in, newest first. Each decision takes your own passkey." />
                             <nav aria-label="Filter" class="mb-4 flex gap-2">
                                 <a href="/approvals" aria-current=(!all()).then_some("page") class=FILTER>{format!("Needs me ({mine})")}</a>
                                 <a href="/approvals?show=all" aria-current=all().then_some("page") class=FILTER>{format!("All waiting ({total})")}</a>

@@ -54,7 +54,7 @@ pub fn oidc_problem(reason: &str) -> Option<&'static str> {
         "username" => "The identity provider did not send a usable username claim for your Kubernetes username. Ask an administrator to check the claim mapping.",
         "mismatch" => "The identity provider confirmed a different account than the one signed in here. Sign out and sign in as the person who made the request.",
         "challenge" => "This challenge cannot be confirmed any more (it was confirmed already, expired, or belongs to someone else).",
-        "not_oidc" => "You signed in with a passkey; confirm with your security key instead.",
+        "not_oidc" => "You signed in with a passkey; confirm with your passkey instead.",
         "signin" => "Sign in first.",
         "reason" => "The reason is missing or too short for this guardrail. Say why, then confirm again.",
         "off" => "Signing in through an identity provider is not configured here.",

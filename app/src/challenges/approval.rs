@@ -34,11 +34,22 @@ pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
     let glass = a.break_glass.clone().filter(|_| a.may_break_glass);
     let ttl_min = a.break_glass_ttl_secs / 60;
     let glass_code = c.code.clone();
+    let earlier = a.previous_rejection.clone().map(|r| {
+        view! {
+            <div class="mb-4" data-previous-rejection>
+                <ui::Alert tone=ui::Tone::Warn title="This change was rejected a little earlier">
+                    <strong>{r.by}</strong> " rejected it " <RelativeTime at=r.at /> ": “" {r.reason} "”. "
+                    "Asking again sends it to the approvers anew; say what changed."
+                </ui::Alert>
+            </div>
+        }
+    });
     view! {
         <section class="rounded-xl border-2 border-accent bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="confirm-heading" data-confirm-step data-ask-step>
+            {earlier}
             <h2 id="confirm-heading" class="text-base font-semibold text-fg">"This change needs approval: ask for it"</h2>
             <p class="mt-1 text-sm text-fg-soft">
-                "Approvers from " <strong class="text-fg">{lists}</strong> " must each confirm with their own security key. "
+                "Approvers from " <strong class="text-fg">{lists}</strong> " must each confirm with their own passkey. "
                 "Once they have, the retry is let through once. The request stops waiting " <RelativeTime at=c.expires_at /> " (" {ui::utc_clock(c.expires_at)} ")."
             </p>
             {if c.confirm_with_idp {
@@ -110,7 +121,7 @@ pub fn Approvers(approval: ApprovalView, standing: Standing) -> impl IntoView {
                 <div>
                     <h3 class="text-xs font-medium uppercase tracking-wide text-muted">"Reason"</h3>
                     <p class="mt-1 whitespace-pre-line text-sm text-fg" data-reason>{r}</p>
-                    {a.confirmed_by.clone().map(|by| view! { <p class="mt-1 text-xs text-muted">"Confirmed by " {by} " with a security key"</p> })}
+                    {a.confirmed_by.clone().map(|by| view! { <p class="mt-1 text-xs text-muted">"Confirmed by " {by} " with a step-up"</p> })}
                 </div>
             })}
             <ul class="grid gap-3 sm:grid-cols-2" aria-label="Approvals needed">
@@ -215,8 +226,8 @@ pub fn DecideStep(challenge: ChallengeView, may_decide: Result<(), String>) -> i
                     <textarea id="decision-reason" name="reason" rows="2" maxlength="1000" class=ui::INPUT aria-describedby="decision-reason-help"></textarea>
                 </Field>
                 <div class="flex flex-wrap gap-3">
-                    <button type="submit" name="decision" value="approve" class=ui::PRIMARY>"Approve with security key"</button>
-                    <button type="submit" name="decision" value="reject" class=ui::DANGER>"Reject with security key"</button>
+                    <button type="submit" name="decision" value="approve" class=ui::PRIMARY>"Approve with passkey"</button>
+                    <button type="submit" name="decision" value="reject" class=ui::DANGER>"Reject with passkey"</button>
                 </div>
                 <CeremonyStatus />
             </form>

@@ -96,7 +96,7 @@ pub fn ChallengeDetail(
     let details = c.clone();
     view! {
         <div class="space-y-6" data-challenge=c.code.clone() data-standing=c.standing.as_str()>
-            <PageHeader title=c.title.clone() eyebrow=format!("Guardrail {}", c.guardrail)
+            <PageHeader title=c.title.clone() eyebrow=guardrails_label(&c.guardrail)
                 aside=view! { <StandingBadge standing=c.standing /> }.into_any()>
                 <p class="mt-2 max-w-2xl text-fg-soft" data-summary>
                     <strong class="font-semibold text-fg">{who}</strong>
@@ -143,7 +143,17 @@ pub fn ChallengeDetail(
     }
 }
 
+/// `Guardrail a`, or `Guardrails a, b` when one request tripped several.
+fn guardrails_label(names: &str) -> String {
+    if names.contains(',') {
+        format!("Guardrails {names}")
+    } else {
+        format!("Guardrail {names}")
+    }
+}
+
 /// The changed fields, as "path old → new".
+
 #[component]
 fn Changes(changes: Vec<FieldChange>, more: usize, operation: String) -> impl IntoView {
     if changes.is_empty() {
@@ -213,7 +223,7 @@ fn ConfirmStep(challenge: ChallengeView) -> impl IntoView {
     } else {
         view! {
             <form data-webauthn="confirm" data-code=c.code.clone() data-in-place="yes" class="mt-4 space-y-3">
-                <button type="submit" class=ui::PRIMARY>{icon}"Confirm with security key"</button>
+                <button type="submit" class=ui::PRIMARY>{icon}"Confirm with passkey"</button>
                 <CeremonyStatus />
             </form>
         }
@@ -222,7 +232,7 @@ fn ConfirmStep(challenge: ChallengeView) -> impl IntoView {
     let how = if c.confirm_with_idp {
         "Your identity provider will ask you to sign in again with a second factor if your last sign-in is not strong or recent enough."
     } else {
-        "Your security key will ask for its PIN or your fingerprint."
+        "Your passkey or security key will ask for its PIN, your fingerprint or your face."
     };
     view! {
         <section class="rounded-xl border-2 border-accent bg-surface p-5 shadow-sm sm:p-6" aria-labelledby="confirm-heading" data-confirm-step>

@@ -57,7 +57,7 @@ fn Welcome() -> impl IntoView {
             <div>
                 <h1 class="text-2xl font-semibold tracking-tight text-fg sm:text-3xl">"Trust on demand."</h1>
                 <p class="mt-3 text-fg-soft">
-                    "When a kubectl, Helm or CI request trips a guardrail, Countersign denies it with a link. Open the link, confirm with your security key, and retry: the exact same request goes through, once."
+                    "When a kubectl, Helm or CI request trips a guardrail, Countersign denies it with a link. Open the link, confirm with your passkey, and retry: the exact same request goes through, once."
                 </p>
                 <ol class="mt-5 space-y-2 text-sm text-fg-soft">
                     <li><span class="font-semibold text-link">"1. "</span>"kubectl prints " <code class="rounded bg-sunken px-1">"step-up required … confirm at …/c/CODE"</code></li>

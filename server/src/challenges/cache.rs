@@ -182,14 +182,16 @@ impl ChallengeCache {
         shard.insert(challenge.digest.as_str().into(), vec![entry]);
     }
 
-    /// Forget the challenge for this request and guardrail: it was granted (here or elsewhere).
-    pub fn granted(&self, digest: &str, guardrail: &str) {
+    /// Forget the challenges for this request that stand for any of `guardrails` (one name, or a
+    /// challenge's set): a grant for it was issued (here or elsewhere).
+    pub fn granted(&self, digest: &str, guardrails: &str) {
+        let granted: Vec<&str> = guardrails.split(',').collect();
         let mut shard = self
             .shard(digest)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(entries) = shard.get_mut(digest) {
-            entries.retain(|e| &*e.guardrail != guardrail);
+            entries.retain(|e| !e.guardrail.split(',').any(|g| granted.contains(&g)));
             if entries.is_empty() {
                 shard.remove(digest);
             }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::admission::AdmissionRequest;
-use crate::policy::{GrantScope, Guardrail};
+use crate::policy::{ApprovalPolicy, GrantScope, Guardrail};
 
 pub use approval::{ApprovalCase, ApprovalDecision, ApprovalRecord, Closed};
 pub use cache::{ChallengeCache, OpenChallenge};
@@ -149,7 +149,8 @@ pub struct Challenge {
     pub digest: String,
     /// Cluster name.
     pub cluster: String,
-    /// Guardrail that asked for the step-up.
+    /// Guardrail that asked for the step-up; several, as [`guardrail_set`] joins them, when one
+    /// request tripped several guardrails that each need a grant.
     pub guardrail: String,
     /// Why, in the guardrail's words.
     pub message: String,
@@ -190,6 +191,15 @@ pub struct Audience {
     pub rule_groups: Vec<Vec<String>>,
 }
 
+/// The names of several guardrails as one challenge keeps them: sorted, each once, joined by `,`
+/// (a guardrail name cannot hold one), so the same set always gives the same key.
+pub fn guardrail_set<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(",")
+}
+
 /// The scope a grant for `request` gets: the guardrail's, unless the request cannot name what it
 /// reaches. An unnamed create (`generateName`) has no object to bind to (an object grant would
 /// cover every create of that kind in the namespace), and a cluster-scoped request has no
@@ -203,16 +213,23 @@ pub fn effective_scope(scope: GrantScope, request: &AdmissionRequest) -> GrantSc
 }
 
 impl Challenge {
-    /// A new pending challenge for a request denied by `guardrail`.
+    /// A new pending challenge for a request denied by `guardrails`: one, or every guardrail that
+    /// needs a grant for it, so that one step-up (and one round of approvals) satisfies them all.
+    /// Its grant takes the strictest of their terms: the narrowest scope, the shortest ttl, the
+    /// fewest uses, the most recent authentication, and every approval rule at once.
     pub fn new(
         cluster: &str,
         digest: String,
-        guardrail: &Guardrail,
+        guardrails: &[&Guardrail],
         message: String,
         request: &AdmissionRequest,
         now: i64,
     ) -> Self {
-        let approval = guardrail.action.approval.clone().map(|rule| ApprovalCase {
+        let rules: Vec<&ApprovalPolicy> = guardrails
+            .iter()
+            .filter_map(|g| g.action.approval.as_ref())
+            .collect();
+        let approval = ApprovalPolicy::all_of(&rules).map(|rule| ApprovalCase {
             rule,
             reason: None,
             confirmed_by: None,
@@ -220,19 +237,31 @@ impl Challenge {
             confirmed_at: None,
             closed: None,
         });
+        let terms = guardrails.iter().map(|g| &g.action);
         Self {
             code: new_code(),
             digest,
             cluster: cluster.to_owned(),
-            guardrail: guardrail.name.to_string(),
+            guardrail: guardrail_set(guardrails.iter().map(|g| g.name.as_str())),
             message,
             request: AttemptedRequest::from_request(request),
-            scope: effective_scope(guardrail.action.grant.scope, request),
-            grant_ttl_secs: guardrail.action.grant.ttl.seconds() as i64,
-            grant_uses: guardrail.action.grant.uses,
-            freshness_secs: guardrail.action.freshness.seconds() as i64,
+            scope: terms
+                .clone()
+                .map(|a| effective_scope(a.grant.scope, request))
+                .min()
+                .unwrap_or(GrantScope::Request),
+            grant_ttl_secs: terms
+                .clone()
+                .map(|a| a.grant.ttl.seconds() as i64)
+                .min()
+                .unwrap_or(0),
+            grant_uses: terms.clone().filter_map(|a| a.grant.uses).min(),
+            freshness_secs: terms
+                .map(|a| a.freshness.seconds() as i64)
+                .min()
+                .unwrap_or(0),
             created_at: now,
-            // An approval may wait as long as its guardrail lets approvers take.
+            // An approval may wait as long as its guardrails let approvers take.
             expires_at: now
                 + approval
                     .as_ref()
@@ -242,6 +271,11 @@ impl Challenge {
             approval,
             seal: None,
         }
+    }
+
+    /// The guardrails it stands for (several when one request tripped several).
+    pub fn guardrails(&self) -> impl Iterator<Item = &str> {
+        self.guardrail.split(',')
     }
 
     /// Whether approvers must countersign it.

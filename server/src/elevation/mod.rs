@@ -232,12 +232,12 @@ impl Elevation {
             .sealed(unit, intact, &challenge.code, "challenge")
             .await?;
         let Some(mut case) = challenge.approval.take() else {
-            let grant = self
+            let grants = self
                 .issue(&mut *unit, &mut challenge, step_up, None, now)
                 .await?;
             unit.commit().await?;
-            self.granted(&challenge, &grant, Happened::Granted, &actor.account, now);
-            return Ok(Confirmed::Granted(Box::new(grant)));
+            self.granted(&challenge, &grants, Happened::Granted, &actor.account, now);
+            return Ok(Confirmed::Granted(Box::new(grants[0].clone())));
         };
         let reason = checked_reason(reason, case.rule.reason)?;
         case.reason = reason.clone();
@@ -373,18 +373,18 @@ impl Elevation {
                 step_up: a.evidence.clone(),
             })
             .collect();
-        let grant = self
+        let grants = self
             .issue(&mut *unit, &mut challenge, evidence, None, now)
             .await?;
         unit.commit().await?;
         self.granted(
             &challenge,
-            &grant,
+            &grants,
             Happened::Granted,
             &approver.account,
             now,
         );
-        Ok(Decided::Granted(Box::new(grant)))
+        Ok(Decided::Granted(Box::new(grants[0].clone())))
     }
 
     /// The approvals as they count now: an approver whose local account has since been disabled
@@ -577,9 +577,10 @@ impl Elevation {
         }
         // Never longer than an approved grant would live.
         let ttl = glass.ttl_secs.min(challenge.grant_ttl_secs);
-        let grant = self
+        let grants = self
             .issue(&mut *unit, &mut challenge, evidence, Some(ttl), now)
             .await?;
+        let grant = grants[0].clone();
         unit.append_audit(&AuditEvent::new(
             "grant.break_glass",
             &actor.account,
@@ -594,7 +595,7 @@ impl Elevation {
         unit.commit().await?;
         self.granted(
             &challenge,
-            &grant,
+            &grants,
             Happened::BrokeGlass,
             &actor.account,
             now,
@@ -639,7 +640,9 @@ impl Elevation {
         Ok(revocation)
     }
 
-    /// Sign and store the grant for `challenge`, and audit it, in `unit`.
+    /// Sign and store the grants for `challenge`, one per guardrail it stands for (all with its
+    /// terms, so each is checked against its own guardrail where it is used), and audit them, in
+    /// `unit`. The first is the one the challenge names.
     async fn issue(
         &self,
         unit: &mut dyn UnitOfWork,
@@ -647,40 +650,49 @@ impl Elevation {
         evidence: Evidence,
         ttl_secs: Option<i64>,
         now: i64,
-    ) -> Result<Grant, ElevationError> {
-        let mut grant = Grant::for_challenge(challenge, evidence, now);
-        if let Some(ttl) = ttl_secs {
-            grant.expires_at = now + ttl;
+    ) -> Result<Vec<Grant>, ElevationError> {
+        let mut grants = Vec::new();
+        for guardrail in challenge.guardrails() {
+            let mut grant = Grant::for_challenge(challenge, evidence.clone(), now);
+            guardrail.clone_into(&mut grant.guardrail);
+            if let Some(ttl) = ttl_secs {
+                grant.expires_at = now + ttl;
+            }
+            grant.token = self.signer.sign(&GrantClaims::of(&grant, &self.issuer));
+            grants.push(grant);
         }
-        grant.token = self.signer.sign(&GrantClaims::of(&grant, &self.issuer));
         challenge.status = ChallengeStatus::Granted;
-        challenge.grant_id = Some(grant.id.clone());
+        challenge.grant_id = grants.first().map(|g| g.id.clone());
         unit.update_challenge(challenge).await?;
-        unit.insert_grant(&grant).await?;
-        unit.append_audit(&AuditEvent::new(
-            "grant.issued",
-            &grant.evidence.account,
-            &grant.id,
-            serde_json::json!({
-                "challenge": challenge.code, "guardrail": grant.guardrail, "scope": grant.scope.as_str(),
-                "expiresAt": grant.expires_at, "evidence": grant.evidence,
-            }),
-        ))
-        .await?;
-        Ok(grant)
+        for grant in &grants {
+            unit.insert_grant(grant).await?;
+            unit.append_audit(&AuditEvent::new(
+                "grant.issued",
+                &grant.evidence.account,
+                &grant.id,
+                serde_json::json!({
+                    "challenge": challenge.code, "guardrail": grant.guardrail, "scope": grant.scope.as_str(),
+                    "expiresAt": grant.expires_at, "evidence": grant.evidence,
+                }),
+            ))
+            .await?;
+        }
+        Ok(grants)
     }
 
-    /// A committed grant goes live for this process's webhook at once.
+    /// Committed grants go live for this process's webhook at once.
     fn granted(
         &self,
         challenge: &Challenge,
-        grant: &Grant,
+        grants: &[Grant],
         happened: Happened,
         by: &str,
         now: i64,
     ) {
-        self.grants
-            .insert(&crate::grants::LiveGrant::from(grant), now);
+        for grant in grants {
+            self.grants
+                .insert(&crate::grants::LiveGrant::from(grant), now);
+        }
         self.challenges
             .granted(&challenge.digest, &challenge.guardrail);
         self.announce(&challenge.code, happened, by, now);
@@ -795,7 +807,9 @@ pub async fn revoke(
     Ok(revoke_read(store, cache, grant_id, actor).await?.0)
 }
 
-/// [`revoke`], with the grant it read (for the announcement that names its challenge).
+/// [`revoke`], with the grant it read (for the announcement that names its challenge). The other
+/// grants issued for the same challenge (one per guardrail the request tripped) are revoked with
+/// it: together they were one permission.
 async fn revoke_read(
     store: &dyn Store,
     cache: Option<&GrantCache>,
@@ -806,37 +820,40 @@ async fn revoke_read(
     let Some(grant) = store.grant(grant_id).await? else {
         return Ok((Revocation::Unknown, None));
     };
-    // The revocation and its record are one unit: neither lands without the other.
+    let mut together = store.challenge_grants(&grant.challenge_code).await?;
+    together.retain(|g| g.id != grant.id);
+    together.insert(0, grant.clone());
+    // The revocations and their records are one unit: none lands without the others.
     let mut unit = store.begin().await?;
-    let revoked = unit.revoke_grant(grant_id, now, actor).await?;
-    if revoked {
-        unit.append_audit(&AuditEvent::new(
-            "grant.revoked",
-            actor,
-            &grant.id,
-            serde_json::json!({
-                "username": grant.username, "guardrail": grant.guardrail, "challenge": grant.challenge_code,
-            }),
-        ))
-        .await?;
+    let mut revoked = Vec::new();
+    for g in &together {
+        if unit.revoke_grant(&g.id, now, actor).await? {
+            unit.append_audit(&AuditEvent::new(
+                "grant.revoked",
+                actor,
+                &g.id,
+                serde_json::json!({
+                    "username": g.username, "guardrail": g.guardrail, "challenge": g.challenge_code,
+                }),
+            ))
+            .await?;
+            revoked.push(g);
+        }
     }
     unit.commit().await?;
     if let Some(cache) = cache {
         // Dropped whatever the store said: a revoked or expired grant must not admit anything.
-        cache.revoke(
-            &grant.username,
-            &grant.guardrail,
-            &grant.id,
-            grant.expires_at,
-        );
+        for g in &together {
+            cache.revoke(&g.username, &g.guardrail, &g.id, g.expires_at);
+        }
     }
-    if !revoked {
+    if !revoked.iter().any(|g| g.id == grant.id) {
         return Ok((Revocation::NotLive, Some(grant)));
     }
-    // Other replicas listening drop it at once (PostgreSQL; they poll on SQLite).
-    store
-        .announce(crate::store::REVOCATION_CHANNEL, grant_id)
-        .await;
+    // Other replicas listening drop them at once (PostgreSQL; they poll on SQLite).
+    for g in revoked {
+        store.announce(crate::store::REVOCATION_CHANNEL, &g.id).await;
+    }
     Ok((Revocation::Revoked, Some(grant)))
 }
 

@@ -98,7 +98,7 @@ pub fn tally(rule: &ApprovalPolicy, approvals: &[ApprovalRecord]) -> Tally {
         .collect();
     // One slot per needed approver of each list.
     let slots: Vec<usize> = (0..rule.groups.len())
-        .flat_map(|list| std::iter::repeat_n(list, rule.count as usize))
+        .flat_map(|list| std::iter::repeat_n(list, rule.needed(list) as usize))
         .collect();
     let eligible = |approver: &ApprovalRecord, list: usize| {
         rule.groups[list]
@@ -120,9 +120,10 @@ pub fn tally(rule: &ApprovalPolicy, approvals: &[ApprovalRecord]) -> Tally {
     let mut lists: Vec<ListStanding> = rule
         .groups
         .iter()
-        .map(|groups| ListStanding {
+        .enumerate()
+        .map(|(list, groups)| ListStanding {
             groups: groups.clone(),
-            needed: rule.count,
+            needed: rule.needed(list),
             approvers: Vec::new(),
         })
         .collect();
@@ -174,6 +175,7 @@ mod tests {
                 .map(|l| l.iter().map(|g| g.to_string()).collect())
                 .collect(),
             count,
+            counts: Vec::new(),
             timeout_secs: 3600,
             reason: ReasonRule::default(),
             break_glass: None,
@@ -241,6 +243,66 @@ mod tests {
         assert!(tally(&r, &[yes("a", &["sre"]), yes("b", &["platform"])]).is_met());
         let no = vote("b", &["platform"], ApprovalDecision::Reject);
         assert!(!tally(&r, &[yes("a", &["sre"]), no]).is_met());
+    }
+
+    #[test]
+    fn each_list_may_need_its_own_count() {
+        // Two peers and one manager.
+        let mut r = rule(&[&["oncall"], &["managers"]], 1);
+        r.counts = vec![2, 1];
+        let one_peer = [yes("bob", &["oncall"]), yes("mia", &["managers"])];
+        let t = tally(&r, &one_peer);
+        assert!(!t.is_met(), "{t:?}");
+        assert_eq!(t.unmet().next().unwrap().needed, 2);
+        let mut two_peers = one_peer.to_vec();
+        two_peers.push(yes("carol", &["oncall"]));
+        assert!(tally(&r, &two_peers).is_met());
+        assert_eq!(r.total_needed(), 3);
+    }
+
+    #[test]
+    fn several_rules_are_met_only_together() {
+        use crate::policy::BreakGlass;
+        let mut peers = rule(&[&["oncall"], &["leads"]], 1);
+        peers.break_glass = Some(BreakGlass {
+            groups: vec!["oncall-leads".into(), "sre".into()],
+            ttl_secs: 900,
+        });
+        let mut managers = rule(&[&["leads"], &["security"]], 2);
+        managers.timeout_secs = 600;
+        managers.reason.min_length = 20;
+        let both = ApprovalPolicy::all_of(&[&peers, &managers]).unwrap();
+        // `leads` is named by both: kept once, with the larger count.
+        assert_eq!(both.groups.len(), 3);
+        assert_eq!((both.needed(0), both.needed(1), both.needed(2)), (1, 2, 2));
+        assert_eq!((both.timeout_secs, both.reason.min_length), (600, 20));
+        // One rule has no break glass: neither has the combination.
+        assert_eq!(both.break_glass, None);
+        let one_each = [
+            yes("bob", &["oncall"]),
+            yes("lea", &["leads"]),
+            yes("sam", &["security"]),
+        ];
+        assert!(tally(&peers, &one_each).is_met());
+        assert!(!tally(&both, &one_each).is_met());
+        let mut enough = one_each.to_vec();
+        enough.extend([yes("leo", &["leads"]), yes("sue", &["security"])]);
+        assert!(tally(&both, &enough).is_met());
+        assert!(tally(&managers, &enough).is_met());
+
+        let mut glass = managers.clone();
+        glass.break_glass = Some(BreakGlass {
+            groups: vec!["sre".into()],
+            ttl_secs: 300,
+        });
+        let both = ApprovalPolicy::all_of(&[&peers, &glass]).unwrap();
+        assert_eq!(
+            both.break_glass,
+            Some(BreakGlass {
+                groups: vec!["sre".into()],
+                ttl_secs: 300
+            })
+        );
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub fn exceeds(
     if claims.exp - claims.iat > action.grant.ttl.seconds() as i64 {
         return Some("ttl");
     }
-    // A grant may always be narrower (a request grant where no object can be named).
-    if claims.scope != action.grant.scope.as_str() && claims.scope != GrantScope::Request.as_str() {
+    // A grant may always be narrower: a request grant where no object can be named, or the
+    // narrowest scope of several guardrails one challenge stood for.
+    if GrantScope::parse(&claims.scope).is_none_or(|scope| scope > action.grant.scope) {
         return Some("scope");
     }
     if let Some(allowed) = action.grant.uses {

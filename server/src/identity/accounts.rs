@@ -131,57 +131,56 @@ pub async fn set_groups(
     Ok(before)
 }
 
-/// Give the account `username` another role.
+/// Give the account `username` another role; returns the role it had. The change and its audit
+/// record are one unit of work.
 pub async fn set_role(
     store: &dyn Store,
     username: &str,
     role: Role,
     actor: &str,
 ) -> Result<Role, AccountError> {
-    let before = store
-        .user_by_username(username)
+    let mut unit = store.begin().await?;
+    let before = unit
+        .set_role(username, role)
         .await?
-        .ok_or_else(|| AccountError::Unknown(username.to_owned()))?
-        .role;
-    if !store.set_role(username, role).await? {
-        return Err(AccountError::Unknown(username.to_owned()));
-    }
-    let event = AuditEvent::new(
+        .ok_or_else(|| AccountError::Unknown(username.to_owned()))?;
+    unit.append_audit(&AuditEvent::new(
         "account.role_changed",
         actor,
         username,
         serde_json::json!({ "from": before.as_str(), "to": role.as_str() }),
-    );
-    store.append_audit(&event).await?;
+    ))
+    .await?;
+    unit.commit().await?;
     Ok(before)
 }
 
 /// Disable (`disabled`) or enable the account `username`; returns whether anything changed. A
-/// disabled account cannot sign in, its sessions are refused and it confirms nothing.
+/// disabled account cannot sign in, its sessions are refused and it confirms nothing. The change
+/// and its audit record are one unit of work.
 pub async fn set_disabled(
     store: &dyn Store,
     username: &str,
     disabled: bool,
     actor: &str,
 ) -> Result<bool, AccountError> {
-    let user = store
-        .user_by_username(username)
+    let mut unit = store.begin().await?;
+    let at = disabled.then(clock::now);
+    let before = unit
+        .set_disabled(username, at)
         .await?
         .ok_or_else(|| AccountError::Unknown(username.to_owned()))?;
-    let was = store.disabled_at(&user.user_id).await?.is_some();
-    if was == disabled {
+    if before.is_some() == disabled {
+        // Nothing changes (and a disabled account keeps the time it was disabled).
         return Ok(false);
-    }
-    let at = disabled.then(clock::now);
-    if !store.set_disabled(username, at).await? {
-        return Err(AccountError::Unknown(username.to_owned()));
     }
     let kind = if disabled {
         "account.disabled"
     } else {
         "account.enabled"
     };
-    let event = AuditEvent::new(kind, actor, username, serde_json::json!({}));
-    store.append_audit(&event).await?;
+    unit.append_audit(&AuditEvent::new(kind, actor, username, serde_json::json!({})))
+        .await?;
+    unit.commit().await?;
     Ok(true)
 }

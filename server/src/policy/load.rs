@@ -277,7 +277,7 @@ struct RawGrant {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawApproval {
-    groups: Vec<Vec<String>>,
+    groups: Vec<RawApproverList>,
     #[serde(default = "one")]
     count: u32,
     #[serde(default)]
@@ -286,6 +286,21 @@ struct RawApproval {
     reason: Option<RawReason>,
     #[serde(default)]
     break_glass: Option<RawBreakGlass>,
+}
+
+/// One list of approver groups: `["sre"]`, or `{groups: ["sre"], count: 2}` with its own count.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawApproverList {
+    Groups(Vec<String>),
+    Counted(RawCountedList),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCountedList {
+    groups: Vec<String>,
+    count: u32,
 }
 
 #[derive(Deserialize)]
@@ -560,17 +575,36 @@ impl RawAction {
                 ))
             }
             (ActionKind::Approval, Some(a)) => {
-                if a.groups.is_empty() || a.groups.iter().any(|g| g.is_empty()) {
-                    return Err(field_err(
-                        "spec.action.approval.groups",
-                        "list at least one non-empty group list",
-                    ));
-                }
                 if a.count == 0 {
                     return Err(field_err(
                         "spec.action.approval.count",
                         "at least one approver is needed",
                     ));
+                }
+                let (mut groups, mut counts) = (Vec::new(), Vec::new());
+                for (i, list) in a.groups.into_iter().enumerate() {
+                    let (list, count) = match list {
+                        RawApproverList::Groups(list) => (list, a.count),
+                        RawApproverList::Counted(c) => (c.groups, c.count),
+                    };
+                    if count == 0 {
+                        return Err(field_err(
+                            &format!("spec.action.approval.groups[{i}].count"),
+                            "at least one approver is needed",
+                        ));
+                    }
+                    groups.push(list);
+                    counts.push(count);
+                }
+                if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
+                    return Err(field_err(
+                        "spec.action.approval.groups",
+                        "list at least one non-empty group list",
+                    ));
+                }
+                // Rules where every list takes `count` keep the form they were sealed in.
+                if counts.iter().all(|&c| c == a.count) {
+                    counts.clear();
                 }
                 let timeout = duration(
                     "spec.action.approval.timeout",
@@ -620,8 +654,9 @@ impl RawAction {
                     }
                 };
                 Some(ApprovalPolicy {
-                    groups: a.groups,
+                    groups,
                     count: a.count,
+                    counts,
                     timeout_secs: timeout.seconds() as i64,
                     reason,
                     break_glass,
@@ -698,6 +733,29 @@ spec:
             vec!["system:serviceaccount:ci:deployer"]
         );
         assert_eq!(g[1].action.kind, ActionKind::Deny);
+    }
+
+    #[test]
+    fn each_approver_list_may_carry_its_own_count() {
+        let doc = |groups: &str| {
+            format!(
+                "apiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata: {{name: two-peers}}\n\
+                 spec:\n  match: {{operations: [DELETE]}}\n  action:\n    type: approval\n    \
+                 approval:\n      groups: {groups}\n"
+            )
+        };
+        let g = parse_documents("g.yaml", &doc(r#"[{groups: [oncall], count: 2}, [managers]]"#))
+            .unwrap();
+        let rule = g[0].action.approval.as_ref().unwrap();
+        assert_eq!((rule.needed(0), rule.needed(1)), (2, 1));
+        assert_eq!(rule.groups, vec![vec!["oncall"], vec!["managers"]]);
+        // Lists that all take `count` keep the old form.
+        let g = parse_documents("g.yaml", &doc("[[oncall], [managers]]")).unwrap();
+        assert!(g[0].action.approval.as_ref().unwrap().counts.is_empty());
+        let err = parse_documents("g.yaml", &doc("[{groups: [oncall], count: 0}]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.action.approval.groups[0].count"), "{err}");
     }
 
     #[test]

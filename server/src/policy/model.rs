@@ -117,8 +117,8 @@ impl ActionKind {
     }
 }
 
-/// What a grant covers once issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a grant covers once issued, narrowest first (so `min` is the narrower of two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum GrantScope {
     /// Exactly the request that was challenged (its digest).
@@ -171,14 +171,19 @@ impl Default for GrantPolicy {
     }
 }
 
-/// Who must countersign: `count` distinct approvers from each inner group list, every list.
+/// Who must countersign: distinct approvers from each inner group list (`count` of them unless the
+/// list says its own), every list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalPolicy {
     /// Each inner list is satisfied by approvers in any of its groups; all lists must be satisfied.
     pub groups: Vec<Vec<String>>,
-    /// Approvers needed from each inner list.
+    /// Approvers needed from each inner list that gives no count of its own.
     pub count: u32,
+    /// Approvers needed from each list, by position ("two peers and one manager"); empty when
+    /// every list needs `count` (so rules written before per-list counts keep their sealed form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counts: Vec<u32>,
     /// How long a challenge may wait for its approvers, in seconds.
     pub timeout_secs: i64,
     /// What the requester must say about why.
@@ -186,6 +191,76 @@ pub struct ApprovalPolicy {
     /// Who may approve their own request in an emergency, loudly; `None` allows nobody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlass>,
+}
+
+impl ApprovalPolicy {
+    /// Approvers needed from list `list`.
+    pub fn needed(&self, list: usize) -> u32 {
+        self.counts.get(list).copied().unwrap_or(self.count)
+    }
+
+    /// Approvers needed in all, from distinct persons.
+    pub fn total_needed(&self) -> u32 {
+        (0..self.groups.len()).map(|l| self.needed(l)).sum()
+    }
+
+    /// One rule met only when each of `rules` is met, for a request that tripped several approval
+    /// guardrails: every list of every rule (a list two rules name with the same groups is kept
+    /// once, needing the larger count; other lists need their own distinct approvers, which is
+    /// never weaker than meeting each rule apart), the strictest reason, the shortest wait, and
+    /// break glass only where every rule allows it, for the groups all of them name, for the
+    /// shortest ttl. `None` when there is no rule.
+    pub fn all_of(rules: &[&ApprovalPolicy]) -> Option<ApprovalPolicy> {
+        let (first, rest) = rules.split_first()?;
+        if rest.is_empty() {
+            return Some((*first).clone());
+        }
+        let normal = |list: &[String]| {
+            let mut list = list.to_vec();
+            list.sort();
+            list.dedup();
+            list
+        };
+        let (mut groups, mut counts): (Vec<Vec<String>>, Vec<u32>) = (Vec::new(), Vec::new());
+        for rule in rules {
+            for (i, list) in rule.groups.iter().enumerate() {
+                let same = groups.iter().position(|g| normal(g) == normal(list));
+                match same {
+                    Some(at) => counts[at] = counts[at].max(rule.needed(i)),
+                    None => {
+                        groups.push(list.clone());
+                        counts.push(rule.needed(i));
+                    }
+                }
+            }
+        }
+        let count = counts.iter().copied().min().unwrap_or(1);
+        if counts.iter().all(|&c| c == count) {
+            counts.clear();
+        }
+        let glass: Option<Vec<&BreakGlass>> = rules.iter().map(|r| r.break_glass.as_ref()).collect();
+        let break_glass = glass.and_then(|all| {
+            let groups: Vec<String> = all[0]
+                .groups
+                .iter()
+                .filter(|g| all.iter().all(|b| b.groups.contains(g)))
+                .cloned()
+                .collect();
+            let ttl_secs = all.iter().map(|b| b.ttl_secs).min()?;
+            (!groups.is_empty()).then_some(BreakGlass { groups, ttl_secs })
+        });
+        Some(ApprovalPolicy {
+            groups,
+            count,
+            counts,
+            timeout_secs: rules.iter().map(|r| r.timeout_secs).min()?,
+            reason: ReasonRule {
+                required: rules.iter().any(|r| r.reason.required),
+                min_length: rules.iter().map(|r| r.reason.min_length).max()?,
+            },
+            break_glass,
+        })
+    }
 }
 
 /// Whether a reason is required, and how long it must be.

@@ -2,7 +2,8 @@
 
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
-    AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, GrantRow, GrantView,
+    AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, ClosedView, GrantRow, GrantView,
+    InvitationRow,
     KeyApproval, PasskeyView, QueueAccess, ReviewAccess, Revoked, SetupInvitation, Standing,
     UserRow, UsersAccess, Viewer,
 };
@@ -226,6 +227,9 @@ fn grant_view(grant: &Grant, now: i64) -> GrantView {
     }
 }
 
+/// How long before a request was asked again an earlier rejection of it is shown on its page.
+const REJECTION_SHOWN_SECS: i64 = 3600;
+
 impl Backend {
     /// A challenge as its page shows it to `viewer` (the requester's page and the approvers'
     /// review show the same).
@@ -248,7 +252,25 @@ impl Backend {
                     .approvals_of(&c.code)
                     .await
                     .map_err(unavailable)?;
-                Some(super::review::approval_view(case, &decisions, viewer))
+                let mut view = super::review::approval_view(case, &decisions, viewer);
+                // A request asked again after a rejection: its page says so, as the denial did.
+                if c.status == ChallengeStatus::Pending {
+                    let since = c.created_at - REJECTION_SHOWN_SECS;
+                    let store = &self.0.store;
+                    let earlier = store
+                        .recent_rejection(&c.digest, &c.guardrail, since)
+                        .await
+                        .map_err(unavailable)?;
+                    view.previous_rejection = earlier
+                        .and_then(|e| e.approval)
+                        .and_then(|a| a.closed)
+                        .map(|closed| ClosedView {
+                            by: closed.by,
+                            at: closed.at,
+                            reason: closed.reason,
+                        });
+                }
+                Some(view)
             }
             None => None,
         };
@@ -265,7 +287,7 @@ impl Backend {
             standing,
             title: Described::from(r).title(),
             place: place(&r.namespace),
-            guardrail: c.guardrail.clone(),
+            guardrail: c.guardrails().collect::<Vec<_>>().join(", "),
             message: c.message.clone(),
             username: r.username.clone(),
             operation: r.operation.clone(),
@@ -357,7 +379,7 @@ impl PortalBackend for Backend {
             rows.push(ChallengeSummary {
                 code: c.code.clone(),
                 standing: challenge_standing(c, grant.as_ref(), now),
-                guardrail: c.guardrail.clone(),
+                guardrail: c.guardrails().collect::<Vec<_>>().join(", "),
                 title: Described::from(&c.request).title(),
                 place: place(&c.request.namespace),
                 created_at: c.created_at,
@@ -452,25 +474,51 @@ impl PortalBackend for Backend {
     }
 
     async fn users(&self, session: &Session) -> Result<UsersAccess, PortalError> {
-        match authorized(&self.0, session, Permission::ManageAccounts).await {
-            Ok(_) => {}
+        let admin = match authorized(&self.0, session, Permission::ManageAccounts).await {
+            Ok(admin) => admin,
             Err(PortalError::Unauthenticated) => return Ok(UsersAccess::SignInRequired),
             Err(PortalError::Forbidden(_)) => return Ok(UsersAccess::Forbidden),
             Err(e) => return Err(e),
+        };
+        let store = self.0.store.as_ref();
+        let users = store.users().await.map_err(unavailable)?;
+        let identities = &self.0.identities;
+        let me = identities.person_of(&admin.username);
+        let mut accounts = Vec::with_capacity(users.len());
+        for u in users {
+            // Few accounts on an admin's page: one indexed read each.
+            let disabled = store
+                .disabled_at(&u.user_id)
+                .await
+                .map_err(unavailable)?
+                .is_some();
+            accounts.push(UserRow {
+                is_you: identities.person_of(&u.username) == me,
+                username: u.username,
+                display_name: u.display_name,
+                role: u.role.as_str().to_owned(),
+                groups: u.groups,
+                created_at: u.created_at,
+                disabled,
+            });
         }
-        let users = self.0.store.users().await.map_err(unavailable)?;
-        Ok(UsersAccess::Users(
-            users
-                .into_iter()
-                .map(|u| UserRow {
-                    username: u.username,
-                    display_name: u.display_name,
-                    role: u.role.as_str().to_owned(),
-                    groups: u.groups,
-                    created_at: u.created_at,
-                })
-                .collect(),
-        ))
+        let invitations = store
+            .pending_invitations(clock::now())
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|(i, created_at, expires_at)| InvitationRow {
+                username: i.username,
+                role: i.role.as_str().to_owned(),
+                groups: i.groups,
+                created_at,
+                expires_at,
+            })
+            .collect();
+        Ok(UsersAccess::Users {
+            accounts,
+            invitations,
+        })
     }
 
     async fn set_groups(
@@ -479,31 +527,70 @@ impl PortalBackend for Backend {
         username: &str,
         groups: Vec<String>,
     ) -> Result<Vec<String>, PortalError> {
-        use crate::identity::accounts::{self, AccountError};
-        let admin = authorized(&self.0, session, Permission::ManageAccounts).await?;
-        // Groups make approvers, break-glass holders and service-account owners: nobody hands
-        // them to themselves, under any of their names (a second admin does)...
-        let identities = &self.0.identities;
-        if identities.person_of(username) == identities.person_of(&admin.username) {
-            return Err(PortalError::Invalid(
-                "You cannot change your own groups; ask another admin.".into(),
-            ));
-        }
-        // ...and a session alone is not enough: the admin proved who they are a moment ago.
-        if !proved_recently(session).await {
-            return Err(PortalError::Invalid(format!(
-                "Changing groups needs a fresh sign-in: sign out and in again, then save within {} minutes.",
-                super::account::RECENT_SIGN_IN_SECS / 60
-            )));
-        }
+        use crate::identity::accounts;
+        let admin = account_admin(&self.0, session, username, "groups").await?;
         let store = self.0.store.as_ref();
-        match accounts::set_groups(store, username, &groups, &admin.username).await {
-            Ok(_) => {
-                accounts::clean_groups(&groups).map_err(|e| PortalError::Invalid(e.to_string()))
-            }
-            Err(AccountError::Store(e)) => Err(unavailable(e)),
-            Err(e) => Err(PortalError::Invalid(e.to_string())),
+        accounts::set_groups(store, username, &groups, &admin.username)
+            .await
+            .map_err(account_refused)?;
+        accounts::clean_groups(&groups).map_err(account_refused)
+    }
+
+    async fn invite(
+        &self,
+        session: &Session,
+        username: &str,
+        role: &str,
+        groups: Vec<String>,
+    ) -> Result<String, PortalError> {
+        use crate::identity::accounts;
+        use crate::identity::setup::Invitation;
+        // Inviting hands out a role (admin among them): the same fresh proof as any change.
+        let admin = authorized(&self.0, session, Permission::ManageAccounts).await?;
+        if !proved_recently(session).await {
+            return Err(stale_proof("Inviting someone"));
         }
+        let role = known_role(role)?;
+        let invitation = Invitation {
+            role,
+            username: username.trim().to_owned(),
+            groups,
+        };
+        let token = accounts::invite(self.0.store.as_ref(), &invitation, &admin.username)
+            .await
+            .map_err(account_refused)?;
+        Ok(format!(
+            "{}/setup/{token}",
+            self.0.public_url.as_str().trim_end_matches('/')
+        ))
+    }
+
+    async fn set_role(
+        &self,
+        session: &Session,
+        username: &str,
+        role: &str,
+    ) -> Result<(), PortalError> {
+        use crate::identity::accounts;
+        let admin = account_admin(&self.0, session, username, "role").await?;
+        let role = known_role(role)?;
+        accounts::set_role(self.0.store.as_ref(), username, role, &admin.username)
+            .await
+            .map_err(account_refused)?;
+        Ok(())
+    }
+
+    async fn set_disabled(
+        &self,
+        session: &Session,
+        username: &str,
+        disabled: bool,
+    ) -> Result<bool, PortalError> {
+        use crate::identity::accounts;
+        let admin = account_admin(&self.0, session, username, "account").await?;
+        accounts::set_disabled(self.0.store.as_ref(), username, disabled, &admin.username)
+            .await
+            .map_err(account_refused)
     }
 
     async fn approval_queue(&self, session: &Session) -> Result<QueueAccess, PortalError> {
@@ -529,6 +616,68 @@ impl PortalBackend for Backend {
             .map_err(unavailable)?;
         Ok(outcome == Revocation::Revoked)
     }
+}
+
+/// The admin changing `username`'s `what` (groups, role, account): roles, groups and accounts
+/// make approvers, break-glass holders and service-account owners, so nobody changes their own,
+/// under any of their names (a second admin does), and a session alone is not enough: the admin
+/// proved who they are a moment ago.
+async fn account_admin(
+    state: &AppState,
+    session: &Session,
+    username: &str,
+    what: &str,
+) -> Result<User, PortalError> {
+    let admin = authorized(state, session, Permission::ManageAccounts).await?;
+    let identities = &state.identities;
+    if identities.person_of(username) == identities.person_of(&admin.username) {
+        return Err(PortalError::Invalid(format!(
+            "You cannot change your own {what}; ask another admin."
+        )));
+    }
+    if !proved_recently(session).await {
+        return Err(stale_proof(&format!("Changing {what}")));
+    }
+    Ok(admin)
+}
+
+/// What an admin is told when their last sign-in or step-up is too old for an account change.
+fn stale_proof(doing: &str) -> PortalError {
+    PortalError::Invalid(format!(
+        "{doing} needs a fresh sign-in: sign out and in again, then try within {} minutes.",
+        super::account::RECENT_SIGN_IN_SECS / 60
+    ))
+}
+
+/// A role as the portal's forms name it.
+fn known_role(role: &str) -> Result<Role, PortalError> {
+    Role::from_name(role).ok_or_else(|| {
+        PortalError::Invalid(format!(
+            "{role:?} is not a role: choose engineer, approver, admin or auditor."
+        ))
+    })
+}
+
+/// An account change refused, in the admin's words (a store failure stays a 503).
+fn account_refused(e: crate::identity::accounts::AccountError) -> PortalError {
+    match e {
+        crate::identity::accounts::AccountError::Store(e) => unavailable(e),
+        e => PortalError::Invalid(sentence(&e.to_string())),
+    }
+}
+
+/// `an account named x exists already` → `An account named x exists already.`
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 /// The request's options as the grant binds them, one `field: value` each (`propagationPolicy:

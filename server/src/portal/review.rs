@@ -60,6 +60,7 @@ pub(super) fn approval_view(
         break_glass: glass.map(|g| g.groups.clone()),
         may_break_glass: glass.is_some_and(|g| g.groups.iter().any(|x| viewer.groups.contains(x))),
         break_glass_ttl_secs: glass.map_or(0, |g| g.ttl_secs),
+        previous_rejection: None,
     }
 }
 
@@ -182,7 +183,7 @@ fn queue_item(
         code: c.code.clone(),
         requester: c.request.username.clone(),
         reason: case.and_then(|a| a.reason.clone()).unwrap_or_default(),
-        guardrail: c.guardrail.clone(),
+        guardrail: c.guardrails().collect::<Vec<_>>().join(", "),
         title: Described::from(&c.request).title(),
         place: place(&c.request.namespace),
         created_at: c.created_at,

@@ -106,6 +106,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Invitation>, StoreError>;
     /// Replace an account's groups; false if no account has this username.
     async fn set_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError>;
+    /// Invitations not used and not expired at `now`, newest first (at most 200), with when each
+    /// was made and when it ends; links without a fixed username create nothing and are left out.
+    async fn pending_invitations(
+        &self,
+        now: i64,
+    ) -> Result<Vec<(Invitation, i64, i64)>, StoreError>;
     /// Every local account, by username.
     async fn users(&self) -> Result<Vec<User>, StoreError>;
     /// Give an account another role; false if no account has this username.
@@ -178,6 +184,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Grant by id.
     async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Every grant issued for a challenge (one per guardrail it stood for), oldest first.
+    async fn challenge_grants(&self, code: &str) -> Result<Vec<Grant>, StoreError>;
     /// Unexpired, unrevoked grants with uses left for a user and guardrail.
     async fn live_grants(
         &self,
@@ -293,6 +301,15 @@ pub trait UnitOfWork: Send {
         username: &str,
         groups: &[String],
     ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Give an account another role; the role it had, or `None` when no account has the name.
+    async fn set_role(&mut self, username: &str, role: Role) -> Result<Option<Role>, StoreError>;
+    /// Disable an account (`Some(at)`) or enable it (`None`); when it was disabled before (itself
+    /// `None` when it was enabled), or `None` when no account has the name.
+    async fn set_disabled(
+        &mut self,
+        username: &str,
+        at: Option<i64>,
+    ) -> Result<Option<Option<i64>>, StoreError>;
     /// Store a new grant.
     async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
     /// Mark a setup token used; false if it was already used or expired.

@@ -339,6 +339,37 @@ macro_rules! impl_store {
                 take_setup_token(&mut self.tx, token_hash, now).await
             }
 
+            async fn set_role(&mut self, username: &str, role: Role) -> Result<Option<Role>, StoreError> {
+                let row = sqlx::query(concat!("select * from users where username = $1", $for_update))
+                    .bind(username)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                let Some(before) = row.as_ref().map(user_from).transpose()? else {
+                    return Ok(None);
+                };
+                sqlx::query("update users set role = $1 where username = $2")
+                    .bind(role.as_str())
+                    .bind(username)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(Some(before.role))
+            }
+
+            async fn set_disabled(&mut self, username: &str, at: Option<i64>) -> Result<Option<Option<i64>>, StoreError> {
+                let row = sqlx::query(concat!("select disabled_at from users where username = $1", $for_update))
+                    .bind(username)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let before: Option<i64> = row.try_get("disabled_at")?;
+                sqlx::query("update users set disabled_at = $1 where username = $2")
+                    .bind(at)
+                    .bind(username)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(Some(before))
+            }
+
             async fn create_user(&mut self, user: &User) -> Result<(), StoreError> {
                 insert_user(&mut self.tx, user).await
             }
@@ -483,6 +514,28 @@ macro_rules! impl_store {
                     username,
                     groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("invitation groups"))?,
                 }))
+            }
+
+            async fn pending_invitations(&self, now: i64) -> Result<Vec<(Invitation, i64, i64)>, StoreError> {
+                let rows = sqlx::query(
+                    "select role, username, groups, created_at, expires_at from setup_tokens
+                     where used_at is null and expires_at > $1 and username is not null
+                     order by created_at desc limit 200",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let role: String = row.try_get("role")?;
+                        let invitation = Invitation {
+                            role: Role::from_name(&role).ok_or(StoreError::Corrupt("invitation role", role))?,
+                            username: row.try_get("username")?,
+                            groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("invitation groups"))?,
+                        };
+                        Ok((invitation, row.try_get("created_at")?, row.try_get("expires_at")?))
+                    })
+                    .collect()
             }
 
             async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError> {
@@ -725,6 +778,14 @@ macro_rules! impl_store {
             async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
                 let row = sqlx::query("select * from grants where grant_id = $1").bind(grant_id).fetch_optional(&self.pool).await?;
                 row.as_ref().map(grant_from).transpose()
+            }
+
+            async fn challenge_grants(&self, code: &str) -> Result<Vec<Grant>, StoreError> {
+                let rows = sqlx::query("select * from grants where challenge_code = $1 order by created_at, grant_id")
+                    .bind(code)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(grant_from).collect()
             }
 
             async fn live_grants(&self, username: &str, guardrail: &str, now: i64) -> Result<Vec<Grant>, StoreError> {

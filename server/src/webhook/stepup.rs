@@ -2,7 +2,7 @@
 
 use crate::admission::{request_digest, AdmissionRequest, Verdict};
 use crate::audit::AuditEvent;
-use crate::challenges::{Challenge, LimitReached};
+use crate::challenges::{guardrail_set, Challenge, LimitReached};
 use crate::clock;
 use crate::engine::{Decision, Hit};
 use crate::grants::{object_key, CoveringGrant, GrantTarget, LiveGrant};
@@ -36,8 +36,7 @@ pub(super) async fn check(
     );
     let username = request.user_info.username.as_str();
 
-    let mut covering: Vec<(&Hit, CoveringGrant)> = Vec::new();
-    for hit in decision.needing_grants() {
+    let find = |hit: &Hit| {
         let target = GrantTarget {
             username,
             guardrail: &hit.name,
@@ -46,45 +45,35 @@ pub(super) async fn check(
             namespace: &request.namespace,
             object_key: &object,
         };
-        let found = match state.grants.find(&target, now) {
-            Some(grant) => Some(grant),
-            None => {
-                // Denied a moment ago with a challenge still open: deny again from memory. A grant
-                // issued for it on another replica is seen once the entry's trust window ends.
-                if let Some(open) = state.challenges.find(&digest, &hit.name, now) {
-                    return Ok(deny(state, hit, &open.code, open.expires_at));
-                }
-                let stored = state.store.live_grants(username, &hit.name, now).await?;
-                for grant in &stored {
-                    // Only a row its signed token vouches for is honoured (the database is not
-                    // trusted to say what a grant covers).
-                    let policy = state
-                        .engine
-                        .guardrail(&grant.guardrail)
-                        .map(|g| (g, state.identities.as_ref()));
-                    match state.signer.vouch(
-                        &LiveGrant::from(grant),
-                        &grant.token,
-                        &state.issuer(),
-                        policy,
-                    ) {
-                        Ok(live) => {
-                            state.grants.insert(&live, now);
-                            // A grant exists for that challenge: it is not open any more.
-                            state.challenges.granted(&grant.digest, &grant.guardrail);
-                        }
-                        Err(reason) => {
-                            state.metrics.grant_rejected();
-                            tracing::error!(grant = %grant.id, %reason, "stored grant not honoured");
-                        }
-                    }
-                }
-                state.grants.find(&target, now)
-            }
-        };
-        match found {
+        state.grants.find(&target, now)
+    };
+    let mut covering: Vec<(&Hit, CoveringGrant)> = Vec::new();
+    let mut missing: Vec<&Hit> = Vec::new();
+    for hit in decision.needing_grants() {
+        match find(hit) {
             Some(grant) => covering.push((hit, grant)),
-            None => return challenge(state, request, hit, digest, now).await,
+            None => missing.push(hit),
+        }
+    }
+    if !missing.is_empty() {
+        // Denied a moment ago with a challenge still open: deny again from memory. A grant
+        // issued for it on another replica is seen once the entry's trust window ends.
+        let set = guardrail_set(missing.iter().map(|h| h.name.as_str()));
+        if let Some(open) = state.challenges.find(&digest, &set, now) {
+            return Ok(deny(state, &missing, &open.code, open.expires_at));
+        }
+        let mut uncovered = Vec::new();
+        for hit in missing {
+            load_stored(state, username, &hit.name, now).await?;
+            match find(hit) {
+                Some(grant) => covering.push((hit, grant)),
+                None => uncovered.push(hit),
+            }
+        }
+        // Every guardrail still short of a grant shares one challenge, so one step-up (and one
+        // round of approvals) lets the retry through.
+        if !uncovered.is_empty() {
+            return challenge(state, request, &uncovered, digest, now).await;
         }
     }
 
@@ -97,7 +86,7 @@ pub(super) async fn check(
             state.grants.used(username, &hit.name, &grant.id, !taken);
             if !taken {
                 // Another retry (here or on another replica) took the last use first, or it was revoked.
-                return challenge(state, request, hit, digest, now).await;
+                return challenge(state, request, &[hit], digest, now).await;
             }
         }
     }
@@ -135,31 +124,64 @@ pub(super) async fn check(
     Ok((verdict, Outcome::Granted))
 }
 
+/// Bring this user's stored grants for `guardrail` into the cache: only a row its signed token
+/// vouches for is honoured (the database is not trusted to say what a grant covers).
+async fn load_stored(
+    state: &AppState,
+    username: &str,
+    guardrail: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let stored = state.store.live_grants(username, guardrail, now).await?;
+    for grant in &stored {
+        let policy = state
+            .engine
+            .guardrail(&grant.guardrail)
+            .map(|g| (g, state.identities.as_ref()));
+        match state
+            .signer
+            .vouch(&LiveGrant::from(grant), &grant.token, &state.issuer(), policy)
+        {
+            Ok(live) => {
+                state.grants.insert(&live, now);
+                // A grant exists for that challenge: it is not open any more.
+                state.challenges.granted(&grant.digest, &grant.guardrail);
+            }
+            Err(reason) => {
+                state.metrics.grant_rejected();
+                tracing::error!(grant = %grant.id, %reason, "stored grant not honoured");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How long after a rejection a retry of the same request is told about it.
 const REJECTION_TOLD_SECS: i64 = 3600;
 
-/// Find the open challenge for this request and guardrail, or create one, and deny with its link.
+/// Find the open challenge for this request and these guardrails, or create one, and deny with
+/// its link.
 async fn challenge(
     state: &AppState,
     request: &AdmissionRequest,
-    hit: &Hit,
+    hits: &[&Hit],
     digest: String,
     now: i64,
 ) -> Result<(Verdict, Outcome), StoreError> {
-    match find_or_create(state, request, hit, digest, now).await? {
+    match find_or_create(state, request, hits, digest, now).await? {
         Ok((challenge, opened)) => {
             state.challenges.insert(&challenge, now);
             // The retry that follows a rejection opens a new challenge: it is told why, once.
-            let rejected = if opened && hit.action == ActionKind::Approval {
+            let rejected = if opened && challenge.needs_approval() {
                 let since = now - REJECTION_TOLD_SECS;
                 let store = &state.store;
                 store
-                    .recent_rejection(&challenge.digest, &hit.name, since)
+                    .recent_rejection(&challenge.digest, &challenge.guardrail, since)
                     .await?
             } else {
                 None
             };
-            let (mut verdict, outcome) = deny(state, hit, &challenge.code, challenge.expires_at);
+            let (mut verdict, outcome) = deny(state, hits, &challenge.code, challenge.expires_at);
             if let Some(closed) = rejected.and_then(|c| c.approval).and_then(|a| a.closed) {
                 verdict.message = verdict.message.map(|m| {
                     format!(
@@ -174,9 +196,9 @@ async fn challenge(
             state.metrics.challenge_limited();
             tracing::warn!(user = %request.user_info.username, %limit, "challenge limit reached; denied without a new challenge");
             let message = format!(
-                "{} required by guardrail \"{}\": no new challenge can be opened ({limit}); confirm or let the open ones expire, then retry",
-                need(hit.action),
-                hit.name
+                "{} required by {}: no new challenge can be opened ({limit}); confirm or let the open ones expire, then retry",
+                need(strictest(hits)),
+                named(hits)
             );
             Ok((Verdict::deny(message), Outcome::Denied))
         }
@@ -192,25 +214,43 @@ pub(super) fn need(action: ActionKind) -> &'static str {
     }
 }
 
+/// Approval if any of `hits` needs it, else step-up.
+fn strictest(hits: &[&Hit]) -> ActionKind {
+    if hits.iter().any(|h| h.action == ActionKind::Approval) {
+        ActionKind::Approval
+    } else {
+        ActionKind::StepUp
+    }
+}
+
+/// `guardrail "a"`, or `guardrails "a", "b"`: every guardrail the challenge stands for, in the
+/// challenge's order.
+fn named(hits: &[&Hit]) -> String {
+    let mut names: Vec<String> = hits.iter().map(|h| format!("\"{}\"", h.name)).collect();
+    names.sort_unstable();
+    let noun = if names.len() == 1 { "guardrail" } else { "guardrails" };
+    format!("{noun} {}", names.join(", "))
+}
+
 /// The denial that links to challenge `code`.
-fn deny(state: &AppState, hit: &Hit, code: &str, expires_at: i64) -> (Verdict, Outcome) {
+fn deny(state: &AppState, hits: &[&Hit], code: &str, expires_at: i64) -> (Verdict, Outcome) {
     let link = state.challenge_link(code);
     let until = clock::hhmm_utc(expires_at);
-    let message = if hit.action == ActionKind::Approval {
+    let message = if strictest(hits) == ActionKind::Approval {
         format!(
-            "approval required by guardrail \"{}\": ask for it at {link}, then retry once approved (expires {until})",
-            hit.name,
+            "approval required by {}: ask for it at {link}, then retry once approved (expires {until})",
+            named(hits),
         )
     } else {
         format!(
-            "step-up required by guardrail \"{}\": confirm at {link}, then retry (expires {until})",
-            hit.name,
+            "step-up required by {}: confirm at {link}, then retry (expires {until})",
+            named(hits),
         )
     };
     let mut verdict = Verdict::deny(message);
-    // The guardrail's own words, which kubectl prints as a warning above the denial (the denial
+    // The guardrails' own words, which kubectl prints as warnings above the denial (the denial
     // keeps its fixed shape for scripts).
-    if !hit.message.is_empty() {
+    for hit in hits.iter().filter(|h| !h.message.is_empty()) {
         verdict
             .warnings
             .push(format!("guardrail \"{}\": {}", hit.name, hit.message));
@@ -218,32 +258,39 @@ fn deny(state: &AppState, hit: &Hit, code: &str, expires_at: i64) -> (Verdict, O
     (verdict, Outcome::Challenged)
 }
 
-/// The open challenge for this digest and guardrail, or a new one if the limits allow it (`true`
-/// when it was opened now).
+/// The open challenge for this digest and these guardrails, or a new one if the limits allow it
+/// (`true` when it was opened now).
 async fn find_or_create(
     state: &AppState,
     request: &AdmissionRequest,
-    hit: &Hit,
+    hits: &[&Hit],
     digest: String,
     now: i64,
 ) -> Result<Result<(Challenge, bool), LimitReached>, StoreError> {
+    let set = guardrail_set(hits.iter().map(|h| h.name.as_str()));
     // Two tries: a concurrent identical request may insert first; a code may collide.
     for _ in 0..3 {
-        if let Some(existing) = state
-            .store
-            .pending_challenge(&digest, &hit.name, now)
-            .await?
-        {
+        if let Some(existing) = state.store.pending_challenge(&digest, &set, now).await? {
             return Ok(Ok((existing, false)));
         }
-        let Some(guardrail) = state.engine.guardrails().get(hit.index) else {
+        let loaded = state.engine.guardrails();
+        let Some(guardrails) = hits
+            .iter()
+            .map(|h| loaded.get(h.index))
+            .collect::<Option<Vec<_>>>()
+        else {
             break;
         };
+        let messages: Vec<&str> = hits
+            .iter()
+            .map(|h| h.message.as_str())
+            .filter(|m| !m.is_empty())
+            .collect();
         let mut fresh = Challenge::new(
             &state.cluster,
             digest.clone(),
-            guardrail,
-            hit.message.clone(),
+            &guardrails,
+            messages.join(" "),
             request,
             now,
         );

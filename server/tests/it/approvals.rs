@@ -86,7 +86,7 @@ impl Case {
         let mut challenge = Challenge::new(
             CLUSTER,
             digest,
-            &self.guardrail,
+            &[&self.guardrail],
             "Payments changes need a peer and a manager.".into(),
             &request,
             now,
@@ -728,6 +728,133 @@ async fn webhook_denies_until_approved_and_tells_a_rejection() -> anyhow::Result
         "{message}"
     );
     Ok(())
+}
+
+/// A second guardrail on the same change: a step-up with its own, tighter terms.
+const DEPLOYMENT_STEP_UP: &str = "apiVersion: countersign.dev/v1alpha1
+kind: Guardrail
+metadata: {name: deployment-step-up}
+spec:
+  match: {operations: [UPDATE], resources: [{apiGroups: [apps], resources: [deployments]}]}
+  action: {type: stepUp, freshness: 2m, grant: {scope: object, ttl: 10m, uses: 3}}
+  message: Deployments need a fresh key touch.
+";
+
+/// Issue 15, item 15: a change two guardrails need a grant for gets one denial naming both and one
+/// challenge; once approved, the first retry is admitted (both guardrails covered), once, with
+/// the strictest of their terms; revoking the grant revokes the whole permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let store = db.store.clone();
+    let app = crate::support::TestApp::spawn_configured(
+        store,
+        Some(db),
+        |state| {
+            let mut both = vec![guardrail().expect("approvals guardrail")];
+            both.extend(
+                countersign::policy::parse_documents("step-up.yaml", DEPLOYMENT_STEP_UP)
+                    .expect("step-up guardrail"),
+            );
+            state.engine = Arc::new(countersign::engine::Engine::new(both));
+            state.identities = Arc::new(
+                IdentityMap::load(&fixture("fixtures/approvers.yaml")).expect("approvers map"),
+            );
+        },
+        None,
+    )
+    .await?;
+    let review = review("deployment-update")?;
+    let denied = app.decide(&review).await?;
+    let message = denied["status"]["message"].as_str().unwrap_or_default();
+    let prefix = format!(
+        "approval required by guardrails \"deployment-step-up\", \"payments-escalation\": ask for it at {}/c/",
+        crate::support::PUBLIC_URL
+    );
+    ensure!(message.starts_with(&prefix), "{denied}");
+    let code: String = message[prefix.len()..].chars().take(8).collect();
+    let warnings = denied["warnings"].to_string();
+    ensure!(
+        warnings.contains("Deployments need a fresh key touch.")
+            && warnings.contains("Payments changes need a peer and a manager."),
+        "each guardrail's words: {warnings}"
+    );
+    let store = app.state.store.clone();
+    let challenge = store.challenge(&code).await?.context("challenge")?;
+    assert_eq!(challenge.guardrail, "deployment-step-up,payments-escalation");
+    assert_eq!(
+        (challenge.grant_ttl_secs, challenge.grant_uses, challenge.freshness_secs),
+        (600, Some(1), 120),
+        "the strictest terms"
+    );
+    assert_eq!(challenge.scope, countersign::policy::GrantScope::Request);
+    // Asked again while it waits: the same link, whichever guardrail is checked first.
+    let again = app.decide(&review).await?;
+    ensure!(again["status"]["message"].as_str().unwrap_or_default().contains(&code));
+
+    let elevation = app.state.elevation();
+    let now = clock::now();
+    elevation
+        .confirm(&code, &actor("alice", &[]), evidence("alice", now), Some(REASON), now)
+        .await?;
+    let now = clock::now();
+    let decide = |who: Actor| {
+        let elevation = app.state.elevation();
+        let code = code.clone();
+        async move {
+            elevation
+                .decide(&code, &who, ApprovalDecision::Approve, "", evidence(&who.account, now), now)
+                .await
+        }
+    };
+    assert!(matches!(decide(peer()).await?, Decided::Counted(_)));
+    let grant = granted(decide(manager()).await?)?;
+    ensure!(grant.expires_at - grant.created_at <= 600, "{grant:?}");
+
+    // "Run your command again" is true: the first retry is admitted, under both guardrails.
+    let admitted = app.decide(&review).await?;
+    assert_eq!(admitted["allowed"], true, "{admitted}");
+    assert_eq!(
+        admitted["auditAnnotations"]["guardrail"], "payments-escalation,deployment-step-up",
+        "{admitted}"
+    );
+    let together = store.challenge_grants(&code).await?;
+    assert_eq!(together.len(), 2);
+    // Once: both grants had one use.
+    let next = app.decide(&review).await?;
+    assert_eq!(next["allowed"], false, "{next}");
+
+    // Revoking one grant of a challenge revokes the others with it.
+    let db_now = clock::now();
+    let code2: String = next["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .split("/c/")
+        .nth(1)
+        .context("link")?
+        .chars()
+        .take(8)
+        .collect();
+    elevation
+        .confirm(&code2, &actor("alice", &[]), evidence("alice", db_now), Some(REASON), db_now)
+        .await?;
+    decide_as(&elevation, &code2, peer()).await?;
+    let second = granted(decide_as(&elevation, &code2, manager()).await?)?;
+    let revoked = elevation.revoke(&second.id, "carol").await?;
+    assert_eq!(revoked, countersign::elevation::Revocation::Revoked);
+    for g in store.challenge_grants(&code2).await? {
+        ensure!(g.revoked_at.is_some(), "grant {} still live", g.guardrail);
+    }
+    let refused = app.decide(&review).await?;
+    assert_eq!(refused["allowed"], false, "{refused}");
+    Ok(())
+}
+
+async fn decide_as(elevation: &Elevation, code: &str, who: Actor) -> anyhow::Result<Decided> {
+    let now = clock::now();
+    Ok(elevation
+        .decide(code, &who, ApprovalDecision::Approve, "", evidence(&who.account, now), now)
+        .await?)
 }
 
 /// A receiver of notifications: records what it is sent, refusing the first `failures` posts

@@ -299,6 +299,20 @@ async fn a_rejection_needs_a_reason_and_a_failed_step_up_counts_nothing() -> any
         .text()
         .await?;
     assert!(page.contains("Rejected by bob") && page.contains("not during the freeze"));
+
+    // Item 16: the retry opens a fresh request, whose page says what became of the last one.
+    let (again, _) = denied_change(&portal).await?;
+    assert_ne!(again, code);
+    let page = portal
+        .get(&format!("/c/{again}"), Some(&alice.2))
+        .await?
+        .text()
+        .await?;
+    let told = page
+        .split("data-previous-rejection")
+        .nth(1)
+        .context("no trace of the rejection on the new page")?;
+    assert!(told.contains("bob") && told.contains("not during the freeze"));
     Ok(())
 }
 
@@ -563,5 +577,124 @@ async fn review2_18_approvers_are_told_secret_values_are_unseen() -> anyhow::Res
         .await?;
     assert!(page.contains("data-redacted-notice"), "no notice");
     assert!(page.contains("unseen"));
+    Ok(())
+}
+
+/// Issue 15, item 16: admins invite, change roles and disable accounts in the portal (never their
+/// own), pending invitations are listed, and people see their own groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let ada = portal.user("ada", Role::Admin).await?;
+    let bob = portal.user("bob", Role::Engineer).await?;
+    let admin = portal.signed_in(&ada).await?;
+    let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let portal = &portal;
+        let admin = &admin;
+        async move {
+            let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            form.push(("csrf", &admin.csrf));
+            let response = portal.form(path, Some(admin), &form).await?;
+            let status = response.status();
+            anyhow::Ok((status, response.text().await?))
+        }
+    };
+
+    // An invitation: a one-time link on the portal's URL, listed until used.
+    let (status, body) = post(
+        "/api/invite_account",
+        vec![
+            ("username", "jane@example.com".into()),
+            ("role", "approver".into()),
+            ("groups", "payments-oncall".into()),
+        ],
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(&format!("{PUBLIC_URL}/setup/")), "{body}");
+    let page = portal.get("/admin/users", Some(&admin)).await?.text().await?;
+    assert!(page.contains("data-invitation-row=\"jane@example.com\""), "not listed");
+    // Inviting an existing account, or to no role, is refused in words.
+    let (status, body) = post(
+        "/api/invite_account",
+        vec![("username", "bob".into()), ("role", "engineer".into()), ("groups", String::new())],
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("exists already"), "{body}");
+    let (status, body) = post(
+        "/api/invite_account",
+        vec![("username", "zed".into()), ("role", "root".into()), ("groups", String::new())],
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("is not a role"), "{body}");
+
+    // A role change, with its record.
+    let (status, body) = post(
+        "/api/set_account_role",
+        vec![("username", "bob".into()), ("role", "approver".into())],
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let store = &portal.state().store;
+    assert_eq!(store.user_by_username("bob").await?.context("bob")?.role, Role::Approver);
+
+    // Never one's own role or account.
+    for (path, field, value) in [
+        ("/api/set_account_role", "role", "engineer"),
+        ("/api/set_account_disabled", "disable", "yes"),
+    ] {
+        let (status, body) = post(path, vec![("username", "ada".into()), (field, value.into())]).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(body.contains("ask another admin"), "{body}");
+    }
+    assert_eq!(store.user_by_username("ada").await?.context("ada")?.role, Role::Admin);
+
+    // Disabled: bob's session ends and the page says so; enabled again, once.
+    let bob_browser = portal.signed_in(&bob).await?;
+    let (status, body) = post(
+        "/api/set_account_disabled",
+        vec![("username", "bob".into()), ("disable", "yes".into())],
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let user = store.user_by_username("bob").await?.context("bob")?;
+    assert!(store.disabled_at(&user.user_id).await?.is_some());
+    let page = portal.get("/admin/users", Some(&admin)).await?.text().await?;
+    assert!(page.contains("data-user-row=\"bob\" data-disabled=\"yes\""), "not shown disabled");
+    let account = portal.get("/account", Some(&bob_browser)).await?.text().await?;
+    assert!(!account.contains("data-your-access"), "a disabled account is signed out");
+    let (_, body) = post(
+        "/api/set_account_disabled",
+        vec![("username", "bob".into()), ("disable", "no".into())],
+    )
+    .await?;
+    assert!(body.contains("enabled again"), "{body}");
+    let (_, body) = post(
+        "/api/set_account_disabled",
+        vec![("username", "bob".into()), ("disable", "no".into())],
+    )
+    .await?;
+    assert!(body.contains("already enabled"), "{body}");
+
+    let kinds: Vec<String> = store
+        .audit_records(0, 1000)
+        .await?
+        .into_iter()
+        .map(|r| r.event.kind)
+        .filter(|k| k.starts_with("account."))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["account.invited", "account.role_changed", "account.disabled", "account.enabled"]
+    );
+
+    // People see their own role and groups on their account page.
+    store.set_groups("bob", &["payments-oncall".into()]).await?;
+    let bob_browser = portal.signed_in(&bob).await?;
+    let account = portal.get("/account", Some(&bob_browser)).await?.text().await?;
+    let mine = account.split("data-your-groups").nth(1).context("no groups shown")?;
+    assert!(mine.contains("payments-oncall"), "{mine}");
     Ok(())
 }

@@ -39,7 +39,7 @@ async fn a_challenge_page_renders_whole_on_the_server_and_tells_the_truth_about_
     );
     assert!(page.contains("in namespace payments on cluster "));
     assert!(page.contains(r#"data-standing="waiting""#));
-    assert!(page.contains("Confirm with security key"));
+    assert!(page.contains("Confirm with passkey"));
 
     let grant = portal.app.confirm(&code).await?;
     let page = html(&portal, &format!("/c/{code}"), &browser).await?;

@@ -50,6 +50,12 @@ impl Store for BrokenStore {
     async fn users(&self) -> Result<Vec<User>, StoreError> {
         self.fail().await
     }
+    async fn pending_invitations(
+        &self,
+        _: i64,
+    ) -> Result<Vec<(countersign::identity::setup::Invitation, i64, i64)>, StoreError> {
+        self.fail().await
+    }
     async fn awaiting_challenges(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
         self.fail().await
     }
@@ -166,6 +172,9 @@ impl Store for BrokenStore {
         self.fail().await
     }
     async fn grant(&self, _: &str) -> Result<Option<Grant>, StoreError> {
+        self.fail().await
+    }
+    async fn challenge_grants(&self, _: &str) -> Result<Vec<Grant>, StoreError> {
         self.fail().await
     }
     async fn live_grants(&self, _: &str, _: &str, _: i64) -> Result<Vec<Grant>, StoreError> {
