@@ -224,7 +224,7 @@ test("a request two guardrails need a grant for: one denial names both, one appr
   await decide("bob", m[2], "Approve", "Checked the ledger backup");
   await decide("carol", m[2], "Approve");
   await expect(alice.getByRole("heading", { name: "Granted — run your command again" })).toBeVisible();
-  await alice.screenshot({ path: join(shots, "two-guardrails-granted-desktop.png"), fullPage: true });
+  await alice.screenshot({ path: join(shots, "two-guardrails-granted-phone.png"), fullPage: true });
   // It is true: the first retry goes through, under both guardrails, once.
   const retry = await webhook(cs, "POST", "/k8s/admit", review());
   expect(retry.json.response.allowed, JSON.stringify(retry.json.response)).toBe(true);

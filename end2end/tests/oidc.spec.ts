@@ -286,3 +286,31 @@ test("an identity-provider requester asks for approval: reason, step-up at the p
   await carol.context.close();
   await context.close();
 });
+
+test("an identity-provider requester breaks the glass through the provider: marked, admitted once", async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, "Password and security key");
+  const denied = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "escrow", 4));
+  const message: string = denied.json.response.status.message;
+  const m = /ask for it at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8}))/.exec(message);
+  expect(m, message).not.toBeNull();
+  await page.goto(m![1]);
+  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "yes");
+  await page.getByText("Break glass…").click();
+  await page.getByLabel("What is the emergency?").fill("escrow payouts stuck: INC-7002");
+  await page.getByRole("button", { name: "Break glass with your identity provider" }).click();
+  const granted = page.getByRole("heading", { name: "Granted — run your command again" });
+  const idpLogin = page.getByRole("heading", { name: "Test IdP sign-in" });
+  await expect(granted.or(idpLogin)).toBeVisible();
+  if (await idpLogin.isVisible()) await signInAtProvider(page, "Password and security key");
+  await expect(granted).toBeVisible();
+  await expect(page.locator("[data-break-glass]")).toContainText("Break glass");
+
+  const retry = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "escrow", 4));
+  expect(retry.json.response.allowed).toBe(true);
+  expect(retry.json.response.auditAnnotations["break-glass"]).toBe(retry.json.response.auditAnnotations.grant);
+  const again = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "escrow", 4));
+  expect(again.json.response.allowed).toBe(false);
+  await context.close();
+});

@@ -16,11 +16,14 @@ use crate::ui::{
 
 /// The roles an account may have, as forms name them, with what each may do.
 const ROLES: [(&str, &str); 4] = [
-    ("engineer", "Engineer: confirms their own requests"),
-    ("approver", "Approver: also reviews others' requests"),
-    ("admin", "Admin: also manages accounts and grants"),
-    ("auditor", "Auditor: reads history only"),
+    ("engineer", "Engineer"),
+    ("approver", "Approver"),
+    ("admin", "Admin"),
+    ("auditor", "Auditor"),
 ];
+
+/// What the roles may do, under every role choice.
+const ROLES_HELP: &str = "Engineers confirm their own requests; approvers also review others'; admins also manage accounts and grants; auditors only read.";
 
 /// The users page's data.
 #[server(endpoint = "users_page", input = GetUrl)]
@@ -215,7 +218,7 @@ fn LiveUsers(accounts: Vec<UserRow>, invitations: Vec<InvitationRow>) -> impl In
         {toast}
         <div class="space-y-6">
             <InviteForm invite />
-            <Card>
+            <Card title="Accounts">
                 {move || {
                     let list = rows.get();
                     if list.is_empty() {
@@ -273,14 +276,14 @@ fn InviteForm(invite: ServerAction<InviteAccount>) -> impl IntoView {
     };
     view! {
         <Card title="Invite someone">
-            <ActionForm action=invite attr:class="grid gap-4 sm:grid-cols-3 sm:items-end" attr:data-invite-form="yes">
+            <ActionForm action=invite attr:class="grid gap-4 sm:grid-cols-3 sm:items-start" attr:data-invite-form="yes">
                 <CsrfField />
                 <Field id="invite-username" label="Kubernetes username" help="The account confirms requests made as this user.">
                     <input id="invite-username" name="username" required class=ui::INPUT autocomplete="off"
                         aria-describedby="invite-username-help" placeholder="jane@example.com" />
                 </Field>
-                <Field id="invite-role" label="Role">
-                    <select id="invite-role" name="role" class=ui::INPUT>
+                <Field id="invite-role" label="Role" help=ROLES_HELP>
+                    <select id="invite-role" name="role" class=ui::INPUT aria-describedby="invite-role-help">
                         {ROLES.iter().map(|(value, label)| view! {
                             <option value=*value selected=*value == "engineer">{*label}</option>
                         }).collect_view()}
@@ -396,7 +399,7 @@ fn Manage(user: UserRow, actions: Actions) -> impl IntoView {
                     <input type="hidden" name="username" value=role_name />
                     <CsrfField />
                     <label for=role_field.clone() class="block text-sm font-medium text-fg">{role_label}</label>
-                    <select id=role_field name="role" class=ui::INPUT>
+                    <select id=role_field name="role" class=ui::INPUT title=ROLES_HELP>
                         {ROLES.iter().map(|(value, label)| view! {
                             <option value=*value selected=*value == current_role>{*label}</option>
                         }).collect_view()}
@@ -426,7 +429,7 @@ fn InvitationTable(list: Vec<InvitationRow>) -> impl IntoView {
                         <Cell label="Groups">{groups}</Cell>
                         <Cell label="Link works until">
                             <RelativeTime at=i.expires_at />
-                            <span class="block text-xs text-muted">{ui::utc_clock(i.expires_at)}</span>
+                            <span class="block text-xs text-muted">{ui::utc(i.expires_at)}</span>
                         </Cell>
                     </tr>
                 }

@@ -72,7 +72,7 @@ pub fn AskStep(challenge: ChallengeView) -> impl IntoView {
                     </form>
                 }.into_any()
             }}
-            {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min /> })}
+            {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min with_idp=c.confirm_with_idp /> })}
         </section>
     }
 }
@@ -93,19 +93,42 @@ fn ReasonField(help: String, required: bool, min: Option<String>) -> impl IntoVi
 /// approvers, in an emergency, with a reason and their own step-up; offered before asking and
 /// while approvers are still deciding.
 #[component]
-fn BreakGlass(code: String, groups: Vec<String>, ttl_min: i64) -> impl IntoView {
+fn BreakGlass(code: String, groups: Vec<String>, ttl_min: i64, with_idp: bool) -> impl IntoView {
+    let reason = || {
+        view! {
+            <Field id="glass-reason" label="What is the emergency?" help="Required.">
+                <textarea id="glass-reason" name="reason" rows="3" maxlength="1000" required class=ui::INPUT aria-describedby="glass-reason-help"></textarea>
+            </Field>
+        }
+    };
+    // Signed in through the identity provider: it vouches for the person again on the way.
+    let form = if with_idp {
+        view! {
+            <form method="post" action="/auth/oidc/stepup" class="space-y-3" data-break-glass-with-idp>
+                <input type="hidden" name="code" value=code />
+                <input type="hidden" name="breakGlass" value="yes" />
+                <CsrfField />
+                {reason()}
+                <button type="submit" class=format!("{} w-full", ui::DANGER)>"Break glass with your identity provider"</button>
+            </form>
+        }
+        .into_any()
+    } else {
+        view! {
+            <form data-webauthn="confirm" data-break-glass="yes" data-code=code class="space-y-3">
+                {reason()}
+                <button type="submit" class=format!("{} w-full", ui::DANGER)>"Break glass with your passkey"</button>
+                <CeremonyStatus />
+            </form>
+        }
+        .into_any()
+    };
     view! {
         <div class="mt-5 border-t border-line pt-4" data-break-glass-offer>
             <ConfirmDialog id="break-glass" trigger="Break glass…" trigger_class=ui::DANGER_SMALL title="Approve it yourself, in an emergency?">
                 <p>"As a member of " <strong>{groups.join(" or ")}</strong> " you may let this through without approvers. "
                    "It is marked as break glass on this page, in the approvers' queue, on the grants page and in the audit history; everyone notified of approvals hears of it at once, and the grant lives at most " {ttl_min} " minutes."</p>
-                <form data-webauthn="confirm" data-break-glass="yes" data-code=code class="space-y-3">
-                    <Field id="glass-reason" label="What is the emergency?" help="Required.">
-                        <textarea id="glass-reason" name="reason" rows="3" maxlength="1000" required class=ui::INPUT aria-describedby="glass-reason-help"></textarea>
-                    </Field>
-                    <button type="submit" class=format!("{} w-full", ui::DANGER)>"Break glass with your passkey"</button>
-                    <CeremonyStatus />
-                </form>
+                {form}
             </ConfirmDialog>
         </div>
     }
@@ -192,7 +215,7 @@ pub fn WaitingStep(challenge: ChallengeView) -> impl IntoView {
                     </form>
                 </ConfirmDialog>
             </div>
-            {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min /> })}
+            {glass.map(|groups| view! { <BreakGlass code=glass_code groups ttl_min with_idp=c.confirm_with_idp /> })}
         </section>
     }
 }

@@ -21,7 +21,7 @@ pub use feedback::{error_text, Alert, EmptyState, ErrorState, Loading, Toast};
 pub use field::Field;
 pub use header::PageHeader;
 pub use table::{Cell, DataTable, ROW};
-pub use time::{utc_clock, RelativeTime};
+pub use time::{utc, utc_clock, RelativeTime};
 
 /// Focus ring shared by every interactive element.
 pub const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-ring focus-visible:ring-offset-2 focus-visible:ring-offset-canvas";

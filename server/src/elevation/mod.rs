@@ -852,7 +852,9 @@ async fn revoke_read(
     }
     // Other replicas listening drop them at once (PostgreSQL; they poll on SQLite).
     for g in revoked {
-        store.announce(crate::store::REVOCATION_CHANNEL, &g.id).await;
+        store
+            .announce(crate::store::REVOCATION_CHANNEL, &g.id)
+            .await;
     }
     Ok((Revocation::Revoked, Some(grant)))
 }

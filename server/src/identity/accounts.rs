@@ -179,8 +179,13 @@ pub async fn set_disabled(
     } else {
         "account.enabled"
     };
-    unit.append_audit(&AuditEvent::new(kind, actor, username, serde_json::json!({})))
-        .await?;
+    unit.append_audit(&AuditEvent::new(
+        kind,
+        actor,
+        username,
+        serde_json::json!({}),
+    ))
+    .await?;
     unit.commit().await?;
     Ok(true)
 }

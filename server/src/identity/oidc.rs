@@ -249,6 +249,9 @@ pub enum Purpose {
         /// Why, for an approval guardrail (checked before the redirect).
         #[serde(default)]
         reason: Option<String>,
+        /// Break the glass instead of asking approvers.
+        #[serde(default)]
+        break_glass: bool,
     },
     /// An approver's decision on this challenge, made once the provider vouched for them again.
     Decide {

@@ -636,6 +636,7 @@ impl RawAction {
                                 "name the groups that may break the glass",
                             ));
                         }
+                        let explicit = b.ttl.is_some();
                         let ttl = duration(
                             "spec.action.approval.breakGlass.ttl",
                             b.ttl,
@@ -647,6 +648,22 @@ impl RawAction {
                                 "a grant must live longer than 0s",
                             ));
                         }
+                        // Never longer than an approved grant would live: refused when written
+                        // so, and the default shortened to it.
+                        if explicit && ttl.seconds() > grant.ttl.seconds() {
+                            return Err(field_err(
+                                "spec.action.approval.breakGlass.ttl",
+                                format!(
+                                    "a break-glass grant cannot outlive an approved one: at most the grant's ttl ({}s)",
+                                    grant.ttl.seconds()
+                                ),
+                            ));
+                        }
+                        let ttl = if ttl.seconds() > grant.ttl.seconds() {
+                            grant.ttl
+                        } else {
+                            ttl
+                        };
                         Some(BreakGlass {
                             groups: b.groups,
                             ttl_secs: ttl.seconds() as i64,
@@ -744,8 +761,11 @@ spec:
                  approval:\n      groups: {groups}\n"
             )
         };
-        let g = parse_documents("g.yaml", &doc(r#"[{groups: [oncall], count: 2}, [managers]]"#))
-            .unwrap();
+        let g = parse_documents(
+            "g.yaml",
+            &doc(r#"[{groups: [oncall], count: 2}, [managers]]"#),
+        )
+        .unwrap();
         let rule = g[0].action.approval.as_ref().unwrap();
         assert_eq!((rule.needed(0), rule.needed(1)), (2, 1));
         assert_eq!(rule.groups, vec![vec!["oncall"], vec!["managers"]]);
@@ -755,7 +775,36 @@ spec:
         let err = parse_documents("g.yaml", &doc("[{groups: [oncall], count: 0}]"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("spec.action.approval.groups[0].count"), "{err}");
+        assert!(
+            err.contains("spec.action.approval.groups[0].count"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn break_glass_never_outlives_an_approved_grant() {
+        let doc = |glass: &str| {
+            format!(
+                "apiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata: {{name: g}}\n\
+                 spec:\n  match: {{operations: [DELETE]}}\n  action:\n    type: approval\n    \
+                 grant: {{ttl: 5m}}\n    approval:\n      groups: [[oncall]]\n      breakGlass: {glass}\n"
+            )
+        };
+        let err = parse_documents("g.yaml", &doc("{groups: [leads], ttl: 1h}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.action.approval.breakGlass.ttl"), "{err}");
+        // The default (15 minutes) is shortened to the grant's.
+        let g = parse_documents("g.yaml", &doc("{groups: [leads]}")).unwrap();
+        let glass = g[0]
+            .action
+            .approval
+            .as_ref()
+            .unwrap()
+            .break_glass
+            .as_ref()
+            .unwrap();
+        assert_eq!(glass.ttl_secs, 300);
     }
 
     #[test]

@@ -238,7 +238,8 @@ impl ApprovalPolicy {
         if counts.iter().all(|&c| c == count) {
             counts.clear();
         }
-        let glass: Option<Vec<&BreakGlass>> = rules.iter().map(|r| r.break_glass.as_ref()).collect();
+        let glass: Option<Vec<&BreakGlass>> =
+            rules.iter().map(|r| r.break_glass.as_ref()).collect();
         let break_glass = glass.and_then(|all| {
             let groups: Vec<String> = all[0]
                 .groups

@@ -2,10 +2,9 @@
 
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
-    AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, ClosedView, GrantRow, GrantView,
-    InvitationRow,
-    KeyApproval, PasskeyView, QueueAccess, ReviewAccess, Revoked, SetupInvitation, Standing,
-    UserRow, UsersAccess, Viewer,
+    AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, ClosedView, GrantRow,
+    GrantView, InvitationRow, KeyApproval, PasskeyView, QueueAccess, ReviewAccess, Revoked,
+    SetupInvitation, Standing, UserRow, UsersAccess, Viewer,
 };
 use std::sync::Arc;
 

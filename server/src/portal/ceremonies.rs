@@ -605,7 +605,8 @@ pub(super) async fn save_use(
     Ok(())
 }
 
-/// Block a credential of `user` whose signature counter went backwards, and audit it.
+/// Block a credential of `user` whose signature counter went backwards, and audit it: the block
+/// and its record are one unit of work.
 pub(super) async fn block_cloned(
     state: &AppState,
     user: &User,
@@ -620,13 +621,12 @@ pub(super) async fn block_cloned(
     let Some(credential) = owned else {
         return Ok(());
     };
-    if state
-        .store
+    let mut unit = state.store.begin().await?;
+    if unit
         .block_credential(credential_id, "counter_regression", clock::now())
         .await?
     {
-        audit(
-            state,
+        unit.append_audit(&AuditEvent::new(
             "passkey.counter_regression",
             &user.username,
             &user.username,
@@ -634,8 +634,9 @@ pub(super) async fn block_cloned(
                 "credentialId": credential_id, "name": credential.name, "aaguid": credential.aaguid,
                 "address": client.address, "userAgent": client.user_agent,
             }),
-        )
-        .await;
+        ))
+        .await?;
+        unit.commit().await?;
     }
     Ok(())
 }

@@ -78,6 +78,9 @@ pub struct StepUpForm {
     /// Why, for an approval guardrail.
     #[serde(default)]
     reason: Option<String>,
+    /// `yes` to break the glass: approve one's own request in an emergency.
+    #[serde(default, rename = "breakGlass")]
+    break_glass: Option<String>,
 }
 
 pub async fn stepup(
@@ -100,15 +103,25 @@ pub async fn stepup(
     let Some(identity) = oidc_identity(&session).await else {
         return challenge_page(&code, Some("not_oidc"));
     };
-    let challenge = match open_challenge_of(&state, &user, &identity.groups, &code, false).await {
-        Ok(c) => c,
-        Err(_) => return challenge_page(&code, Some("challenge")),
-    };
+    let break_glass = form.break_glass.as_deref() == Some("yes");
+    let challenge =
+        match open_challenge_of(&state, &user, &identity.groups, &code, break_glass).await {
+            Ok(c) => c,
+            Err(_) => return challenge_page(&code, Some("challenge")),
+        };
     let reason = match &challenge.approval {
-        Some(case) => match checked_reason(form.reason.as_deref(), case.rule.reason) {
-            Ok(reason) => reason,
-            Err(_) => return challenge_page(&code, Some("reason")),
-        },
+        Some(case) => {
+            // Breaking the glass always says why.
+            let mut rule = case.rule.reason;
+            if break_glass {
+                rule.required = true;
+                rule.min_length = rule.min_length.max(1);
+            }
+            match checked_reason(form.reason.as_deref(), rule) {
+                Ok(reason) => reason,
+                Err(_) => return challenge_page(&code, Some("reason")),
+            }
+        }
         None => None,
     };
     let refused_as_stale = matches!(session.get::<bool>(STALE_KEY).await, Ok(Some(true)));
@@ -122,6 +135,7 @@ pub async fn stepup(
             Purpose::StepUp {
                 code: code.clone(),
                 reason,
+                break_glass,
             },
             Some(demand),
             clock::now(),
@@ -304,7 +318,11 @@ pub async fn callback(
                 login_page(e.reason(), &next)
             }
         },
-        Purpose::StepUp { code, reason } => {
+        Purpose::StepUp {
+            code,
+            reason,
+            break_glass,
+        } => {
             let refused = |reason: &'static str, why: String| {
                 let state = state.clone();
                 let actor = actor.clone();
@@ -333,8 +351,7 @@ pub async fn callback(
                 &session,
                 &client,
                 identity,
-                &code,
-                reason.as_deref(),
+                (&code, reason.as_deref(), break_glass),
                 now,
             )
             .await
@@ -492,29 +509,50 @@ async fn sign_in(
     Ok(())
 }
 
+/// Confirm challenge `code` (with `reason`), or break its glass, with the step-up the provider
+/// has just vouched for.
 async fn step_up(
     state: &AppState,
     session: &Session,
     client: &Client,
     identity: OidcIdentity,
-    code: &str,
-    reason: Option<&str>,
+    (code, reason, break_glass): (&str, Option<&str>, bool),
     now: i64,
 ) -> Result<(), ApiError> {
     // The owner check runs on the identity the provider has just vouched for.
     let user = identity.as_user();
-    let challenge = open_challenge_of(state, &user, &identity.groups, code, false).await?;
+    let challenge = open_challenge_of(state, &user, &identity.groups, code, break_glass).await?;
     let evidence = oidc_evidence(&identity, client);
-    confirm_challenge(
-        state,
-        session,
-        &user,
-        &challenge.code,
-        evidence,
-        reason,
-        now,
-    )
-    .await?;
+    if break_glass {
+        let actor = Actor {
+            account: user.username.clone(),
+            groups: identity.groups.clone(),
+        };
+        let auth_time = evidence.auth_time;
+        state
+            .elevation()
+            .break_glass(
+                &challenge.code,
+                &actor,
+                reason.unwrap_or_default(),
+                evidence,
+                now,
+            )
+            .await?;
+        session.cycle_id().await?;
+        session.insert(session_keys::AUTH_TIME, auth_time).await?;
+    } else {
+        confirm_challenge(
+            state,
+            session,
+            &user,
+            &challenge.code,
+            evidence,
+            reason,
+            now,
+        )
+        .await?;
+    }
     // The session now carries the stronger, fresher authentication.
     session
         .insert(session_keys::OIDC_IDENTITY, &identity)

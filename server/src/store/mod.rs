@@ -303,6 +303,13 @@ pub trait UnitOfWork: Send {
     ) -> Result<Option<Vec<String>>, StoreError>;
     /// Give an account another role; the role it had, or `None` when no account has the name.
     async fn set_role(&mut self, username: &str, role: Role) -> Result<Option<Role>, StoreError>;
+    /// Block a credential (`reason`, at `at`); false if it was unknown or already blocked.
+    async fn block_credential(
+        &mut self,
+        credential_id: &str,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
     /// Disable an account (`Some(at)`) or enable it (`None`); when it was disabled before (itself
     /// `None` when it was enabled), or `None` when no account has the name.
     async fn set_disabled(

@@ -355,6 +355,18 @@ macro_rules! impl_store {
                 Ok(Some(before.role))
             }
 
+            async fn block_credential(&mut self, credential_id: &str, reason: &str, at: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "update credentials set blocked_at = $1, blocked_reason = $2 where credential_id = $3 and blocked_at is null",
+                )
+                .bind(at)
+                .bind(reason)
+                .bind(credential_id)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn set_disabled(&mut self, username: &str, at: Option<i64>) -> Result<Option<Option<i64>>, StoreError> {
                 let row = sqlx::query(concat!("select disabled_at from users where username = $1", $for_update))
                     .bind(username)

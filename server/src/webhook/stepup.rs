@@ -138,10 +138,12 @@ async fn load_stored(
             .engine
             .guardrail(&grant.guardrail)
             .map(|g| (g, state.identities.as_ref()));
-        match state
-            .signer
-            .vouch(&LiveGrant::from(grant), &grant.token, &state.issuer(), policy)
-        {
+        match state.signer.vouch(
+            &LiveGrant::from(grant),
+            &grant.token,
+            &state.issuer(),
+            policy,
+        ) {
             Ok(live) => {
                 state.grants.insert(&live, now);
                 // A grant exists for that challenge: it is not open any more.
@@ -228,7 +230,11 @@ fn strictest(hits: &[&Hit]) -> ActionKind {
 fn named(hits: &[&Hit]) -> String {
     let mut names: Vec<String> = hits.iter().map(|h| format!("\"{}\"", h.name)).collect();
     names.sort_unstable();
-    let noun = if names.len() == 1 { "guardrail" } else { "guardrails" };
+    let noun = if names.len() == 1 {
+        "guardrail"
+    } else {
+        "guardrails"
+    };
     format!("{noun} {}", names.join(", "))
 }
 

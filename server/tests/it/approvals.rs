@@ -781,21 +781,37 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
     );
     let store = app.state.store.clone();
     let challenge = store.challenge(&code).await?.context("challenge")?;
-    assert_eq!(challenge.guardrail, "deployment-step-up,payments-escalation");
     assert_eq!(
-        (challenge.grant_ttl_secs, challenge.grant_uses, challenge.freshness_secs),
+        challenge.guardrail,
+        "deployment-step-up,payments-escalation"
+    );
+    assert_eq!(
+        (
+            challenge.grant_ttl_secs,
+            challenge.grant_uses,
+            challenge.freshness_secs
+        ),
         (600, Some(1), 120),
         "the strictest terms"
     );
     assert_eq!(challenge.scope, countersign::policy::GrantScope::Request);
     // Asked again while it waits: the same link, whichever guardrail is checked first.
     let again = app.decide(&review).await?;
-    ensure!(again["status"]["message"].as_str().unwrap_or_default().contains(&code));
+    ensure!(again["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(&code));
 
     let elevation = app.state.elevation();
     let now = clock::now();
     elevation
-        .confirm(&code, &actor("alice", &[]), evidence("alice", now), Some(REASON), now)
+        .confirm(
+            &code,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
         .await?;
     let now = clock::now();
     let decide = |who: Actor| {
@@ -803,7 +819,14 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
         let code = code.clone();
         async move {
             elevation
-                .decide(&code, &who, ApprovalDecision::Approve, "", evidence(&who.account, now), now)
+                .decide(
+                    &code,
+                    &who,
+                    ApprovalDecision::Approve,
+                    "",
+                    evidence(&who.account, now),
+                    now,
+                )
                 .await
         }
     };
@@ -836,7 +859,13 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
         .take(8)
         .collect();
     elevation
-        .confirm(&code2, &actor("alice", &[]), evidence("alice", db_now), Some(REASON), db_now)
+        .confirm(
+            &code2,
+            &actor("alice", &[]),
+            evidence("alice", db_now),
+            Some(REASON),
+            db_now,
+        )
         .await?;
     decide_as(&elevation, &code2, peer()).await?;
     let second = granted(decide_as(&elevation, &code2, manager()).await?)?;
@@ -853,7 +882,14 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
 async fn decide_as(elevation: &Elevation, code: &str, who: Actor) -> anyhow::Result<Decided> {
     let now = clock::now();
     Ok(elevation
-        .decide(code, &who, ApprovalDecision::Approve, "", evidence(&who.account, now), now)
+        .decide(
+            code,
+            &who,
+            ApprovalDecision::Approve,
+            "",
+            evidence(&who.account, now),
+            now,
+        )
         .await?)
 }
 

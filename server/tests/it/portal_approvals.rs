@@ -592,7 +592,8 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
         let portal = &portal;
         let admin = &admin;
         async move {
-            let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut form: Vec<(&str, &str)> =
+                fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
             form.push(("csrf", &admin.csrf));
             let response = portal.form(path, Some(admin), &form).await?;
             let status = response.status();
@@ -612,19 +613,34 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
     .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains(&format!("{PUBLIC_URL}/setup/")), "{body}");
-    let page = portal.get("/admin/users", Some(&admin)).await?.text().await?;
-    assert!(page.contains("data-invitation-row=\"jane@example.com\""), "not listed");
+    let page = portal
+        .get("/admin/users", Some(&admin))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("data-invitation-row=\"jane@example.com\""),
+        "not listed"
+    );
     // Inviting an existing account, or to no role, is refused in words.
     let (status, body) = post(
         "/api/invite_account",
-        vec![("username", "bob".into()), ("role", "engineer".into()), ("groups", String::new())],
+        vec![
+            ("username", "bob".into()),
+            ("role", "engineer".into()),
+            ("groups", String::new()),
+        ],
     )
     .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("exists already"), "{body}");
     let (status, body) = post(
         "/api/invite_account",
-        vec![("username", "zed".into()), ("role", "root".into()), ("groups", String::new())],
+        vec![
+            ("username", "zed".into()),
+            ("role", "root".into()),
+            ("groups", String::new()),
+        ],
     )
     .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -638,18 +654,28 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
     .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let store = &portal.state().store;
-    assert_eq!(store.user_by_username("bob").await?.context("bob")?.role, Role::Approver);
+    assert_eq!(
+        store.user_by_username("bob").await?.context("bob")?.role,
+        Role::Approver
+    );
 
     // Never one's own role or account.
     for (path, field, value) in [
         ("/api/set_account_role", "role", "engineer"),
         ("/api/set_account_disabled", "disable", "yes"),
     ] {
-        let (status, body) = post(path, vec![("username", "ada".into()), (field, value.into())]).await?;
+        let (status, body) = post(
+            path,
+            vec![("username", "ada".into()), (field, value.into())],
+        )
+        .await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
         assert!(body.contains("ask another admin"), "{body}");
     }
-    assert_eq!(store.user_by_username("ada").await?.context("ada")?.role, Role::Admin);
+    assert_eq!(
+        store.user_by_username("ada").await?.context("ada")?.role,
+        Role::Admin
+    );
 
     // Disabled: bob's session ends and the page says so; enabled again, once.
     let bob_browser = portal.signed_in(&bob).await?;
@@ -661,10 +687,24 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
     assert_eq!(status, StatusCode::OK, "{body}");
     let user = store.user_by_username("bob").await?.context("bob")?;
     assert!(store.disabled_at(&user.user_id).await?.is_some());
-    let page = portal.get("/admin/users", Some(&admin)).await?.text().await?;
-    assert!(page.contains("data-user-row=\"bob\" data-disabled=\"yes\""), "not shown disabled");
-    let account = portal.get("/account", Some(&bob_browser)).await?.text().await?;
-    assert!(!account.contains("data-your-access"), "a disabled account is signed out");
+    let page = portal
+        .get("/admin/users", Some(&admin))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("data-user-row=\"bob\" data-disabled=\"yes\""),
+        "not shown disabled"
+    );
+    let account = portal
+        .get("/account", Some(&bob_browser))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        !account.contains("data-your-access"),
+        "a disabled account is signed out"
+    );
     let (_, body) = post(
         "/api/set_account_disabled",
         vec![("username", "bob".into()), ("disable", "no".into())],
@@ -687,14 +727,26 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
         .collect();
     assert_eq!(
         kinds,
-        ["account.invited", "account.role_changed", "account.disabled", "account.enabled"]
+        [
+            "account.invited",
+            "account.role_changed",
+            "account.disabled",
+            "account.enabled"
+        ]
     );
 
     // People see their own role and groups on their account page.
     store.set_groups("bob", &["payments-oncall".into()]).await?;
     let bob_browser = portal.signed_in(&bob).await?;
-    let account = portal.get("/account", Some(&bob_browser)).await?.text().await?;
-    let mine = account.split("data-your-groups").nth(1).context("no groups shown")?;
+    let account = portal
+        .get("/account", Some(&bob_browser))
+        .await?
+        .text()
+        .await?;
+    let mine = account
+        .split("data-your-groups")
+        .nth(1)
+        .context("no groups shown")?;
     assert!(mine.contains("payments-oncall"), "{mine}");
     Ok(())
 }
