@@ -29,6 +29,11 @@
       headers: { Accept: "text/html" },
     });
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    // Words typed while the page was being fetched would be lost: keep them, refresh later.
+    if (!focusResult && typing()) {
+      deferred = true;
+      return;
+    }
     // A dialog the person opened stays open across the swap (a refresh is not their doing).
     const open = [...document.querySelectorAll("details[data-dialog][open]")].map((d) => d.dataset.dialog);
     for (const region of document.querySelectorAll("[data-live-region]")) {
@@ -79,6 +84,11 @@
     if (soon) return;
     soon = setTimeout(() => {
       soon = null;
+      // They may have started typing in the meantime: hold it back again.
+      if (busy() || typing()) {
+        deferred = true;
+        return;
+      }
       refresh().catch(() => {});
     }, 300);
   }
