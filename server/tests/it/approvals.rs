@@ -813,25 +813,9 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
             now,
         )
         .await?;
-    let now = clock::now();
-    let decide = |who: Actor| {
-        let elevation = app.state.elevation();
-        let code = code.clone();
-        async move {
-            elevation
-                .decide(
-                    &code,
-                    &who,
-                    ApprovalDecision::Approve,
-                    "",
-                    evidence(&who.account, now),
-                    now,
-                )
-                .await
-        }
-    };
-    assert!(matches!(decide(peer()).await?, Decided::Counted(_)));
-    let grant = granted(decide(manager()).await?)?;
+    let counted = decide_as(&elevation, &code, peer()).await?;
+    assert!(matches!(counted, Decided::Counted(_)));
+    let grant = granted(decide_as(&elevation, &code, manager()).await?)?;
     ensure!(grant.expires_at - grant.created_at <= 600, "{grant:?}");
 
     // "Run your command again" is true: the first retry is admitted, under both guardrails.
