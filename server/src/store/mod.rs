@@ -179,8 +179,6 @@ pub trait Store: Send + Sync + 'static {
     async fn awaiting_approvals(&self, now: i64) -> Result<Vec<ApprovalRecord>, StoreError>;
     /// Start a unit of work: what is done through it is committed together or not at all.
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
-    /// Atomically move a pending, unexpired challenge to granted and store its grant; false if it was not open.
-    async fn grant_challenge(&self, grant: &Grant, now: i64) -> Result<bool, StoreError>;
 
     /// Grant by id.
     async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;

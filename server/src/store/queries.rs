@@ -767,26 +767,6 @@ macro_rules! impl_store {
                 rows.iter().map(user_from).collect()
             }
 
-            async fn grant_challenge(&self, g: &Grant, now: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let moved = sqlx::query(
-                    "update challenges set status = 'granted', grant_id = $1
-                     where code = $2 and status = 'pending' and expires_at > $3",
-                )
-                .bind(&g.id)
-                .bind(&g.challenge_code)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if moved.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                insert_grant_row(&mut tx, g).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
             async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
                 let row = sqlx::query("select * from grants where grant_id = $1").bind(grant_id).fetch_optional(&self.pool).await?;
                 row.as_ref().map(grant_from).transpose()

@@ -168,9 +168,6 @@ impl Store for BrokenStore {
     async fn challenges_of(&self, _: &str, _: i64) -> Result<Vec<Challenge>, StoreError> {
         self.fail().await
     }
-    async fn grant_challenge(&self, _: &Grant, _: i64) -> Result<bool, StoreError> {
-        self.fail().await
-    }
     async fn grant(&self, _: &str) -> Result<Option<Grant>, StoreError> {
         self.fail().await
     }

@@ -478,6 +478,25 @@ impl TestApp {
     }
 }
 
+/// Store `grant` as the grant of its challenge, bypassing the elevation layer's checks (a unit of
+/// work writes the rows directly): how tests plant grants the service itself would never issue.
+pub async fn write_grant_rows(
+    store: &dyn countersign::store::Store,
+    grant: &Grant,
+) -> anyhow::Result<()> {
+    let mut challenge = store
+        .challenge(&grant.challenge_code)
+        .await?
+        .context("no challenge for the grant")?;
+    challenge.status = countersign::challenges::ChallengeStatus::Granted;
+    challenge.grant_id = Some(grant.id.clone());
+    let mut unit = store.begin().await?;
+    unit.update_challenge(&challenge).await?;
+    unit.insert_grant(grant).await?;
+    unit.commit().await?;
+    Ok(())
+}
+
 /// The evidence of a WebAuthn step-up by `account` at `now`, as the portal records it.
 pub fn evidence(account: &str, now: i64) -> Evidence {
     Evidence {
