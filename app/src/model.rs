@@ -298,8 +298,32 @@ pub enum QueueAccess {
     SignInRequired,
     /// Signed in without a role that reviews escalations.
     Forbidden,
-    /// What waits, newest first.
-    Queue(Vec<QueueItem>),
+    /// What waits, newest first, and what was let through by break glass lately.
+    Queue {
+        /// Requests waiting for approvers.
+        waiting: Vec<QueueItem>,
+        /// Requests of the viewer's groups granted by break glass in the last day, newest first.
+        broken_glass: Vec<GlassItem>,
+    },
+}
+
+/// A request its requester approved themselves, in an emergency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlassItem {
+    /// Challenge code.
+    pub code: String,
+    /// Kubernetes username of the request.
+    pub requester: String,
+    /// Who broke the glass.
+    pub by: String,
+    /// The emergency, in their words.
+    pub reason: String,
+    /// "Change Deployment api".
+    pub title: String,
+    /// "in namespace payments".
+    pub place: String,
+    /// When, unix seconds.
+    pub at: i64,
 }
 
 /// What the review page of one request may show to this viewer.

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::auth::LoginForm;
 use crate::challenges::ChallengeDetail;
-use crate::model::{QueueAccess, QueueItem, ReviewAccess};
+use crate::model::{GlassItem, QueueAccess, QueueItem, ReviewAccess};
 use crate::ui::{
     self, error_text, Badge, Card, EmptyState, ErrorState, Loading, PageHeader, RelativeTime, Tone,
 };
@@ -37,7 +37,7 @@ pub async fn approval_review(code: String) -> Result<ReviewAccess, ServerFnError
 #[server(endpoint = "approvals_waiting", input = GetUrl)]
 pub async fn approvals_waiting() -> Result<usize, ServerFnError> {
     Ok(match approval_queue().await? {
-        QueueAccess::Queue(items) => items.iter().filter(|i| i.needs_me).count(),
+        QueueAccess::Queue { waiting, .. } => waiting.iter().filter(|i| i.needs_me).count(),
         _ => 0,
     })
 }
@@ -52,7 +52,7 @@ pub fn QueuePage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match queue.await {
-                    Ok(QueueAccess::Queue(items)) => {
+                    Ok(QueueAccess::Queue { waiting: items, broken_glass }) => {
                         let mine = items.iter().filter(|i| i.needs_me).count();
                         let total = items.len();
                         let shown: Vec<QueueItem> = if all() { items } else { items.into_iter().filter(|i| i.needs_me).collect() };
@@ -77,6 +77,7 @@ pub fn QueuePage() -> impl IntoView {
                                     </ul>
                                 }.into_any()
                             }}
+                            {(!broken_glass.is_empty()).then(|| view! { <BrokenGlass items=broken_glass /> })}
                         }.into_any()
                     }
                     Ok(QueueAccess::SignInRequired) => view! {
@@ -104,6 +105,34 @@ pub fn QueuePage() -> impl IntoView {
 }
 
 const FILTER: &str = "rounded-full border border-line px-3 py-1 text-sm font-medium text-fg-soft hover:bg-sunken aria-[current=page]:border-accent aria-[current=page]:bg-accent-soft aria-[current=page]:text-link focus:outline-none focus-visible:ring-2 focus-visible:ring-ring";
+
+/// What was let through without approvers lately: loud, so approvers look at it afterwards.
+#[component]
+fn BrokenGlass(items: Vec<GlassItem>) -> impl IntoView {
+    view! {
+        <section class="mt-8" aria-labelledby="glass-heading" data-broken-glass>
+            <h2 id="glass-heading" class="mb-3 text-base font-semibold text-fg">"Break glass in the last 24 hours"</h2>
+            <ul class="space-y-3">
+                {items.into_iter().map(|g| {
+                    let href = format!("/approvals/{}", g.code);
+                    let code = g.code.clone();
+                    view! {
+                        <li class="rounded-xl border border-bad-line bg-surface p-4 shadow-sm" data-glass-item=code>
+                            <div class="flex flex-wrap items-center gap-2">
+                                <Badge tone=Tone::Bad label="Break glass" />
+                                <a href=href class="font-semibold text-link hover:underline">{g.title}</a>
+                                <span class="text-sm text-muted">{g.place}</span>
+                            </div>
+                            <p class="mt-1 text-sm text-fg-soft">
+                                <strong class="text-fg">{g.by}</strong> " let " {g.requester} "'s request through without approvers " <RelativeTime at=g.at /> ": “" {g.reason} "”"
+                            </p>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
 
 #[component]
 fn QueueRow(item: QueueItem) -> impl IntoView {

@@ -278,6 +278,11 @@ impl Challenge {
         self.guardrail.split(',')
     }
 
+    /// Its guardrails as people read them: `a, b`.
+    pub fn guardrails_label(&self) -> String {
+        self.guardrail.replace(',', ", ")
+    }
+
     /// Whether approvers must countersign it.
     pub fn needs_approval(&self) -> bool {
         self.approval.is_some()

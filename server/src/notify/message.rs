@@ -55,7 +55,7 @@ impl Notice {
         Some(Self {
             event: name,
             code: challenge.code.clone(),
-            guardrail: challenge.guardrail.clone(),
+            guardrail: challenge.guardrails_label(),
             requester: r.username.clone(),
             what: format!("{} {}", Described::from(r).title(), place(&r.namespace)),
             reason: case.reason.clone().unwrap_or_default(),

@@ -286,7 +286,7 @@ impl Backend {
             standing,
             title: Described::from(r).title(),
             place: place(&r.namespace),
-            guardrail: c.guardrails().collect::<Vec<_>>().join(", "),
+            guardrail: c.guardrails_label(),
             message: c.message.clone(),
             username: r.username.clone(),
             operation: r.operation.clone(),
@@ -378,7 +378,7 @@ impl PortalBackend for Backend {
             rows.push(ChallengeSummary {
                 code: c.code.clone(),
                 standing: challenge_standing(c, grant.as_ref(), now),
-                guardrail: c.guardrails().collect::<Vec<_>>().join(", "),
+                guardrail: c.guardrails_label(),
                 title: Described::from(&c.request).title(),
                 place: place(&c.request.namespace),
                 created_at: c.created_at,

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use app::backend::PortalError;
 use app::model::{
-    ApprovalView, ApproverList, ClosedView, DecisionView, QueueAccess, QueueItem, ReviewAccess,
-    Viewer,
+    ApprovalView, ApproverList, ClosedView, DecisionView, GlassItem, QueueAccess, QueueItem,
+    ReviewAccess, Viewer,
 };
 use tower_sessions::Session;
 
@@ -20,6 +20,8 @@ use crate::identity::User;
 
 /// Most requests the queue lists.
 const QUEUE_LIMIT: i64 = 200;
+/// How long a break glass stays on the approvers' queue after it happened.
+const GLASS_SHOWN_SECS: i64 = 24 * 3600;
 
 /// How the request stands with its approvers, for `viewer`.
 pub(super) fn approval_view(
@@ -152,6 +154,27 @@ pub(super) async fn queue(
             .push(d);
     }
     let admin = user.role == crate::identity::Role::Admin;
+    let broken = state
+        .store
+        .broken_glass_since(now - GLASS_SHOWN_SECS, QUEUE_LIMIT)
+        .await
+        .map_err(unavailable)?;
+    let broken_glass = broken
+        .iter()
+        .filter(|c| admin || elevation.concerns(c, &me))
+        .filter_map(|c| {
+            let case = c.approval.as_ref()?;
+            Some(GlassItem {
+                code: c.code.clone(),
+                requester: c.request.username.clone(),
+                by: case.confirmed_by.clone().unwrap_or_default(),
+                reason: case.reason.clone().unwrap_or_default(),
+                title: Described::from(&c.request).title(),
+                place: place(&c.request.namespace),
+                at: case.confirmed_at.unwrap_or(c.created_at),
+            })
+        })
+        .collect();
     let items = waiting
         .iter()
         .filter(|c| admin || elevation.concerns(c, &me))
@@ -166,7 +189,10 @@ pub(super) async fn queue(
             )
         })
         .collect();
-    Ok(QueueAccess::Queue(items))
+    Ok(QueueAccess::Queue {
+        waiting: items,
+        broken_glass,
+    })
 }
 
 fn queue_item(
@@ -183,7 +209,7 @@ fn queue_item(
         code: c.code.clone(),
         requester: c.request.username.clone(),
         reason: case.and_then(|a| a.reason.clone()).unwrap_or_default(),
-        guardrail: c.guardrails().collect::<Vec<_>>().join(", "),
+        guardrail: c.guardrails_label(),
         title: Described::from(&c.request).title(),
         place: place(&c.request.namespace),
         created_at: c.created_at,

@@ -161,6 +161,13 @@ pub trait Store: Send + Sync + 'static {
     /// (`object`, `old_object` read as absent): lists never show them.
     async fn awaiting_challenges(&self, now: i64, limit: i64)
         -> Result<Vec<Challenge>, StoreError>;
+    /// Challenges granted by break glass at or after `since`, newest first, without the request's
+    /// objects: what the approvers' queue shows as let through without them.
+    async fn broken_glass_since(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<Challenge>, StoreError>;
     /// The newest rejected challenge for this digest and guardrail closed at or after `since`: what
     /// a retry is told.
     async fn recent_rejection(

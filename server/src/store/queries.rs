@@ -701,6 +701,21 @@ macro_rules! impl_store {
                 rows.iter().map(challenge_from).collect()
             }
 
+            async fn broken_glass_since(&self, since: i64, limit: i64) -> Result<Vec<Challenge>, StoreError> {
+                // The flag is in the grant's evidence (JSON text, written by this service).
+                let rows = sqlx::query(concat!(
+                    "select code, status, grant_id, ", $light_body, " as body from challenges \
+                     where grant_id in (select grant_id from grants \
+                       where created_at >= $1 and evidence like '%\"breakGlass\":true%') \
+                     order by created_at desc, code limit $2",
+                ))
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(challenge_from).collect()
+            }
+
             async fn recent_rejection(&self, digest: &str, guardrail: &str, since: i64) -> Result<Option<Challenge>, StoreError> {
                 let row = sqlx::query(
                     "select c.* from challenges c

@@ -92,11 +92,11 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
 }
 
 fn unavailable(decision: &crate::engine::Decision) -> Verdict {
-    let hit = decision.needing_grants().next();
-    let name = hit.map(|h| h.name.as_str()).unwrap_or_default();
-    let need = hit.map_or("step-up", |h| stepup::need(h.action));
+    let hits: Vec<&crate::engine::Hit> = decision.needing_grants().collect();
     Verdict::deny(format!(
-        "{need} required by guardrail \"{name}\", but the step-up service is unavailable; retry in a minute"
+        "{} required by {}, but the step-up service is unavailable; retry in a minute",
+        stepup::need(stepup::strictest(&hits)),
+        stepup::named(&hits)
     ))
 }
 

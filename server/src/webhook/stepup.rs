@@ -217,7 +217,7 @@ pub(super) fn need(action: ActionKind) -> &'static str {
 }
 
 /// Approval if any of `hits` needs it, else step-up.
-fn strictest(hits: &[&Hit]) -> ActionKind {
+pub(super) fn strictest(hits: &[&Hit]) -> ActionKind {
     if hits.iter().any(|h| h.action == ActionKind::Approval) {
         ActionKind::Approval
     } else {
@@ -227,7 +227,7 @@ fn strictest(hits: &[&Hit]) -> ActionKind {
 
 /// `guardrail "a"`, or `guardrails "a", "b"`: every guardrail the challenge stands for, in the
 /// challenge's order.
-fn named(hits: &[&Hit]) -> String {
+pub(super) fn named(hits: &[&Hit]) -> String {
     let mut names: Vec<String> = hits.iter().map(|h| format!("\"{}\"", h.name)).collect();
     names.sort_unstable();
     let noun = if names.len() == 1 {

@@ -750,3 +750,57 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
     assert!(mine.contains("payments-oncall"), "{mine}");
     Ok(())
 }
+
+/// Issue 15, item 7: a break glass is marked on the approvers' queue for a day, for the approvers
+/// its rule names (and admins), not for others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_7_the_queue_marks_break_glass() -> anyhow::Result<()> {
+    let portal = portal().await?;
+    let store = portal.state().store.clone();
+    let bob = portal.user("bob", Role::Approver).await?;
+    let zoe = portal.user("zoe", Role::Approver).await?;
+    store.set_groups("bob", &["payments-oncall".into()]).await?;
+    store.set_groups("zoe", &["storage-oncall".into()]).await?;
+    let (code, _) = denied_change(&portal).await?;
+    let now = countersign::clock::now();
+    let lead = countersign::elevation::Actor {
+        account: "alice".into(),
+        groups: vec!["oncall-leads".into()],
+    };
+    portal
+        .state()
+        .elevation()
+        .break_glass(
+            &code,
+            &lead,
+            "payments are down: INC-5000",
+            crate::support::evidence("alice", now),
+            now,
+        )
+        .await?;
+    let queue = |who: User| {
+        let portal = &portal;
+        async move {
+            let browser = portal.signed_in(&who).await?;
+            anyhow::Ok(
+                portal
+                    .get("/approvals", Some(&browser))
+                    .await?
+                    .text()
+                    .await?,
+            )
+        }
+    };
+    let page = queue(bob).await?;
+    let item = page
+        .split(&format!("data-glass-item=\"{code}\""))
+        .nth(1)
+        .context("bob's queue does not show the break glass")?;
+    assert!(item.contains("payments are down: INC-5000") && item.contains("Break glass"));
+    let page = queue(zoe).await?;
+    assert!(
+        !page.contains("data-glass-item"),
+        "zoe's groups are not named"
+    );
+    Ok(())
+}

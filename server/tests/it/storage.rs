@@ -570,6 +570,26 @@ async fn granted_challenges(db: &TestDb) -> anyhow::Result<()> {
             .await?,
         None
     );
+    // Only grants issued by break glass are listed as such, newest first, without the objects.
+    assert!(s.broken_glass_since(now - 60, 10).await?.is_empty());
+    let c = challenge("carol", "digest-glass", "prod-workloads", now, Some(1));
+    ensure!(s.insert_challenge(&c).await?);
+    let mut glass = Grant::for_challenge(&c, evidence("carol", now), now);
+    glass.evidence.break_glass = true;
+    crate::support::write_grant_rows(s.as_ref(), &glass).await?;
+    // The words in a reason are not the flag.
+    let decoy = challenge("dave", "digest-decoy", "prod-workloads", now, Some(1));
+    ensure!(s.insert_challenge(&decoy).await?);
+    let mut words = Grant::for_challenge(&decoy, evidence("dave", now), now);
+    words.evidence.reason = Some("\"breakGlass\":true".into());
+    crate::support::write_grant_rows(s.as_ref(), &words).await?;
+    let listed = s.broken_glass_since(now - 60, 10).await?;
+    assert_eq!(
+        listed.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+        [c.code.as_str()]
+    );
+    assert!(listed[0].request.object.is_none() && listed[0].request.old_object.is_none());
+    assert!(s.broken_glass_since(now + 60, 10).await?.is_empty());
     assert!(
         s.insert_challenge(&challenge(
             "alice",

@@ -59,6 +59,9 @@ impl Store for BrokenStore {
     async fn awaiting_challenges(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
         self.fail().await
     }
+    async fn broken_glass_since(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
+        self.fail().await
+    }
     async fn recent_rejection(
         &self,
         _: &str,
