@@ -309,5 +309,13 @@ test("break glass while approvers are still deciding: marked on the page and in 
   expect(retry.json.response.auditAnnotations["break-glass"]).toBe(grantId);
   const again = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(leadName, "payments", 8));
   expect(again.json.response.allowed).toBe(false);
+  // The approvers it bypassed see it on their queue.
+  const bob = people.bob.page;
+  await bob.setViewportSize({ width: 1280, height: 800 });
+  await bob.goto(`${cs.publicUrl}/approvals`);
+  const glass = bob.locator(`[data-glass-item="${m[2]}"]`);
+  await expect(glass).toContainText("Break glass");
+  await expect(glass).toContainText("payments are down: INC-5000");
+  await bob.screenshot({ path: join(shots, "approval-queue-break-glass-desktop.png"), fullPage: true });
   await lead.context.close();
 });

@@ -124,7 +124,9 @@ fn BrokenGlass(items: Vec<GlassItem>) -> impl IntoView {
                                 <span class="text-sm text-muted">{g.place}</span>
                             </div>
                             <p class="mt-1 text-sm text-fg-soft">
-                                <strong class="text-fg">{g.by}</strong> " let " {g.requester} "'s request through without approvers " <RelativeTime at=g.at /> ": “" {g.reason} "”"
+                                <strong class="text-fg">{g.by.clone()}</strong>
+                                {if g.by == g.requester { " approved their own request".to_owned() } else { format!(" approved {}'s request", g.requester) }}
+                                " without approvers " <RelativeTime at=g.at /> ": “" {g.reason} "”"
                             </p>
                         </li>
                     }
