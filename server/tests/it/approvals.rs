@@ -863,6 +863,37 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
     Ok(())
 }
 
+/// Second review, finding 18 (kept, with a reason in `docs/security.md`): the approved grant admits
+/// only the object the approvers saw as the result. When the object changed meanwhile (here another
+/// image), the retry renders a different new object and is a new request, denied with a new link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_18_an_approval_admits_only_the_object_it_showed() -> anyhow::Result<()> {
+    let app = approvals_webhook().await?;
+    let review = review("deployment-update")?;
+    let code = approval_denial(&app.decide(&review).await?)?;
+    let elevation = app.state.elevation();
+    let now = clock::now();
+    elevation
+        .confirm(
+            &code,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
+    decide_as(&elevation, &code, peer()).await?;
+    granted(decide_as(&elevation, &code, manager()).await?)?;
+    let mut moved = review.clone();
+    moved["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+        "ghcr.io/example/payments-api:1.44.0-someone-elses".into();
+    let other = approval_denial(&app.decide(&moved).await?)?;
+    assert_ne!(other, code, "a different result is a different request");
+    let admitted = app.decide(&review).await?;
+    assert_eq!(admitted["allowed"], true, "{admitted}");
+    Ok(())
+}
+
 async fn decide_as(elevation: &Elevation, code: &str, who: Actor) -> anyhow::Result<Decided> {
     let now = clock::now();
     Ok(elevation
