@@ -121,7 +121,8 @@ super::queries::impl_store!(
     Postgres,
     " for update",
     "(body::jsonb #>> '{approval,rule,groups}')",
-    "(body::jsonb #- '{request,object}' #- '{request,old_object}')::text"
+    "(body::jsonb #- '{request,object}' #- '{request,old_object}')::text",
+    "begin"
 );
 
 impl AnyStore for PostgresStore {

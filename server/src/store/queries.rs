@@ -6,11 +6,13 @@
 /// `begin_unit` that opens a transaction holding the database's write order for a unit of work,
 /// `$for_update` the clause that locks a row read in it, `$rule_groups` the expression that reads a
 /// challenge's approval groups (JSON text) out of its body in the database, `$light_body` the
-/// body without the request's objects (for lists, which never show them),
+/// body without the request's objects (for lists, which never show them), `$begin_write` the
+/// statement that opens a transaction that will write (SQLite's `BEGIN IMMEDIATE` takes the write
+/// lock at once, waiting its busy timeout, instead of failing at the first write after a read),
 /// plus `notify_channel` and `listen_channel` (pushing revocations and elevations to other replicas, where
 /// the backend can).
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $for_update:literal, $rule_groups:literal, $light_body:literal) => {
+    ($store:ty, $db:ty, $for_update:literal, $rule_groups:literal, $light_body:literal, $begin_write:literal) => {
         use sqlx::Row as _;
 
         use $crate::audit::checkpoint::AuditCheckpoint;
@@ -577,7 +579,7 @@ macro_rules! impl_store {
             }
 
             async fn put_first_admin_link(&self, token_hash: &str, created_at: i64, expires_at: i64, invitation: &Invitation) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin_write).await?;
                 let marked = sqlx::query(
                     "insert into first_admin_link (singleton, username, created_at) values (1, $1, $2) on conflict (singleton) do nothing",
                 )
@@ -903,7 +905,7 @@ macro_rules! impl_store {
 
             async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
                 let _serial = self.audit_mutex.lock().await;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin_write).await?;
                 Self::lock_audit(&mut tx).await?;
                 append_audit_row(&mut tx, event).await?;
                 tx.commit().await?;
@@ -911,7 +913,7 @@ macro_rules! impl_store {
             }
 
             async fn prune(&self, before: i64) -> Result<$crate::store::Pruned, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin_write).await?;
                 let grants = sqlx::query(
                     "delete from grants where expires_at < $1 or (revoked_at is not null and revoked_at < $1)",
                 )
@@ -937,7 +939,7 @@ macro_rules! impl_store {
             }
 
             async fn append_decisions(&self, records: &[$crate::decisions::DecisionRecord]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin_write).await?;
                 for r in records {
                     sqlx::query(
                         "insert into decisions (at, uid, cluster, username, operation, resource, namespace, name,

@@ -49,17 +49,16 @@ impl SqliteStore {
         })
     }
 
-    async fn lock_audit(tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), super::StoreError> {
-        // Take SQLite's write lock before reading the chain's last hash: a deferred transaction that
-        // reads first cannot upgrade once another writer (the decision log) has committed meanwhile.
-        sqlx::query("update audit_events set seq = seq where 0")
-            .execute(&mut **tx)
-            .await?;
+    /// Nothing to take: every transaction that appends to the chain began `immediate`, so it holds
+    /// SQLite's write lock before it reads the chain's last hash.
+    async fn lock_audit(_tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), super::StoreError> {
         Ok(())
     }
 
-    /// SQLite has one writer: a unit takes the write lock (and this process's turn) before it
-    /// reads, so what it read cannot change under it and its writes never wait to upgrade.
+    /// SQLite has one writer: a unit takes the write lock (and this process's turn) at `begin
+    /// immediate`, before it reads, so what it read cannot change under it and its writes never
+    /// wait to upgrade (a deferred transaction that reads first fails at once with "database is
+    /// locked" when another writer committed meanwhile).
     async fn begin_unit(
         &self,
     ) -> Result<
@@ -70,8 +69,7 @@ impl SqliteStore {
         super::StoreError,
     > {
         let serial = self.audit_mutex.clone().lock_owned().await;
-        let mut tx = self.pool.begin().await?;
-        Self::lock_audit(&mut tx).await?;
+        let tx = self.pool.begin_with("begin immediate").await?;
         Ok((tx, Some(serial)))
     }
 
@@ -92,7 +90,8 @@ super::queries::impl_store!(
     Sqlite,
     "",
     "json_extract(body, '$.approval.rule.groups')",
-    "json_remove(body, '$.request.object', '$.request.old_object')"
+    "json_remove(body, '$.request.object', '$.request.old_object')",
+    "begin immediate"
 );
 
 impl AnyStore for SqliteStore {
