@@ -803,16 +803,7 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
         .contains(&code));
 
     let elevation = app.state.elevation();
-    let now = clock::now();
-    elevation
-        .confirm(
-            &code,
-            &actor("alice", &[]),
-            evidence("alice", now),
-            Some(REASON),
-            now,
-        )
-        .await?;
+    ask(&elevation, &code).await?;
     let counted = decide_as(&elevation, &code, peer()).await?;
     assert!(matches!(counted, Decided::Counted(_)));
     let grant = granted(decide_as(&elevation, &code, manager()).await?)?;
@@ -832,7 +823,6 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
     assert_eq!(next["allowed"], false, "{next}");
 
     // Revoking one grant of a challenge revokes the others with it.
-    let db_now = clock::now();
     let code2: String = next["status"]["message"]
         .as_str()
         .unwrap_or_default()
@@ -842,15 +832,7 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
         .chars()
         .take(8)
         .collect();
-    elevation
-        .confirm(
-            &code2,
-            &actor("alice", &[]),
-            evidence("alice", db_now),
-            Some(REASON),
-            db_now,
-        )
-        .await?;
+    ask(&elevation, &code2).await?;
     decide_as(&elevation, &code2, peer()).await?;
     let second = granted(decide_as(&elevation, &code2, manager()).await?)?;
     let revoked = elevation.revoke(&second.id, "carol").await?;
@@ -872,16 +854,7 @@ async fn review2_18_an_approval_admits_only_the_object_it_showed() -> anyhow::Re
     let review = review("deployment-update")?;
     let code = approval_denial(&app.decide(&review).await?)?;
     let elevation = app.state.elevation();
-    let now = clock::now();
-    elevation
-        .confirm(
-            &code,
-            &actor("alice", &[]),
-            evidence("alice", now),
-            Some(REASON),
-            now,
-        )
-        .await?;
+    ask(&elevation, &code).await?;
     decide_as(&elevation, &code, peer()).await?;
     granted(decide_as(&elevation, &code, manager()).await?)?;
     let mut moved = review.clone();
@@ -891,6 +864,21 @@ async fn review2_18_an_approval_admits_only_the_object_it_showed() -> anyhow::Re
     assert_ne!(other, code, "a different result is a different request");
     let admitted = app.decide(&review).await?;
     assert_eq!(admitted["allowed"], true, "{admitted}");
+    Ok(())
+}
+
+/// Alice asks for approval of challenge `code`, with a fresh step-up and the reason.
+async fn ask(elevation: &Elevation, code: &str) -> anyhow::Result<()> {
+    let now = clock::now();
+    elevation
+        .confirm(
+            code,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
     Ok(())
 }
 
