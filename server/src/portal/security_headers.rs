@@ -16,7 +16,8 @@ const HSTS: &str = "max-age=31536000; includeSubDomains";
 #[derive(Debug, Clone, Copy)]
 pub struct Https(pub bool);
 
-/// Add the Content-Security-Policy (unless the page set one), `X-Frame-Options`, and HSTS over https.
+/// Add the Content-Security-Policy (unless the page set one), `Cache-Control: no-store` (unless the
+/// response set its own), `X-Frame-Options`, and HSTS over https.
 pub async fn on_every_response(
     axum::extract::State(Https(https)): axum::extract::State<Https>,
     request: Request,
@@ -33,6 +34,11 @@ pub async fn on_every_response(
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(DEFAULT_POLICY));
+    // Pages and answers are per person and may carry secrets (a setup link, a grant token, the
+    // CSRF token): no cache keeps them, unless a response says otherwise (the hashed assets do).
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     // For browsers that predate frame-ancestors.
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

@@ -597,6 +597,12 @@ async fn review2_16_admins_manage_accounts_in_the_portal() -> anyhow::Result<()>
             form.push(("csrf", &admin.csrf));
             let response = portal.form(path, Some(admin), &form).await?;
             let status = response.status();
+            // Answers may carry a setup link: no cache keeps them.
+            let cache = response.headers().get("cache-control").cloned();
+            anyhow::ensure!(
+                cache.as_ref().is_some_and(|c| c == "no-store"),
+                "{path}: {cache:?}"
+            );
             anyhow::Ok((status, response.text().await?))
         }
     };
