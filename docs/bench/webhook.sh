@@ -29,4 +29,7 @@ run "bare axum echo" https://127.0.0.1:9844/k8s/admit server/tests/reviews/deplo
 run "countersign, no guardrail matches" https://127.0.0.1:9843/k8s/admit server/tests/reviews/widget-create.json
 run "countersign, library guardrails evaluated (CEL), allowed" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-create.json
 run "countersign, step-up without grant (exec into payments: challenge)" https://127.0.0.1:9843/k8s/admit server/tests/reviews/pod-exec.json
+# A Deployment as Helm renders it (3 containers, 20 env vars each, probes, resources; 8.6 KB object,
+# 17.9 KB review with oldObject): what issue 16 measures CEL on.
+run "countersign, Helm-sized Deployment update in dev, library CEL, allowed" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-update-helm.json
 echo "RSS of countersign after the runs: $(grep VmRSS /proc/$(pgrep -f "countersign serve --data-dir $data" | head -1)/status)"
