@@ -115,7 +115,11 @@ mod ssr {
         /// Every live grant (admins and auditors).
         async fn live_grants(&self, session: &Session) -> Result<Vec<GrantRow>, PortalError>;
         /// What waits for approvers, as this viewer's queue shows it.
-        async fn approval_queue(&self, session: &Session) -> Result<QueueAccess, PortalError>;
+        async fn approval_queue(
+            &self,
+            session: &Session,
+            with_break_glass: bool,
+        ) -> Result<QueueAccess, PortalError>;
         /// One request under review by this viewer.
         async fn approval_review(
             &self,

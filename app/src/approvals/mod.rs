@@ -17,7 +17,7 @@ use crate::ui::{
 pub async fn approval_queue() -> Result<QueueAccess, ServerFnError> {
     use crate::backend::{backend, session};
     backend()?
-        .approval_queue(&session().await?)
+        .approval_queue(&session().await?, true)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))
 }
@@ -36,7 +36,13 @@ pub async fn approval_review(code: String) -> Result<ReviewAccess, ServerFnError
 /// How many requests wait for the viewer now (the header's badge).
 #[server(endpoint = "approvals_waiting", input = GetUrl)]
 pub async fn approvals_waiting() -> Result<usize, ServerFnError> {
-    Ok(match approval_queue().await? {
+    use crate::backend::{backend, session};
+    // The badge on every page: the waiting requests only, not the day's break glass.
+    let queue = backend()?
+        .approval_queue(&session().await?, false)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(match queue {
         QueueAccess::Queue { waiting, .. } => waiting.iter().filter(|i| i.needs_me).count(),
         _ => 0,
     })

@@ -592,8 +592,12 @@ impl PortalBackend for Backend {
             .map_err(account_refused)
     }
 
-    async fn approval_queue(&self, session: &Session) -> Result<QueueAccess, PortalError> {
-        super::review::queue(self, session).await
+    async fn approval_queue(
+        &self,
+        session: &Session,
+        with_break_glass: bool,
+    ) -> Result<QueueAccess, PortalError> {
+        super::review::queue(self, session, with_break_glass).await
     }
 
     async fn approval_review(

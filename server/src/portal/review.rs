@@ -120,10 +120,12 @@ async fn reviewer(backend: &Backend, session: &Session) -> Result<Asker, PortalE
 }
 
 /// What waits for approvers, as this viewer's queue shows it: requests for a group they are in
-/// (every request, for an admin), newest first.
+/// (every request, for an admin), newest first; `with_break_glass` adds the day's break glass
+/// (the queue page wants it, the header's badge on every page does not).
 pub(super) async fn queue(
     backend: &Backend,
     session: &Session,
+    with_break_glass: bool,
 ) -> Result<QueueAccess, PortalError> {
     let user = match reviewer(backend, session).await? {
         Asker::SignedOut => return Ok(QueueAccess::SignInRequired),
@@ -154,11 +156,15 @@ pub(super) async fn queue(
             .push(d);
     }
     let admin = user.role == crate::identity::Role::Admin;
-    let broken = state
-        .store
-        .broken_glass_since(now - GLASS_SHOWN_SECS, QUEUE_LIMIT)
-        .await
-        .map_err(unavailable)?;
+    let broken = if with_break_glass {
+        state
+            .store
+            .broken_glass_since(now - GLASS_SHOWN_SECS, QUEUE_LIMIT)
+            .await
+            .map_err(unavailable)?
+    } else {
+        Vec::new()
+    };
     let broken_glass = broken
         .iter()
         .filter(|c| admin || elevation.concerns(c, &me))

@@ -127,6 +127,16 @@ macro_rules! impl_store {
         // Statements shared by the pool's methods and a unit of work's: written once, run on
         // whichever connection holds them.
 
+        /// The account `username`, locked for the rest of the transaction (where the backend locks
+        /// rows; SQLite's unit holds the whole database).
+        async fn locked_user(conn: &mut Conn, username: &str) -> Result<Option<User>, StoreError> {
+            let row = sqlx::query(concat!("select * from users where username = $1", $for_update))
+                .bind(username)
+                .fetch_optional(&mut *conn)
+                .await?;
+            row.as_ref().map(user_from).transpose()
+        }
+
         async fn insert_user(conn: &mut Conn, user: &User) -> Result<(), StoreError> {
             let groups = serde_json::to_string(&user.groups).map_err(corrupt("account groups"))?;
             sqlx::query(
@@ -321,11 +331,7 @@ macro_rules! impl_store {
             }
 
             async fn set_groups(&mut self, username: &str, groups: &[String]) -> Result<Option<Vec<String>>, StoreError> {
-                let row = sqlx::query(concat!("select * from users where username = $1", $for_update))
-                    .bind(username)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                let Some(before) = row.as_ref().map(user_from).transpose()? else {
+                let Some(before) = locked_user(&mut self.tx, username).await? else {
                     return Ok(None);
                 };
                 let groups = serde_json::to_string(groups).map_err(corrupt("account groups"))?;
@@ -342,11 +348,7 @@ macro_rules! impl_store {
             }
 
             async fn set_role(&mut self, username: &str, role: Role) -> Result<Option<Role>, StoreError> {
-                let row = sqlx::query(concat!("select * from users where username = $1", $for_update))
-                    .bind(username)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                let Some(before) = row.as_ref().map(user_from).transpose()? else {
+                let Some(before) = locked_user(&mut self.tx, username).await? else {
                     return Ok(None);
                 };
                 sqlx::query("update users set role = $1 where username = $2")
