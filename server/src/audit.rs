@@ -4,6 +4,7 @@
 pub mod anchor;
 pub mod checkpoint;
 pub mod checkpointer;
+pub mod queue;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};

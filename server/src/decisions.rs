@@ -32,4 +32,7 @@ pub struct DecisionRecord {
     pub hits: serde_json::Value,
     /// Every guardrail: matched or why not, and the condition's result.
     pub explanations: serde_json::Value,
+    /// The guardrail version that decided it.
+    #[serde(default)]
+    pub policy_version: String,
 }

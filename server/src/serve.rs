@@ -12,7 +12,7 @@ use crate::audit::checkpoint::AuditSigner;
 use crate::audit::checkpointer::Checkpointer;
 use crate::challenges::{ChallengeCache, ChallengeLimits};
 use crate::cluster::{self, LiveNamespaces};
-use crate::engine::{Engine, NamespaceIndex};
+use crate::engine::{LiveGuardrails, NamespaceIndex, Snapshot};
 use crate::grants::{GrantCache, GrantSigner};
 use crate::identity::mapping::IdentityMap;
 use crate::identity::oidc::{Oidc, OidcArgs};
@@ -168,9 +168,12 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let guardrails = match &args.policies {
-        Some(path) => policy::load_path(path)?,
-        None => Vec::new(),
+    let snapshot = match &args.policies {
+        Some(path) => {
+            let (guardrails, version) = policy::load_versioned(path)?;
+            Snapshot::new(guardrails, version)
+        }
+        None => Snapshot::new(Vec::new(), policy::digest_version([])),
     };
     let database_url = args.database_url.clone().unwrap_or_else(|| {
         format!(
@@ -257,13 +260,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => IdentityMap::default(),
     };
     let grants = GrantCache::new(&args.cluster);
-    let engine = Arc::new(Engine::new(guardrails));
+    let guardrails = Arc::new(LiveGuardrails::new(snapshot));
     let loaded = webhook::grant_cache::refresh(
         store.as_ref(),
         &grants,
         &signer,
         args.public_url.as_str().trim_end_matches('/'),
-        (&engine, &identities),
+        (&guardrails.load(), &identities),
     )
     .await
     .context("loading live grants")?;
@@ -273,16 +276,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let held = loaded.held;
 
     let namespaces = Arc::new(namespaces);
-    let (decisions, _decision_writer) = DecisionLog::start(
-        store.clone(),
-        engine.clone(),
-        namespaces.clone(),
-        args.cluster.clone(),
-    );
+    let (decisions, _decision_writer) =
+        DecisionLog::start(store.clone(), namespaces.clone(), args.cluster.clone());
     let metrics = Arc::new(Metrics::default());
     let state = AppState {
         store: store.clone(),
-        engine,
+        guardrails,
         namespaces,
         grants: Arc::new(grants),
         challenges: Arc::new(ChallengeCache::new()),
@@ -297,7 +296,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url.clone(),
         cluster: args.cluster.clone(),
         metrics: metrics.clone(),
-        audit: Arc::new(webhook::audit_queue::AuditQueue::start(
+        audit: Arc::new(crate::audit::queue::AuditQueue::start(
             store.clone(),
             metrics.clone(),
         )),
@@ -314,7 +313,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     println!("  webhook:    https://{}/k8s/admit", args.webhook_listen);
     println!("  store:      {}", redact_url(&database_url));
-    println!("  guardrails: {}", state.engine.guardrails().len());
+    let in_force = state.guardrails.load();
+    println!(
+        "  guardrails: {} (version {})",
+        in_force.guardrails().len(),
+        in_force.version()
+    );
     println!("  grants:     {held} live");
     println!(
         "  audit:      checkpoint every {}s to {} (key {})",
@@ -415,7 +419,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )));
     if receivers.is_empty() {
         // Break glass is only as loud as the people who hear of it.
-        for g in state.engine.guardrails() {
+        for g in state.guardrails.load().guardrails() {
             if g.action
                 .approval
                 .as_ref()

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::audit::queue::AuditQueue;
 use crate::challenges::{ChallengeCache, ChallengeLimits};
 use crate::cluster::LiveNamespaces;
-use crate::engine::Engine;
+use crate::engine::LiveGuardrails;
 use crate::grants::{GrantCache, GrantSigner};
 use crate::identity::mapping::IdentityMap;
 use crate::identity::passkeys::Passkeys;
@@ -19,8 +20,8 @@ use crate::webhook::metrics::Metrics;
 pub struct AppState {
     /// Storage.
     pub store: Arc<dyn AnyStore>,
-    /// Loaded guardrails.
-    pub engine: Arc<Engine>,
+    /// The guardrails in force, one snapshot per review (swapped whole when they change).
+    pub guardrails: Arc<LiveGuardrails>,
     /// Namespace labels for selectors (swapped whole by the cluster watch, if any).
     pub namespaces: Arc<LiveNamespaces>,
     /// Live grants in memory, checked by the webhook without a database round trip.
@@ -42,7 +43,7 @@ pub struct AppState {
     /// Webhook counters.
     pub metrics: Arc<Metrics>,
     /// Where the webhook's audit events wait to be appended (bounded; never waited for).
-    pub audit: Arc<crate::webhook::audit_queue::AuditQueue>,
+    pub audit: Arc<AuditQueue>,
     /// Where matched decisions go to be explained and stored.
     pub decisions: Arc<DecisionLog>,
     /// Who may confirm challenges for which Kubernetes usernames, beyond their own.
@@ -62,7 +63,7 @@ impl AppState {
         )
     }
 
-    /// The elevation service over this state's store, key and caches.
+    /// The elevation service over this state's store, key, caches and limits.
     pub fn elevation(&self) -> crate::elevation::Elevation {
         crate::elevation::Elevation::new(
             self.store.clone(),
@@ -74,6 +75,7 @@ impl AppState {
             self.events.clone(),
         )
         .with_metrics(self.metrics.clone())
+        .for_admission(&self.cluster, self.challenge_limits, self.audit.clone())
     }
 
     /// Issuer for grant tokens.

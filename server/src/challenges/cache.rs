@@ -273,6 +273,7 @@ mod tests {
             grant_id: None,
             approval: None,
             seal: None,
+            policy_version: String::new(),
         }
     }
 

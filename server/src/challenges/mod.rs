@@ -179,6 +179,9 @@ pub struct Challenge {
     /// valid one is never confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
+    /// The guardrail version that decided it (empty for challenges opened before versions).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy_version: String,
 }
 
 /// Who may hear of a challenge: its subject and the groups its approval rule names. Neither
@@ -270,6 +273,7 @@ impl Challenge {
             grant_id: None,
             approval,
             seal: None,
+            policy_version: String::new(),
         }
     }
 

@@ -43,6 +43,9 @@ pub enum ElevationError {
     /// the database. Nothing is done with it.
     #[error("this request's stored record was changed outside Countersign; it cannot be used (ask for a new link by retrying)")]
     Tampered(&'static str),
+    /// A hit names a guardrail the snapshot that decided it does not hold (a bug, never input).
+    #[error("guardrail \"{0}\" is not in the version that decided this request")]
+    UnknownGuardrail(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -5,6 +5,7 @@
 //! and the proof of their step-up, and each turns its [`ElevationError`] into an answer. Every
 //! step that changes an elevation is one unit of work in the store, its audit record included.
 
+mod admit;
 mod bus;
 mod error;
 pub mod rules;
@@ -15,16 +16,18 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::audit::queue::AuditQueue;
 use crate::audit::AuditEvent;
 use crate::challenges::{
-    ApprovalCase, ApprovalDecision, ApprovalRecord, Challenge, ChallengeCache, ChallengeStatus,
-    Closed,
+    ApprovalCase, ApprovalDecision, ApprovalRecord, Challenge, ChallengeCache, ChallengeLimits,
+    ChallengeStatus, Closed,
 };
 use crate::grants::{ApproverEvidence, Evidence, Grant, GrantCache, GrantClaims, GrantSigner};
 use crate::identity::mapping::{Authority, IdentityMap};
 use crate::policy::{ReasonRule, MAX_REASON_CHARS};
 use crate::store::{AnyStore, Store, StoreError, UnitOfWork};
 
+pub use admit::{Admission, Covered, OpenChallenge};
 pub use bus::{relay, EventBus, ELEVATION_CHANNEL};
 pub use error::ElevationError;
 pub use rules::{Refusal, Tally};
@@ -109,6 +112,12 @@ pub struct Elevation {
     issuer: String,
     events: EventBus,
     metrics: Arc<crate::webhook::metrics::Metrics>,
+    /// The cluster whose requests it admits (part of every digest and grant).
+    cluster: String,
+    /// How many open challenges one person and everyone may have.
+    limits: ChallengeLimits,
+    /// Where audit records that need not hold up an answer wait (none: appended at once).
+    audit: Option<Arc<AuditQueue>>,
 }
 
 impl Elevation {
@@ -131,7 +140,24 @@ impl Elevation {
             issuer,
             events,
             metrics: Arc::default(),
+            cluster: String::new(),
+            limits: ChallengeLimits::default(),
+            audit: None,
         }
+    }
+
+    /// Admit requests of `cluster`, within `limits`, queueing audit records that need not hold up
+    /// an answer on `audit` (see [`Elevation::admit`]).
+    pub fn for_admission(
+        mut self,
+        cluster: &str,
+        limits: ChallengeLimits,
+        audit: Arc<AuditQueue>,
+    ) -> Self {
+        cluster.clone_into(&mut self.cluster);
+        self.limits = limits;
+        self.audit = Some(audit);
+        self
     }
 
     /// Count into these metrics (the process's, served at `/metrics`) rather than its own.

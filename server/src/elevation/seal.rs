@@ -14,16 +14,19 @@ const APPROVAL: &str = "approval";
 /// The terms of a challenge that decide what its grant may do, as they were when it opened.
 fn challenge_terms(c: &Challenge) -> Vec<u8> {
     let r = &c.request;
-    json!({
+    let mut terms = json!({
         "code": c.code, "digest": c.digest, "cluster": c.cluster, "guardrail": c.guardrail,
         "username": r.username, "operation": r.operation, "group": r.api_group,
         "resource": r.resource, "subresource": r.subresource, "namespace": r.namespace,
         "name": r.name, "scope": c.scope.as_str(), "ttl": c.grant_ttl_secs, "uses": c.grant_uses,
         "freshness": c.freshness_secs, "createdAt": c.created_at, "expiresAt": c.expires_at,
         "approval": c.approval.as_ref().map(|a| &a.rule),
-    })
-    .to_string()
-    .into_bytes()
+    });
+    // Only when there is one, so the seals of challenges opened before versions still hold.
+    if !c.policy_version.is_empty() {
+        terms["version"] = json!(c.policy_version);
+    }
+    terms.to_string().into_bytes()
 }
 
 /// One approver's decision, as it counts.

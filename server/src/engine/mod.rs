@@ -4,6 +4,7 @@
 
 mod matching;
 mod namespaces;
+mod snapshot;
 
 use std::cell::OnceCell;
 
@@ -14,13 +15,11 @@ use crate::policy::{ActionKind, Activation, Guardrail, Inputs, Mode};
 
 pub use matching::Clause;
 pub use namespaces::{NamespaceIndex, NamespaceLabels};
+pub use snapshot::{LiveGuardrails, Snapshot};
 
 /// A guardrail that matched a request.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Hit {
-    /// Index of the guardrail in the engine's snapshot.
-    #[serde(skip)]
-    pub index: usize,
     /// Guardrail name.
     pub name: String,
     /// Its action.
@@ -180,7 +179,7 @@ impl Engine {
 
         let mut action = ActionKind::Allow;
         let mut hits = Vec::new();
-        for (index, guardrail) in self.guardrails.iter().enumerate() {
+        for guardrail in &self.guardrails {
             if let Some(clause) = matching::mismatch(&guardrail.matcher, request, namespaces) {
                 if let Some(out) = explain.as_deref_mut() {
                     out.push(Explanation {
@@ -243,7 +242,6 @@ impl Engine {
                 });
             }
             hits.push(Hit {
-                index,
                 name: guardrail.name.to_string(),
                 action: guardrail.action.kind,
                 mode: guardrail.mode,

@@ -105,6 +105,8 @@ pub struct Grant {
     pub token: String,
     /// How the step-up was done.
     pub evidence: Evidence,
+    /// The guardrail version that decided its challenge (empty before versions).
+    pub policy_version: String,
 }
 
 /// What the webhook compares against a grant.
@@ -167,6 +169,7 @@ impl Grant {
             revoked_by: None,
             token: String::new(),
             evidence,
+            policy_version: challenge.policy_version.clone(),
         }
     }
 

@@ -91,6 +91,10 @@ pub struct GrantClaims {
     pub challenge: String,
     /// Step-up evidence.
     pub evidence: Evidence,
+    /// The guardrail version that decided its challenge, signed so the database alone cannot
+    /// rewrite which version an auditor is told.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
 }
 
 impl GrantClaims {
@@ -113,6 +117,7 @@ impl GrantClaims {
             uses: grant.uses_left,
             challenge: grant.challenge_code.clone(),
             evidence: shareable(&grant.evidence),
+            version: grant.policy_version.clone(),
         }
     }
 }
@@ -446,6 +451,7 @@ mod tests {
                 aaguid: None,
                 ..Default::default()
             },
+            version: String::new(),
         }
     }
 

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::model::*;
 use super::{CelExpression, PolicyDuration};
@@ -45,6 +46,12 @@ pub enum PolicyError {
 
 /// Load every `.yaml`/`.yml` file under `path` (or the file itself), in name order.
 pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
+    load_versioned(path).map(|(guardrails, _)| guardrails)
+}
+
+/// [`load_path`], with the version of what was loaded: the digest of the files' names (relative
+/// to `path`) and texts, so every replica that loads the same files names the same version.
+pub fn load_versioned(path: &Path) -> Result<(Vec<Guardrail>, String), PolicyError> {
     let read_err = |source| PolicyError::Read {
         path: path.to_owned(),
         source,
@@ -58,12 +65,22 @@ pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
     }
     let mut all = Vec::new();
     let mut seen = HashSet::new();
+    let mut sources = Vec::with_capacity(files.len());
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|source| PolicyError::Read {
             path: file.clone(),
             source,
         })?;
         let label = file.display().to_string();
+        // Names relative to the folder (or the file's own name), so the version does not depend
+        // on where the files were checked out.
+        let relative = match file.strip_prefix(path) {
+            Ok(r) if !r.as_os_str().is_empty() => r.display().to_string(),
+            _ => file
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        };
+
         for (index, guardrail) in parse_documents(&label, &text)?.into_iter().enumerate() {
             if !seen.insert(guardrail.name.clone()) {
                 return Err(PolicyError::Duplicate {
@@ -74,8 +91,26 @@ pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
             }
             all.push(guardrail);
         }
+        sources.push((relative, text));
     }
-    Ok(all)
+    let version = digest_version(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    Ok((all, version))
+}
+
+/// A version named by the digest of the policy sources it was loaded from (until guardrails carry
+/// versions of their own): `sha256:` and the first 16 hex digits. Each source is its name and its
+/// text, in load order.
+pub fn digest_version<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut hash = Sha256::new();
+    for (name, text) in sources {
+        // Lengths first, so no two different lists of sources hash the same.
+        hash.update((name.len() as u64).to_be_bytes());
+        hash.update(name.as_bytes());
+        hash.update((text.len() as u64).to_be_bytes());
+        hash.update(text.as_bytes());
+    }
+    let digest = hex::encode(hash.finalize());
+    format!("sha256:{}", &digest[..16])
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -706,6 +741,15 @@ impl RawAction {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_version_changes_with_any_byte_of_any_source() {
+        let a = digest_version([("a.yaml", "x: 1"), ("b.yaml", "y: 2")]);
+        assert_eq!(a, digest_version([("a.yaml", "x: 1"), ("b.yaml", "y: 2")]));
+        assert_ne!(a, digest_version([("a.yaml", "x: 1"), ("b.yaml", "y: 3")]));
+        assert_ne!(a, digest_version([("a.yaml", "x: 1b.yaml"), ("", "y: 2")]));
+        assert!(a.starts_with("sha256:") && a.len() == 7 + 16);
+    }
+
     const GOOD: &str = r#"
 apiVersion: countersign.dev/v1alpha1
 kind: Guardrail
@@ -869,6 +913,29 @@ spec:
             err.contains("spec.condition: undeclared reference to `obj`"),
             "{err}"
         );
+        // An unknown function or a wrong argument count is refused when the guardrail loads, not
+        // found at evaluation, where it would block every request the guardrail matches.
+        for (condition, expected) in [
+            (
+                "frobnicate(object.spec.replicas)",
+                "undeclared reference to 'frobnicate'",
+            ),
+            (
+                "object.metadata.name.startsWith('a', 'b')",
+                "found no matching overload for 'startsWith' applied to 2 arguments",
+            ),
+            (
+                "sets.contains([1])",
+                "found no matching overload for 'sets.contains' applied to 1 argument",
+            ),
+        ] {
+            let bad = with.replace("object.spec.replicas < oldObject.spec.replicas", condition);
+            let err = parse_documents("g.yaml", &bad).unwrap_err().to_string();
+            assert!(
+                err.contains("spec.condition") && err.contains(expected),
+                "{condition}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub use expression::{
     Activation, CelExpression, Inputs, COST_BUDGET, EVAL_STACK, MAX_COMPREHENSION_NESTING,
     MAX_NODES, MAX_SOURCE_LEN, VARIABLES,
 };
-pub use load::{load_path, parse_documents, PolicyError, MAX_REASON_CHARS};
+pub use load::{
+    digest_version, load_path, load_versioned, parse_documents, PolicyError, MAX_REASON_CHARS,
+};
 pub use model::*;
 pub use vap::export as export_vap;

@@ -57,6 +57,7 @@ impl From<crate::elevation::ElevationError> for ApiError {
             E::Closed(_) | E::NotNow(_) | E::AlreadyDecided | E::Tampered(_) => {
                 ApiError::Conflict(e.to_string())
             }
+            E::UnknownGuardrail(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Storage behind one trait, with one implementation per backend (SQLite default, PostgreSQL for HA).
+//! Storage by aggregate (accounts, elevations, audit, decisions) under one [`Store`], with one
+//! implementation per backend (SQLite default, PostgreSQL for HA).
 
 mod postgres;
 mod queries;
@@ -18,6 +19,13 @@ use crate::identity::setup::Invitation;
 use crate::identity::{Credential, Role, User};
 
 pub use postgres::PostgresStore;
+
+/// Every part of the store in scope, for code that calls more than one: `use crate::store::prelude::*`.
+pub mod prelude {
+    pub use super::{
+        AccountStore as _, AuditStore as _, DecisionStore as _, ElevationStore as _, Store as _,
+    };
+}
 pub use sqlite::SqliteStore;
 
 /// A storage failure.
@@ -40,9 +48,9 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
-/// Everything Countersign keeps.
+/// Local accounts, their passkeys, invitations and session epochs.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AccountStore: Send + Sync + 'static {
     /// How many local accounts exist.
     async fn count_users(&self) -> Result<i64, StoreError>;
     /// Create an account; `Conflict` if the username is taken.
@@ -51,7 +59,6 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError>;
     /// Account by username.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
-
     /// Register a credential.
     async fn add_credential(&self, credential: &Credential) -> Result<(), StoreError>;
     /// Credentials of an account, oldest first.
@@ -63,7 +70,6 @@ pub trait Store: Send + Sync + 'static {
         passkey: &str,
         used_at: i64,
     ) -> Result<(), StoreError>;
-
     /// Credential by id, whoever owns it (discoverable sign-in names the credential first).
     async fn credential(&self, credential_id: &str) -> Result<Option<Credential>, StoreError>;
     /// Rename one of an account's credentials; false if the account has no such credential.
@@ -87,7 +93,6 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         at: i64,
     ) -> Result<bool, StoreError>;
-
     /// Mark a setup token used; false if it was already used or expired.
     async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Remember a setup token (its hash) and what it invites to.
@@ -130,7 +135,16 @@ pub trait Store: Send + Sync + 'static {
         expires_at: i64,
         invitation: &Invitation,
     ) -> Result<bool, StoreError>;
+    /// The "signed out everywhere" cut-off of a person (account id or OIDC user id), if any, in
+    /// unix milliseconds.
+    async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError>;
+    /// Refuse from now on every session of a person signed in at or before `not_before` (ms).
+    async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError>;
+}
 
+/// Elevations: challenges, their approvals and the grants they yield.
+#[async_trait]
+pub trait ElevationStore: Send + Sync + 'static {
     /// The open challenge for this digest and guardrail, expiring stale ones on the way.
     async fn pending_challenge(
         &self,
@@ -178,15 +192,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Challenge>, StoreError>;
     /// The approvers' decisions on a challenge, in the order they came.
     async fn approvals_of(&self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
-    /// A value `serve` left for the other commands (see [`PUBLIC_URL_SETTING`]).
-    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
-    /// Leave a value for the other commands.
-    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Every decision on challenges that wait for approvers now (the queue's, in one read).
     async fn awaiting_approvals(&self, now: i64) -> Result<Vec<ApprovalRecord>, StoreError>;
-    /// Start a unit of work: what is done through it is committed together or not at all.
-    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
-
     /// Grant by id.
     async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
     /// Every grant issued for a challenge (one per guardrail it stood for), oldest first.
@@ -208,13 +215,22 @@ pub trait Store: Send + Sync + 'static {
     /// Revoke a grant; false if it was unknown, expired or already revoked.
     async fn revoke_grant(&self, grant_id: &str, now: i64, actor: &str)
         -> Result<bool, StoreError>;
+    /// Grants revoked at or after `after` (unix seconds), oldest first: what another process's
+    /// grant cache must drop, without reloading every grant. A store that cannot tell returns none
+    /// (the periodic full reload still catches up).
+    async fn revoked_since(&self, _after: i64) -> Result<Vec<RevokedGrant>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Grant ids as other processes revoke them, pushed by the database (PostgreSQL `LISTEN`);
+    /// `None` where the backend cannot push, and callers poll [`Store::revoked_since`].
+    async fn revocation_feed(&self) -> Result<Option<RevocationFeed>, StoreError> {
+        Ok(None)
+    }
+}
 
-    /// The "signed out everywhere" cut-off of a person (account id or OIDC user id), if any, in
-    /// unix milliseconds.
-    async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError>;
-    /// Refuse from now on every session of a person signed in at or before `not_before` (ms).
-    async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError>;
-
+/// The signed audit chain and its checkpoints.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
     /// Append to the audit chain.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The audit chain in order, from `after_seq`.
@@ -244,34 +260,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditCheckpoint>, StoreError> {
         Ok(Vec::new())
     }
+}
 
-    /// Delete what retention lets go of: grants expired (or revoked) before `before`, challenges
-    /// created before it that are closed and have no grant left, and decisions logged before it.
-    /// The audit log is never pruned.
-    async fn prune(&self, before: i64) -> Result<Pruned, StoreError>;
-
+/// The decision log.
+#[async_trait]
+pub trait DecisionStore: Send + Sync + 'static {
     /// Append decisions to the decision log, in one transaction.
     async fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
     /// The most recent decisions, newest first.
     async fn recent_decisions(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError>;
+}
 
-    /// Grants revoked at or after `after` (unix seconds), oldest first: what another process's
-    /// grant cache must drop, without reloading every grant. A store that cannot tell returns none
-    /// (the periodic full reload still catches up).
-    async fn revoked_since(&self, _after: i64) -> Result<Vec<RevokedGrant>, StoreError> {
-        Ok(Vec::new())
-    }
+/// Everything Countersign keeps: each aggregate's part, plus units of work across them, settings
+/// and the feeds between replicas.
+#[async_trait]
+pub trait Store: AccountStore + ElevationStore + AuditStore + DecisionStore {
+    /// A value `serve` left for the other commands (see [`PUBLIC_URL_SETTING`]).
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Leave a value for the other commands.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Start a unit of work: what is done through it is committed together or not at all.
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
+    /// Delete what retention lets go of: grants expired (or revoked) before `before`, challenges
+    /// created before it that are closed and have no grant left, and decisions logged before it.
+    /// The audit log is never pruned.
+    async fn prune(&self, before: i64) -> Result<Pruned, StoreError>;
     /// Tell other processes on this database `payload` on `channel` (PostgreSQL `NOTIFY`); a
     /// no-op where the backend cannot push. A failure only delays them.
     async fn announce(&self, _channel: &str, _payload: &str) {}
     /// What other processes announce on `channel` (PostgreSQL `LISTEN`); `None` where the backend
     /// cannot push.
     async fn feed(&self, _channel: &str) -> Result<Option<Feed>, StoreError> {
-        Ok(None)
-    }
-    /// Grant ids as other processes revoke them, pushed by the database (PostgreSQL `LISTEN`);
-    /// `None` where the backend cannot push, and callers poll [`Store::revoked_since`].
-    async fn revocation_feed(&self) -> Result<Option<RevocationFeed>, StoreError> {
         Ok(None)
     }
 }
@@ -322,6 +341,26 @@ pub trait UnitOfWork: Send {
         username: &str,
         at: Option<i64>,
     ) -> Result<Option<Option<i64>>, StoreError>;
+    /// Serialise challenge creation with every other creator (replicas included) until the unit
+    /// ends, so the open-challenge limits read in it still hold when it inserts.
+    async fn lock_challenges(&mut self) -> Result<(), StoreError>;
+    /// The open challenge for a request digest and guardrail set, expiring stale ones first.
+    async fn pending_challenge(
+        &mut self,
+        digest: &str,
+        guardrail: &str,
+        now: i64,
+    ) -> Result<Option<Challenge>, StoreError>;
+    /// What one person's open challenges, and everyone's, take now.
+    async fn open_challenge_usage(
+        &mut self,
+        username: &str,
+        now: i64,
+    ) -> Result<ChallengeUsage, StoreError>;
+    /// Insert a new challenge; `false` if its code is taken.
+    async fn insert_challenge(&mut self, challenge: &Challenge) -> Result<bool, StoreError>;
+    /// Take one use of a live grant; `false` if none is left, or it expired or was revoked.
+    async fn consume_grant(&mut self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
     /// Store a new grant.
     async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
     /// Mark a setup token used; false if it was already used or expired.

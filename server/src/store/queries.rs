@@ -22,7 +22,7 @@ macro_rules! impl_store {
         use $crate::identity::setup::Invitation;
         use $crate::identity::{Credential, Role, User};
         use $crate::policy::GrantScope;
-        use $crate::store::{Store, StoreError};
+        use $crate::store::StoreError;
 
         type Row = <$db as sqlx::Database>::Row;
         type Conn = <$db as sqlx::Database>::Connection;
@@ -89,6 +89,7 @@ macro_rules! impl_store {
                 revoked_by: row.try_get("revoked_by")?,
                 token: row.try_get("token")?,
                 evidence: serde_json::from_str(evidence).map_err(|e| StoreError::Corrupt("grant evidence", e.to_string()))?,
+                policy_version: row.try_get("policy_version")?,
             })
         }
 
@@ -188,8 +189,8 @@ macro_rules! impl_store {
             let evidence = serde_json::to_string(&g.evidence).map_err(corrupt("grant evidence"))?;
             sqlx::query(
                 "insert into grants (grant_id, challenge_code, username, guardrail, cluster, scope, digest, namespace,
-                                     object_key, uses_left, created_at, expires_at, revoked_at, token, evidence)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                     object_key, uses_left, created_at, expires_at, revoked_at, token, evidence, policy_version)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&g.id)
             .bind(&g.challenge_code)
@@ -206,6 +207,7 @@ macro_rules! impl_store {
             .bind(g.revoked_at)
             .bind(&g.token)
             .bind(evidence)
+            .bind(&g.policy_version)
             .execute(&mut *conn)
             .await?;
             Ok(())
@@ -231,6 +233,77 @@ macro_rules! impl_store {
             .execute(&mut *conn)
             .await?;
             Ok(())
+        }
+
+        async fn pending_on(conn: &mut Conn, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
+            sqlx::query(
+                "update challenges set status = 'expired'
+                 where digest = $1 and guardrail = $2 and status in ('pending', 'awaiting') and expires_at <= $3",
+            )
+            .bind(digest)
+            .bind(guardrail)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            let row = sqlx::query("select * from challenges where digest = $1 and guardrail = $2 and status in ('pending', 'awaiting')")
+                .bind(digest)
+                .bind(guardrail)
+                .fetch_optional(&mut *conn)
+                .await?;
+            row.as_ref().map(challenge_from).transpose()
+        }
+
+        async fn insert_challenge_row(conn: &mut Conn, c: &Challenge) -> Result<bool, StoreError> {
+            let body = serde_json::to_string(c).map_err(|e| StoreError::Corrupt("challenge", e.to_string()))?;
+            let done = sqlx::query(
+                "insert into challenges (code, digest, guardrail, username, status, created_at, expires_at, grant_id, body, body_bytes, policy_version)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict do nothing",
+            )
+            .bind(&c.code)
+            .bind(&c.digest)
+            .bind(&c.guardrail)
+            .bind(&c.request.username)
+            .bind(c.status.as_str())
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .bind(&c.grant_id)
+            .bind(&body)
+            .bind(body.len() as i64)
+            .bind(&c.policy_version)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn usage_on(conn: &mut Conn, username: &str, now: i64) -> Result<$crate::store::ChallengeUsage, StoreError> {
+            let row = sqlx::query(
+                "select cast(coalesce(sum(case when username = $1 then 1 else 0 end), 0) as bigint) as subject_open,
+                        cast(coalesce(sum(case when username = $1 then body_bytes else 0 end), 0) as bigint) as subject_bytes,
+                        cast(coalesce(sum(body_bytes), 0) as bigint) as total_bytes
+                 from challenges where status in ('pending', 'awaiting') and expires_at > $2",
+            )
+            .bind(username)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok($crate::store::ChallengeUsage {
+                subject_open: row.try_get("subject_open")?,
+                subject_bytes: row.try_get("subject_bytes")?,
+                total_bytes: row.try_get("total_bytes")?,
+            })
+        }
+
+        async fn consume_on(conn: &mut Conn, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+            // One statement, so two concurrent retries cannot both take the last use.
+            let done = sqlx::query(
+                "update grants set uses_left = uses_left - 1
+                 where grant_id = $1 and expires_at > $2 and revoked_at is null and (uses_left is null or uses_left > 0)",
+            )
+            .bind(grant_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
         }
 
         async fn approvals_on(conn: &mut Conn, code: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
@@ -308,6 +381,30 @@ macro_rules! impl_store {
                 .execute(&mut *self.tx)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn lock_challenges(&mut self) -> Result<(), StoreError> {
+                if !self.audit_locked {
+                    <$store>::lock_audit(&mut self.tx).await?;
+                    self.audit_locked = true;
+                }
+                Ok(())
+            }
+
+            async fn pending_challenge(&mut self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
+                pending_on(&mut *self.tx, digest, guardrail, now).await
+            }
+
+            async fn open_challenge_usage(&mut self, username: &str, now: i64) -> Result<$crate::store::ChallengeUsage, StoreError> {
+                usage_on(&mut *self.tx, username, now).await
+            }
+
+            async fn insert_challenge(&mut self, c: &Challenge) -> Result<bool, StoreError> {
+                insert_challenge_row(&mut *self.tx, c).await
+            }
+
+            async fn consume_grant(&mut self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+                consume_on(&mut *self.tx, grant_id, now).await
             }
 
             async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
@@ -409,30 +506,25 @@ macro_rules! impl_store {
         }
 
         #[async_trait::async_trait]
-        impl Store for $store {
+        impl $crate::store::AccountStore for $store {
             async fn count_users(&self) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar::<_, i64>("select count(*) from users").fetch_one(&self.pool).await?)
             }
-
             async fn create_user(&self, user: &User) -> Result<(), StoreError> {
                 insert_user(&mut *self.pool.acquire().await?, user).await
             }
-
             async fn user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
                 let row = sqlx::query("select * from users where user_id = $1").bind(user_id).fetch_optional(&self.pool).await?;
                 row.as_ref().map(user_from).transpose()
             }
-
             async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
                 let row =
                     sqlx::query("select * from users where username = $1").bind(username).fetch_optional(&self.pool).await?;
                 row.as_ref().map(user_from).transpose()
             }
-
             async fn add_credential(&self, c: &Credential) -> Result<(), StoreError> {
                 insert_credential(&mut *self.pool.acquire().await?, c).await
             }
-
             async fn credentials_of(&self, user_id: &str) -> Result<Vec<Credential>, StoreError> {
                 let rows = sqlx::query("select * from credentials where user_id = $1 order by created_at, credential_id")
                     .bind(user_id)
@@ -440,7 +532,6 @@ macro_rules! impl_store {
                     .await?;
                 rows.iter().map(credential_from).collect()
             }
-
             async fn touch_credential(&self, credential_id: &str, passkey: &str, used_at: i64) -> Result<(), StoreError> {
                 sqlx::query("update credentials set passkey = $1, last_used_at = $2 where credential_id = $3 and blocked_at is null")
                     .bind(passkey)
@@ -450,7 +541,6 @@ macro_rules! impl_store {
                     .await?;
                 Ok(())
             }
-
             async fn credential(&self, credential_id: &str) -> Result<Option<Credential>, StoreError> {
                 let row = sqlx::query("select * from credentials where credential_id = $1")
                     .bind(credential_id)
@@ -458,7 +548,6 @@ macro_rules! impl_store {
                     .await?;
                 row.as_ref().map(credential_from).transpose()
             }
-
             async fn rename_credential(&self, user_id: &str, credential_id: &str, name: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query("update credentials set name = $1 where credential_id = $2 and user_id = $3")
                     .bind(name)
@@ -468,7 +557,6 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
-
             async fn remove_credential(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError> {
                 // One statement: the account must keep another usable credential, so nobody locks
                 // themselves out (a blocked key does not count, it can never sign in again).
@@ -483,7 +571,6 @@ macro_rules! impl_store {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
-
             async fn block_credential(&self, credential_id: &str, reason: &str, at: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "update credentials set blocked_at = $1, blocked_reason = $2 where credential_id = $3 and blocked_at is null",
@@ -495,11 +582,9 @@ macro_rules! impl_store {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
-
             async fn use_setup_token(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
                 take_setup_token(&mut *self.pool.acquire().await?, token_hash, now).await
             }
-
             async fn put_invitation(&self, token_hash: &str, created_at: i64, expires_at: i64, invitation: &Invitation) -> Result<(), StoreError> {
                 sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at, role, username, groups) values ($1, $2, $3, $4, $5, $6)")
                     .bind(token_hash)
@@ -512,7 +597,6 @@ macro_rules! impl_store {
                     .await?;
                 Ok(())
             }
-
             async fn invitation(&self, token_hash: &str, now: i64) -> Result<Option<Invitation>, StoreError> {
                 let row = sqlx::query(
                     "select role, username, groups from setup_tokens where token_hash = $1 and used_at is null and expires_at > $2",
@@ -531,7 +615,6 @@ macro_rules! impl_store {
                     groups: serde_json::from_str(row.try_get::<&str, _>("groups")?).map_err(corrupt("invitation groups"))?,
                 }))
             }
-
             async fn pending_invitations(&self, now: i64) -> Result<Vec<(Invitation, i64, i64)>, StoreError> {
                 let rows = sqlx::query(
                     "select role, username, groups, created_at, expires_at from setup_tokens
@@ -553,7 +636,6 @@ macro_rules! impl_store {
                     })
                     .collect()
             }
-
             async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError> {
                 let done = sqlx::query("update users set role = $1 where username = $2")
                     .bind(role.as_str())
@@ -562,7 +644,6 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
-
             async fn set_disabled(&self, username: &str, at: Option<i64>) -> Result<bool, StoreError> {
                 let done = sqlx::query("update users set disabled_at = $1 where username = $2")
                     .bind(at)
@@ -571,7 +652,6 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
-
             async fn disabled_at(&self, user_id: &str) -> Result<Option<i64>, StoreError> {
                 let at: Option<Option<i64>> = sqlx::query_scalar("select disabled_at from users where user_id = $1")
                     .bind(user_id)
@@ -579,7 +659,6 @@ macro_rules! impl_store {
                     .await?;
                 Ok(at.flatten())
             }
-
             async fn put_first_admin_link(&self, token_hash: &str, created_at: i64, expires_at: i64, invitation: &Invitation) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin_with($begin_write).await?;
                 let marked = sqlx::query(
@@ -604,69 +683,53 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(true)
             }
-
-            async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
-                sqlx::query(
-                    "update challenges set status = 'expired'
-                     where digest = $1 and guardrail = $2 and status in ('pending', 'awaiting') and expires_at <= $3",
-                )
-                .bind(digest)
-                .bind(guardrail)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                let row = sqlx::query("select * from challenges where digest = $1 and guardrail = $2 and status in ('pending', 'awaiting')")
-                    .bind(digest)
-                    .bind(guardrail)
-                    .fetch_optional(&self.pool)
+            async fn set_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError> {
+                let groups = serde_json::to_string(groups).map_err(corrupt("account groups"))?;
+                let done = sqlx::query("update users set groups = $1 where username = $2")
+                    .bind(groups)
+                    .bind(username)
+                    .execute(&self.pool)
                     .await?;
-                row.as_ref().map(challenge_from).transpose()
-            }
-
-            async fn insert_challenge(&self, c: &Challenge) -> Result<bool, StoreError> {
-                let body = serde_json::to_string(c).map_err(|e| StoreError::Corrupt("challenge", e.to_string()))?;
-                let done = sqlx::query(
-                    "insert into challenges (code, digest, guardrail, username, status, created_at, expires_at, grant_id, body, body_bytes)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing",
-                )
-                .bind(&c.code)
-                .bind(&c.digest)
-                .bind(&c.guardrail)
-                .bind(&c.request.username)
-                .bind(c.status.as_str())
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .bind(&c.grant_id)
-                .bind(&body)
-                .bind(body.len() as i64)
-                .execute(&self.pool)
-                .await?;
                 Ok(done.rows_affected() == 1)
             }
-
-            async fn open_challenge_usage(&self, username: &str, now: i64) -> Result<$crate::store::ChallengeUsage, StoreError> {
-                let row = sqlx::query(
-                    "select cast(coalesce(sum(case when username = $1 then 1 else 0 end), 0) as bigint) as subject_open,
-                            cast(coalesce(sum(case when username = $1 then body_bytes else 0 end), 0) as bigint) as subject_bytes,
-                            cast(coalesce(sum(body_bytes), 0) as bigint) as total_bytes
-                     from challenges where status in ('pending', 'awaiting') and expires_at > $2",
-                )
-                .bind(username)
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok($crate::store::ChallengeUsage {
-                    subject_open: row.try_get("subject_open")?,
-                    subject_bytes: row.try_get("subject_bytes")?,
-                    total_bytes: row.try_get("total_bytes")?,
-                })
+            async fn users(&self) -> Result<Vec<User>, StoreError> {
+                let rows = sqlx::query("select * from users order by username").fetch_all(&self.pool).await?;
+                rows.iter().map(user_from).collect()
             }
+            async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("select not_before from session_epochs where user_key = $1")
+                    .bind(user_key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+            async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into session_epochs (user_key, not_before) values ($1, $2) \
+                     on conflict (user_key) do update set not_before = excluded.not_before",
+                )
+                .bind(user_key)
+                .bind(not_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::ElevationStore for $store {
+            async fn pending_challenge(&self, digest: &str, guardrail: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
+                pending_on(&mut *self.pool.acquire().await?, digest, guardrail, now).await
+            }
+            async fn insert_challenge(&self, c: &Challenge) -> Result<bool, StoreError> {
+                insert_challenge_row(&mut *self.pool.acquire().await?, c).await
+            }
+            async fn open_challenge_usage(&self, username: &str, now: i64) -> Result<$crate::store::ChallengeUsage, StoreError> {
+                usage_on(&mut *self.pool.acquire().await?, username, now).await
+            }
             async fn challenge(&self, code: &str) -> Result<Option<Challenge>, StoreError> {
                 let row = sqlx::query("select * from challenges where code = $1").bind(code).fetch_optional(&self.pool).await?;
                 row.as_ref().map(challenge_from).transpose()
             }
-
             async fn challenge_audience(&self, code: &str) -> Result<Option<$crate::challenges::Audience>, StoreError> {
                 let row = sqlx::query(concat!("select username, ", $rule_groups, " as rule_groups from challenges where code = $1"))
                     .bind(code)
@@ -682,7 +745,6 @@ macro_rules! impl_store {
                     },
                 }))
             }
-
             async fn challenges_of(&self, username: &str, limit: i64) -> Result<Vec<Challenge>, StoreError> {
                 let rows = sqlx::query("select * from challenges where username = $1 order by created_at desc, code limit $2")
                     .bind(username)
@@ -691,7 +753,6 @@ macro_rules! impl_store {
                     .await?;
                 rows.iter().map(challenge_from).collect()
             }
-
             async fn awaiting_challenges(&self, now: i64, limit: i64) -> Result<Vec<Challenge>, StoreError> {
                 // Without the objects (up to megabytes each): the queue never shows them.
                 let rows = sqlx::query(concat!(
@@ -704,7 +765,6 @@ macro_rules! impl_store {
                 .await?;
                 rows.iter().map(challenge_from).collect()
             }
-
             async fn broken_glass_since(&self, since: i64, limit: i64) -> Result<Vec<Challenge>, StoreError> {
                 // The flag is in the grant's evidence (JSON text, written by this service).
                 let rows = sqlx::query(concat!(
@@ -719,7 +779,6 @@ macro_rules! impl_store {
                 .await?;
                 rows.iter().map(challenge_from).collect()
             }
-
             async fn recent_rejection(&self, digest: &str, guardrail: &str, since: i64) -> Result<Option<Challenge>, StoreError> {
                 let row = sqlx::query(
                     "select c.* from challenges c
@@ -734,23 +793,6 @@ macro_rules! impl_store {
                 .await?;
                 row.as_ref().map(challenge_from).transpose()
             }
-
-            async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-                Ok(sqlx::query_scalar("select value from settings where key = $1")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-                sqlx::query("insert into settings (key, value) values ($1, $2) on conflict (key) do update set value = excluded.value")
-                    .bind(key)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
             async fn awaiting_approvals(&self, now: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
                 let rows = sqlx::query(
                     "select a.* from approvals a join challenges c on c.code = a.challenge_code \
@@ -761,36 +803,13 @@ macro_rules! impl_store {
                 .await?;
                 rows.iter().map(approval_from).collect()
             }
-
             async fn approvals_of(&self, code: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
                 approvals_on(&mut *self.pool.acquire().await?, code).await
             }
-
-            async fn begin(&self) -> Result<Box<dyn $crate::store::UnitOfWork>, StoreError> {
-                let (tx, serial) = self.begin_unit().await?;
-                Ok(Box::new(Unit { tx, _serial: serial, audit_locked: false }))
-            }
-
-            async fn set_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError> {
-                let groups = serde_json::to_string(groups).map_err(corrupt("account groups"))?;
-                let done = sqlx::query("update users set groups = $1 where username = $2")
-                    .bind(groups)
-                    .bind(username)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn users(&self) -> Result<Vec<User>, StoreError> {
-                let rows = sqlx::query("select * from users order by username").fetch_all(&self.pool).await?;
-                rows.iter().map(user_from).collect()
-            }
-
             async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
                 let row = sqlx::query("select * from grants where grant_id = $1").bind(grant_id).fetch_optional(&self.pool).await?;
                 row.as_ref().map(grant_from).transpose()
             }
-
             async fn challenge_grants(&self, code: &str) -> Result<Vec<Grant>, StoreError> {
                 let rows = sqlx::query("select * from grants where challenge_code = $1 order by created_at, grant_id")
                     .bind(code)
@@ -798,7 +817,6 @@ macro_rules! impl_store {
                     .await?;
                 rows.iter().map(grant_from).collect()
             }
-
             async fn live_grants(&self, username: &str, guardrail: &str, now: i64) -> Result<Vec<Grant>, StoreError> {
                 let rows = sqlx::query(
                     "select * from grants where username = $1 and guardrail = $2 and expires_at > $3
@@ -811,20 +829,9 @@ macro_rules! impl_store {
                 .await?;
                 rows.iter().map(grant_from).collect()
             }
-
             async fn consume_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
-                // One statement, so two concurrent retries cannot both take the last use.
-                let done = sqlx::query(
-                    "update grants set uses_left = uses_left - 1
-                     where grant_id = $1 and expires_at > $2 and revoked_at is null and (uses_left is null or uses_left > 0)",
-                )
-                .bind(grant_id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                consume_on(&mut *self.pool.acquire().await?, grant_id, now).await
             }
-
             async fn all_live_grants(&self, now: i64) -> Result<Vec<LiveGrant>, StoreError> {
                 let rows = sqlx::query(
                     "select grant_id, username, guardrail, cluster, scope, digest, namespace, object_key,
@@ -856,7 +863,6 @@ macro_rules! impl_store {
                     })
                     .collect()
             }
-
             async fn grant_tokens(&self, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
                 let mut out = Vec::with_capacity(ids.len());
                 // Chunks keep the statement under both backends' bind-parameter limits.
@@ -876,7 +882,6 @@ macro_rules! impl_store {
                 }
                 Ok(out)
             }
-
             async fn revoke_grant(&self, grant_id: &str, now: i64, actor: &str) -> Result<bool, StoreError> {
                 let revoked = revoke_on(&mut *self.pool.acquire().await?, grant_id, now, actor).await?;
                 if revoked {
@@ -885,26 +890,33 @@ macro_rules! impl_store {
                 }
                 Ok(revoked)
             }
-
-            async fn session_epoch(&self, user_key: &str) -> Result<Option<i64>, StoreError> {
-                Ok(sqlx::query_scalar("select not_before from session_epochs where user_key = $1")
-                    .bind(user_key)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn set_session_epoch(&self, user_key: &str, not_before: i64) -> Result<(), StoreError> {
-                sqlx::query(
-                    "insert into session_epochs (user_key, not_before) values ($1, $2) \
-                     on conflict (user_key) do update set not_before = excluded.not_before",
+            async fn revoked_since(&self, after: i64) -> Result<Vec<$crate::store::RevokedGrant>, StoreError> {
+                let rows = sqlx::query(
+                    "select grant_id, username, guardrail, expires_at, revoked_at
+                     from grants where revoked_at >= $1 order by revoked_at, grant_id",
                 )
-                .bind(user_key)
-                .bind(not_before)
-                .execute(&self.pool)
+                .bind(after)
+                .fetch_all(&self.pool)
                 .await?;
-                Ok(())
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::RevokedGrant {
+                            id: row.try_get("grant_id")?,
+                            username: row.try_get("username")?,
+                            guardrail: row.try_get("guardrail")?,
+                            expires_at: row.try_get("expires_at")?,
+                            revoked_at: row.try_get("revoked_at")?,
+                        })
+                    })
+                    .collect()
             }
+            async fn revocation_feed(&self) -> Result<Option<$crate::store::RevocationFeed>, StoreError> {
+                self.listen_channel($crate::store::REVOCATION_CHANNEL).await
+            }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::AuditStore for $store {
             async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
                 let _serial = self.audit_mutex.lock().await;
                 let mut tx = self.pool.begin_with($begin_write).await?;
@@ -913,40 +925,67 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(())
             }
-
-            async fn prune(&self, before: i64) -> Result<$crate::store::Pruned, StoreError> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
-                let grants = sqlx::query(
-                    "delete from grants where expires_at < $1 or (revoked_at is not null and revoked_at < $1)",
-                )
-                .bind(before)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let challenges = sqlx::query(
-                    "delete from challenges where created_at < $1 and (status not in ('pending', 'awaiting') or expires_at < $1)
-                     and not exists (select 1 from grants where grants.challenge_code = challenges.code)",
-                )
-                .bind(before)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let decisions = sqlx::query("delete from decisions where at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok($crate::store::Pruned { grants, challenges, decisions })
+            async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+                let rows = sqlx::query("select * from audit_events where seq > $1 order by seq limit $2")
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(audit_record_from).collect()
             }
+            async fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
+                let row = sqlx::query("select * from audit_events order by seq desc limit 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(audit_record_from).transpose()
+            }
+            async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+                // Replicas sharing a key may sign the same head; one copy of that is enough.
+                sqlx::query(
+                    "insert into audit_checkpoints (seq, hash, at, kid, signature) values ($1, $2, $3, $4, $5)
+                     on conflict (seq, kid) do nothing",
+                )
+                .bind(c.seq)
+                .bind(&c.hash)
+                .bind(c.at)
+                .bind(&c.kid)
+                .bind(&c.sig)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            async fn audit_checkpoints(&self, after_seq: i64, through_seq: i64) -> Result<Vec<AuditCheckpoint>, StoreError> {
+                let rows = sqlx::query(
+                    "select seq, hash, at, kid, signature from audit_checkpoints
+                     where seq > $1 and seq <= $2 order by seq, kid",
+                )
+                .bind(after_seq)
+                .bind(through_seq)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AuditCheckpoint {
+                            seq: row.try_get("seq")?,
+                            hash: row.try_get("hash")?,
+                            at: row.try_get("at")?,
+                            kid: row.try_get("kid")?,
+                            sig: row.try_get("signature")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::DecisionStore for $store {
             async fn append_decisions(&self, records: &[$crate::decisions::DecisionRecord]) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin_write).await?;
                 for r in records {
                     sqlx::query(
                         "insert into decisions (at, uid, cluster, username, operation, resource, namespace, name,
-                                                dry_run, action, outcome, hits, explanations)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                                dry_run, action, outcome, hits, explanations, policy_version)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(r.at)
                     .bind(&r.uid)
@@ -961,13 +1000,13 @@ macro_rules! impl_store {
                     .bind(&r.outcome)
                     .bind(r.hits.to_string())
                     .bind(r.explanations.to_string())
+                    .bind(&r.policy_version)
                     .execute(&mut *tx)
                     .await?;
                 }
                 tx.commit().await?;
                 Ok(())
             }
-
             async fn recent_decisions(&self, limit: i64) -> Result<Vec<$crate::decisions::DecisionRecord>, StoreError> {
                 let rows = sqlx::query("select * from decisions order by decision_id desc limit $1")
                     .bind(limit)
@@ -993,94 +1032,61 @@ macro_rules! impl_store {
                             outcome: row.try_get("outcome")?,
                             hits: json(row, "hits")?,
                             explanations: json(row, "explanations")?,
+                            policy_version: row.try_get("policy_version")?,
                         })
                     })
                     .collect()
             }
+        }
 
-            async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-                let rows = sqlx::query("select * from audit_events where seq > $1 order by seq limit $2")
-                    .bind(after_seq)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(audit_record_from).collect()
-            }
-
-            async fn audit_head(&self) -> Result<Option<AuditRecord>, StoreError> {
-                let row = sqlx::query("select * from audit_events order by seq desc limit 1")
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("select value from settings where key = $1")
+                    .bind(key)
                     .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(audit_record_from).transpose()
+                    .await?)
             }
-
-            async fn append_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
-                // Replicas sharing a key may sign the same head; one copy of that is enough.
-                sqlx::query(
-                    "insert into audit_checkpoints (seq, hash, at, kid, signature) values ($1, $2, $3, $4, $5)
-                     on conflict (seq, kid) do nothing",
-                )
-                .bind(c.seq)
-                .bind(&c.hash)
-                .bind(c.at)
-                .bind(&c.kid)
-                .bind(&c.sig)
-                .execute(&self.pool)
-                .await?;
+            async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+                sqlx::query("insert into settings (key, value) values ($1, $2) on conflict (key) do update set value = excluded.value")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
-
-            async fn audit_checkpoints(&self, after_seq: i64, through_seq: i64) -> Result<Vec<AuditCheckpoint>, StoreError> {
-                let rows = sqlx::query(
-                    "select seq, hash, at, kid, signature from audit_checkpoints
-                     where seq > $1 and seq <= $2 order by seq, kid",
+            async fn begin(&self) -> Result<Box<dyn $crate::store::UnitOfWork>, StoreError> {
+                let (tx, serial) = self.begin_unit().await?;
+                Ok(Box::new(Unit { tx, _serial: serial, audit_locked: false }))
+            }
+            async fn prune(&self, before: i64) -> Result<$crate::store::Pruned, StoreError> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let grants = sqlx::query(
+                    "delete from grants where expires_at < $1 or (revoked_at is not null and revoked_at < $1)",
                 )
-                .bind(after_seq)
-                .bind(through_seq)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(AuditCheckpoint {
-                            seq: row.try_get("seq")?,
-                            hash: row.try_get("hash")?,
-                            at: row.try_get("at")?,
-                            kid: row.try_get("kid")?,
-                            sig: row.try_get("signature")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn revoked_since(&self, after: i64) -> Result<Vec<$crate::store::RevokedGrant>, StoreError> {
-                let rows = sqlx::query(
-                    "select grant_id, username, guardrail, expires_at, revoked_at
-                     from grants where revoked_at >= $1 order by revoked_at, grant_id",
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let challenges = sqlx::query(
+                    "delete from challenges where created_at < $1 and (status not in ('pending', 'awaiting') or expires_at < $1)
+                     and not exists (select 1 from grants where grants.challenge_code = challenges.code)",
                 )
-                .bind(after)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok($crate::store::RevokedGrant {
-                            id: row.try_get("grant_id")?,
-                            username: row.try_get("username")?,
-                            guardrail: row.try_get("guardrail")?,
-                            expires_at: row.try_get("expires_at")?,
-                            revoked_at: row.try_get("revoked_at")?,
-                        })
-                    })
-                    .collect()
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let decisions = sqlx::query("delete from decisions where at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok($crate::store::Pruned { grants, challenges, decisions })
             }
-
-            async fn revocation_feed(&self) -> Result<Option<$crate::store::RevocationFeed>, StoreError> {
-                self.listen_channel($crate::store::REVOCATION_CHANNEL).await
-            }
-
             async fn announce(&self, channel: &str, payload: &str) {
                 self.notify_channel(channel, payload).await
             }
-
             async fn feed(&self, channel: &str) -> Result<Option<$crate::store::Feed>, StoreError> {
                 self.listen_channel(channel).await
             }

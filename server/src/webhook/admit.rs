@@ -41,8 +41,11 @@ pub(super) async fn admit(State(state): State<AppState>, body: Bytes) -> Respons
 
 /// Decide one parsed request.
 pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, Outcome) {
-    // The labels as of now; a watch may swap in new ones meanwhile without waiting for this review.
-    let decision = state.engine.evaluate(request, &**state.namespaces.load());
+    // One snapshot of the guardrails for the whole review: evaluation, the grant or challenge and
+    // the decision log all see the same version, whatever is published meanwhile. The labels as of
+    // now; a watch may swap in new ones meanwhile without waiting for this review.
+    let snapshot = state.guardrails.load();
+    let decision = snapshot.evaluate(request, &**state.namespaces.load());
     let warnings = decision.warnings();
     let (mut verdict, outcome) = match decision.action {
         ActionKind::Allow | ActionKind::Audit | ActionKind::Warn => {
@@ -57,8 +60,8 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
             (Verdict::deny(message), Outcome::Denied)
         }
         ActionKind::StepUp | ActionKind::Approval => {
-            match tokio::time::timeout(STORE_BUDGET, stepup::check(state, request, &decision)).await
-            {
+            let check = stepup::check(state, &snapshot, request, &decision);
+            match tokio::time::timeout(STORE_BUDGET, check).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, uid = %request.uid, "step-up check failed");
@@ -87,7 +90,9 @@ pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, O
             .audit_annotations
             .insert("condition-error".into(), failed.join(","));
     }
-    state.decisions.record(request, &decision, outcome);
+    state
+        .decisions
+        .record(request, &decision, outcome, &snapshot);
     (verdict, outcome)
 }
 
@@ -113,7 +118,10 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.engine.guardrails().len()) + &state.decisions.render(),
+        state
+            .metrics
+            .render(state.guardrails.load().guardrails().len())
+            + &state.decisions.render(),
     )
         .into_response()
 }

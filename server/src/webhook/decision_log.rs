@@ -1,5 +1,6 @@
 //! The decision log writer: reviews a guardrail matched go through a bounded queue to a background
-//! task that explains them against the same guardrails and writes them in batches. The webhook only
+//! task that explains them against the snapshot of guardrails that decided them (carried with each
+//! entry, so a swap meanwhile changes nothing) and writes them in batches. The webhook only
 //! enqueues; when the queue is full (in entries or in bytes: each entry holds its whole review) the
 //! entry is dropped and counted, never waited for.
 
@@ -13,7 +14,7 @@ use crate::admission::AdmissionRequest;
 use crate::challenges::resource_label;
 use crate::cluster::LiveNamespaces;
 use crate::decisions::DecisionRecord;
-use crate::engine::{Decision, Engine};
+use crate::engine::{Decision, Snapshot};
 use crate::store::Store;
 
 use super::byte_budget::ByteBudget;
@@ -34,6 +35,7 @@ struct Entry {
     action: &'static str,
     outcome: Outcome,
     hits: serde_json::Value,
+    snapshot: Arc<Snapshot>,
 }
 
 /// Where the webhook hands decisions to the writer.
@@ -54,7 +56,6 @@ impl DecisionLog {
     /// Start the writer task; it ends when the log is dropped.
     pub fn start(
         store: Arc<dyn Store>,
-        engine: Arc<Engine>,
         namespaces: Arc<LiveNamespaces>,
         cluster: String,
     ) -> (Self, tokio::task::JoinHandle<()>) {
@@ -64,7 +65,6 @@ impl DecisionLog {
             rx,
             queued_bytes.clone(),
             store,
-            engine,
             namespaces,
             cluster,
         ));
@@ -79,8 +79,14 @@ impl DecisionLog {
         )
     }
 
-    /// Record a decision if any guardrail matched; never waits.
-    pub fn record(&self, request: &AdmissionRequest, decision: &Decision, outcome: Outcome) {
+    /// Record a decision `snapshot` made, if any guardrail matched; never waits.
+    pub fn record(
+        &self,
+        request: &AdmissionRequest,
+        decision: &Decision,
+        outcome: Outcome,
+        snapshot: &Arc<Snapshot>,
+    ) {
         if decision.hits.is_empty() {
             self.unmatched.fetch_add(1, Ordering::Relaxed);
             return;
@@ -98,6 +104,7 @@ impl DecisionLog {
             action: decision.action.as_str(),
             outcome,
             hits: serde_json::to_value(&decision.hits).unwrap_or_default(),
+            snapshot: Arc::clone(snapshot),
         };
         if queue.try_send(entry).is_err() {
             self.queued_bytes.release(bytes);
@@ -134,7 +141,6 @@ async fn write_batches(
     mut rx: mpsc::Receiver<Entry>,
     queued_bytes: Arc<ByteBudget>,
     store: Arc<dyn Store>,
-    engine: Arc<Engine>,
     namespaces: Arc<LiveNamespaces>,
     cluster: String,
 ) {
@@ -145,7 +151,7 @@ async fn write_batches(
             .drain(..)
             .map(|e| {
                 // Explaining every guardrail is the expensive part; it happens here, off the hot path.
-                let (_, explanations) = engine.explain(&e.request, labels.as_ref());
+                let (_, explanations) = e.snapshot.explain(&e.request, labels.as_ref());
                 queued_bytes.release(e.bytes);
                 let r = e.request;
                 DecisionRecord {
@@ -166,6 +172,7 @@ async fn write_batches(
                     outcome: e.outcome.as_str().to_owned(),
                     hits: e.hits,
                     explanations: serde_json::to_value(&explanations).unwrap_or_default(),
+                    policy_version: e.snapshot.version().to_owned(),
                 }
             })
             .collect();

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::audit::AuditEvent;
 use crate::clock;
-use crate::engine::Engine;
+use crate::engine::Snapshot;
 use crate::grants::{GrantCache, GrantRejected, GrantSigner};
 use crate::identity::mapping::IdentityMap;
 use crate::state::AppState;
@@ -45,7 +45,7 @@ pub async fn refresh(
     cache: &GrantCache,
     signer: &GrantSigner,
     issuer: &str,
-    policy: (&Engine, &IdentityMap),
+    policy: (&Snapshot, &IdentityMap),
 ) -> Result<Refreshed, StoreError> {
     let (engine, identities) = policy;
     let now = clock::now();
@@ -145,7 +145,7 @@ pub async fn keep_fresh(state: AppState, every: Duration) {
                 state.challenges.sweep(clock::now());
                 let outcome = tokio::time::timeout(
                     every.max(Duration::from_secs(5)),
-                    refresh(store, &state.grants, &state.signer, &issuer, (&state.engine, &state.identities)),
+                    refresh(store, &state.grants, &state.signer, &issuer, (&state.guardrails.load(), &state.identities)),
                 )
                 .await;
                 let outcome = outcome.map(|r| {

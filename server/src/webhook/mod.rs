@@ -1,8 +1,7 @@
 //! The webhook listener: `POST /k8s/admit`, health, metrics and the grant JWKS, over TLS.
 
 mod admit;
-pub mod audit_queue;
-mod byte_budget;
+pub(crate) mod byte_budget;
 pub mod decision_log;
 pub mod grant_cache;
 pub mod metrics;

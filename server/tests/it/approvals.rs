@@ -636,9 +636,8 @@ async fn approvals_webhook() -> anyhow::Result<crate::support::TestApp> {
         store,
         Some(db),
         |state| {
-            state.engine = Arc::new(countersign::engine::Engine::new(vec![
-                guardrail().expect("approvals guardrail")
-            ]));
+            state.guardrails =
+                crate::support::in_force(vec![guardrail().expect("approvals guardrail")]);
             state.identities = Arc::new(
                 IdentityMap::load(&fixture("fixtures/approvers.yaml")).expect("approvers map"),
             );
@@ -756,7 +755,7 @@ async fn review2_15_one_challenge_for_every_guardrail_a_request_trips() -> anyho
                 countersign::policy::parse_documents("step-up.yaml", DEPLOYMENT_STEP_UP)
                     .expect("step-up guardrail"),
             );
-            state.engine = Arc::new(countersign::engine::Engine::new(both));
+            state.guardrails = crate::support::in_force(both);
             state.identities = Arc::new(
                 IdentityMap::load(&fixture("fixtures/approvers.yaml")).expect("approvers map"),
             );

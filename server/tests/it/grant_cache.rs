@@ -198,7 +198,7 @@ async fn replicas_share_grants_through_the_store() -> anyhow::Result<()> {
         &b.state.grants,
         &b.state.signer,
         &b.state.issuer(),
-        (&b.state.engine, &b.state.identities),
+        (&b.state.guardrails.load(), &b.state.identities),
     )
     .await?;
     assert_eq!(b.state.grants.len(), 1);
@@ -278,7 +278,7 @@ async fn cached_unlimited_grant_admits_while_the_store_is_down() -> anyhow::Resu
         &app.state.grants,
         &app.state.signer,
         &app.state.issuer(),
-        (&app.state.engine, &app.state.identities),
+        (&app.state.guardrails.load(), &app.state.identities),
     )
     .await
     .is_err());

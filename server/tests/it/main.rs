@@ -4,10 +4,12 @@
 //! `COUNTERSIGN_TEST_POSTGRES_URL`); an unreachable PostgreSQL fails the tests unless
 //! `COUNTERSIGN_SKIP_POSTGRES=1` is set.
 
+mod admission_path;
 mod approvals;
 mod assets;
 mod audit_chain;
 mod authenticators;
+mod cel_conformance;
 mod challenge_cache;
 mod cli;
 mod cluster;

@@ -26,7 +26,7 @@ async fn portal() -> anyhow::Result<Portal> {
     let guardrails = countersign::policy::parse_documents(&path.display().to_string(), &text)?;
     let identities = IdentityMap::load(&fixture("fixtures/approvers.yaml"))?;
     Portal::spawn_with(PUBLIC_URL, move |state| {
-        state.engine = Arc::new(countersign::engine::Engine::new(guardrails));
+        state.guardrails = crate::support::in_force(guardrails);
         state.identities = Arc::new(identities);
     })
     .await

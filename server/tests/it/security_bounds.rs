@@ -88,8 +88,8 @@ async fn finding_9_retention_prunes_old_records_but_never_the_audit_log(
 #[tokio::test(flavor = "current_thread")]
 async fn finding_9_the_webhooks_audit_queue_is_bounded_and_says_what_it_dropped(
 ) -> anyhow::Result<()> {
+    use countersign::audit::queue::AuditQueue;
     use countersign::audit::AuditEvent;
-    use countersign::webhook::audit_queue::AuditQueue;
     let db = TestDb::sqlite().await?;
     let event = |i: usize| AuditEvent::new("grant.used", "alice", &format!("g{i}"), json!({}));
     let queue = AuditQueue::with_bounds(db.store.clone(), Default::default(), 3, 1 << 20);
@@ -280,8 +280,8 @@ async fn finding_9_a_flood_of_large_matching_reviews_keeps_memory_bounded() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review2_11_events_the_store_refused_are_counted_into_audit_dropped() -> anyhow::Result<()>
 {
+    use countersign::audit::queue::AuditQueue;
     use countersign::audit::AuditEvent;
-    use countersign::webhook::audit_queue::AuditQueue;
     let db = TestDb::sqlite().await?;
     // The store refuses every audit append for now.
     db.execute(

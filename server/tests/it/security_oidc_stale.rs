@@ -298,7 +298,7 @@ async fn an_oidc_approver_decides_after_a_fresh_multi_factor_step_up() -> anyhow
     )?;
     let portal = Portal::spawn_with(PUBLIC, move |state| {
         state.oidc = Some(Arc::new(oidc));
-        state.engine = Arc::new(countersign::engine::Engine::new(guardrails));
+        state.guardrails = crate::support::in_force(guardrails);
         state.identities = Arc::new(identities);
     })
     .await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use countersign::clock;
-use countersign::engine::Engine;
+use countersign::engine::LiveGuardrails;
 use countersign::grants::{Grant, GrantClaims, GrantSigner, ADMISSION_AUDIENCE};
 use countersign::policy::GrantScope;
 use countersign::webhook::grant_cache;
@@ -19,19 +19,18 @@ use serde_json::{json, Value};
 
 use crate::support::{evidence, review, step_up_denial, TestApp, TestDb};
 
-/// An engine from inline guardrail YAML.
-fn engine(yaml: &str) -> anyhow::Result<Arc<Engine>> {
-    Ok(Arc::new(Engine::new(countersign::policy::parse_documents(
-        "inline.yaml",
-        yaml,
-    )?)))
+/// Inline guardrail YAML in force.
+fn engine(yaml: &str) -> anyhow::Result<Arc<LiveGuardrails>> {
+    Ok(crate::support::in_force(
+        countersign::policy::parse_documents("inline.yaml", yaml)?,
+    ))
 }
 
 /// The webhook on SQLite with these guardrails.
 async fn app_with(yaml: &str) -> anyhow::Result<TestApp> {
     let db = TestDb::sqlite().await?;
     let engine = engine(yaml)?;
-    TestApp::spawn_configured(db.store.clone(), Some(db), |s| s.engine = engine, None).await
+    TestApp::spawn_configured(db.store.clone(), Some(db), |s| s.guardrails = engine, None).await
 }
 
 fn admission(request: Value) -> Value {
@@ -481,7 +480,7 @@ async fn finding_8_a_grant_row_widened_in_the_database_is_not_honoured() -> anyh
         &app.state.grants,
         &app.state.signer,
         &app.state.issuer(),
-        (&app.state.engine, &app.state.identities),
+        (&app.state.guardrails.load(), &app.state.identities),
     )
     .await?;
     assert_eq!(refreshed.held, 0);

@@ -91,6 +91,7 @@ fn challenge(
         grant_id: None,
         approval: None,
         seal: None,
+        policy_version: String::new(),
     }
 }
 

@@ -10,7 +10,10 @@ use countersign::challenges::{ApprovalRecord, Challenge};
 use countersign::grants::{Grant, LiveGrant};
 use countersign::identity::setup::Invitation;
 use countersign::identity::{Credential, Role, User};
-use countersign::store::{AnyStore, SessionBackend, Store, StoreError, UnitOfWork};
+use countersign::store::{
+    AccountStore, AnyStore, AuditStore, DecisionStore, ElevationStore, SessionBackend, Store,
+    StoreError, UnitOfWork,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -40,7 +43,7 @@ impl BrokenStore {
 }
 
 #[async_trait]
-impl Store for BrokenStore {
+impl AccountStore for BrokenStore {
     async fn count_users(&self) -> Result<i64, StoreError> {
         self.fail().await
     }
@@ -54,35 +57,6 @@ impl Store for BrokenStore {
         &self,
         _: i64,
     ) -> Result<Vec<(countersign::identity::setup::Invitation, i64, i64)>, StoreError> {
-        self.fail().await
-    }
-    async fn awaiting_challenges(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
-        self.fail().await
-    }
-    async fn broken_glass_since(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
-        self.fail().await
-    }
-    async fn recent_rejection(
-        &self,
-        _: &str,
-        _: &str,
-        _: i64,
-    ) -> Result<Option<Challenge>, StoreError> {
-        self.fail().await
-    }
-    async fn approvals_of(&self, _: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
-        self.fail().await
-    }
-    async fn awaiting_approvals(&self, _: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
-        self.fail().await
-    }
-    async fn setting(&self, _: &str) -> Result<Option<String>, StoreError> {
-        self.fail().await
-    }
-    async fn put_setting(&self, _: &str, _: &str) -> Result<(), StoreError> {
-        self.fail().await
-    }
-    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         self.fail().await
     }
     async fn create_user(&self, _: &User) -> Result<(), StoreError> {
@@ -148,6 +122,36 @@ impl Store for BrokenStore {
     ) -> Result<bool, StoreError> {
         self.fail().await
     }
+    async fn session_epoch(&self, _: &str) -> Result<Option<i64>, StoreError> {
+        self.fail().await
+    }
+    async fn set_session_epoch(&self, _: &str, _: i64) -> Result<(), StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl ElevationStore for BrokenStore {
+    async fn awaiting_challenges(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn broken_glass_since(&self, _: i64, _: i64) -> Result<Vec<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn recent_rejection(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> Result<Option<Challenge>, StoreError> {
+        self.fail().await
+    }
+    async fn approvals_of(&self, _: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.fail().await
+    }
+    async fn awaiting_approvals(&self, _: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.fail().await
+    }
     async fn pending_challenge(
         &self,
         _: &str,
@@ -196,24 +200,23 @@ impl Store for BrokenStore {
     ) -> Result<countersign::store::ChallengeUsage, StoreError> {
         self.fail().await
     }
-    async fn prune(&self, _: i64) -> Result<countersign::store::Pruned, StoreError> {
-        self.fail().await
-    }
     async fn revoke_grant(&self, _: &str, _: i64, _: &str) -> Result<bool, StoreError> {
         self.fail().await
     }
-    async fn session_epoch(&self, _: &str) -> Result<Option<i64>, StoreError> {
-        self.fail().await
-    }
-    async fn set_session_epoch(&self, _: &str, _: i64) -> Result<(), StoreError> {
-        self.fail().await
-    }
+}
+
+#[async_trait]
+impl AuditStore for BrokenStore {
     async fn append_audit(&self, _: &AuditEvent) -> Result<(), StoreError> {
         self.fail().await
     }
     async fn audit_records(&self, _: i64, _: i64) -> Result<Vec<AuditRecord>, StoreError> {
         self.fail().await
     }
+}
+
+#[async_trait]
+impl DecisionStore for BrokenStore {
     async fn append_decisions(
         &self,
         _: &[countersign::decisions::DecisionRecord],
@@ -224,6 +227,22 @@ impl Store for BrokenStore {
         &self,
         _: i64,
     ) -> Result<Vec<countersign::decisions::DecisionRecord>, StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl Store for BrokenStore {
+    async fn setting(&self, _: &str) -> Result<Option<String>, StoreError> {
+        self.fail().await
+    }
+    async fn put_setting(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        self.fail().await
+    }
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
+        self.fail().await
+    }
+    async fn prune(&self, _: i64) -> Result<countersign::store::Pruned, StoreError> {
         self.fail().await
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, ensure, Context};
 use countersign::challenges::ChallengeCache;
 use countersign::clock;
 use countersign::cluster::LiveNamespaces;
-use countersign::engine::{Engine, NamespaceIndex};
+use countersign::engine::{Engine, LiveGuardrails, NamespaceIndex, Snapshot};
 use countersign::grants::{Evidence, Grant, GrantCache, GrantSigner};
 use countersign::identity::mapping::IdentityMap;
 use countersign::identity::passkeys::Passkeys;
@@ -276,6 +276,14 @@ impl Drop for TestApp {
     }
 }
 
+/// The version the tests' guardrail snapshots carry.
+pub const TEST_VERSION: &str = "test-v1";
+
+/// These guardrails in force, as the webhook holds them.
+pub fn in_force(guardrails: Vec<countersign::policy::Guardrail>) -> Arc<LiveGuardrails> {
+    Arc::new(LiveGuardrails::new(Snapshot::new(guardrails, TEST_VERSION)))
+}
+
 /// Guardrails from `tests/policies/guardrails.yaml`.
 pub fn engine() -> anyhow::Result<Engine> {
     let path = fixture("policies/guardrails.yaml");
@@ -323,22 +331,18 @@ impl TestApp {
         client_ca: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let public_url = Url::parse(PUBLIC_URL)?;
-        let engine = Arc::new(engine()?);
+        let guardrails = in_force(engine()?.guardrails().to_vec());
         let namespaces = Arc::new(LiveNamespaces::fixed(namespaces()?));
-        let (decisions, _writer) = DecisionLog::start(
-            store.clone(),
-            engine.clone(),
-            namespaces.clone(),
-            CLUSTER.to_owned(),
-        );
+        let (decisions, _writer) =
+            DecisionLog::start(store.clone(), namespaces.clone(), CLUSTER.to_owned());
         let metrics = Arc::new(Metrics::default());
-        let audit = Arc::new(countersign::webhook::audit_queue::AuditQueue::start(
+        let audit = Arc::new(countersign::audit::queue::AuditQueue::start(
             store.clone(),
             metrics.clone(),
         ));
         let mut state = AppState {
             store,
-            engine,
+            guardrails,
             namespaces,
             grants: Arc::new(GrantCache::new(CLUSTER)),
             challenges: Arc::new(ChallengeCache::new()),

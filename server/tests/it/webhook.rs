@@ -652,7 +652,10 @@ async fn matched_decisions_are_logged_with_every_guardrails_explanation() -> any
     );
     assert_eq!(record.hits[0]["name"], "prod-workloads");
     let explanations = record.explanations.as_array().context("explanations")?;
-    assert_eq!(explanations.len(), app.state.engine.guardrails().len());
+    assert_eq!(
+        explanations.len(),
+        app.state.guardrails.load().guardrails().len()
+    );
     let matched: Vec<&str> = explanations
         .iter()
         .filter(|e| e["matched"] == true)

@@ -11,11 +11,14 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use cel::common::types::Kind;
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString, CelUInt, Type, DYN_TYPE,
     INT_TYPE, LIST_TYPE,
 };
 use cel::common::value::{CowVal, StaticVal, Val};
+
+use super::json::deep_equals;
 use cel::{DeclarationError, Env, ExecutionError};
 
 use super::MAX_STRING_BYTES;
@@ -90,6 +93,27 @@ fn copy_value<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execu
         .ok_or_else(ExecutionError::missing_argument_or_target)?;
     charge_copy(value.as_ref())?;
     Ok(value)
+}
+
+/// `@eq(a, b)`: `a == b` across list and map representations (see `json`), charged for the
+/// elements it may compare.
+fn equal<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    compared(args).map(|same| CowVal::owned(CelBool::from(same)))
+}
+
+/// `@ne(a, b)`: `a != b`, the negation of [`equal`].
+fn not_equal<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    compared(args).map(|same| CowVal::owned(CelBool::from(!same)))
+}
+
+fn compared(args: Vec<CowVal<'_, '_>>) -> Result<bool, ExecutionError> {
+    let [a, b] = args.as_slice() else {
+        return Err(ExecutionError::invalid_argument_count(2, args.len()));
+    };
+    let (a, b) = (a.as_ref(), b.as_ref());
+    // Comparing stops at the shorter side (a size mismatch is found first).
+    charge(size_of(a).min(size_of(b)))?;
+    Ok(deep_equals(a, b))
 }
 
 fn replace_checked(
@@ -235,19 +259,34 @@ fn find_all_n(
 
 // ---------------------------------------------------------------- lists and sets
 
-/// The elements of a list argument, after charging one unit per element (plus one).
+/// The elements of a list argument, after charging one unit per element (plus one). Any list
+/// will do: one the expression built, or a view of the request's JSON.
 fn list_arg<'a, 'v>(
     function: &str,
-    v: &'a CowVal<'_, 'v>,
-) -> Result<&'a [Box<dyn Val + 'v>], ExecutionError> {
-    let list = v.as_ref().downcast_ref::<CelList>().ok_or_else(|| {
-        fail(
+    v: &'a (dyn Val + 'v),
+) -> Result<Items<'a, 'v>, ExecutionError> {
+    if v.get_type().kind() != Kind::List {
+        return Err(fail(
             function,
             format!("expects a list, not {}", v.get_type().name()),
-        )
-    })?;
-    charge(list.len() as u64 + 1)?;
-    Ok(list.inner())
+        ));
+    }
+    charged_elements(v)
+}
+
+/// The elements of list `v`, charged for before they are gathered: an evaluation out of budget
+/// keeps going through the rest of an `all` or `exists` loop (its errors are deferred), so
+/// nothing may cost more than O(1) before it charges.
+fn charged_elements<'a, 'v>(v: &'a (dyn Val + 'v)) -> Result<Items<'a, 'v>, ExecutionError> {
+    charge(size_of(v).saturating_add(1))?;
+    let mut items = Vec::new();
+    if let Some(list) = v.as_iterable() {
+        let mut iter = list.iter();
+        while let Some(item) = iter.next() {
+            items.push(item);
+        }
+    }
+    Ok(items)
 }
 
 /// Charge for looking at an element: its bytes for a string, one unit otherwise.
@@ -295,9 +334,9 @@ fn receiver_and_args<'b, 'v>(
 /// `<list>.isSorted()`.
 fn is_sorted<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args("isSorted", args)?;
-    let items = list_arg("isSorted", &list)?;
+    let items = list_arg("isSorted", list.as_ref())?;
     for pair in items.windows(2) {
-        if compare_items("isSorted", pair[0].as_ref(), pair[1].as_ref())? == Ordering::Greater {
+        if compare_items("isSorted", pair[0], pair[1])? == Ordering::Greater {
             return Ok(CowVal::owned(CelBool::from(false)));
         }
     }
@@ -310,17 +349,17 @@ fn extreme<'b, 'v>(
     keep: Ordering,
 ) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args(function, args)?;
-    let items = list_arg(function, &list)?;
-    let mut best = items
+    let items = list_arg(function, list.as_ref())?;
+    let mut best = *items
         .first()
         .ok_or_else(|| fail(function, format!("{function}() of an empty list")))?;
     for item in &items[1..] {
-        if compare_items(function, item.as_ref(), best.as_ref())? == keep {
-            best = item;
+        if compare_items(function, *item, best)? == keep {
+            best = *item;
         }
     }
-    charge_item(best.as_ref())?;
-    Ok(CowVal::Owned(best.as_ref().clone_as_boxed()))
+    charge_item(best)?;
+    Ok(CowVal::Owned(best.clone_as_boxed()))
 }
 
 /// `<list>.min()`: an error on an empty list.
@@ -336,7 +375,7 @@ fn list_max<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Executi
 /// `<list>.sum()` of ints, uints or doubles; `0` for an empty list.
 fn list_sum<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args("sum", args)?;
-    let items = list_arg("sum", &list)?;
+    let items = list_arg("sum", list.as_ref())?;
     let Some(first) = items.first() else {
         return Ok(CowVal::owned(CelInt::from(0)));
     };
@@ -381,23 +420,23 @@ fn position<'b, 'v>(
     last: bool,
 ) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, rest) = receiver_and_args(function, args)?;
-    let items = list_arg(function, &list)?;
+    let items = list_arg(function, list.as_ref())?;
     let needle = rest
         .first()
         .ok_or_else(ExecutionError::missing_argument_or_target)?;
     let needle = needle.as_ref();
-    let hit = |item: &dyn Val| charge_item(needle).map(|()| item.equals(needle));
+    let hit = |item: &dyn Val| charge_item(needle).map(|()| deep_equals(item, needle));
     let mut found = None;
     if last {
         for (i, item) in items.iter().enumerate().rev() {
-            if hit(item.as_ref())? {
+            if hit(*item)? {
                 found = Some(i);
                 break;
             }
         }
     } else {
         for (i, item) in items.iter().enumerate() {
-            if hit(item.as_ref())? {
+            if hit(*item)? {
                 found = Some(i);
                 break;
             }
@@ -418,8 +457,9 @@ fn list_last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v
 }
 
 /// Charge for copying `v` into a new list: one unit per value it holds, at any depth, plus the
-/// bytes of its strings. Copies are deep (a map element is cloned with everything under it), so
-/// charging only the top-level length would let a list of a few huge objects be copied for free.
+/// bytes of its strings. Copies of CEL's own lists and maps are deep (a map element is cloned with
+/// everything under it), so charging only the top-level length would let a list of a few huge
+/// objects be copied for free. A view of the request's JSON copies as one pointer: one unit.
 fn charge_copy(v: &dyn Val) -> Result<(), ExecutionError> {
     charge(1)?;
     if let Some(s) = v.downcast_ref::<CelString>() {
@@ -459,7 +499,7 @@ fn int_arg(function: &str, v: Option<&CowVal<'_, '_>>) -> Result<i64, ExecutionE
 /// indexes, `start > end` and `end` past the list are errors, as in cel-go's lists library.
 fn list_slice<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, rest) = receiver_and_args("slice", args)?;
-    let items = list_arg("slice", &list)?;
+    let items = list_arg("slice", list.as_ref())?;
     let start = int_arg("slice", rest.first())?;
     let end = int_arg("slice", rest.get(1))?;
     let invalid = |why: String| fail("slice", format!("cannot slice({start}, {end}), {why}"));
@@ -478,20 +518,21 @@ fn list_slice<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execu
     let kept = items
         .get(from..to)
         .ok_or_else(|| invalid(format!("list is length {}", items.len())))?;
-    copied(&kept.iter().map(|i| i.as_ref()).collect::<Vec<_>>())
+    copied(kept)
 }
 
 /// Splice the elements of nested lists into `out`, `depth` levels deep; maps stay whole.
 fn flatten_into<'a, 'v>(
-    items: &'a [Box<dyn Val + 'v>],
+    items: &[&'a (dyn Val + 'v)],
     depth: u64,
     out: &mut Vec<&'a (dyn Val + 'v)>,
 ) -> Result<(), ExecutionError> {
     for item in items {
         charge(1)?;
-        match item.downcast_ref::<CelList>() {
-            Some(nested) if depth > 0 => flatten_into(nested.inner(), depth - 1, out)?,
-            _ => out.push(item.as_ref()),
+        if depth > 0 && item.get_type().kind() == Kind::List {
+            flatten_into(&charged_elements(*item)?, depth - 1, out)?;
+        } else {
+            out.push(*item);
         }
     }
     Ok(())
@@ -499,9 +540,9 @@ fn flatten_into<'a, 'v>(
 
 fn flatten_to<'b, 'v>(list: &CowVal<'b, 'v>, depth: i64) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let depth = u64::try_from(depth).map_err(|_| fail("flatten", "level must be non-negative"))?;
-    let items = list_arg("flatten", list)?;
+    let items = list_arg("flatten", list.as_ref())?;
     let mut flat = Vec::new();
-    flatten_into(items, depth, &mut flat)?;
+    flatten_into(&items, depth, &mut flat)?;
     copied(&flat)
 }
 
@@ -523,14 +564,14 @@ fn list_flatten_depth<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v
 /// so `1`, `1u` and `1.0` are one element, as in cel-go.
 fn list_distinct<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args("distinct", args)?;
-    let items = list_arg("distinct", &list)?;
+    let items = list_arg("distinct", list.as_ref())?;
     let mut unique: Vec<&(dyn Val + 'v)> = Vec::new();
     for item in items {
         // Elements have no hash: each is compared with every distinct one kept so far.
         charge(unique.len() as u64)?;
-        charge_item(item.as_ref())?;
-        if !unique.iter().any(|seen| item.equals(*seen)) {
-            unique.push(item.as_ref());
+        charge_item(item)?;
+        if !unique.iter().any(|seen| deep_equals(item, *seen)) {
+            unique.push(item);
         }
     }
     copied(&unique)
@@ -539,16 +580,16 @@ fn list_distinct<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Ex
 /// `<list>.reverse()`.
 fn list_reverse<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args("reverse", args)?;
-    let items = list_arg("reverse", &list)?;
-    copied(&items.iter().rev().map(|i| i.as_ref()).collect::<Vec<_>>())
+    let mut items = list_arg("reverse", list.as_ref())?;
+    items.reverse();
+    copied(&items)
 }
 
 /// `<list>.sort()`: ascending. The elements must all have one comparable type (int, uint, double,
 /// bool, string, bytes, duration, timestamp); anything else, or a NaN, is an error, as in cel-go.
 fn list_sort<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args("sort", args)?;
-    let items = list_arg("sort", &list)?;
-    let mut sorted: Vec<&(dyn Val + 'v)> = items.iter().map(|i| i.as_ref()).collect();
+    let mut sorted = list_arg("sort", list.as_ref())?;
     if let Some(first) = sorted.first().copied() {
         if first.as_comparer().is_none() {
             return Err(fail("sort", "list elements must be comparable"));
@@ -596,7 +637,7 @@ fn lists_range<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Exec
 }
 
 /// The elements of a list.
-type Items<'a, 'v> = &'a [Box<dyn Val + 'v>];
+type Items<'a, 'v> = Vec<&'a (dyn Val + 'v)>;
 
 /// The two lists of a `sets.*` call, after charging for comparing every pair.
 fn two_lists<'a, 'v>(
@@ -606,36 +647,38 @@ fn two_lists<'a, 'v>(
     let [a, b] = args else {
         return Err(fail(function, "expects two lists"));
     };
-    let a = list_arg(function, a)?;
-    let b = list_arg(function, b)?;
+    let a = list_arg(function, a.as_ref())?;
+    let b = list_arg(function, b.as_ref())?;
     // Elements have no hash: every pair may be compared.
     charge((a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1))?;
     Ok((a, b))
 }
 
-fn all_in(needles: &[Box<dyn Val + '_>], haystack: &[Box<dyn Val + '_>]) -> bool {
+fn all_in(needles: &[&dyn Val], haystack: &[&dyn Val]) -> bool {
     needles
         .iter()
-        .all(|n| haystack.iter().any(|h| h.equals(n.as_ref())))
+        .all(|n| haystack.iter().any(|h| deep_equals(*h, *n)))
 }
 
 /// `sets.contains(a, b)`: every element of `b` is in `a`.
 fn sets_contains<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (a, b) = two_lists("sets.contains", &args)?;
-    Ok(CowVal::owned(CelBool::from(all_in(b, a))))
+    Ok(CowVal::owned(CelBool::from(all_in(&b, &a))))
 }
 
 /// `sets.equivalent(a, b)`: the same elements, ignoring order and duplicates.
 fn sets_equivalent<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (a, b) = two_lists("sets.equivalent", &args)?;
     charge((a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1))?;
-    Ok(CowVal::owned(CelBool::from(all_in(a, b) && all_in(b, a))))
+    Ok(CowVal::owned(CelBool::from(
+        all_in(&a, &b) && all_in(&b, &a),
+    )))
 }
 
 /// `sets.intersects(a, b)`: at least one element in common.
 fn sets_intersects<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (a, b) = two_lists("sets.intersects", &args)?;
-    let any = a.iter().any(|x| b.iter().any(|y| y.equals(x.as_ref())));
+    let any = a.iter().any(|x| b.iter().any(|y| deep_equals(*y, *x)));
     Ok(CowVal::owned(CelBool::from(any)))
 }
 
@@ -1120,6 +1163,8 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     )?;
     env.add_overload("@charge", "@charge(dyn)", vec![DYN_TYPE], charge_value)?;
     env.add_overload("@copy", "@copy(dyn)", vec![DYN_TYPE], copy_value)?;
+    env.add_overload("@eq", "@eq(dyn,dyn)", vec![DYN_TYPE, DYN_TYPE], equal)?;
+    env.add_overload("@ne", "@ne(dyn,dyn)", vec![DYN_TYPE, DYN_TYPE], not_equal)?;
     cel::add_overload!(env, fn replace: (CelString, CelString, CelString) -> Result<CelString>,
         name = "@replace")?;
     cel::add_overload!(env, fn replace_n: (CelString, CelString, CelString, CelInt) -> Result<CelString>,

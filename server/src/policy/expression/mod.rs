@@ -26,18 +26,17 @@
 //! at most [`MAX_DEPTH`] deep, and evaluation runs on a stack segment of its own when the calling
 //! thread has too little left (`stacker`), so deep expressions cannot overflow a webhook thread.
 
+mod declared;
 mod functions;
+mod json;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedEntryExpr, LiteralValue};
-use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-};
+use cel::common::types::{CelBool, CelInt, CelNull, CelString};
 use cel::common::value::Val;
 use cel::{Context, Env, ExecutionError, IdedExpr, Value};
 
@@ -192,6 +191,12 @@ impl CelExpression {
         })
     }
 
+    /// Evaluate for the error alone, whatever the result's type (the conformance suite asks this
+    /// of expressions Kubernetes expects to fail).
+    pub fn evaluate(&self, activation: &Activation<'_>) -> Result<(), String> {
+        self.eval_with(activation, |_| Ok(()))
+    }
+
     /// Evaluate to a JSON-ish display of the result, for explanations.
     fn eval_with<T>(
         &self,
@@ -269,6 +274,7 @@ impl Check {
             }
             Expr::Select(s) => self.walk(&s.operand, nesting, d, scope),
             Expr::Call(c) => {
+                declared_call(c, scope)?;
                 if let Some(t) = &c.target {
                     self.walk(t, nesting, d, scope)?;
                 }
@@ -317,6 +323,28 @@ impl Check {
                 inner
             }
         }
+    }
+}
+
+/// Refuse a call of a function the environment does not declare, or with the wrong number of
+/// arguments (operators and the macros' own calls are the parser's and always declared).
+fn declared_call(c: &CallExpr, scope: &[String]) -> Result<(), String> {
+    let name = c.func_name.as_str();
+    if name.starts_with(['_', '@', '!', '-']) {
+        return Ok(());
+    }
+    let namespace = match c.target.as_deref().map(|t| &t.expr) {
+        Some(Expr::Ident(ns))
+            if declared::NAMESPACES.contains(&ns.as_str()) && !scope.contains(ns) =>
+        {
+            Some(ns.as_str())
+        }
+        _ => None,
+    };
+    match (namespace, &c.target) {
+        (Some(ns), _) => declared::check_call(&format!("{ns}.{name}"), false, c.args.len()),
+        (None, Some(_)) => declared::check_call(name, true, c.args.len()),
+        (None, None) => declared::check_call(name, false, c.args.len()),
     }
 }
 
@@ -428,6 +456,11 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
                 instrument(t, next_id);
             }
             c.args.iter_mut().for_each(|a| instrument(a, next_id));
+            // Equality between a view of the request's JSON and a list or map the expression
+            // built needs `deep_equals` (see `json`); a scalar literal on either side does not.
+            if (c.func_name == "_==_" || c.func_name == "_!=_") && !c.args.iter().any(is_scalar) {
+                c.func_name = if c.func_name == "_==_" { "@eq" } else { "@ne" }.to_owned();
+            }
             if c.func_name == "replace" || c.func_name == "matches" {
                 if let Some(target) = c.target.take() {
                     c.args.insert(0, *target);
@@ -445,6 +478,11 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
             }
         }
     }
+}
+
+/// A literal that is not a list or map.
+fn is_scalar(e: &IdedExpr) -> bool {
+    matches!(e.expr, Expr::Literal(_))
 }
 
 /// The variables of one request, built once and shared by every expression evaluated for it.
@@ -491,38 +529,14 @@ impl<'v> Activation<'v> {
         let null = || -> Box<dyn Val + 'v> { Box::new(CelNull) };
         context.add_variable_as_val(
             "object",
-            request.object.as_ref().map_or_else(null, json_val),
+            request.object.as_ref().map_or_else(null, json::value),
         );
         context.add_variable_as_val(
             "oldObject",
-            request.old_object.as_ref().map_or_else(null, json_val),
+            request.old_object.as_ref().map_or_else(null, json::value),
         );
-        context.add_variable_as_val("request", json_val(&inputs.request));
-        context.add_variable_as_val("namespaceObject", json_val(&inputs.namespace));
+        context.add_variable_as_val("request", json::value(&inputs.request));
+        context.add_variable_as_val("namespaceObject", json::value(&inputs.namespace));
         Ok(Self { context })
-    }
-}
-
-/// A JSON value as a CEL value borrowing its strings. Integers that fit are `int`, as Kubernetes
-/// does for `integer` fields; larger ones `uint`, fractions `double`.
-fn json_val<'v>(v: &'v serde_json::Value) -> Box<dyn Val + 'v> {
-    use serde_json::Value as J;
-    match v {
-        J::Null => Box::new(CelNull),
-        J::Bool(b) => Box::new(CelBool::from(*b)),
-        J::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Box::new(CelInt::from(i)),
-            (None, Some(u)) => Box::new(CelUInt::from(u)),
-            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
-        },
-        J::String(s) => Box::new(CelString::from(s.as_str())),
-        J::Array(items) => Box::new(CelList::from(
-            items.iter().map(json_val).collect::<Vec<_>>(),
-        )),
-        J::Object(map) => Box::new(CelMap::from(
-            map.iter()
-                .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
-                .collect::<HashMap<_, _>>(),
-        )),
     }
 }

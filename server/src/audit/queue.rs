@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::byte_budget::ByteBudget;
-use super::metrics::Metrics;
 use crate::audit::AuditEvent;
 use crate::store::Store;
+use crate::webhook::byte_budget::ByteBudget;
+use crate::webhook::metrics::Metrics;
 
 /// Events waiting to be appended before new ones are dropped.
 pub const QUEUE_EVENTS: usize = 10_000;
