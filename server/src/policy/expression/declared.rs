@@ -38,6 +38,21 @@ const GLOBAL: &[(&str, &[usize])] = &[
     ("isIP", &[1]),
     ("cidr", &[1]),
     ("isCIDR", &[1]),
+    ("ip.isCanonical", &[1]),
+    ("format.named", &[1]),
+    ("format.dns1123Label", &[0]),
+    ("format.dns1123Subdomain", &[0]),
+    ("format.dns1035Label", &[0]),
+    ("format.qualifiedName", &[0]),
+    ("format.dns1123LabelPrefix", &[0]),
+    ("format.dns1123SubdomainPrefix", &[0]),
+    ("format.dns1035LabelPrefix", &[0]),
+    ("format.labelValue", &[0]),
+    ("format.uri", &[0]),
+    ("format.uuid", &[0]),
+    ("format.byte", &[0]),
+    ("format.date", &[0]),
+    ("format.datetime", &[0]),
 ];
 
 /// Functions called on a receiver, `x.f(...)`, with the argument counts they take (the receiver
@@ -119,10 +134,12 @@ const MEMBER: &[(&str, &[usize])] = &[
     ("isUnspecified", &[0]),
     ("masked", &[0]),
     ("prefixLength", &[0]),
+    // Kubernetes formats.
+    ("validate", &[1]),
 ];
 
 /// Namespaces whose functions are written `namespace.f(...)`.
-pub(super) const NAMESPACES: [&str; 4] = ["optional", "strings", "lists", "sets"];
+pub(super) const NAMESPACES: [&str; 6] = ["optional", "strings", "lists", "sets", "format", "ip"];
 
 /// Whether a call of `name` with `args` arguments is declared, as a member call (`member`) or a
 /// global one; the error says what is wrong in cel-go's words, so people find it explained.

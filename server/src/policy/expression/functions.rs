@@ -761,9 +761,24 @@ impl Url {
                 .to_owned(),
             host,
             port,
-            path: parsed.path().to_owned(),
+            // Go keeps an absent path empty where the url crate writes `/`.
+            path: if has_path(text) {
+                parsed.path().to_owned()
+            } else {
+                String::new()
+            },
             query: parsed.query_pairs().into_owned().collect(),
         })
+    }
+}
+
+/// Whether an absolute URL has a path after its authority.
+fn has_path(text: &str) -> bool {
+    match text.split_once("://") {
+        Some((_, rest)) => rest
+            .find(['/', '?', '#'])
+            .is_some_and(|i| rest[i..].starts_with('/')),
+        None => true,
     }
 }
 
@@ -831,9 +846,27 @@ opaque_type!(Quantity, QUANTITY_TYPE, "kubernetes.Quantity");
 
 const NANOS: i128 = 1_000_000_000;
 
+/// Whether `text` matches `^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$`, the shape Kubernetes
+/// checks before it reads the suffix.
+fn quantity_shaped(text: &str) -> bool {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let number = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
+    let suffix = body[number..].trim_start_matches(|c: char| "eEinumkKMGTP".contains(c));
+    let exponent = suffix.strip_prefix(['+', '-']).unwrap_or(suffix);
+    number > 0 && exponent.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl Quantity {
     fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("`{text}` is not a quantity (e.g. 500m, 2, 1.5Gi, 1e3)");
+        let bad = || {
+            if quantity_shaped(text) {
+                format!("`{text}`: unable to parse quantity's suffix")
+            } else {
+                format!("`{text}`: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (e.g. 500m, 2, 1.5Gi, 1e3)")
+            }
+        };
         let (negative, rest) = match text.as_bytes().first() {
             Some(b'-') => (true, &text[1..]),
             Some(b'+') => (false, &text[1..]),
@@ -992,7 +1025,7 @@ opaque_type!(Ip, IP_TYPE, "net.IP");
 fn parse_ip(text: &str) -> Result<IpAddr, String> {
     let addr: IpAddr = text
         .parse()
-        .map_err(|_| format!("`{text}` is not an IP address"))?;
+        .map_err(|_| format!("IP Address {text:?} parse error during conversion from string"))?;
     if let IpAddr::V6(v6) = addr {
         if v6.to_ipv4_mapped().is_some() {
             return Err(format!(
@@ -1001,6 +1034,13 @@ fn parse_ip(text: &str) -> Result<IpAddr, String> {
         }
     }
     Ok(addr)
+}
+
+/// `ip.isCanonical(string)`: whether the address is written as Kubernetes writes it back
+/// (IPv6 in lower case, its longest run of zeros compressed).
+fn is_canonical(text: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    let addr = parse_ip(text).map_err(|m| fail("ip.isCanonical", m))?;
+    Ok((addr.to_string() == text.inner()).into())
 }
 
 fn ip(text: &CelString<'_>) -> Result<Ip, ExecutionError> {
@@ -1071,9 +1111,11 @@ opaque_type!(Cidr, CIDR_TYPE, "net.CIDR");
 
 impl Cidr {
     fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("`{text}` is not a CIDR (e.g. 10.0.0.0/8)");
+        let bad = || {
+            format!("network address parse error during conversion from string: `{text}` is not a CIDR (e.g. 10.0.0.0/8)")
+        };
         let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
-        let addr = parse_ip(addr)?;
+        let addr = parse_ip(addr).map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
@@ -1295,5 +1337,12 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     cel::add_member_overload!(env, fn cidr_ip: (Cidr) -> Ip, name = "ip")?;
     cel::add_member_overload!(env, fn cidr_masked: (Cidr) -> Cidr, name = "masked")?;
     cel::add_member_overload!(env, fn prefix_length: (Cidr) -> CelInt)?;
+    cel::add_overload!(env, fn is_canonical: (CelString) -> Result<CelBool>,
+        name = "ip.isCanonical")?;
+    // Type names, for `type(x) == net.IP`.
+    for t in [&URL_TYPE, &QUANTITY_TYPE, &IP_TYPE, &CIDR_TYPE] {
+        env.add_type(t.to_owned())?;
+    }
+    super::formats::register(env)?;
     Ok(())
 }

@@ -27,6 +27,7 @@
 //! thread has too little left (`stacker`), so deep expressions cannot overflow a webhook thread.
 
 mod declared;
+mod formats;
 mod functions;
 mod json;
 #[cfg(test)]
@@ -64,7 +65,7 @@ pub const MAX_STRING_BYTES: usize = 1 << 20;
 pub const VARIABLES: [&str; 4] = ["object", "oldObject", "request", "namespaceObject"];
 
 /// Names that are not variables but may stand as identifiers: type names and function namespaces.
-const OTHER_IDENTS: [&str; 15] = [
+const OTHER_IDENTS: [&str; 20] = [
     "bool",
     "bytes",
     "double",
@@ -80,6 +81,11 @@ const OTHER_IDENTS: [&str; 15] = [
     "sets",
     "lists",
     "dyn",
+    "optional_type",
+    "format",
+    "ip",
+    "net",
+    "kubernetes",
 ];
 
 static ENV: LazyLock<Result<Arc<Env>, String>> = LazyLock::new(|| {
