@@ -106,6 +106,17 @@ fn not_equal<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execut
     compared(args).map(|same| CowVal::owned(CelBool::from(!same)))
 }
 
+/// `@contains(x, list)`: `x in list` with [`deep_equals`], for list literals that hold lists or
+/// maps; charged one unit per element it may compare.
+fn contains<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let [needle, list] = args.as_slice() else {
+        return Err(ExecutionError::invalid_argument_count(2, args.len()));
+    };
+    let items = list_arg("@in", list.as_ref())?;
+    let found = items.iter().any(|i| deep_equals(*i, needle.as_ref()));
+    Ok(CowVal::owned(CelBool::from(found)))
+}
+
 fn compared(args: Vec<CowVal<'_, '_>>) -> Result<bool, ExecutionError> {
     let [a, b] = args.as_slice() else {
         return Err(ExecutionError::invalid_argument_count(2, args.len()));
@@ -1207,6 +1218,12 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     env.add_overload("@copy", "@copy(dyn)", vec![DYN_TYPE], copy_value)?;
     env.add_overload("@eq", "@eq(dyn,dyn)", vec![DYN_TYPE, DYN_TYPE], equal)?;
     env.add_overload("@ne", "@ne(dyn,dyn)", vec![DYN_TYPE, DYN_TYPE], not_equal)?;
+    env.add_overload(
+        "@contains",
+        "@contains(dyn,list)",
+        vec![DYN_TYPE, LIST_TYPE],
+        contains,
+    )?;
     cel::add_overload!(env, fn replace: (CelString, CelString, CelString) -> Result<CelString>,
         name = "@replace")?;
     cel::add_overload!(env, fn replace_n: (CelString, CelString, CelString, CelInt) -> Result<CelString>,

@@ -9,7 +9,8 @@
 //! CEL's own lists and maps only ever equal their own kind, so a view compared with a list or map
 //! built by the expression would be unequal whatever they hold. Equality goes through
 //! [`deep_equals`] instead: the views use it, and the compiler routes `==` and `!=` through it
-//! (`@eq`, `@ne`) unless one side is a scalar literal.
+//! (`@eq`, `@ne`) unless one side is a scalar literal, and `in` over a list literal that holds
+//! lists or maps (`@contains`).
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

@@ -458,10 +458,23 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
             wrap(&mut c.iter_range, "@budget", vec![weight], next_id);
         }
         Expr::Call(c) => {
+            // `x in [[...], {...}]`: CEL's own lists compare their literal lists and maps with
+            // CEL's own only, so a view on the left would never be found (see `json`).
+            let in_nested_literal = c.func_name == "@in"
+                && c.args.get(1).is_some_and(|list| match &list.expr {
+                    Expr::List(l) => l
+                        .elements
+                        .iter()
+                        .any(|e| matches!(e.expr, Expr::List(_) | Expr::Map(_))),
+                    _ => false,
+                });
             if let Some(t) = c.target.as_deref_mut() {
                 instrument(t, next_id);
             }
             c.args.iter_mut().for_each(|a| instrument(a, next_id));
+            if in_nested_literal {
+                "@contains".clone_into(&mut c.func_name);
+            }
             // Equality between a view of the request's JSON and a list or map the expression
             // built needs `deep_equals` (see `json`); a scalar literal on either side does not.
             if (c.func_name == "_==_" || c.func_name == "_!=_") && !c.args.iter().any(is_scalar) {
