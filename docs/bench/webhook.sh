@@ -8,10 +8,11 @@ cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
+# COUNTERSIGN_BIN=path runs another build (an older commit's, for a head-to-head) on the same rows.
 data=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
 
-target/release/countersign serve --data-dir "$data" --policies policies --namespaces deploy/local-namespaces.yaml \
+"${COUNTERSIGN_BIN:-target/release/countersign}" serve --data-dir "$data" --policies policies --namespaces deploy/local-namespaces.yaml \
   --listen 127.0.0.1:3900 --webhook-listen 127.0.0.1:9843 --public-url http://localhost:3900 >"$data/serve.log" 2>&1 &
 target/release/examples/bare_webhook 127.0.0.1:9844 "$data/bare-tls" >"$data/bare.log" 2>&1 &
 for _ in $(seq 1 100); do

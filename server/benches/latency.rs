@@ -36,8 +36,13 @@ fn main() {
 /// Realistic objects against the shipped library (`policies/library`): a Deployment as Helm
 /// renders it (update with `oldObject`, and as a create without one) and a Pod with several
 /// containers, each against the whole library and against one of its CEL conditions alone.
-/// `cargo bench -p server --bench latency -- library` runs only this part.
+/// `cargo bench -p server --bench latency -- library` runs only this part; `LATENCY_ROUNDS` sets
+/// how many times each pair is measured (fewer under callgrind).
 fn library() {
+    let rounds: usize = std::env::var("LATENCY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let guardrails =
         countersign::policy::load_path(std::path::Path::new(&format!("{root}/policies/library")))
@@ -92,8 +97,8 @@ fn library() {
         let body = review.to_string();
         let parsed = parse_review(body.as_bytes()).expect("review");
         for (name, engine) in &engines {
-            let mut samples = Vec::with_capacity(ROUNDS);
-            for _ in 0..ROUNDS {
+            let mut samples = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
                 let t = Instant::now();
                 std::hint::black_box(engine.evaluate(&parsed, &index));
                 samples.push(t.elapsed().as_nanos() as u64);

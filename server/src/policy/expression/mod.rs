@@ -475,6 +475,18 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
             if in_nested_literal {
                 "@contains".clone_into(&mut c.func_name);
             }
+            // `!x` as `x ? false : true`: the interpreter builds its "no such overload" error for
+            // `!` before it looks at the operand, on every evaluation; the conditional fails on
+            // a non-bool just the same, and costs nothing when it is one.
+            if c.func_name == "!_" && c.args.len() == 1 && c.target.is_none() {
+                let literal = |b: bool, next_id: &mut u64| IdedExpr {
+                    id: bump(next_id),
+                    expr: Expr::Literal(LiteralValue::Boolean(CelBool::from(b))),
+                };
+                "_?_:_".clone_into(&mut c.func_name);
+                c.args.push(literal(false, next_id));
+                c.args.push(literal(true, next_id));
+            }
             // Equality between a view of the request's JSON and a list or map the expression
             // built needs `deep_equals` (see `json`); a scalar literal on either side does not.
             if (c.func_name == "_==_" || c.func_name == "_!=_") && !c.args.iter().any(is_scalar) {
