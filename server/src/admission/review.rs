@@ -121,21 +121,45 @@ struct Envelope {
     request: Option<AdmissionRequest>,
 }
 
+/// The envelope without its request.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+}
+
+fn check_head(api_version: String, kind: String) -> Result<(), ReviewError> {
+    if api_version != "admission.k8s.io/v1" {
+        return Err(ReviewError::ApiVersion(api_version));
+    }
+    if kind != "AdmissionReview" {
+        return Err(ReviewError::Kind(kind));
+    }
+    Ok(())
+}
+
 /// Parse an AdmissionReview v1 body into its request.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
     // One pass straight from the bytes: building a JSON tree of the whole review first and then
     // the request from it parsed the objects twice, the costliest part of a large review.
     let mut json = serde_json::Deserializer::from_slice(body);
-    let envelope: Envelope = serde_path_to_error::deserialize(&mut json)
-        .map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    let envelope: Envelope = match serde_path_to_error::deserialize(&mut json) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            // A review of another version or kind is told so, not what its request lacks: read
+            // the envelope alone (the request skipped unparsed) to say which.
+            if let Ok(head) = serde_json::from_slice::<Head>(body) {
+                check_head(head.api_version, head.kind)?;
+            }
+            return Err(ReviewError::Malformed(e.to_string()));
+        }
+    };
     json.end()
         .map_err(|e| ReviewError::Malformed(e.to_string()))?;
-    if envelope.api_version != "admission.k8s.io/v1" {
-        return Err(ReviewError::ApiVersion(envelope.api_version));
-    }
-    if envelope.kind != "AdmissionReview" {
-        return Err(ReviewError::Kind(envelope.kind));
-    }
+    check_head(envelope.api_version, envelope.kind)?;
     let mut request = envelope.request.ok_or(ReviewError::MissingRequest)?;
     request.wire_bytes = body.len();
     if request.uid.is_empty() {
@@ -213,6 +237,23 @@ mod tests {
                 .unwrap_err(),
             ReviewError::ApiVersion("admission.k8s.io/v1beta1".into())
         );
+        // The envelope is judged before the request inside it.
+        assert_eq!(
+            parse_review(
+                br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}}"#
+            )
+            .unwrap_err(),
+            ReviewError::ApiVersion("admission.k8s.io/v1beta1".into())
+        );
+        assert_eq!(
+            parse_review(br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{}}"#)
+                .unwrap_err(),
+            ReviewError::Kind("Pod".into())
+        );
+        assert!(matches!(
+            parse_review(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"} x"#),
+            Err(ReviewError::Malformed(_))
+        ));
         assert_eq!(
             parse_review(br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#).unwrap_err(),
             ReviewError::Kind("Pod".into())
