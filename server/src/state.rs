@@ -15,7 +15,13 @@ use crate::store::AnyStore;
 use crate::webhook::decision_log::DecisionLog;
 use crate::webhook::metrics::Metrics;
 
-/// Shared, cheaply cloned application state.
+/// The link to the challenge `code` on the portal at `public_url`: `https://host/c/CODE`.
+pub fn challenge_link(public_url: &Url, code: &str) -> String {
+    format!("{}/c/{code}", public_url.as_str().trim_end_matches('/'))
+}
+
+/// Shared, cheaply cloned application state: the portal's, and what each listener's own state
+/// (the webhook's [`crate::webhook::WebhookState`]) is built from.
 #[derive(Clone)]
 pub struct AppState {
     /// Storage.
@@ -57,10 +63,7 @@ pub struct AppState {
 impl AppState {
     /// `https://host/c/CODE`
     pub fn challenge_link(&self, code: &str) -> String {
-        format!(
-            "{}/c/{code}",
-            self.public_url.as_str().trim_end_matches('/')
-        )
+        challenge_link(&self.public_url, code)
     }
 
     /// The elevation service over this state's store, key, caches and limits.

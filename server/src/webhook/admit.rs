@@ -10,14 +10,14 @@ use axum::Json;
 
 use super::metrics::Outcome;
 use super::stepup;
+use super::WebhookState;
 use crate::admission::{parse_review, AdmissionRequest, Verdict};
 use crate::policy::ActionKind;
-use crate::state::AppState;
 
 /// Time allowed for store work on one review; the API server's default webhook timeout is 10 s.
 const STORE_BUDGET: Duration = Duration::from_secs(3);
 
-pub(super) async fn admit(State(state): State<AppState>, body: Bytes) -> Response {
+pub(super) async fn admit(State(state): State<WebhookState>, body: Bytes) -> Response {
     let started = Instant::now();
     let request = match parse_review(&body) {
         Ok(r) => r,
@@ -40,7 +40,7 @@ pub(super) async fn admit(State(state): State<AppState>, body: Bytes) -> Respons
 }
 
 /// Decide one parsed request.
-pub async fn review(state: &AppState, request: &AdmissionRequest) -> (Verdict, Outcome) {
+pub async fn review(state: &WebhookState, request: &AdmissionRequest) -> (Verdict, Outcome) {
     // One snapshot of the guardrails for the whole review: evaluation, the grant or challenge and
     // the decision log all see the same version, whatever is published meanwhile. The labels as of
     // now; a watch may swap in new ones meanwhile without waiting for this review.
@@ -105,7 +105,7 @@ fn unavailable(decision: &crate::engine::Decision) -> Verdict {
     ))
 }
 
-pub(super) async fn ready(State(state): State<AppState>) -> Response {
+pub(super) async fn ready(State(state): State<WebhookState>) -> Response {
     if !state.namespaces.is_synced() {
         return (StatusCode::SERVICE_UNAVAILABLE, "namespaces not listed yet").into_response();
     }
@@ -115,7 +115,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics(State(state): State<WebhookState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state
@@ -126,7 +126,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub(super) async fn jwks(State(state): State<AppState>) -> Response {
+pub(super) async fn jwks(State(state): State<WebhookState>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(state.signer.jwks()),

@@ -5,6 +5,7 @@ pub(crate) mod byte_budget;
 pub mod decision_log;
 pub mod grant_cache;
 pub mod metrics;
+mod state;
 mod stepup;
 pub mod tls;
 
@@ -19,6 +20,7 @@ use axum::Router;
 use crate::state::AppState;
 
 pub use admit::review;
+pub use state::WebhookState;
 
 /// Largest AdmissionReview accepted; the API server's own limit on objects is 3 MiB, reviews carry two.
 pub const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
@@ -48,7 +50,7 @@ pub fn router(state: AppState) -> Router {
                     limits::MAX_CONCURRENT_REQUESTS,
                 )),
         )
-        .with_state(state)
+        .with_state(WebhookState::new(&state))
 }
 
 /// Routes of the probe listener (`--probe-listen`, plain HTTP): health, readiness and metrics for
@@ -63,7 +65,7 @@ pub fn probe_router(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits::REQUEST_TIMEOUT,
         ))
-        .with_state(state)
+        .with_state(WebhookState::new(&state))
 }
 
 /// A TLS handshake that has not finished by then is dropped.

@@ -1,23 +1,23 @@
 //! A guardrail that needs a grant matched: ask the elevation layer, and answer in kubectl's words.
 
+use super::WebhookState;
 use crate::admission::{AdmissionRequest, Verdict};
 use crate::clock;
 use crate::elevation::{Admission, ElevationError, OpenChallenge};
 use crate::engine::{Decision, Hit, Snapshot};
 use crate::policy::ActionKind;
-use crate::state::AppState;
 
 use super::metrics::Outcome;
 
 /// Admit with grants that cover the request, or deny with the challenge to confirm.
 pub(super) async fn check(
-    state: &AppState,
+    state: &WebhookState,
     snapshot: &Snapshot,
     request: &AdmissionRequest,
     decision: &Decision,
 ) -> Result<(Verdict, Outcome), ElevationError> {
     let admission = state
-        .elevation()
+        .elevation
         .admit(snapshot, request, decision, clock::now())
         .await?;
     Ok(match admission {
@@ -92,7 +92,7 @@ pub(super) fn named(hits: &[&Hit]) -> String {
 }
 
 /// The denial that links to the open challenge.
-fn deny(state: &AppState, hits: &[&Hit], open: &OpenChallenge) -> (Verdict, Outcome) {
+fn deny(state: &WebhookState, hits: &[&Hit], open: &OpenChallenge) -> (Verdict, Outcome) {
     let link = state.challenge_link(&open.code);
     let until = clock::hhmm_utc(open.expires_at);
     let mut message = if strictest(hits) == ActionKind::Approval {

@@ -1,0 +1,58 @@
+//! What the webhook listener needs: the admission half of elevations, and the guardrails, labels,
+//! counters and decision log it answers with. Nothing of the portal's (sessions, passkeys, OIDC).
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::cluster::LiveNamespaces;
+use crate::elevation::Elevation;
+use crate::engine::LiveGuardrails;
+use crate::grants::GrantSigner;
+use crate::state::AppState;
+use crate::store::AnyStore;
+
+use super::decision_log::DecisionLog;
+use super::metrics::Metrics;
+
+/// The webhook and probe listeners' state, built once from the process's [`AppState`].
+#[derive(Clone)]
+pub struct WebhookState {
+    /// Grants and challenges for requests that need them (built once, not per review).
+    pub elevation: Arc<Elevation>,
+    /// The guardrails in force, one snapshot per review.
+    pub guardrails: Arc<LiveGuardrails>,
+    /// Namespace labels for selectors.
+    pub namespaces: Arc<LiveNamespaces>,
+    /// Webhook counters.
+    pub metrics: Arc<Metrics>,
+    /// Where matched decisions go to be explained and stored.
+    pub decisions: Arc<DecisionLog>,
+    /// Storage, for the readiness probe only.
+    pub store: Arc<dyn AnyStore>,
+    /// The grant key, whose public half `/.well-known/jwks.json` serves.
+    pub signer: Arc<GrantSigner>,
+    /// The portal's public URL, for challenge links.
+    pub public_url: Url,
+}
+
+impl WebhookState {
+    /// The parts of `app` the webhook uses.
+    pub fn new(app: &AppState) -> Self {
+        Self {
+            elevation: Arc::new(app.elevation()),
+            guardrails: app.guardrails.clone(),
+            namespaces: app.namespaces.clone(),
+            metrics: app.metrics.clone(),
+            decisions: app.decisions.clone(),
+            store: app.store.clone(),
+            signer: app.signer.clone(),
+            public_url: app.public_url.clone(),
+        }
+    }
+
+    /// `https://host/c/CODE`
+    pub fn challenge_link(&self, code: &str) -> String {
+        crate::state::challenge_link(&self.public_url, code)
+    }
+}
