@@ -101,6 +101,7 @@ const MEMBER: &[(&str, &[usize])] = &[
     ("min", &[0]),
     ("slice", &[2]),
     ("sort", &[0]),
+    ("sortBy", &[2]),
     ("sum", &[0]),
     // Kubernetes regex.
     ("find", &[1]),

@@ -600,38 +600,63 @@ fn list_reverse<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Exe
 /// bool, string, bytes, duration, timestamp); anything else, or a NaN, is an error, as in cel-go.
 fn list_sort<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let (list, _) = receiver_and_args("sort", args)?;
-    let mut sorted = list_arg("sort", list.as_ref())?;
-    if let Some(first) = sorted.first().copied() {
-        if first.as_comparer().is_none() {
-            return Err(fail("sort", "list elements must be comparable"));
-        }
-        // Comparing every element with the first up front keeps the ordering total: the standard
-        // sort may panic on one that is not, which mixed types or a NaN would give.
-        for item in &sorted {
-            if item.get_type().name() != first.get_type().name() {
-                return Err(fail("sort", "list elements must have the same type"));
-            }
-            compare_items("sort", *item, first)?;
-        }
-        // About n·log2(n) comparisons; the bytes of strings were charged once by the pass above
-        // (comparing strings mostly reads their prefixes).
-        let n = sorted.len() as u64;
-        let passes = u64::from(u64::BITS - n.leading_zeros());
-        charge(n.saturating_mul(passes))?;
+    let items = list_arg("sort", list.as_ref())?;
+    let order = sorted_order("sort", &items)?;
+    copied(&order.iter().map(|&i| items[i]).collect::<Vec<_>>())
+}
+
+/// `<list>.@sortByAssociatedKeys(keys)`, what `sortBy` expands to: the elements in the order of
+/// their keys (the same rules as `sort`; equal keys keep their order).
+fn sort_by_keys<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (list, rest) = receiver_and_args("sortBy", args)?;
+    let keys = rest
+        .first()
+        .ok_or_else(|| fail("sortBy", "expects the keys"))?;
+    let items = list_arg("sortBy", list.as_ref())?;
+    let keys = list_arg("sortBy", keys.as_ref())?;
+    if keys.len() != items.len() {
+        return Err(fail("sortBy", "one key per element is needed"));
     }
+    let order = sorted_order("sortBy", &keys)?;
+    copied(&order.iter().map(|&i| items[i]).collect::<Vec<_>>())
+}
+
+/// The indexes of `keys` in ascending order of the keys (stable), charged about n·log2(n).
+fn sorted_order(function: &str, keys: &[&dyn Val]) -> Result<Vec<usize>, ExecutionError> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let Some(first) = keys.first().copied() else {
+        return Ok(order);
+    };
+    if first.as_comparer().is_none() {
+        return Err(fail(function, "list elements must be comparable"));
+    }
+    // Comparing every element with the first up front keeps the ordering total: the standard
+    // sort may panic on one that is not, which mixed types or a NaN would give.
+    for item in keys {
+        if item.get_type().name() != first.get_type().name() {
+            return Err(fail(function, "list elements must have the same type"));
+        }
+        compare_items(function, *item, first)?;
+    }
+    // About n·log2(n) comparisons; the bytes of strings were charged once by the pass above
+    // (comparing strings mostly reads their prefixes).
+    let n = keys.len() as u64;
+    let passes = u64::from(u64::BITS - n.leading_zeros());
+    charge(n.saturating_mul(passes))?;
     let mut error = None;
-    sorted.sort_by(|a, b| {
-        a.as_comparer()
-            .map_or(Ok(Ordering::Equal), |c| c.compare(*b))
+    order.sort_by(|&a, &b| {
+        keys[a]
+            .as_comparer()
+            .map_or(Ok(Ordering::Equal), |c| c.compare(keys[b]))
             .unwrap_or_else(|e| {
                 error.get_or_insert(e);
                 Ordering::Equal
             })
     });
-    if let Some(e) = error {
-        return Err(fail("sort", e.to_string()));
+    match error {
+        Some(e) => Err(fail(function, e.to_string())),
+        None => Ok(order),
     }
-    copied(&sorted)
 }
 
 /// `lists.range(n)`: the ints `0` to `n - 1`. Charged before anything is allocated, so a huge `n`
@@ -1279,6 +1304,13 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     )?;
     env.add_member_overload("reverse", "list.reverse()", LIST_TYPE, vec![], list_reverse)?;
     env.add_member_overload("sort", "list.sort()", LIST_TYPE, vec![], list_sort)?;
+    env.add_member_overload(
+        super::sort_by::SORT_BY_KEYS,
+        "list.@sortByAssociatedKeys(list)",
+        LIST_TYPE,
+        vec![LIST_TYPE],
+        sort_by_keys,
+    )?;
     env.add_overload(
         "lists.range",
         "lists.range(int)",

@@ -30,6 +30,7 @@ mod declared;
 mod formats;
 mod functions;
 mod json;
+mod sort_by;
 #[cfg(test)]
 mod tests;
 
@@ -93,6 +94,8 @@ static ENV: LazyLock<Result<Arc<Env>, String>> = LazyLock::new(|| {
     env.add_extension(cel::extensions::strings)
         .map_err(|e| e.to_string())?;
     functions::register(&mut env).map_err(|e| e.to_string())?;
+    env.add_macro(sort_by::sort_by())
+        .map_err(|e| e.to_string())?;
     Ok(Arc::new(env))
 });
 

@@ -448,6 +448,7 @@ fn lists_extension_is_bounded() {
         "object.words.all(w, object.words.sort().size() > 0)",
         "object.items.all(x, [object.items].flatten().size() > 0)",
         "object.items.sort().size() > 0 && object.items.sort().size() > 0",
+        "object.items.all(x, object.items.sortBy(y, -y).size() > 0)",
     ] {
         let err = eval_on(&big, hostile).unwrap_err();
         assert!(err.contains("cost budget exceeded"), "{hostile}: {err}");
@@ -609,6 +610,8 @@ fn views_of_the_request_json_behave_as_cel_lists_and_maps() {
         "object.spec.template.spec.containers.indexOf({'name': 'sidecar', 'image': 'nginx'}) == 1",
         "[object.spec.template.spec.containers, [object.metadata]].flatten().size() == 3",
         "object.spec.template.spec.containers.reverse()[0].name == 'sidecar'",
+        "object.spec.template.spec.containers.sortBy(c, c.image)[0].name == 'sidecar'",
+        "object.spec.template.spec.containers.sortBy(c, c.name).map(c, c.name) == ['app', 'sidecar']",
         "object.spec.template.spec.containers.distinct().size() == 2",
         "object.spec.template.spec.containers.slice(1, 2)[0].image == 'nginx'",
         "type(object.metadata) == map && type(object.spec.template.spec.containers) == list",
