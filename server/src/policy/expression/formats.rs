@@ -3,41 +3,16 @@
 //! `optional.none()` for a valid value or `optional.of([messages])` with the API server's own
 //! messages (k8s.io/apimachinery's validation functions).
 
-use std::any::Any;
-
 use base64::Engine as _;
-use cel::common::types::{CelList, CelOptional, CelString, Type, STRING_TYPE};
-use cel::common::value::{CowVal, StaticVal, Val};
+use cel::common::types::{CelList, CelOptional, CelString, STRING_TYPE};
+use cel::common::value::{CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
 /// A named format, as `format.<name>()` gives it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Format(&'static str);
 
-static FORMAT_TYPE: Type = Type::new_unspecified_type("kubernetes.NamedFormat");
-
-impl Val for Format {
-    fn get_type(&self) -> &Type {
-        &FORMAT_TYPE
-    }
-    fn cel_type() -> &'static Type {
-        &FORMAT_TYPE
-    }
-    fn equals(&self, other: &dyn Val) -> bool {
-        other.downcast_ref::<Format>().is_some_and(|o| o == self)
-    }
-    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-    where
-        Self: 'v,
-    {
-        Box::new(*self)
-    }
-    fn as_any(&self) -> Option<&dyn Any> {
-        Some(self)
-    }
-}
-
-impl StaticVal for Format {}
+opaque_type!(Format, FORMAT_TYPE, "kubernetes.NamedFormat");
 
 /// The formats Kubernetes names (`ConstantFormats` in its format library).
 pub(super) const NAMES: [&str; 13] = [

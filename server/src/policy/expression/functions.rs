@@ -5,7 +5,6 @@
 //! they compare or scan, what they build (copies counted deeply), and the product of the sizes for
 //! the `sets` functions.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -13,10 +12,10 @@ use std::net::IpAddr;
 
 use cel::common::types::Kind;
 use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString, CelUInt, Type, DYN_TYPE,
-    INT_TYPE, LIST_TYPE,
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelString, CelUInt, DYN_TYPE, INT_TYPE,
+    LIST_TYPE,
 };
-use cel::common::value::{CowVal, StaticVal, Val};
+use cel::common::value::{CowVal, Val};
 
 use super::json::deep_equals;
 use cel::{DeclarationError, Env, ExecutionError};
@@ -716,35 +715,6 @@ fn sets_intersects<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, 
     let (a, b) = two_lists("sets.intersects", &args)?;
     let any = a.iter().any(|x| b.iter().any(|y| deep_equals(*y, *x)));
     Ok(CowVal::owned(CelBool::from(any)))
-}
-
-macro_rules! opaque_type {
-    ($ty:ident, $static:ident, $name:literal) => {
-        static $static: Type = Type::new_unspecified_type($name);
-
-        impl Val for $ty {
-            fn get_type(&self) -> &Type {
-                &$static
-            }
-            fn cel_type() -> &'static Type {
-                &$static
-            }
-            fn equals(&self, other: &dyn Val) -> bool {
-                other.downcast_ref::<$ty>().is_some_and(|o| o == self)
-            }
-            fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-            where
-                Self: 'v,
-            {
-                Box::new(self.clone())
-            }
-            fn as_any(&self) -> Option<&dyn Any> {
-                Some(self)
-            }
-        }
-
-        impl StaticVal for $ty {}
-    };
 }
 
 fn fail(function: &str, message: impl ToString) -> ExecutionError {

@@ -92,6 +92,49 @@ fn size(v: &dyn Val) -> Option<i64> {
     v.as_sizer().map(|s| *s.size().inner())
 }
 
+/// The capabilities both views share: `in`, `[i]` and `.f`, iteration, `size()`, zero value, and
+/// equality through [`deep_equals`].
+macro_rules! container_capabilities {
+    () => {
+        fn as_container(&self) -> Option<&dyn Container> {
+            Some(self)
+        }
+
+        fn as_indexer<'b, 'w>(&'b self) -> Option<&'b (dyn Indexer + 'w)>
+        where
+            Self: 'w,
+        {
+            Some(self)
+        }
+
+        fn into_indexer<'w>(self: Box<Self>) -> Option<Box<dyn Indexer + 'w>>
+        where
+            Self: 'w,
+        {
+            Some(self)
+        }
+
+        fn as_iterable<'b, 'w>(&'b self) -> Option<&'b (dyn Iterable + 'w)>
+        where
+            Self: 'w,
+        {
+            Some(self)
+        }
+
+        fn as_sizer(&self) -> Option<&dyn Sizer> {
+            Some(self)
+        }
+
+        fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+            Some(self)
+        }
+
+        fn equals(&self, other: &dyn Val) -> bool {
+            deep_equals(self, other)
+        }
+    };
+}
+
 /// Iterates over values held in a slice of boxes.
 struct Boxes<'b, 'v>(std::slice::Iter<'b, Box<dyn Val + 'v>>);
 
@@ -172,42 +215,7 @@ impl<'v> Val for JsonList<'v> {
         Some(self)
     }
 
-    fn as_container(&self) -> Option<&dyn Container> {
-        Some(self)
-    }
-
-    fn as_indexer<'b, 'w>(&'b self) -> Option<&'b (dyn Indexer + 'w)>
-    where
-        Self: 'w,
-    {
-        Some(self)
-    }
-
-    fn into_indexer<'w>(self: Box<Self>) -> Option<Box<dyn Indexer + 'w>>
-    where
-        Self: 'w,
-    {
-        Some(self)
-    }
-
-    fn as_iterable<'b, 'w>(&'b self) -> Option<&'b (dyn Iterable + 'w)>
-    where
-        Self: 'w,
-    {
-        Some(self)
-    }
-
-    fn as_sizer(&self) -> Option<&dyn Sizer> {
-        Some(self)
-    }
-
-    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
-        Some(self)
-    }
-
-    fn equals(&self, other: &dyn Val) -> bool {
-        deep_equals(self, other)
-    }
+    container_capabilities!();
 
     fn clone_as_boxed<'w>(&self) -> Box<dyn Val + 'w>
     where
@@ -345,42 +353,7 @@ impl<'v> Val for JsonMap<'v> {
         &MAP_TYPE
     }
 
-    fn as_container(&self) -> Option<&dyn Container> {
-        Some(self)
-    }
-
-    fn as_indexer<'b, 'w>(&'b self) -> Option<&'b (dyn Indexer + 'w)>
-    where
-        Self: 'w,
-    {
-        Some(self)
-    }
-
-    fn into_indexer<'w>(self: Box<Self>) -> Option<Box<dyn Indexer + 'w>>
-    where
-        Self: 'w,
-    {
-        Some(self)
-    }
-
-    fn as_iterable<'b, 'w>(&'b self) -> Option<&'b (dyn Iterable + 'w)>
-    where
-        Self: 'w,
-    {
-        Some(self)
-    }
-
-    fn as_sizer(&self) -> Option<&dyn Sizer> {
-        Some(self)
-    }
-
-    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
-        Some(self)
-    }
-
-    fn equals(&self, other: &dyn Val) -> bool {
-        deep_equals(self, other)
-    }
+    container_capabilities!();
 
     fn clone_as_boxed<'w>(&self) -> Box<dyn Val + 'w>
     where

@@ -14,7 +14,11 @@
 //!    than [`MAX_STRING_BYTES`] before allocating it; `matches` is routed to `@matches`, which caches
 //!    compiled patterns, limits their size and charges for compiling and matching; the non-constant
 //!    elements of list and map literals go through `@copy`, which charges for the deep copy the
-//!    literal makes of them. `@` names cannot be written in CEL source. The Kubernetes list
+//!    literal makes of them. `==`, `!=` (without a scalar literal side) and `in` over a list literal
+//!    of lists or maps go to `@eq`, `@ne` and `@contains`, which compare views of the request's
+//!    JSON with built values as CEL does (see `json`); `!x` becomes `x ? false : true`, which the
+//!    interpreter evaluates without building an error first. `@` names cannot be written in CEL
+//!    source. The Kubernetes list
 //!    (including cel-go's `slice`, `flatten`, `distinct`, `reverse`, `sort`, `lists.range`), regex
 //!    (`find`, `findAll`, sharing the pattern cache) and set functions are not rewritten: they charge
 //!    for the elements and bytes they visit and build themselves.
@@ -25,6 +29,39 @@
 //! A panic inside the interpreter is caught and reported as an evaluation error as well. The tree is
 //! at most [`MAX_DEPTH`] deep, and evaluation runs on a stack segment of its own when the calling
 //! thread has too little left (`stacker`), so deep expressions cannot overflow a webhook thread.
+
+/// A `'static` Rust type as an opaque CEL value of the type `$name` (`url`, `quantity`, `ip`,
+/// `cidr`, named formats): equal when the Rust values are, and recoverable with `downcast_ref`.
+/// Defined before the modules that use it.
+macro_rules! opaque_type {
+    ($ty:ident, $static:ident, $name:literal) => {
+        static $static: ::cel::common::types::Type =
+            ::cel::common::types::Type::new_unspecified_type($name);
+
+        impl ::cel::common::value::Val for $ty {
+            fn get_type(&self) -> &::cel::common::types::Type {
+                &$static
+            }
+            fn cel_type() -> &'static ::cel::common::types::Type {
+                &$static
+            }
+            fn equals(&self, other: &dyn ::cel::common::value::Val) -> bool {
+                other.downcast_ref::<$ty>().is_some_and(|o| o == self)
+            }
+            fn clone_as_boxed<'v>(&self) -> Box<dyn ::cel::common::value::Val + 'v>
+            where
+                Self: 'v,
+            {
+                Box::new(self.clone())
+            }
+            fn as_any(&self) -> Option<&dyn ::std::any::Any> {
+                Some(self)
+            }
+        }
+
+        impl ::cel::common::value::StaticVal for $ty {}
+    };
+}
 
 mod declared;
 mod formats;
@@ -461,40 +498,14 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
             wrap(&mut c.iter_range, "@budget", vec![weight], next_id);
         }
         Expr::Call(c) => {
-            // `x in [[...], {...}]`: CEL's own lists compare their literal lists and maps with
-            // CEL's own only, so a view on the left would never be found (see `json`).
-            let in_nested_literal = c.func_name == "@in"
-                && c.args.get(1).is_some_and(|list| match &list.expr {
-                    Expr::List(l) => l
-                        .elements
-                        .iter()
-                        .any(|e| matches!(e.expr, Expr::List(_) | Expr::Map(_))),
-                    _ => false,
-                });
+            // Decided on the call as written, before its arguments are wrapped.
+            let in_nested_literal =
+                c.func_name == "@in" && c.args.get(1).is_some_and(holds_literal_collections);
             if let Some(t) = c.target.as_deref_mut() {
                 instrument(t, next_id);
             }
             c.args.iter_mut().for_each(|a| instrument(a, next_id));
-            if in_nested_literal {
-                "@contains".clone_into(&mut c.func_name);
-            }
-            // `!x` as `x ? false : true`: the interpreter builds its "no such overload" error for
-            // `!` before it looks at the operand, on every evaluation; the conditional fails on
-            // a non-bool just the same, and costs nothing when it is one.
-            if c.func_name == "!_" && c.args.len() == 1 && c.target.is_none() {
-                let literal = |b: bool, next_id: &mut u64| IdedExpr {
-                    id: bump(next_id),
-                    expr: Expr::Literal(LiteralValue::Boolean(CelBool::from(b))),
-                };
-                "_?_:_".clone_into(&mut c.func_name);
-                c.args.push(literal(false, next_id));
-                c.args.push(literal(true, next_id));
-            }
-            // Equality between a view of the request's JSON and a list or map the expression
-            // built needs `deep_equals` (see `json`); a scalar literal on either side does not.
-            if (c.func_name == "_==_" || c.func_name == "_!=_") && !c.args.iter().any(is_scalar) {
-                c.func_name = if c.func_name == "_==_" { "@eq" } else { "@ne" }.to_owned();
-            }
+            reroute(c, in_nested_literal, next_id);
             if c.func_name == "replace" || c.func_name == "matches" {
                 if let Some(target) = c.target.take() {
                     c.args.insert(0, *target);
@@ -514,9 +525,42 @@ fn instrument(e: &mut IdedExpr, next_id: &mut u64) {
     }
 }
 
-/// A literal that is not a list or map.
-fn is_scalar(e: &IdedExpr) -> bool {
-    matches!(e.expr, Expr::Literal(_))
+/// Send the calls the interpreter gets wrong for views of the request's JSON, or slowly, to
+/// equivalents (see the module documentation).
+fn reroute(c: &mut CallExpr, in_nested_literal: bool, next_id: &mut u64) {
+    match c.func_name.as_str() {
+        // CEL's own lists compare their literal lists and maps with CEL's own only, so a view on
+        // the left of `x in [[...], {...}]` would never be found.
+        "@in" if in_nested_literal => "@contains".clone_into(&mut c.func_name),
+        // The interpreter builds its "no such overload" error for `!` before it looks at the
+        // operand, on every evaluation; `x ? false : true` fails on a non-bool just the same.
+        "!_" if c.args.len() == 1 && c.target.is_none() => {
+            let literal = |b: bool, next_id: &mut u64| IdedExpr {
+                id: bump(next_id),
+                expr: Expr::Literal(LiteralValue::Boolean(CelBool::from(b))),
+            };
+            "_?_:_".clone_into(&mut c.func_name);
+            c.args.push(literal(false, next_id));
+            c.args.push(literal(true, next_id));
+        }
+        // A view equals a list or map the expression built only through `deep_equals`; with a
+        // scalar literal on either side the interpreter's own `==` is right, and cheaper.
+        "_==_" | "_!=_" if !c.args.iter().any(|a| matches!(a.expr, Expr::Literal(_))) => {
+            c.func_name = if c.func_name == "_==_" { "@eq" } else { "@ne" }.to_owned();
+        }
+        _ => {}
+    }
+}
+
+/// A list literal holding list or map literals.
+fn holds_literal_collections(e: &IdedExpr) -> bool {
+    match &e.expr {
+        Expr::List(l) => l
+            .elements
+            .iter()
+            .any(|e| matches!(e.expr, Expr::List(_) | Expr::Map(_))),
+        _ => false,
+    }
 }
 
 /// The variables of one request, built once and shared by every expression evaluated for it.
