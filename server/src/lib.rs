@@ -23,6 +23,7 @@ pub mod decisions;
 pub mod elevation;
 pub mod engine;
 pub mod grants;
+pub mod guardrails;
 pub mod identity;
 pub mod notify;
 pub mod policy;

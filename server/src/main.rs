@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use countersign::guardrails::cli as guardrails_cli;
 use countersign::identity::setup::Invitation;
 use countersign::identity::{accounts, Role};
 use countersign::policy_cli;
@@ -202,17 +203,111 @@ enum PolicyCommand {
         /// Suite file or folder.
         path: PathBuf,
     },
-    /// Write guardrails in another format (deny, warn and audit guardrails as ValidatingAdmissionPolicy).
+    /// Write guardrails in another format (deny, warn and audit guardrails as ValidatingAdmissionPolicy),
+    /// or with --to the store's guardrails as files, one per guardrail.
     Export {
-        /// Guardrail file or folder.
-        path: PathBuf,
+        /// Guardrail file or folder (not with --to).
+        #[arg(required_unless_present = "to")]
+        path: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value = "vap")]
         format: ExportFormat,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Write the store's guardrails into this folder, `NAME.yaml` each.
+        #[arg(long, conflicts_with_all = ["path", "output"])]
+        to: Option<PathBuf>,
+        /// With --to: this version (`v3` or `3`) instead of the newest.
+        #[arg(long = "version", requires = "to", value_parser = parse_version)]
+        of_version: Option<i64>,
+        #[command(flatten)]
+        store: VersionArgs,
     },
+    /// List the store's guardrail versions, newest first, with whether each one's seal holds.
+    Versions {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        store: VersionArgs,
+    },
+    /// Show what changed from version A to version B, guardrail by guardrail.
+    Diff {
+        /// The older version (`v3` or `3`).
+        #[arg(value_parser = parse_version)]
+        a: i64,
+        /// The newer version.
+        #[arg(value_parser = parse_version)]
+        b: i64,
+        #[command(flatten)]
+        store: VersionArgs,
+    },
+    /// Put the guardrails of version N in force again, as a new version.
+    Rollback {
+        /// The version to go back to (`v3` or `3`).
+        #[arg(value_parser = parse_version)]
+        number: i64,
+        /// Why (recorded with the version and in the audit log).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        store: VersionArgs,
+    },
+    /// Save the guardrails in a folder (or file) as one new version.
+    Apply {
+        /// Guardrail file or folder.
+        path: PathBuf,
+        /// Why (recorded with the version and in the audit log).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        store: VersionArgs,
+    },
+}
+
+/// The store and the key that seals its guardrail versions, for the `policy` commands on versions.
+#[derive(clap::Args)]
+struct VersionArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// `serve`'s grant signing key, which seals versions; default `grant-signing.key` in the data dir.
+    #[arg(long, env = "COUNTERSIGN_GRANT_SIGNING_KEY")]
+    grant_signing_key: Option<PathBuf>,
+}
+
+impl VersionArgs {
+    async fn versions(
+        &self,
+    ) -> anyhow::Result<(
+        countersign::guardrails::store_mode::Versions,
+        std::sync::Arc<countersign::grants::GrantSigner>,
+    )> {
+        let key = self
+            .grant_signing_key
+            .clone()
+            .unwrap_or_else(|| self.store.data_dir.join("grant-signing.key"));
+        // Never made here: a version sealed with a key `serve` does not hold would not be enforced.
+        let signer =
+            std::sync::Arc::new(countersign::grants::GrantSigner::load(&key).with_context(
+                || "the grant signing key (run `serve` once, or pass --grant-signing-key)",
+            )?);
+        let store = self.store.connect().await?;
+        Ok((
+            countersign::guardrails::store_mode::Versions::new(store, signer.clone()),
+            signer,
+        ))
+    }
+}
+
+/// `v3` or `3`.
+fn parse_version(s: &str) -> Result<i64, String> {
+    s.strip_prefix('v')
+        .unwrap_or(s)
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}` is not a version (v1, v2, ... or 1, 2, ...)"))
 }
 
 #[derive(clap::Args)]
@@ -432,16 +527,85 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(PolicyCommand::Export {
+            to: Some(dir),
+            of_version,
+            store,
+            ..
+        }) => {
+            let (versions, _) = store.versions().await?;
+            let number = match of_version {
+                Some(n) => n,
+                None => versions
+                    .list(1)
+                    .await?
+                    .first()
+                    .map(|v| v.number)
+                    .context("the store holds no guardrail version")?,
+            };
+            let version = versions.verified(number).await?;
+            let written = guardrails_cli::export_to(&version, &dir)?;
+            println!(
+                "{}: {written} guardrail(s) written to {}",
+                version.name(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Export {
             path,
             format: ExportFormat::Vap,
             output,
+            ..
         }) => {
+            let path = path.context("a guardrail file or folder is required")?;
             let yaml = countersign::policy::export_vap(&countersign::policy::load_path(&path)?)?;
             match output {
                 Some(file) => std::fs::write(&file, yaml)
                     .with_context(|| format!("writing {}", file.display()))?,
                 None => print!("{yaml}"),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Versions { limit, store }) => {
+            let (versions, signer) = store.versions().await?;
+            print!(
+                "{}",
+                guardrails_cli::versions_table(&versions.list(limit).await?, &signer)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Diff { a, b, store }) => {
+            let (versions, _) = store.versions().await?;
+            let (a, b) = (versions.verified(a).await?, versions.verified(b).await?);
+            print!("{}", guardrails_cli::diff(&a, &b)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Rollback {
+            number,
+            reason,
+            store,
+        }) => {
+            let (versions, _) = store.versions().await?;
+            let saved = versions.rollback(number, &cli_actor(), &reason).await?;
+            println!(
+                "{}: the guardrails of v{number} are in force again (replicas follow within a second)",
+                saved.name()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Apply {
+            path,
+            reason,
+            store,
+        }) => {
+            let documents = guardrails_cli::read_folder(&path)?;
+            let (versions, _) = store.versions().await?;
+            let saved = versions.save(&documents, &cli_actor(), &reason).await?;
+            println!(
+                "{}: saved from {} (replicas follow within a second)",
+                saved.name(),
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(PolicyCommand::Check { paths }) => {

@@ -14,6 +14,8 @@ use crate::challenges::{ChallengeCache, ChallengeLimits};
 use crate::cluster::{self, LiveNamespaces};
 use crate::engine::{LiveGuardrails, NamespaceIndex, Snapshot};
 use crate::grants::{GrantCache, GrantSigner};
+use crate::guardrails::files;
+use crate::guardrails::store_mode::{self, Versions};
 use crate::identity::mapping::IdentityMap;
 use crate::identity::oidc::{Oidc, OidcArgs};
 use crate::identity::passkeys::Passkeys;
@@ -63,7 +65,8 @@ pub struct ServeArgs {
         env = "COUNTERSIGN_PUBLIC_URL"
     )]
     pub public_url: Url,
-    /// Guardrail YAML file or folder.
+    /// Guardrail YAML file or folder (files mode: read again when it changes; a broken change keeps
+    /// the last good guardrails in force).
     #[arg(long, env = "COUNTERSIGN_POLICIES")]
     pub policies: Option<PathBuf>,
     /// Name of the guarded cluster (bound into every digest and grant).
@@ -168,12 +171,13 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let snapshot = match &args.policies {
+    // Files mode: broken files stop the start (there is no last good version yet).
+    let from_files = match &args.policies {
         Some(path) => {
             let (guardrails, version) = policy::load_versioned(path)?;
-            Snapshot::new(guardrails, version)
+            Some(Snapshot::new(guardrails, version))
         }
-        None => Snapshot::new(Vec::new(), policy::digest_version([])),
+        None => None,
     };
     let database_url = args.database_url.clone().unwrap_or_else(|| {
         format!(
@@ -259,6 +263,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(file) => IdentityMap::load(file)?,
         None => IdentityMap::default(),
     };
+    let signer = Arc::new(signer);
+    // Store mode, without --policies: the newest sealed version, the shipped library on a new store.
+    let versions = Versions::new(store.clone(), signer.clone());
+    let (snapshot, stored_version) = match from_files {
+        Some(snapshot) => (snapshot, None),
+        None => {
+            if let Some(seeded) = versions
+                .seed()
+                .await
+                .context("saving the shipped guardrails")?
+            {
+                tracing::info!(version = %seeded.name(), "a new store: the shipped guardrail library is its first version");
+            }
+            let (number, snapshot) = versions
+                .newest()
+                .await
+                .context("loading the guardrails in force")?
+                .context("the store holds no guardrail version")?;
+            (snapshot, Some(number))
+        }
+    };
     let grants = GrantCache::new(&args.cluster);
     let guardrails = Arc::new(LiveGuardrails::new(snapshot));
     let loaded = webhook::grant_cache::refresh(
@@ -290,7 +315,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bytes_per_subject: args.max_challenge_mib_per_user << 20,
             bytes_total: args.max_challenge_mib << 20,
         },
-        signer: Arc::new(signer),
+        signer,
         passkeys: Arc::new(passkeys),
         oidc: oidc.clone(),
         public_url: args.public_url.clone(),
@@ -448,6 +473,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         checkpointer,
         std::time::Duration::from_secs(args.audit_checkpoint_secs),
     )));
+    let _reload = match (&args.policies, stored_version) {
+        (Some(path), _) => AbortOnDrop(tokio::spawn(files::keep_reloading(
+            files::FileSource::new(path),
+            state.guardrails.clone(),
+            files::RELOAD_EVERY,
+        ))),
+        (None, number) => AbortOnDrop(tokio::spawn(store_mode::keep_following(
+            versions,
+            state.guardrails.clone(),
+            number.unwrap_or_default(),
+            store_mode::FOLLOW_EVERY,
+        ))),
+    };
     let _watch = kube_client.map(|client| {
         AbortOnDrop(tokio::spawn(cluster::reflect_namespaces(
             client,

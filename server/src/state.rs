@@ -78,6 +78,7 @@ impl AppState {
             self.events.clone(),
         )
         .with_metrics(self.metrics.clone())
+        .with_guardrails(self.guardrails.clone())
         .for_admission(&self.cluster, self.challenge_limits, self.audit.clone())
     }
 

@@ -24,7 +24,7 @@ use crate::challenges::{
 };
 use crate::grants::{ApproverEvidence, Evidence, Grant, GrantCache, GrantClaims, GrantSigner};
 use crate::identity::mapping::{Authority, IdentityMap};
-use crate::policy::{ReasonRule, MAX_REASON_CHARS};
+use crate::policy::{ApprovalPolicy, ReasonRule, MAX_REASON_CHARS};
 use crate::store::{AnyStore, Store, StoreError, UnitOfWork};
 
 pub use admit::{Admission, Covered, OpenChallenge};
@@ -118,6 +118,9 @@ pub struct Elevation {
     limits: ChallengeLimits,
     /// Where audit records that need not hold up an answer wait (none: appended at once).
     audit: Option<Arc<AuditQueue>>,
+    /// The guardrails in force, whose approval rules, where tighter than a waiting challenge's
+    /// sealed one, apply to it too (none: the sealed rule alone).
+    guardrails: Option<Arc<crate::engine::LiveGuardrails>>,
 }
 
 impl Elevation {
@@ -143,7 +146,32 @@ impl Elevation {
             cluster: String::new(),
             limits: ChallengeLimits::default(),
             audit: None,
+            guardrails: None,
         }
+    }
+
+    /// Judge waiting approvals by the guardrails in force as well as by the rule sealed when each
+    /// challenge opened: a rule tightened since (more approvers, a group removed, break glass
+    /// removed) applies to them; one loosened since does not.
+    pub fn with_guardrails(mut self, guardrails: Arc<crate::engine::LiveGuardrails>) -> Self {
+        self.guardrails = Some(guardrails);
+        self
+    }
+
+    /// The rule a waiting challenge must meet now: its sealed rule and the current rule of each of
+    /// its guardrails still in force, all together (see [`ApprovalPolicy::all_of`]).
+    fn rule_now(&self, challenge: &Challenge, sealed: &ApprovalPolicy) -> ApprovalPolicy {
+        let Some(live) = &self.guardrails else {
+            return sealed.clone();
+        };
+        let snapshot = live.load();
+        let mut rules = vec![sealed];
+        rules.extend(
+            challenge
+                .guardrails()
+                .filter_map(|name| snapshot.guardrail(name)?.action.approval.as_ref()),
+        );
+        ApprovalPolicy::all_of(&rules).unwrap_or_else(|| sealed.clone())
     }
 
     /// Admit requests of `cluster`, within `limits`, queueing audit records that need not hold up
@@ -380,7 +408,7 @@ impl Elevation {
             .sealed(unit, intact, &challenge.code, "approval")
             .await?;
         let approvals = self.as_they_stand(stored).await?;
-        let tally = rules::tally(&case.rule, &approvals);
+        let tally = rules::tally(&self.rule_now(&challenge, &case.rule), &approvals);
         if !tally.is_met() {
             unit.commit().await?;
             self.announce(&challenge.code, Happened::Approved, &approver.account, now);
@@ -570,7 +598,7 @@ impl Elevation {
                 "this request needs no approval",
             ));
         };
-        let Some(glass) = case.rule.break_glass.clone() else {
+        let Some(glass) = self.rule_now(&challenge, &case.rule).break_glass else {
             return Err(ElevationError::NoBreakGlass(
                 "this guardrail allows no break glass",
             ));

@@ -4,9 +4,10 @@
 //! challenge, the grant check and the decision log, so a swap in the middle of a review cannot
 //! mix two versions: a review in flight finishes on the snapshot it started with.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::admission::AdmissionRequest;
 use crate::policy::Guardrail;
@@ -63,10 +64,14 @@ impl Snapshot {
     }
 }
 
-/// The snapshot in force, swapped whole when guardrails change.
+/// The snapshot in force, swapped whole when guardrails change, and why the newest guardrails are
+/// not in force when they could not be loaded.
 #[derive(Debug)]
 pub struct LiveGuardrails {
     current: ArcSwap<Snapshot>,
+    problem: ArcSwapOption<String>,
+    published: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl LiveGuardrails {
@@ -74,6 +79,9 @@ impl LiveGuardrails {
     pub fn new(snapshot: Snapshot) -> Self {
         Self {
             current: ArcSwap::from_pointee(snapshot),
+            problem: ArcSwapOption::empty(),
+            published: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -82,9 +90,51 @@ impl LiveGuardrails {
         self.current.load_full()
     }
 
-    /// Put `snapshot` in force for the reviews that start from now on.
+    /// Put `snapshot` in force for the reviews that start from now on; any earlier problem is over.
     pub fn publish(&self, snapshot: Snapshot) {
+        // The problem goes first, so whoever sees the new snapshot sees no stale problem with it.
+        self.problem.store(None);
         self.current.store(Arc::new(snapshot));
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Newer guardrails could not be put in force, for this reason: the snapshot in force stays
+    /// (degraded, not down) until [`publish`](Self::publish) succeeds.
+    pub fn refuse(&self, why: String) {
+        self.problem.store(Some(Arc::new(why)));
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Why the guardrails in force are not the newest, if they are not.
+    pub fn problem(&self) -> Option<Arc<String>> {
+        self.problem.load_full()
+    }
+
+    /// Prometheus lines: how many guardrails are in force, swaps, refusals and whether degraded.
+    pub fn render(&self) -> String {
+        let snapshot = self.load();
+        format!(
+            "# HELP countersign_guardrails Guardrails in force.\n\
+             # TYPE countersign_guardrails gauge\n\
+             countersign_guardrails {}\n\
+             # HELP countersign_guardrails_info The version of the guardrails in force.\n\
+             # TYPE countersign_guardrails_info gauge\n\
+             countersign_guardrails_info{{version=\"{}\"}} 1\n\
+             # HELP countersign_guardrails_reloads_total Guardrail versions put in force after start.\n\
+             # TYPE countersign_guardrails_reloads_total counter\n\
+             countersign_guardrails_reloads_total {}\n\
+             # HELP countersign_guardrails_reload_failures_total Newer guardrails refused (the last good ones stay in force).\n\
+             # TYPE countersign_guardrails_reload_failures_total counter\n\
+             countersign_guardrails_reload_failures_total {}\n\
+             # HELP countersign_guardrails_degraded 1 while newer guardrails could not be put in force.\n\
+             # TYPE countersign_guardrails_degraded gauge\n\
+             countersign_guardrails_degraded {}\n",
+            snapshot.guardrails().len(),
+            snapshot.version(),
+            self.published.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+            u8::from(self.problem.load().is_some()),
+        )
     }
 }
 
@@ -99,5 +149,22 @@ mod tests {
         live.publish(Snapshot::new(Vec::new(), "v2"));
         assert_eq!(held.version(), "v1");
         assert_eq!(live.load().version(), "v2");
+    }
+
+    #[test]
+    fn a_refused_version_keeps_the_last_good_one_until_the_next_publish() {
+        let live = LiveGuardrails::new(Snapshot::new(Vec::new(), "v1"));
+        live.refuse("a.yaml: document 1: spec: missing field `action`".into());
+        assert_eq!(live.load().version(), "v1");
+        assert!(live.problem().is_some_and(|p| p.contains("a.yaml")));
+        assert!(live
+            .render()
+            .contains("countersign_guardrails_degraded 1\n"));
+        live.publish(Snapshot::new(Vec::new(), "v2"));
+        assert!(live.problem().is_none());
+        let metrics = live.render();
+        assert!(metrics.contains("countersign_guardrails_degraded 0\n"));
+        assert!(metrics.contains("countersign_guardrails_reload_failures_total 1\n"));
+        assert!(metrics.contains("countersign_guardrails_info{version=\"v2\"} 1\n"));
     }
 }

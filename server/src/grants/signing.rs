@@ -199,22 +199,30 @@ impl GrantSigner {
         Self::new(SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
+    /// Load the key from `path`, which must exist (commands that seal what `serve` checks).
+    pub fn load(path: &Path) -> Result<Self, SigningError> {
+        use crate::private_files::{read_seed, SeedFileError};
+        let seed = read_seed(path).map_err(|e| match e {
+            SeedFileError::Io(source) => SigningError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            },
+            SeedFileError::NotASeed => SigningError::BadKey(path.display().to_string()),
+        })?;
+        Ok(Self::new(SigningKey::from_bytes(&seed)))
+    }
+
     /// Load the key from `path`, creating it (mode 0600) on first start.
     pub fn load_or_create(path: &Path) -> Result<Self, SigningError> {
         let io = |source| SigningError::KeyFile {
             path: path.display().to_string(),
             source,
         };
-        use crate::private_files::{read_seed, write_seed, SeedFileError};
         if path.exists() {
-            let seed = read_seed(path).map_err(|e| match e {
-                SeedFileError::Io(source) => io(source),
-                SeedFileError::NotASeed => SigningError::BadKey(path.display().to_string()),
-            })?;
-            return Ok(Self::new(SigningKey::from_bytes(&seed)));
+            return Self::load(path);
         }
         let signer = Self::generate();
-        write_seed(path, &signer.key.to_bytes()).map_err(io)?;
+        crate::private_files::write_seed(path, &signer.key.to_bytes()).map_err(io)?;
         Ok(signer)
     }
 

@@ -52,26 +52,71 @@ pub fn load_path(path: &Path) -> Result<Vec<Guardrail>, PolicyError> {
 /// [`load_path`], with the version of what was loaded: the digest of the files' names (relative
 /// to `path`) and texts, so every replica that loads the same files names the same version.
 pub fn load_versioned(path: &Path) -> Result<(Vec<Guardrail>, String), PolicyError> {
+    read_sources(path)?.parse()
+}
+
+/// The policy files under a folder (or one file), read but not yet parsed: enough to tell whether
+/// anything changed (their version) without parsing them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySources {
+    /// Each file: its path as shown in errors, its name relative to the folder, and its text.
+    files: Vec<(String, String, String)>,
+}
+
+impl PolicySources {
+    /// The version these sources would load as (see [`digest_version`]).
+    pub fn version(&self) -> String {
+        digest_version(self.files.iter().map(|(_, n, t)| (n.as_str(), t.as_str())))
+    }
+
+    /// Each file's path (as shown in errors) and text, in load order.
+    pub fn texts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files
+            .iter()
+            .map(|(label, _, text)| (label.as_str(), text.as_str()))
+    }
+
+    /// Parse and validate every guardrail, refusing a name defined twice.
+    pub fn parse(&self) -> Result<(Vec<Guardrail>, String), PolicyError> {
+        let mut all = Vec::new();
+        let mut seen = HashSet::new();
+        for (label, _, text) in &self.files {
+            for (index, guardrail) in parse_documents(label, text)?.into_iter().enumerate() {
+                if !seen.insert(guardrail.name.clone()) {
+                    return Err(PolicyError::Duplicate {
+                        file: label.clone(),
+                        document: index + 1,
+                        name: guardrail.name.to_string(),
+                    });
+                }
+                all.push(guardrail);
+            }
+        }
+        Ok((all, self.version()))
+    }
+}
+
+/// Read every `.yaml`/`.yml` file under `path` (or the file itself), in name order. Hidden entries
+/// are skipped: a ConfigMap mounted as a folder holds each file three times, twice under `..data`
+/// and its timestamped target.
+pub fn read_sources(path: &Path) -> Result<PolicySources, PolicyError> {
     let read_err = |source| PolicyError::Read {
         path: path.to_owned(),
         source,
     };
-    let mut files = Vec::new();
+    let mut paths = Vec::new();
     if path.is_dir() {
-        collect_yaml(path, &mut files).map_err(read_err)?;
-        files.sort();
+        collect_yaml(path, &mut paths).map_err(read_err)?;
+        paths.sort();
     } else {
-        files.push(path.to_owned());
+        paths.push(path.to_owned());
     }
-    let mut all = Vec::new();
-    let mut seen = HashSet::new();
-    let mut sources = Vec::with_capacity(files.len());
-    for file in files {
+    let mut files = Vec::with_capacity(paths.len());
+    for file in paths {
         let text = std::fs::read_to_string(&file).map_err(|source| PolicyError::Read {
             path: file.clone(),
             source,
         })?;
-        let label = file.display().to_string();
         // Names relative to the folder (or the file's own name), so the version does not depend
         // on where the files were checked out.
         let relative = match file.strip_prefix(path) {
@@ -80,21 +125,9 @@ pub fn load_versioned(path: &Path) -> Result<(Vec<Guardrail>, String), PolicyErr
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         };
-
-        for (index, guardrail) in parse_documents(&label, &text)?.into_iter().enumerate() {
-            if !seen.insert(guardrail.name.clone()) {
-                return Err(PolicyError::Duplicate {
-                    file: label,
-                    document: index + 1,
-                    name: guardrail.name.to_string(),
-                });
-            }
-            all.push(guardrail);
-        }
-        sources.push((relative, text));
+        files.push((file.display().to_string(), relative, text));
     }
-    let version = digest_version(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())));
-    Ok((all, version))
+    Ok(PolicySources { files })
 }
 
 /// A version named by the digest of the policy sources it was loaded from (until guardrails carry
@@ -115,7 +148,11 @@ pub fn digest_version<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>)
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
         if path.is_dir() {
             collect_yaml(&path, out)?;
         } else if matches!(

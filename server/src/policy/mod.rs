@@ -13,7 +13,8 @@ pub use expression::{
     MAX_NODES, MAX_SOURCE_LEN, VARIABLES,
 };
 pub use load::{
-    digest_version, load_path, load_versioned, parse_documents, PolicyError, MAX_REASON_CHARS,
+    digest_version, load_path, load_versioned, parse_documents, read_sources, PolicyError,
+    PolicySources, MAX_REASON_CHARS,
 };
 pub use model::*;
 pub use vap::export as export_vap;

@@ -23,7 +23,8 @@ pub use postgres::PostgresStore;
 /// Every part of the store in scope, for code that calls more than one: `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore as _, AuditStore as _, DecisionStore as _, ElevationStore as _, Store as _,
+        AccountStore as _, AuditStore as _, DecisionStore as _, ElevationStore as _,
+        GuardrailStore as _, Store as _,
     };
 }
 pub use sqlite::SqliteStore;
@@ -271,10 +272,29 @@ pub trait DecisionStore: Send + Sync + 'static {
     async fn recent_decisions(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError>;
 }
 
+/// Store mode's guardrail versions (written only through a [`UnitOfWork`], with their audit record).
+#[async_trait]
+pub trait GuardrailStore: Send + Sync + 'static {
+    /// The newest version's number, if any version was saved.
+    async fn latest_guardrail_version(&self) -> Result<Option<i64>, StoreError>;
+    /// Version `number`.
+    async fn guardrail_version(
+        &self,
+        number: i64,
+    ) -> Result<Option<crate::guardrails::versions::GuardrailVersion>, StoreError>;
+    /// The newest versions, newest first.
+    async fn guardrail_versions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<crate::guardrails::versions::GuardrailVersion>, StoreError>;
+}
+
 /// Everything Countersign keeps: each aggregate's part, plus units of work across them, settings
 /// and the feeds between replicas.
 #[async_trait]
-pub trait Store: AccountStore + ElevationStore + AuditStore + DecisionStore {
+pub trait Store:
+    AccountStore + ElevationStore + AuditStore + DecisionStore + GuardrailStore
+{
     /// A value `serve` left for the other commands (see [`PUBLIC_URL_SETTING`]).
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Leave a value for the other commands.
@@ -371,6 +391,14 @@ pub trait UnitOfWork: Send {
     async fn add_credential(&mut self, credential: &Credential) -> Result<(), StoreError>;
     /// Append to the audit chain, in this unit.
     async fn append_audit(&mut self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The newest guardrail version's number, read under the unit's write order (so the next
+    /// number is this plus one until it ends).
+    async fn latest_guardrail_version(&mut self) -> Result<Option<i64>, StoreError>;
+    /// Save a new guardrail version; `false` if its number is taken (another replica saved first).
+    async fn insert_guardrail_version(
+        &mut self,
+        version: &crate::guardrails::versions::GuardrailVersion,
+    ) -> Result<bool, StoreError>;
     /// Make it all stick.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -410,6 +438,9 @@ pub type RevocationFeed = Feed;
 
 /// The channel PostgreSQL announces revocations on (payload: the grant id).
 pub const REVOCATION_CHANNEL: &str = "countersign_revocations";
+
+/// The channel PostgreSQL announces new guardrail versions on (payload: the version number).
+pub const GUARDRAIL_CHANNEL: &str = "countersign_guardrails";
 
 /// Connect to the store named by a URL read-only, without running migrations (for `audit verify`:
 /// the verifier must not change what it checks). A missing SQLite file is an error, not created.

@@ -499,6 +499,29 @@ macro_rules! impl_store {
                 append_audit_row(&mut self.tx, event).await
             }
 
+            async fn latest_guardrail_version(&mut self) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("select max(number) from guardrail_versions")
+                    .fetch_one(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn insert_guardrail_version(&mut self, v: &$crate::guardrails::versions::GuardrailVersion) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "insert into guardrail_versions (number, created_at, author, reason, documents, digest, seal)
+                     values ($1, $2, $3, $4, $5, $6, $7) on conflict (number) do nothing",
+                )
+                .bind(v.number)
+                .bind(v.created_at)
+                .bind(&v.author)
+                .bind(&v.reason)
+                .bind(&v.documents)
+                .bind(&v.digest)
+                .bind(&v.seal)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn commit(self: Box<Self>) -> Result<(), StoreError> {
                 self.tx.commit().await?;
                 Ok(())
@@ -1035,6 +1058,45 @@ macro_rules! impl_store {
                             policy_version: row.try_get("policy_version")?,
                         })
                     })
+                    .collect()
+            }
+        }
+
+        fn guardrail_version_from(row: &Row) -> Result<$crate::guardrails::versions::GuardrailVersion, StoreError> {
+            Ok($crate::guardrails::versions::GuardrailVersion {
+                number: row.try_get("number")?,
+                created_at: row.try_get("created_at")?,
+                author: row.try_get("author")?,
+                reason: row.try_get("reason")?,
+                documents: row.try_get("documents")?,
+                digest: row.try_get("digest")?,
+                seal: row.try_get("seal")?,
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::GuardrailStore for $store {
+            async fn latest_guardrail_version(&self) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("select max(number) from guardrail_versions")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+            async fn guardrail_version(&self, number: i64) -> Result<Option<$crate::guardrails::versions::GuardrailVersion>, StoreError> {
+                sqlx::query("select * from guardrail_versions where number = $1")
+                    .bind(number)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(guardrail_version_from)
+                    .transpose()
+            }
+            async fn guardrail_versions(&self, limit: i64) -> Result<Vec<$crate::guardrails::versions::GuardrailVersion>, StoreError> {
+                sqlx::query("select * from guardrail_versions order by number desc limit $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(guardrail_version_from)
                     .collect()
             }
         }

@@ -110,7 +110,18 @@ pub(super) async fn ready(State(state): State<WebhookState>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "namespaces not listed yet").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(2), state.store.count_users()).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
+        // Degraded, not down: the last good guardrails decide while newer ones are refused.
+        Ok(Ok(_)) => match state.guardrails.problem() {
+            None => (StatusCode::OK, "ready").into_response(),
+            Some(why) => (
+                StatusCode::OK,
+                format!(
+                    "ready, degraded: guardrails {} stay in force; newer ones were refused: {why}",
+                    state.guardrails.load().version()
+                ),
+            )
+                .into_response(),
+        },
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),
     }
 }
@@ -118,10 +129,7 @@ pub(super) async fn ready(State(state): State<WebhookState>) -> Response {
 pub(super) async fn metrics(State(state): State<WebhookState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state
-            .metrics
-            .render(state.guardrails.load().guardrails().len())
-            + &state.decisions.render(),
+        state.metrics.render() + &state.guardrails.render() + &state.decisions.render(),
     )
         .into_response()
 }

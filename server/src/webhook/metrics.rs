@@ -114,7 +114,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition.
-    pub fn render(&self, guardrails: usize) -> String {
+    pub fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
         out.push_str(
@@ -189,8 +189,6 @@ impl Metrics {
                 get(c)
             ));
         }
-        out.push_str("# HELP countersign_guardrails Guardrails loaded.\n# TYPE countersign_guardrails gauge\n");
-        out.push_str(&format!("countersign_guardrails {guardrails}\n"));
         out
     }
 }

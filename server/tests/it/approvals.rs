@@ -39,6 +39,7 @@ on_both_backends!(
     review2_13_approvals_count_with_the_groups_held_now,
     review2_9_break_glass_never_outlives_the_grant_ttl,
     review2_14_a_forged_notify_posts_no_notice,
+    review17_a_tightened_rule_applies_to_waiting_approvals_and_a_loosened_one_does_not,
 );
 
 const REASON: &str = "incident 4411: roll back the bad config";
@@ -1066,7 +1067,7 @@ async fn notifications_carry_a_link_and_are_retried() -> anyhow::Result<()> {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let rendered = metrics.render(1);
+    let rendered = metrics.render();
     assert!(
         rendered.contains("countersign_notifications_failed_total 2"),
         "{rendered}"
@@ -1497,5 +1498,85 @@ async fn review2_9_break_glass_while_waiting_marks_the_admitted_request() -> any
         approved["auditAnnotations"].get("break-glass").is_none(),
         "{approved}"
     );
+    Ok(())
+}
+
+/// Issue 17: the guardrails change while a challenge waits for its approvers. A rule tightened
+/// since (a second manager, break glass removed) applies to it; one loosened since (the manager
+/// list dropped) does not, since the requester asked under the stricter terms.
+async fn review17_a_tightened_rule_applies_to_waiting_approvals_and_a_loosened_one_does_not(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    use countersign::engine::{LiveGuardrails, Snapshot};
+    let case = Case::new(db)?;
+    let mut tightened = case.guardrail.clone();
+    let rule = tightened
+        .action
+        .approval
+        .as_mut()
+        .context("an approval rule")?;
+    rule.counts = vec![1, 2];
+    rule.break_glass = None;
+    let live = Arc::new(LiveGuardrails::new(Snapshot::new(vec![tightened], "v2")));
+    let case = Case {
+        elevation: case.elevation.with_guardrails(live.clone()),
+        ..case
+    };
+    let challenge = case.awaiting(db).await?;
+    assert!(matches!(
+        case.approve(&challenge.code, &peer()).await?,
+        Decided::Counted(_)
+    ));
+    // Under the sealed rule the manager would have been the last approver needed.
+    match case.approve(&challenge.code, &manager()).await? {
+        Decided::Counted(tally) => {
+            let unmet: Vec<_> = tally
+                .unmet()
+                .map(|l| (l.groups.clone(), l.needed))
+                .collect();
+            assert_eq!(unmet, vec![(vec!["payments-managers".to_string()], 2)]);
+        }
+        other => anyhow::bail!("the tightened rule was not applied: {other:?}"),
+    }
+    let dan = actor("dan", &["payments-managers"]);
+    granted(case.approve(&challenge.code, &dan).await?)?;
+
+    // Break glass removed: refused on a challenge opened while it was allowed.
+    let now = clock::now();
+    let other = case.open(db, "deployment-update-dryrun", now).await?;
+    let lead = actor("alice", &["oncall-leads"]);
+    let refused = case
+        .elevation
+        .break_glass(&other.code, &lead, REASON, evidence("alice", now), now)
+        .await;
+    assert!(
+        matches!(refused, Err(ElevationError::NoBreakGlass(_))),
+        "{refused:?}"
+    );
+
+    // Loosened to the peer alone: the challenge that asked for a manager still needs one.
+    let mut loosened = case.guardrail.clone();
+    let rule = loosened
+        .action
+        .approval
+        .as_mut()
+        .context("an approval rule")?;
+    rule.groups = vec![vec!["payments-oncall".to_string()]];
+    live.publish(Snapshot::new(vec![loosened], "v3"));
+    let confirmed = case
+        .elevation
+        .confirm(
+            &other.code,
+            &actor("alice", &[]),
+            evidence("alice", now),
+            Some(REASON),
+            now,
+        )
+        .await?;
+    assert!(matches!(confirmed, Confirmed::Awaiting(_)), "{confirmed:?}");
+    match case.approve(&other.code, &peer()).await? {
+        Decided::Counted(tally) => assert_eq!(tally.unmet().count(), 1),
+        other => anyhow::bail!("a loosened rule let the peer alone through: {other:?}"),
+    }
     Ok(())
 }

@@ -14,6 +14,8 @@ mod challenge_cache;
 mod cli;
 mod cluster;
 mod grant_cache;
+mod guardrail_reload;
+mod guardrail_versions;
 mod passkeys;
 mod portal;
 mod portal_approvals;

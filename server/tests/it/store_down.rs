@@ -11,8 +11,8 @@ use countersign::grants::{Grant, LiveGrant};
 use countersign::identity::setup::Invitation;
 use countersign::identity::{Credential, Role, User};
 use countersign::store::{
-    AccountStore, AnyStore, AuditStore, DecisionStore, ElevationStore, SessionBackend, Store,
-    StoreError, UnitOfWork,
+    AccountStore, AnyStore, AuditStore, DecisionStore, ElevationStore, GuardrailStore,
+    SessionBackend, Store, StoreError, UnitOfWork,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -227,6 +227,25 @@ impl DecisionStore for BrokenStore {
         &self,
         _: i64,
     ) -> Result<Vec<countersign::decisions::DecisionRecord>, StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl GuardrailStore for BrokenStore {
+    async fn latest_guardrail_version(&self) -> Result<Option<i64>, StoreError> {
+        self.fail().await
+    }
+    async fn guardrail_version(
+        &self,
+        _: i64,
+    ) -> Result<Option<countersign::guardrails::versions::GuardrailVersion>, StoreError> {
+        self.fail().await
+    }
+    async fn guardrail_versions(
+        &self,
+        _: i64,
+    ) -> Result<Vec<countersign::guardrails::versions::GuardrailVersion>, StoreError> {
         self.fail().await
     }
 }
