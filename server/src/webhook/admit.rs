@@ -77,6 +77,13 @@ pub async fn review(state: &WebhookState, request: &AdmissionRequest) -> (Verdic
         }
     };
     verdict.warnings.extend(warnings);
+    // Which guardrail version decided, in the cluster's own audit log; only where one matched, so
+    // the unmatched majority of reviews stays as small as it was.
+    if !decision.hits.is_empty() {
+        verdict
+            .audit_annotations
+            .insert("version".into(), snapshot.version().to_owned());
+    }
     // A condition that could not be evaluated made its guardrail match (fail closed): record it.
     let failed: Vec<&str> = decision
         .hits

@@ -305,3 +305,74 @@ fn the_cli_round_trip_apply_versions_export_diff_rollback() -> anyhow::Result<()
     assert!(!out.contains("FORGED"), "{out}");
     Ok(())
 }
+
+const V1_DENIES: &str = "apiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata:\n  name: v1-keeps-namespaces\nspec:\n  match:\n    operations: [DELETE]\n    resources:\n      - apiGroups: [\"\"]\n        resources: [namespaces]\n  action:\n    type: deny\n";
+const V2_WARNS: &str = "apiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata:\n  name: v2-notes-namespaces\nspec:\n  match:\n    operations: [DELETE]\n    resources:\n      - apiGroups: [\"\"]\n        resources: [namespaces]\n  action:\n    type: warn\n  message: noted\n";
+
+/// Guardrails swapped back and forth while reviews run: every review is answered, by exactly one
+/// version (what it says and the version it names agree), and both versions answered some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_under_load_answers_every_review_by_exactly_one_version() -> anyhow::Result<()> {
+    use countersign::engine::Snapshot;
+    let snapshot = |version: &str, text: &str| -> anyhow::Result<Snapshot> {
+        Ok(Snapshot::new(
+            countersign::policy::parse_documents(version, text)?,
+            version,
+        ))
+    };
+    let (v1, v2) = (snapshot("v1", V1_DENIES)?, snapshot("v2", V2_WARNS)?);
+    let app = Arc::new(
+        crate::support::TestApp::spawn_configured(
+            TestDb::sqlite().await?.store.clone(),
+            None,
+            |state| state.guardrails = Arc::new(LiveGuardrails::new(v1)),
+            None,
+        )
+        .await?,
+    );
+    let live = app.state.guardrails.clone();
+    let swapper = tokio::spawn(async move {
+        for i in 0..200 {
+            let (version, text) = if i % 2 == 0 { ("v2", V2_WARNS) } else { ("v1", V1_DENIES) };
+            if let Ok(s) = snapshot(version, text) {
+                live.publish(s);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let delete = review("namespace-delete")?;
+    let clients = (0..4).map(|_| {
+        let (app, delete) = (app.clone(), delete.clone());
+        tokio::spawn(async move {
+            let mut seen = (0, 0);
+            for _ in 0..100 {
+                let (status, body) = app.admit(&delete).await?;
+                ensure!(status == 200, "HTTP {status}: {body}");
+                let response = &body["response"];
+                match response["auditAnnotations"]["version"].as_str() {
+                    Some("v1") => {
+                        ensure!(response["allowed"] == false, "v1 denies: {response}");
+                        ensure!(response["status"]["message"].as_str().is_some_and(|m| m.contains("v1-keeps-namespaces")), "{response}");
+                        seen.0 += 1;
+                    }
+                    Some("v2") => {
+                        ensure!(response["allowed"] == true, "v2 warns: {response}");
+                        ensure!(response["warnings"].to_string().contains("v2-notes-namespaces"), "{response}");
+                        seen.1 += 1;
+                    }
+                    other => anyhow::bail!("answered by no known version ({other:?}): {response}"),
+                }
+            }
+            anyhow::Ok(seen)
+        })
+    });
+    let mut total = (0, 0);
+    for client in clients {
+        let (a, b) = client.await??;
+        total = (total.0 + a, total.1 + b);
+    }
+    swapper.await?;
+    assert_eq!(total.0 + total.1, 400);
+    assert!(total.0 > 0 && total.1 > 0, "both versions answered: {total:?}");
+    Ok(())
+}
