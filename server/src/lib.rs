@@ -34,4 +34,5 @@ pub mod retention;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod traffic;
 pub mod webhook;

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// kept for good); expired sessions are deleted too.
     #[arg(long, default_value_t = crate::retention::DEFAULT_RETENTION_DAYS, env = "COUNTERSIGN_RETENTION_DAYS")]
     pub retention_days: u32,
+    /// Days recorded traffic (each request shape once, Secret values redacted) is kept for the
+    /// simulator; 0 records none.
+    #[arg(long, default_value_t = crate::retention::DEFAULT_TRAFFIC_DAYS, env = "COUNTERSIGN_TRAFFIC_DAYS")]
+    pub traffic_days: u32,
     /// Extra DNS names or IPs for the self-made webhook certificate (e.g. countersign.countersign.svc).
     #[arg(long = "webhook-name")]
     pub webhook_names: Vec<String>,
@@ -329,6 +333,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         identities: Arc::new(identities),
         trusted_proxies: Arc::new(trusted_proxies),
         events: crate::elevation::EventBus::new(),
+        traffic: Arc::new(if args.traffic_days > 0 {
+            crate::traffic::TrafficRecorder::enabled()
+        } else {
+            crate::traffic::TrafficRecorder::default()
+        }),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
@@ -464,9 +473,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ));
         AbortOnDrop(tokio::spawn(notifier.run(state.events.subscribe())))
     });
+    let _traffic = (args.traffic_days > 0).then(|| {
+        AbortOnDrop(tokio::spawn(crate::traffic::recorder::keep_writing(
+            state.traffic.clone(),
+            store.clone(),
+            crate::traffic::FLUSH_EVERY,
+        )))
+    });
     let _prune = AbortOnDrop(tokio::spawn(crate::retention::keep_pruning(
         store.clone(),
         args.retention_days,
+        args.traffic_days,
     )));
     let _checkpoints = AbortOnDrop(tokio::spawn(audit::checkpointer::keep_checkpointing(
         store.clone(),

@@ -58,6 +58,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<crate::portal::client::TrustedProxies>,
     /// Where elevation events go (live pages, notifications).
     pub events: crate::elevation::EventBus,
+    /// Where the webhook counts reviews by shape for the simulator (off unless recording).
+    pub traffic: Arc<crate::traffic::TrafficRecorder>,
 }
 
 impl AppState {

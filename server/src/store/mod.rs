@@ -24,7 +24,7 @@ pub use postgres::PostgresStore;
 pub mod prelude {
     pub use super::{
         AccountStore as _, AuditStore as _, DecisionStore as _, ElevationStore as _,
-        GuardrailStore as _, Store as _,
+        GuardrailStore as _, Store as _, TrafficStore as _,
     };
 }
 pub use sqlite::SqliteStore;
@@ -289,11 +289,29 @@ pub trait GuardrailStore: Send + Sync + 'static {
     ) -> Result<Vec<crate::guardrails::versions::GuardrailVersion>, StoreError>;
 }
 
+/// Recorded traffic: request shapes with their counts and one redacted example each.
+#[async_trait]
+pub trait TrafficStore: Send + Sync + 'static {
+    /// Add these counts (seen up to `now`), keeping each shape's first example.
+    async fn record_traffic(
+        &self,
+        counts: &[crate::traffic::recorder::ShapeCount],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The recorded shapes, most often seen first.
+    async fn traffic(&self, limit: i64) -> Result<Vec<crate::traffic::ShapeSample>, StoreError>;
+    /// Forget shapes last seen before `before`, and all but the [`MAX_STORED_SHAPES`] most
+    /// recently seen; returns how many went.
+    ///
+    /// [`MAX_STORED_SHAPES`]: crate::traffic::recorder::MAX_STORED_SHAPES
+    async fn prune_traffic(&self, before: i64) -> Result<u64, StoreError>;
+}
+
 /// Everything Countersign keeps: each aggregate's part, plus units of work across them, settings
 /// and the feeds between replicas.
 #[async_trait]
 pub trait Store:
-    AccountStore + ElevationStore + AuditStore + DecisionStore + GuardrailStore
+    AccountStore + ElevationStore + AuditStore + DecisionStore + GuardrailStore + TrafficStore
 {
     /// A value `serve` left for the other commands (see [`PUBLIC_URL_SETTING`]).
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;

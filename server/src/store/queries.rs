@@ -1102,6 +1102,88 @@ macro_rules! impl_store {
         }
 
         #[async_trait::async_trait]
+        impl $crate::store::TrafficStore for $store {
+            async fn record_traffic(&self, counts: &[$crate::traffic::recorder::ShapeCount], now: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for c in counts {
+                    let s = &c.shape;
+                    sqlx::query(
+                        "insert into traffic_shapes (shape_id, operation, api_group, resource, subresource, namespace,
+                                                     username, count, first_seen, last_seen, matched, request)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
+                         on conflict (shape_id) do update set count = traffic_shapes.count + excluded.count,
+                             last_seen = excluded.last_seen,
+                             request = coalesce(traffic_shapes.request, excluded.request),
+                             matched = case when traffic_shapes.request is null then excluded.matched else traffic_shapes.matched end",
+                    )
+                    .bind(s.id())
+                    .bind(&s.operation)
+                    .bind(&s.group)
+                    .bind(&s.resource)
+                    .bind(&s.subresource)
+                    .bind(&s.namespace)
+                    .bind(&s.username)
+                    .bind(c.count)
+                    .bind(now)
+                    .bind(i32::from(c.matched))
+                    .bind(c.example.as_ref().map(|e| e.to_string()))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn traffic(&self, limit: i64) -> Result<Vec<$crate::traffic::ShapeSample>, StoreError> {
+                let rows = sqlx::query("select * from traffic_shapes order by count desc, shape_id limit $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let request: Option<&str> = row.try_get("request")?;
+                        Ok($crate::traffic::ShapeSample {
+                            shape: $crate::traffic::Shape {
+                                operation: row.try_get("operation")?,
+                                group: row.try_get("api_group")?,
+                                resource: row.try_get("resource")?,
+                                subresource: row.try_get("subresource")?,
+                                namespace: row.try_get("namespace")?,
+                                username: row.try_get("username")?,
+                            },
+                            count: row.try_get("count")?,
+                            first_seen: row.try_get("first_seen")?,
+                            last_seen: row.try_get("last_seen")?,
+                            matched: row.try_get::<i32, _>("matched")? != 0,
+                            request: match request {
+                                Some(text) => serde_json::from_str(text).map_err(corrupt("recorded traffic"))?,
+                                None => serde_json::Value::Null,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+            async fn prune_traffic(&self, before: i64) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let old = sqlx::query("delete from traffic_shapes where last_seen < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                // Past the bound, the least recently seen go (ties at the cut go with them).
+                let over = sqlx::query(
+                    "delete from traffic_shapes where last_seen <=
+                         (select last_seen from traffic_shapes order by last_seen desc limit 1 offset $1)",
+                )
+                .bind($crate::traffic::recorder::MAX_STORED_SHAPES)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(old + over)
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
                 Ok(sqlx::query_scalar("select value from settings where key = $1")

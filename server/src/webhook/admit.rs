@@ -100,6 +100,7 @@ pub async fn review(state: &WebhookState, request: &AdmissionRequest) -> (Verdic
     state
         .decisions
         .record(request, &decision, outcome, &snapshot);
+    state.traffic.observe(request, !decision.hits.is_empty());
     (verdict, outcome)
 }
 
@@ -136,7 +137,10 @@ pub(super) async fn ready(State(state): State<WebhookState>) -> Response {
 pub(super) async fn metrics(State(state): State<WebhookState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &state.guardrails.render() + &state.decisions.render(),
+        state.metrics.render()
+            + &state.guardrails.render()
+            + &state.decisions.render()
+            + &state.traffic.render(),
     )
         .into_response()
 }

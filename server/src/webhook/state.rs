@@ -34,6 +34,8 @@ pub struct WebhookState {
     pub signer: Arc<GrantSigner>,
     /// The portal's public URL, for challenge links.
     pub public_url: Url,
+    /// Where reviews are counted by shape, for the simulator.
+    pub traffic: Arc<crate::traffic::TrafficRecorder>,
 }
 
 impl WebhookState {
@@ -48,6 +50,7 @@ impl WebhookState {
             store: app.store.clone(),
             signer: app.signer.clone(),
             public_url: app.public_url.clone(),
+            traffic: app.traffic.clone(),
         }
     }
 

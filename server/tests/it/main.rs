@@ -38,5 +38,6 @@ mod soft_key;
 mod storage;
 mod store_down;
 mod support;
+mod traffic;
 mod webhook;
 mod webhook_input;

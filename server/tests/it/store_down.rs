@@ -12,7 +12,7 @@ use countersign::identity::setup::Invitation;
 use countersign::identity::{Credential, Role, User};
 use countersign::store::{
     AccountStore, AnyStore, AuditStore, DecisionStore, ElevationStore, GuardrailStore,
-    SessionBackend, Store, StoreError, UnitOfWork,
+    SessionBackend, Store, StoreError, TrafficStore, UnitOfWork,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -246,6 +246,23 @@ impl GuardrailStore for BrokenStore {
         &self,
         _: i64,
     ) -> Result<Vec<countersign::guardrails::versions::GuardrailVersion>, StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl TrafficStore for BrokenStore {
+    async fn record_traffic(
+        &self,
+        _: &[countersign::traffic::recorder::ShapeCount],
+        _: i64,
+    ) -> Result<(), StoreError> {
+        self.fail().await
+    }
+    async fn traffic(&self, _: i64) -> Result<Vec<countersign::traffic::ShapeSample>, StoreError> {
+        self.fail().await
+    }
+    async fn prune_traffic(&self, _: i64) -> Result<u64, StoreError> {
         self.fail().await
     }
 }

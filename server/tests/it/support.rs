@@ -358,6 +358,7 @@ impl TestApp {
             identities: Arc::new(identities()?),
             trusted_proxies: Arc::default(),
             events: countersign::elevation::EventBus::new(),
+            traffic: Arc::new(countersign::traffic::TrafficRecorder::enabled()),
         };
         configure(&mut state);
 
