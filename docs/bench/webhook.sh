@@ -9,11 +9,12 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 # COUNTERSIGN_BIN=path runs another build (an older commit's, for a head-to-head) on the same rows.
+# SERVE_ARGS adds flags to `serve` (`SERVE_ARGS="--traffic-days 0"`: the rows without recording traffic).
 data=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
 
 "${COUNTERSIGN_BIN:-target/release/countersign}" serve --data-dir "$data" --policies policies --namespaces deploy/local-namespaces.yaml \
-  --listen 127.0.0.1:3900 --webhook-listen 127.0.0.1:9843 --public-url http://localhost:3900 >"$data/serve.log" 2>&1 &
+  --listen 127.0.0.1:3900 --webhook-listen 127.0.0.1:9843 --public-url http://localhost:3900 ${SERVE_ARGS:-} >"$data/serve.log" 2>&1 &
 target/release/examples/bare_webhook 127.0.0.1:9844 "$data/bare-tls" >"$data/bare.log" 2>&1 &
 for _ in $(seq 1 100); do
   grep -q '^ready$' "$data/serve.log" 2>/dev/null && grep -q 'bare webhook' "$data/bare.log" 2>/dev/null && break

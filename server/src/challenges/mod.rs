@@ -245,7 +245,7 @@ impl Challenge {
             code: new_code(),
             digest,
             cluster: cluster.to_owned(),
-            guardrail: guardrail_set(guardrails.iter().map(|g| g.name.as_str())),
+            guardrail: guardrail_set(guardrails.iter().map(|g| g.id.as_str())),
             message,
             request: AttemptedRequest::from_request(request),
             scope: terms

@@ -37,7 +37,7 @@ pub enum Admission {
     Limited {
         /// Which.
         limit: LimitReached,
-        /// The guardrails that needed it.
+        /// The ids of the guardrails that needed it.
         guardrails: Vec<String>,
     },
 }
@@ -45,7 +45,7 @@ pub enum Admission {
 /// A guardrail and the grant that covers the request for it.
 #[derive(Debug, Clone)]
 pub struct Covered {
-    /// Guardrail name.
+    /// Guardrail id.
     pub guardrail: String,
     /// The grant, as the cache knows it.
     pub grant: CoveringGrant,
@@ -58,7 +58,7 @@ pub struct OpenChallenge {
     pub code: String,
     /// Unix seconds.
     pub expires_at: i64,
-    /// The guardrails it stands for.
+    /// The ids of the guardrails it stands for.
     pub guardrails: Vec<String>,
     /// Why the last request like it was rejected, when it was within the hour (told once, to the
     /// retry that opened this one).
@@ -89,7 +89,7 @@ impl Elevation {
         let find = |hit: &Hit| {
             let target = GrantTarget {
                 username,
-                guardrail: &hit.name,
+                guardrail: &hit.id,
                 cluster: &self.cluster,
                 digest: &digest,
                 namespace: &request.namespace,
@@ -109,18 +109,18 @@ impl Elevation {
         if !missing.is_empty() {
             // Denied a moment ago with a challenge still open: deny again from memory. A grant
             // issued for it on another replica is seen once the entry's trust window ends.
-            let set = guardrail_set(missing.iter().map(|h| h.name.as_str()));
+            let set = guardrail_set(missing.iter().map(|h| h.id.as_str()));
             if let Some(open) = self.challenges.find(&digest, &set, now) {
                 return Ok(Admission::Challenged(OpenChallenge {
                     code: open.code,
                     expires_at: open.expires_at,
-                    guardrails: names(&missing),
+                    guardrails: ids(&missing),
                     rejected: None,
                 }));
             }
             let mut uncovered = Vec::new();
             for hit in missing {
-                self.load_stored(snapshot, username, &hit.name, now).await?;
+                self.load_stored(snapshot, username, &hit.id, now).await?;
                 match find(hit) {
                     Some(grant) => covering.push((hit, grant)),
                     None => uncovered.push(hit),
@@ -148,7 +148,7 @@ impl Elevation {
             covering
                 .into_iter()
                 .map(|(hit, grant)| Covered {
-                    guardrail: hit.name.clone(),
+                    guardrail: hit.id.clone(),
                     grant,
                 })
                 .collect(),
@@ -167,7 +167,7 @@ impl Elevation {
     ) -> Result<Option<&'h Hit>, ElevationError> {
         let username = request.user_info.username.as_str();
         let ids: Vec<&str> = covering.iter().map(|(_, g)| g.id.as_str()).collect();
-        let guardrails: Vec<&str> = covering.iter().map(|(h, _)| h.name.as_str()).collect();
+        let guardrails: Vec<&str> = covering.iter().map(|(h, _)| h.id.as_str()).collect();
         let event = AuditEvent::new(
             "grant.used",
             username,
@@ -185,14 +185,14 @@ impl Elevation {
             // One statement each, so two replicas cannot both take the last use.
             if !unit.consume_grant(&grant.id, now).await? {
                 drop(unit);
-                self.grants.used(username, &hit.name, &grant.id, true);
+                self.grants.used(username, &hit.id, &grant.id, true);
                 return Ok(Some(hit));
             }
         }
         unit.append_audit(&event).await?;
         unit.commit().await?;
         for (hit, grant) in limited {
-            self.grants.used(username, &hit.name, &grant.id, false);
+            self.grants.used(username, &hit.id, &grant.id, false);
         }
         Ok(None)
     }
@@ -261,7 +261,7 @@ impl Elevation {
                 tracing::warn!(user = %request.user_info.username, %limit, "challenge limit reached; denied without a new challenge");
                 return Ok(Admission::Limited {
                     limit,
-                    guardrails: names(hits),
+                    guardrails: ids(hits),
                 });
             }
         };
@@ -278,7 +278,7 @@ impl Elevation {
             None
         };
         Ok(Admission::Challenged(OpenChallenge {
-            guardrails: names(hits),
+            guardrails: ids(hits),
             code: challenge.code,
             expires_at: challenge.expires_at,
             rejected,
@@ -297,14 +297,14 @@ impl Elevation {
         digest: &str,
         now: i64,
     ) -> Result<Result<(Challenge, bool), LimitReached>, ElevationError> {
-        let set = guardrail_set(hits.iter().map(|h| h.name.as_str()));
+        let set = guardrail_set(hits.iter().map(|h| h.id.as_str()));
         // The terms come from the snapshot that decided, found by name.
         let guardrails = hits
             .iter()
             .map(|h| {
                 snapshot
-                    .guardrail(&h.name)
-                    .ok_or_else(|| ElevationError::UnknownGuardrail(h.name.clone()))
+                    .guardrail(&h.id)
+                    .ok_or_else(|| ElevationError::UnknownGuardrail(h.id.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let messages: Vec<&str> = hits
@@ -357,9 +357,9 @@ impl Elevation {
     }
 }
 
-/// The hits' guardrail names, in the challenge's order.
-fn names(hits: &[&Hit]) -> Vec<String> {
-    let mut names: Vec<String> = hits.iter().map(|h| h.name.clone()).collect();
-    names.sort_unstable();
-    names
+/// The hits' guardrail ids, in the challenge's order.
+fn ids(hits: &[&Hit]) -> Vec<String> {
+    let mut ids: Vec<String> = hits.iter().map(|h| h.id.clone()).collect();
+    ids.sort_unstable();
+    ids
 }

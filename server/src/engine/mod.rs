@@ -22,6 +22,9 @@ pub use snapshot::{LiveGuardrails, Snapshot};
 pub struct Hit {
     /// Guardrail name.
     pub name: String,
+    /// Guardrail id: what the challenge and grants it leads to record.
+    #[serde(skip)]
+    pub id: String,
     /// Its action.
     pub action: ActionKind,
     /// Enforce or dry run.
@@ -128,9 +131,10 @@ impl Engine {
         &self.guardrails
     }
 
-    /// Look a guardrail up by name.
-    pub fn guardrail(&self, name: &str) -> Option<&Guardrail> {
-        self.guardrails.iter().find(|g| g.name.as_str() == name)
+    /// Look a guardrail up by its id (what challenges and grants record; the name unless the
+    /// guardrail gives another).
+    pub fn guardrail(&self, id: &str) -> Option<&Guardrail> {
+        self.guardrails.iter().find(|g| g.id.as_str() == id)
     }
 
     /// Evaluate one request. Guardrails without a condition cost no allocation beyond their hit;
@@ -243,6 +247,7 @@ impl Engine {
             }
             hits.push(Hit {
                 name: guardrail.name.to_string(),
+                id: guardrail.id.to_string(),
                 action: guardrail.action.kind,
                 mode: guardrail.mode,
                 message,

@@ -40,9 +40,9 @@ impl Snapshot {
         self.engine.guardrails()
     }
 
-    /// The guardrail called `name` in this version.
-    pub fn guardrail(&self, name: &str) -> Option<&Guardrail> {
-        self.engine.guardrail(name)
+    /// The guardrail with this id in this version (see [`Engine::guardrail`]).
+    pub fn guardrail(&self, id: &str) -> Option<&Guardrail> {
+        self.engine.guardrail(id)
     }
 
     /// Evaluate one request (see [`Engine::evaluate`]).

@@ -33,7 +33,7 @@ pub enum PolicyError {
         message: String,
     },
     /// The same guardrail name appears twice.
-    #[error("{file}: document {document}: metadata.name: guardrail `{name}` is defined twice")]
+    #[error("{file}: document {document}: metadata.name: guardrail `{name}` is defined twice (names and ids share one space)")]
     Duplicate {
         /// The file of the second definition.
         file: String,
@@ -82,7 +82,10 @@ impl PolicySources {
         let mut seen = HashSet::new();
         for (label, _, text) in &self.files {
             for (index, guardrail) in parse_documents(label, text)?.into_iter().enumerate() {
-                if !seen.insert(guardrail.name.clone()) {
+                // A name and an id share one space: a renamed guardrail's id is its old name.
+                if !seen.insert(guardrail.name.clone())
+                    || (guardrail.id != guardrail.name && !seen.insert(guardrail.id.clone()))
+                {
                     return Err(PolicyError::Duplicate {
                         file: label.clone(),
                         document: index + 1,
@@ -196,10 +199,19 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Guardrail>, PolicyE
                 e.into_inner().to_string(),
             )
         })?;
-        out.push(
-            raw.validate()
-                .map_err(|(field, message)| invalid(field, message))?,
-        );
+        let guardrail = raw
+            .validate()
+            .map_err(|(field, message)| invalid(field, message))?;
+        if out.iter().any(|g: &Guardrail| {
+            [&g.name, &g.id].contains(&&guardrail.name) || [&g.name, &g.id].contains(&&guardrail.id)
+        }) {
+            return Err(PolicyError::Duplicate {
+                file: file.to_owned(),
+                document: number,
+                name: guardrail.name.to_string(),
+            });
+        }
+        out.push(guardrail);
     }
     Ok(out)
 }
@@ -223,6 +235,8 @@ struct RawGuardrail {
 #[serde(deny_unknown_fields)]
 struct RawMetadata {
     name: String,
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -423,6 +437,10 @@ impl RawGuardrail {
         let _ = (&self.metadata.labels, &self.metadata.annotations);
         let name =
             GuardrailName::parse(&self.metadata.name).map_err(|m| field_err("metadata.name", m))?;
+        let id = match &self.metadata.id {
+            Some(id) => GuardrailName::parse(id).map_err(|m| field_err("metadata.id", m))?,
+            None => name.clone(),
+        };
         let spec = self.spec;
         let compile = |field: &str, source: Option<String>| {
             source
@@ -433,6 +451,7 @@ impl RawGuardrail {
         let message_expression = compile("spec.messageExpression", spec.message_expression)?;
         Ok(Guardrail {
             name,
+            id,
             description: spec.description,
             mode: spec.mode.unwrap_or(Mode::Enforce),
             matcher: spec.matcher.validate()?,
@@ -777,6 +796,28 @@ impl RawAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_defaults_to_the_name_and_shares_its_space() {
+        let g = parse_documents("a.yaml", GOOD).unwrap().remove(0);
+        assert_eq!(g.id, g.name);
+        let renamed = GOOD.replace(
+            "  name: prod-workloads",
+            "  name: production-workloads\n  id: prod-workloads",
+        );
+        let g = parse_documents("a.yaml", &renamed).unwrap().remove(0);
+        assert_eq!(
+            (g.name.as_str(), g.id.as_str()),
+            ("production-workloads", "prod-workloads")
+        );
+        // Another guardrail may not take the renamed one's id as its name.
+        let both = format!("{renamed}\n---\n{GOOD}");
+        let err = parse_documents("a.yaml", &both).unwrap_err().to_string();
+        assert!(err.contains("defined twice"), "{err}");
+        let bad = GOOD.replace("  name: prod-workloads", "  name: p\n  id: Not_An_Id");
+        let err = parse_documents("a.yaml", &bad).unwrap_err().to_string();
+        assert!(err.contains("metadata.id"), "{err}");
+    }
 
     #[test]
     fn a_version_changes_with_any_byte_of_any_source() {

@@ -542,6 +542,9 @@ pub struct Match {
 pub struct Guardrail {
     /// Its name.
     pub name: GuardrailName,
+    /// What challenges and grants record it by: `metadata.id`, or the name when none is given.
+    /// Keeping the id while changing the name keeps its open challenges and live grants.
+    pub id: GuardrailName,
     /// What it is for, shown to people.
     pub description: String,
     /// Enforce or dry run.

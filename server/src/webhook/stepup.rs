@@ -24,7 +24,17 @@ pub(super) async fn check(
         Admission::Admitted(covered) => {
             let mut verdict = Verdict::allow();
             let ids: Vec<&str> = covered.iter().map(|c| c.grant.id.as_str()).collect();
-            let names: Vec<&str> = covered.iter().map(|c| c.guardrail.as_str()).collect();
+            // Named as the guardrails in force call them (a grant records the id).
+            let names: Vec<&str> = covered
+                .iter()
+                .map(|c| {
+                    decision
+                        .hits
+                        .iter()
+                        .find(|h| h.id == c.guardrail)
+                        .map_or(c.guardrail.as_str(), |h| h.name.as_str())
+                })
+                .collect();
             let notes = &mut verdict.audit_annotations;
             notes.insert("grant".into(), ids.join(","));
             notes.insert("guardrail".into(), names.join(","));
@@ -52,11 +62,11 @@ pub(super) async fn check(
     })
 }
 
-/// The decision's hits for these guardrails.
-fn hits_named<'d>(decision: &'d Decision, names: &[String]) -> Vec<&'d Hit> {
+/// The decision's hits for these guardrails (by id).
+fn hits_named<'d>(decision: &'d Decision, ids: &[String]) -> Vec<&'d Hit> {
     decision
         .needing_grants()
-        .filter(|h| names.contains(&h.name))
+        .filter(|h| ids.contains(&h.id))
         .collect()
 }
 

@@ -208,3 +208,77 @@ async fn a_server_side_dry_run_goes_the_same_path_and_spends_no_use() -> anyhow:
     step_up_denial(&answer, "prod-workloads")?;
     Ok(())
 }
+
+/// Issue 17: a guardrail renamed but keeping its id keeps its grants; one deleted (or replaced by
+/// another with a new id) no longer has its grants honoured for what the guardrails in force ask.
+#[tokio::test]
+async fn a_renamed_guardrail_keeps_its_grants_and_a_replaced_ones_stop_counting(
+) -> anyhow::Result<()> {
+    use countersign::policy::GuardrailName;
+    for db in databases().await? {
+        let app = TestApp::spawn_with(db.store.clone(), Some(db)).await?;
+        let first = attempt("alice@example.com", 5)?;
+        let (code, _) = step_up_denial(&app.decide(&first).await?, "prod-workloads")?;
+        let grant = app.confirm(&code).await?;
+        assert_eq!(grant.guardrail, "prod-workloads");
+
+        let original = app.state.guardrails.load().guardrails().to_vec();
+        let mut renamed = original.clone();
+        let g = renamed
+            .iter_mut()
+            .find(|g| g.name.as_str() == "prod-workloads")
+            .context("prod-workloads")?;
+        g.name = GuardrailName::parse("production-workloads").map_err(anyhow::Error::msg)?;
+        assert_eq!(g.id.as_str(), "prod-workloads", "the id stays");
+        app.state
+            .guardrails
+            .publish(Snapshot::new(renamed.clone(), "renamed"));
+        let admitted = app.decide(&first).await?;
+        assert_eq!(admitted["allowed"], true, "{admitted}");
+        assert_eq!(admitted["auditAnnotations"]["grant"], grant.id.as_str());
+        assert_eq!(
+            admitted["auditAnnotations"]["guardrail"], "production-workloads",
+            "named as in force now"
+        );
+
+        // A second grant, then the guardrail is replaced by one with the same terms and a new id:
+        // what the old one granted does not answer for the new one.
+        let second = attempt("alice@example.com", 6)?;
+        let (code, _) = step_up_denial(&app.decide(&second).await?, "production-workloads")?;
+        let unspent = app.confirm(&code).await?;
+        let mut replaced = renamed.clone();
+        let g = replaced
+            .iter_mut()
+            .find(|g| g.name.as_str() == "production-workloads")
+            .context("renamed")?;
+        g.id = g.name.clone();
+        app.state
+            .guardrails
+            .publish(Snapshot::new(replaced, "replaced"));
+        let asked = app.decide(&second).await?;
+        step_up_denial(&asked, "production-workloads")?;
+        assert!(asked["auditAnnotations"]["grant"].is_null(), "{asked}");
+        // Deleted: nothing asks for a grant, and none is spent.
+        let without: Vec<_> = renamed
+            .into_iter()
+            .filter(|g| g.name.as_str() != "production-workloads")
+            .collect();
+        app.state
+            .guardrails
+            .publish(Snapshot::new(without, "deleted"));
+        let free = app.decide(&second).await?;
+        assert_eq!(free["allowed"], true, "{free}");
+        assert!(free["auditAnnotations"]["grant"].is_null(), "{free}");
+        // Back to the original: the unspent grant answers again (it was never used meanwhile).
+        app.state
+            .guardrails
+            .publish(Snapshot::new(original, "original"));
+        let back = app.decide(&second).await?;
+        assert_eq!(
+            back["auditAnnotations"]["grant"],
+            unspent.id.as_str(),
+            "{back}"
+        );
+    }
+    Ok(())
+}

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::support::{
     client_trusting, review, step_up_denial, wait_for_audit, TestApp, CLUSTER, PUBLIC_URL,
+    TEST_VERSION,
 };
 
 /// The same request as the API server would send it on a retry: new request uid, new volatile metadata.
@@ -71,9 +72,10 @@ async fn step_up_without_grant_is_denied_with_a_stable_link() -> anyhow::Result<
     let response = app.decide(&update).await?;
     let (code, expiry) = step_up_denial(&response, "prod-workloads")?;
     assert_eq!(response["status"]["reason"], "Forbidden");
-    assert!(
-        response.get("auditAnnotations").is_none(),
-        "no grant, no annotations: {response}"
+    assert_eq!(
+        response["auditAnnotations"],
+        json!({"version": TEST_VERSION}),
+        "no grant: only the version that decided"
     );
 
     let challenge = app
@@ -204,7 +206,7 @@ async fn grant_admits_the_identical_retry_once() -> anyhow::Result<()> {
     assert!(response.get("status").is_none(), "{response}");
     assert_eq!(
         response["auditAnnotations"],
-        json!({"grant": grant.id, "guardrail": "prod-workloads"})
+        json!({"grant": grant.id, "guardrail": "prod-workloads", "version": TEST_VERSION})
     );
     assert_eq!(
         app.state
