@@ -3,6 +3,7 @@
 mod duration;
 mod expression;
 mod load;
+mod locate;
 mod model;
 mod vap;
 pub mod webhook_config;
@@ -13,8 +14,8 @@ pub use expression::{
     MAX_NODES, MAX_SOURCE_LEN, VARIABLES,
 };
 pub use load::{
-    digest_version, load_path, load_versioned, parse_documents, read_sources, PolicyError,
-    PolicySources, MAX_REASON_CHARS,
+    digest_version, load_path, load_versioned, parse_documents, read_sources, GuardrailDocument,
+    PolicyError, PolicySources, MAX_REASON_CHARS,
 };
 pub use model::*;
 pub use vap::export as export_vap;

@@ -422,7 +422,7 @@ pub struct ResourceRule {
 }
 
 /// A label selector's operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SelectorOperator {
     /// Label value in the set.
     In,
