@@ -177,6 +177,130 @@ fn strip(ns: PartialObjectMeta<Namespace>) -> Option<(String, BTreeMap<String, S
     Some((meta.name?, meta.labels.unwrap_or_default()))
 }
 
+/// How often the installed ValidatingWebhookConfiguration is read again (and at once when the
+/// guardrails in force change).
+pub const ROUTING_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Keep checking that the installed ValidatingWebhookConfiguration `options.name` sends what the
+/// guardrails in force need, into `status`, until the task is dropped. With `manage`, a
+/// configuration that does not is replaced by the regenerated one (server-side apply, keeping the
+/// installed `clientConfig`, CA bundle included, and timeout).
+pub async fn keep_routing(
+    client: kube::Client,
+    guardrails: Arc<crate::engine::LiveGuardrails>,
+    status: Arc<crate::guardrails::routing::RoutingStatus>,
+    options: crate::policy::webhook_config::WebhookOptions,
+    manage: bool,
+) {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
+    let mut checked_version = String::new();
+    let mut last_check = tokio::time::Instant::now();
+    let mut first = true;
+    loop {
+        let snapshot = guardrails.load();
+        let due = first || last_check.elapsed() >= ROUTING_EVERY;
+        if !due && snapshot.version() == checked_version {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            continue;
+        }
+        first = false;
+        last_check = tokio::time::Instant::now();
+        snapshot.version().clone_into(&mut checked_version);
+        match check_routes(&api, snapshot.guardrails(), &options, manage).await {
+            Ok(None) => status.routed(),
+            Ok(Some((missing, why))) => {
+                if status.problem().as_deref() != Some(&why) {
+                    tracing::warn!(%why, "the cluster does not send every request the guardrails need");
+                }
+                status.unrouted(missing, why);
+            }
+            Err(Applied) => {
+                tracing::info!(name = %options.name, version = %checked_version, "applied the regenerated ValidatingWebhookConfiguration");
+                status.applied();
+                status.routed();
+            }
+        }
+    }
+}
+
+/// The regenerated configuration was applied.
+struct Applied;
+
+/// `Ok(None)` when routed, `Ok(Some((missing, why)))` when not, `Err(Applied)` when mended.
+async fn check_routes(
+    api: &Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>,
+    guardrails: &[crate::policy::Guardrail],
+    options: &crate::policy::webhook_config::WebhookOptions,
+    manage: bool,
+) -> Result<Option<(usize, String)>, Applied> {
+    let name = &options.name;
+    let installed = match api.get_opt(name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Ok(Some((
+                0,
+                format!("the ValidatingWebhookConfiguration `{name}` is not installed: no request reaches Countersign"),
+            )))
+        }
+        Err(e) => {
+            return Ok(Some((
+                0,
+                format!("the ValidatingWebhookConfiguration `{name}` could not be read: {e}"),
+            )))
+        }
+    };
+    let missing = crate::guardrails::routing::unrouted(guardrails, options, &installed);
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let listed = missing.join(", ");
+    if manage {
+        match regenerated(guardrails, options, &installed) {
+            Some(config) => {
+                let params = kube::api::PatchParams::apply("countersign").force();
+                match api.patch(name, &params, &kube::api::Patch::Apply(&config)).await {
+                    Ok(_) => return Err(Applied),
+                    Err(e) => {
+                        return Ok(Some((
+                            missing.len(),
+                            format!("the ValidatingWebhookConfiguration `{name}` does not send {listed}, and applying the regenerated one failed: {e}"),
+                        )))
+                    }
+                }
+            }
+            None => {
+                return Ok(Some((
+                    missing.len(),
+                    format!("the ValidatingWebhookConfiguration `{name}` does not send {listed}, and it has no webhook whose clientConfig could be kept"),
+                )))
+            }
+        }
+    }
+    Ok(Some((
+        missing.len(),
+        format!("the ValidatingWebhookConfiguration `{name}` does not send {listed}: guardrails needing them never see them; apply `countersign webhook-config` again or run with --manage-webhook-config"),
+    )))
+}
+
+/// The configuration for `guardrails`, with the installed one's client (CA bundle included) and timeout.
+fn regenerated(
+    guardrails: &[crate::policy::Guardrail],
+    options: &crate::policy::webhook_config::WebhookOptions,
+    installed: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+) -> Option<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> {
+    let model = installed.webhooks.as_ref()?.first()?;
+    let mut config = crate::policy::webhook_config::generate(guardrails, options)
+        .ok()?
+        .config;
+    for webhook in config.webhooks.iter_mut().flatten() {
+        webhook.client_config = model.client_config.clone();
+        webhook.timeout_seconds = model.timeout_seconds;
+    }
+    config.metadata.resource_version = None;
+    Some(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,25 @@ pub struct ServeArgs {
     /// kept for good); expired sessions are deleted too.
     #[arg(long, default_value_t = crate::retention::DEFAULT_RETENTION_DAYS, env = "COUNTERSIGN_RETENTION_DAYS")]
     pub retention_days: u32,
+    /// With a cluster: when the installed ValidatingWebhookConfiguration does not send what the
+    /// guardrails in force need (after a reload), apply the regenerated one (needs RBAC to patch
+    /// that one object); without it, the gap is only reported on `/readyz`, in metrics and the log.
+    #[arg(long, env = "COUNTERSIGN_MANAGE_WEBHOOK_CONFIG")]
+    pub manage_webhook_config: bool,
+    /// The ValidatingWebhookConfiguration checked (and managed), as `webhook-config --name` made it.
+    #[arg(
+        long,
+        default_value = "countersign.dev",
+        env = "COUNTERSIGN_WEBHOOK_CONFIG_NAME"
+    )]
+    pub webhook_config_name: String,
+    /// Countersign's own service account, NAMESPACE/NAME, as `webhook-config --service-account`.
+    #[arg(
+        long,
+        default_value = "countersign/countersign",
+        env = "COUNTERSIGN_SERVICE_ACCOUNT"
+    )]
+    pub service_account: String,
     /// Days recorded traffic (each request shape once, Secret values redacted) is kept for the
     /// simulator; 0 records none.
     #[arg(long, default_value_t = crate::retention::DEFAULT_TRAFFIC_DAYS, env = "COUNTERSIGN_TRAFFIC_DAYS")]
@@ -338,6 +357,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             crate::traffic::TrafficRecorder::default()
         }),
+        routing: Arc::default(),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
@@ -502,6 +522,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             number.unwrap_or_default(),
             store_mode::FOLLOW_EVERY,
         ))),
+    };
+    let _routing = match &kube_client {
+        Some(client) => {
+            let mut options = crate::policy::webhook_config::WebhookOptions::new(Vec::new())
+                .with_service_account(&args.service_account)?;
+            options.name = args.webhook_config_name.clone();
+            Some(AbortOnDrop(tokio::spawn(cluster::keep_routing(
+                client.clone(),
+                state.guardrails.clone(),
+                state.routing.clone(),
+                options,
+                args.manage_webhook_config,
+            ))))
+        }
+        None => None,
     };
     let _watch = kube_client.map(|client| {
         AbortOnDrop(tokio::spawn(cluster::reflect_namespaces(

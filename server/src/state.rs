@@ -60,6 +60,8 @@ pub struct AppState {
     pub events: crate::elevation::EventBus,
     /// Where the webhook counts reviews by shape for the simulator (off unless recording).
     pub traffic: Arc<crate::traffic::TrafficRecorder>,
+    /// Whether the cluster sends every request the guardrails in force need.
+    pub routing: Arc<crate::guardrails::routing::RoutingStatus>,
 }
 
 impl AppState {

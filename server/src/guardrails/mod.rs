@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod files;
+pub mod routing;
 pub mod store_mode;
 pub mod versions;

@@ -118,18 +118,29 @@ pub(super) async fn ready(State(state): State<WebhookState>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "namespaces not listed yet").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(2), state.store.count_users()).await {
-        // Degraded, not down: the last good guardrails decide while newer ones are refused.
-        Ok(Ok(_)) => match state.guardrails.problem() {
-            None => (StatusCode::OK, "ready").into_response(),
-            Some(why) => (
-                StatusCode::OK,
-                format!(
-                    "ready, degraded: guardrails {} stay in force; newer ones were refused: {why}",
+        // Degraded, not down: the last good guardrails decide while newer ones are refused, and
+        // what the cluster does not send is said.
+        Ok(Ok(_)) => {
+            let mut problems = Vec::new();
+            if let Some(why) = state.guardrails.problem() {
+                problems.push(format!(
+                    "guardrails {} stay in force; newer ones were refused: {why}",
                     state.guardrails.load().version()
-                ),
-            )
-                .into_response(),
-        },
+                ));
+            }
+            if let Some(why) = state.routing.problem() {
+                problems.push(why.to_string());
+            }
+            if problems.is_empty() {
+                (StatusCode::OK, "ready").into_response()
+            } else {
+                (
+                    StatusCode::OK,
+                    format!("ready, degraded: {}", problems.join("; ")),
+                )
+                    .into_response()
+            }
+        }
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),
     }
 }
@@ -140,7 +151,8 @@ pub(super) async fn metrics(State(state): State<WebhookState>) -> Response {
         state.metrics.render()
             + &state.guardrails.render()
             + &state.decisions.render()
-            + &state.traffic.render(),
+            + &state.traffic.render()
+            + &state.routing.render(),
     )
         .into_response()
 }

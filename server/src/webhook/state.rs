@@ -36,6 +36,8 @@ pub struct WebhookState {
     pub public_url: Url,
     /// Where reviews are counted by shape, for the simulator.
     pub traffic: Arc<crate::traffic::TrafficRecorder>,
+    /// Whether the cluster sends every request the guardrails need (readiness, metrics).
+    pub routing: Arc<crate::guardrails::routing::RoutingStatus>,
 }
 
 impl WebhookState {
@@ -51,6 +53,7 @@ impl WebhookState {
             signer: app.signer.clone(),
             public_url: app.public_url.clone(),
             traffic: app.traffic.clone(),
+            routing: app.routing.clone(),
         }
     }
 

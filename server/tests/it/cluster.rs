@@ -215,3 +215,124 @@ async fn watched_labels_reach_the_webhook() -> anyhow::Result<()> {
     reflector.abort();
     Ok(())
 }
+
+/// Issue 17, the cluster follows: guardrails reloaded to need more than the installed
+/// ValidatingWebhookConfiguration sends are reported (readiness, metrics); with
+/// `--manage-webhook-config` the regenerated configuration is applied, keeping the installed
+/// client and CA bundle. Against kube's test double answering as the API server does.
+#[tokio::test]
+async fn a_configuration_that_misses_routes_is_reported_and_applied_when_managed(
+) -> anyhow::Result<()> {
+    use countersign::engine::{LiveGuardrails, Snapshot};
+    use countersign::guardrails::routing::RoutingStatus;
+    use countersign::policy::webhook_config::{generate, WebhookOptions};
+
+    let library =
+        countersign::policy::load_path(&crate::support::fixture("../../policies/library"))?;
+    let exec_only: Vec<_> = library
+        .iter()
+        .filter(|g| g.name.as_str() == "prod-exec")
+        .cloned()
+        .collect();
+    let options = WebhookOptions::new(Vec::new());
+    let mut installed = serde_json::to_value(generate(&exec_only, &options)?.config)?;
+    let client_config =
+        json!({"url": "https://countersign.example:8443/k8s/admit", "caBundle": "Q0EgYnVuZGxl"});
+    for webhook in installed["webhooks"].as_array_mut().context("webhooks")? {
+        webhook["clientConfig"] = client_config.clone();
+    }
+    installed["metadata"]["resourceVersion"] = json!("7");
+    let path =
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/countersign.dev";
+
+    for manage in [false, true] {
+        let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(service, "default");
+        let live = Arc::new(LiveGuardrails::new(Snapshot::new(library.clone(), "v2")));
+        let status = Arc::new(RoutingStatus::default());
+        let task = tokio::spawn(countersign::cluster::keep_routing(
+            client,
+            live,
+            status.clone(),
+            options.clone(),
+            manage,
+        ));
+        let mut handle = pin!(handle);
+        let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+            .await?
+            .context("no request")?;
+        ensure!(request.method() == http::Method::GET, "{}", request.uri());
+        ensure!(request.uri().path() == path, "{}", request.uri());
+        send.send_response(
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&installed)?))?,
+        );
+        if manage {
+            let (request, send) =
+                tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+                    .await?
+                    .context("no apply")?;
+            ensure!(request.method() == http::Method::PATCH, "{}", request.uri());
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            ensure!(
+                query.contains("fieldManager=countersign") && query.contains("force=true"),
+                "{query}"
+            );
+            ensure!(
+                request.headers()[http::header::CONTENT_TYPE] == "application/apply-patch+yaml",
+                "{:?}",
+                request.headers()
+            );
+            let body = request.into_body().collect_bytes().await?;
+            let applied: Value = serde_json::from_slice(&body)?;
+            assert_eq!(applied["kind"], "ValidatingWebhookConfiguration");
+            let text = applied.to_string();
+            assert!(
+                text.contains("\"namespaces\""),
+                "the missing routes are in: {text}"
+            );
+            for webhook in applied["webhooks"].as_array().context("webhooks")? {
+                assert_eq!(
+                    webhook["clientConfig"], client_config,
+                    "the installed client is kept"
+                );
+            }
+            send.send_response(
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_vec()))?,
+            );
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while !status
+                .render()
+                .contains("countersign_webhook_config_applied_total 1\n")
+            {
+                ensure!(tokio::time::Instant::now() < deadline, "never applied");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(status.problem().is_none());
+        } else {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while status.problem().is_none() {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the gap was not reported"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let why = status.problem().context("problem")?;
+            assert!(
+                why.contains("does not send") && why.contains("DELETE core/namespaces"),
+                "{why}"
+            );
+            assert!(!status
+                .render()
+                .contains("countersign_webhook_config_unrouted 0\n"));
+        }
+        task.abort();
+    }
+    Ok(())
+}

@@ -359,6 +359,7 @@ impl TestApp {
             trusted_proxies: Arc::default(),
             events: countersign::elevation::EventBus::new(),
             traffic: Arc::new(countersign::traffic::TrafficRecorder::enabled()),
+            routing: Arc::default(),
         };
         configure(&mut state);
 
