@@ -155,7 +155,12 @@ test("step-up: a one-factor session is refused, the acr_values round trip issues
   const retry = deploymentUpdate(USER, "payments", 1, "4713");
   const admitted = await webhook(cs, "POST", "/k8s/admit", retry);
   expect(admitted.json.response.allowed).toBe(true);
-  expect(admitted.json.response.auditAnnotations).toEqual({ grant: grantId, guardrail: "prod-workloads" });
+  expect(admitted.json.response.auditAnnotations).toEqual({
+    grant: grantId,
+    guardrail: "prod-workloads",
+    // The guardrail version that decided (files mode: the digest of the files).
+    version: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
+  });
 
   // The grant's evidence names the method and the provider's acr, amr and auth_time.
   const jwks = await webhook(cs, "GET", "/.well-known/jwks.json");

@@ -92,7 +92,12 @@ test("step-up loop: denied with a link, confirmed with a security key, admitted 
   const admitted = await webhook(cs, "POST", "/k8s/admit", retry);
   expect(admitted.json.response.uid).toBe(retry.request.uid);
   expect(admitted.json.response.allowed).toBe(true);
-  expect(admitted.json.response.auditAnnotations).toEqual({ grant: grantId, guardrail: "prod-workloads" });
+  expect(admitted.json.response.auditAnnotations).toEqual({
+    grant: grantId,
+    guardrail: "prod-workloads",
+    // The guardrail version that decided (files mode: the digest of the files).
+    version: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
+  });
 
   // 6. Single use: the next identical review is denied with a new challenge.
   const spent = await webhook(cs, "POST", "/k8s/admit", deploymentUpdate(USER, "payments", 1));
