@@ -2,6 +2,7 @@
 //!
 //! Pure: no I/O, no clock, no locks, so it can be benchmarked and fuzzed alone.
 
+mod index;
 mod matching;
 mod namespaces;
 mod snapshot;
@@ -118,12 +119,33 @@ impl Decision {
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     guardrails: Vec<Guardrail>,
+    index: index::ResourceIndex,
+}
+
+/// The guardrails one evaluation looks at, in policy order.
+enum Walk<'a> {
+    /// Every one (explanations name them all).
+    All(std::ops::Range<usize>),
+    /// Those whose resource clauses can fit the request.
+    Indexed(index::Merge<'a>),
+}
+
+impl Iterator for Walk<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Walk::All(range) => range.next(),
+            Walk::Indexed(merge) => merge.next(),
+        }
+    }
 }
 
 impl Engine {
     /// An engine over these guardrails.
     pub fn new(guardrails: Vec<Guardrail>) -> Self {
-        Self { guardrails }
+        let index = index::ResourceIndex::new(&guardrails);
+        Self { guardrails, index }
     }
 
     /// The guardrails, in policy order.
@@ -183,7 +205,17 @@ impl Engine {
 
         let mut action = ActionKind::Allow;
         let mut hits = Vec::new();
-        for guardrail in &self.guardrails {
+        let walk = if explain.is_some() {
+            Walk::All(0..self.guardrails.len())
+        } else {
+            // The others' resource clauses cannot fit: they would not match.
+            Walk::Indexed(
+                self.index
+                    .candidates(&request.resource.group, &request.resource.resource),
+            )
+        };
+        for position in walk {
+            let guardrail = &self.guardrails[position];
             if let Some(clause) = matching::mismatch(&guardrail.matcher, request, namespaces) {
                 if let Some(out) = explain.as_deref_mut() {
                     out.push(Explanation {

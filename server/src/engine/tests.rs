@@ -701,3 +701,39 @@ spec:
     assert_eq!(d.hits[0].message, "Fallback message.");
     assert!(d.hits[0].condition_error.is_none());
 }
+
+/// The resource index only skips guardrails that could not match: on every review fixture, the
+/// indexed walk decides exactly as the walk over every guardrail (what `explain` does).
+#[test]
+fn the_resource_index_decides_as_the_full_walk_on_every_fixture() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut guardrails =
+        crate::policy::load_path(std::path::Path::new(&format!("{root}/policies/library")))
+            .unwrap();
+    let tests =
+        std::fs::read_to_string(format!("{root}/server/tests/policies/guardrails.yaml")).unwrap();
+    guardrails.extend(parse_documents("guardrails.yaml", &tests).unwrap());
+    // A wildcard guardrail and one on a subresource, so both halves of the index are walked.
+    let extra = "apiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata: {name: any-delete}\nspec:\n  match: {operations: [DELETE]}\n  action: {type: audit}\n---\napiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata: {name: any-scale}\nspec:\n  match:\n    resources: [{apiGroups: [\"*\"], resources: [\"*/scale\"]}]\n  action: {type: warn}\n";
+    guardrails.extend(parse_documents("extra.yaml", extra).unwrap());
+    let engine = Engine::new(guardrails);
+    let ns: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/local-namespaces.yaml")).unwrap(),
+    )
+    .unwrap();
+    let labels = NamespaceIndex::from_objects(ns.as_array().unwrap());
+    let mut compared = 0;
+    for dir in ["server/tests/reviews", "policies/reviews"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(request) = parse_review(&std::fs::read(&path).unwrap()) else {
+                continue;
+            };
+            let indexed = engine.evaluate(&request, &labels);
+            let (full, _) = engine.explain(&request, &labels);
+            assert_eq!(indexed, full, "{}", path.display());
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "{compared}");
+}
