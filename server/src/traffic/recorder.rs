@@ -127,7 +127,7 @@ impl TrafficRecorder {
     fn forget(&self, shapes: &[ShapeCount]) {
         if let Ok(mut window) = self.window.lock() {
             for counted in shapes.iter().filter(|c| c.example.is_some()) {
-                window.known.remove(&hash_of(&counted.shape));
+                window.known.remove(&counted.shape.key());
             }
         }
     }
@@ -141,18 +141,6 @@ impl TrafficRecorder {
             self.dropped.load(Ordering::Relaxed)
         )
     }
-}
-
-fn hash_of(shape: &Shape) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hash = std::collections::hash_map::DefaultHasher::new();
-    shape.operation.as_str().hash(&mut hash);
-    shape.group.hash(&mut hash);
-    shape.resource.hash(&mut hash);
-    shape.subresource.hash(&mut hash);
-    shape.namespace.hash(&mut hash);
-    shape.username.hash(&mut hash);
-    hash.finish()
 }
 
 /// Write the counts every `every` until the task is dropped (a stop loses at most one window of
@@ -231,6 +219,6 @@ mod tests {
     #[test]
     fn the_hot_path_key_and_the_stored_shape_agree() {
         let r = request("shop", "alice");
-        assert_eq!(Shape::key_of(&r), hash_of(&Shape::of(&r)));
+        assert_eq!(Shape::key_of(&r), Shape::of(&r).key());
     }
 }

@@ -40,14 +40,26 @@ impl Shape {
 
     /// A 64-bit key for `request`'s shape, computed without allocating (the hot path counts by it).
     pub fn key_of(request: &AdmissionRequest) -> u64 {
-        let mut hash = std::collections::hash_map::DefaultHasher::new();
-        request.operation.as_str().hash(&mut hash);
-        request.resource.group.hash(&mut hash);
-        request.resource.resource.hash(&mut hash);
-        request.sub_resource.hash(&mut hash);
-        request.namespace.hash(&mut hash);
-        request.user_info.username.hash(&mut hash);
-        hash.finish()
+        key([
+            request.operation.as_str(),
+            &request.resource.group,
+            &request.resource.resource,
+            &request.sub_resource,
+            &request.namespace,
+            &request.user_info.username,
+        ])
+    }
+
+    /// The same key as [`Shape::key_of`] gives the request of this shape.
+    pub fn key(&self) -> u64 {
+        key([
+            &self.operation,
+            &self.group,
+            &self.resource,
+            &self.subresource,
+            &self.namespace,
+            &self.username,
+        ])
     }
 
     /// A stable id for storage: the same on every replica and every release.
@@ -67,6 +79,12 @@ impl Shape {
         }
         hex::encode(&hash.finalize()[..16])
     }
+}
+
+fn key(parts: [&str; 6]) -> u64 {
+    let mut hash = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut hash);
+    hash.finish()
 }
 
 /// One shape as stored: how often and when it was seen, and one redacted example.
