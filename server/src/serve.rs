@@ -369,9 +369,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("  store:      {}", redact_url(&database_url));
     let in_force = state.guardrails.load();
     println!(
-        "  guardrails: {} (version {})",
+        "  guardrails: {} (version {}, {})",
         in_force.guardrails().len(),
-        in_force.version()
+        in_force.version(),
+        match &args.policies {
+            Some(path) => format!("files mode: {} is read again as it changes", path.display()),
+            None => "in the store: `countersign policy versions` lists them".to_owned(),
+        }
     );
     println!("  grants:     {held} live");
     println!(

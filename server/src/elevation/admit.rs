@@ -298,7 +298,7 @@ impl Elevation {
         now: i64,
     ) -> Result<Result<(Challenge, bool), LimitReached>, ElevationError> {
         let set = guardrail_set(hits.iter().map(|h| h.id.as_str()));
-        // The terms come from the snapshot that decided, found by name.
+        // The terms come from the snapshot that decided, found by id.
         let guardrails = hits
             .iter()
             .map(|h| {

@@ -169,7 +169,7 @@ impl Elevation {
         rules.extend(
             challenge
                 .guardrails()
-                .filter_map(|name| snapshot.guardrail(name)?.action.approval.as_ref()),
+                .filter_map(|id| snapshot.guardrail(id)?.action.approval.as_ref()),
         );
         ApprovalPolicy::all_of(&rules).unwrap_or_else(|| sealed.clone())
     }
