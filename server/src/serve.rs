@@ -20,7 +20,7 @@ use crate::identity::mapping::IdentityMap;
 use crate::identity::oidc::{Oidc, OidcArgs};
 use crate::identity::passkeys::Passkeys;
 use crate::identity::setup;
-use crate::state::AppState;
+use crate::state::{AppState, Core, WebhookParts};
 use crate::webhook::decision_log::DecisionLog;
 use crate::webhook::metrics::Metrics;
 use crate::{audit, policy, portal, store, webhook};
@@ -327,7 +327,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (decisions, _decision_writer) =
         DecisionLog::start(store.clone(), namespaces.clone(), args.cluster.clone());
     let metrics = Arc::new(Metrics::default());
-    let state = AppState {
+    let core = Core {
         store: store.clone(),
         guardrails,
         namespaces,
@@ -339,8 +339,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bytes_total: args.max_challenge_mib << 20,
         },
         signer,
-        passkeys: Arc::new(passkeys),
-        oidc: oidc.clone(),
         public_url: args.public_url.clone(),
         cluster: args.cluster.clone(),
         metrics: metrics.clone(),
@@ -348,16 +346,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             store.clone(),
             metrics.clone(),
         )),
-        decisions: Arc::new(decisions),
         identities: Arc::new(identities),
-        trusted_proxies: Arc::new(trusted_proxies),
         events: crate::elevation::EventBus::new(),
+    };
+    let webhook_parts = WebhookParts {
+        decisions: Arc::new(decisions),
         traffic: Arc::new(if args.traffic_days > 0 {
             crate::traffic::TrafficRecorder::enabled()
         } else {
             crate::traffic::TrafficRecorder::default()
         }),
         routing: Arc::default(),
+    };
+    let state = AppState {
+        core: core.clone(),
+        passkeys: Arc::new(passkeys),
+        oidc: oidc.clone(),
+        trusted_proxies: Arc::new(trusted_proxies),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));
@@ -465,7 +470,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("ready");
 
     let _refresh = AbortOnDrop(tokio::spawn(webhook::grant_cache::keep_fresh(
-        state.clone(),
+        core.clone(),
         webhook::grant_cache::REFRESH_EVERY,
     )));
     let _relay = AbortOnDrop(tokio::spawn(crate::elevation::relay(
@@ -499,7 +504,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     let _traffic = (args.traffic_days > 0).then(|| {
         AbortOnDrop(tokio::spawn(crate::traffic::recorder::keep_writing(
-            state.traffic.clone(),
+            webhook_parts.traffic.clone(),
             store.clone(),
             crate::traffic::FLUSH_EVERY,
         )))
@@ -535,7 +540,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(AbortOnDrop(tokio::spawn(cluster::keep_routing(
                 client.clone(),
                 state.guardrails.clone(),
-                state.routing.clone(),
+                webhook_parts.routing.clone(),
                 options,
                 args.manage_webhook_config,
             ))))
@@ -550,13 +555,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     // Stalled portal connections are closed, so a slow reader cannot hold a page (finding 15).
     let portal_task = tokio::spawn(portal::serve(listener, portal, portal::STALL_TIMEOUT));
+    // One webhook state for both of its listeners (the elevation service is built once).
+    let webhook_state = webhook::WebhookState::new(&core, &webhook_parts);
     let webhook_task = tokio::spawn(webhook::serve_tls(
         webhook_listener,
-        state.clone(),
+        webhook_state.clone(),
         rustls_config,
     ));
     let _probes = probe_listener.map(|listener| {
-        let router = webhook::probe_router(state.clone());
+        let router = webhook::probe_router(webhook_state.clone());
         AbortOnDrop(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "probe listener stopped");

@@ -1,5 +1,9 @@
-//! What every handler shares.
+//! The state the listeners share, and each one's own: a [`Core`] both the portal and the webhook
+//! use (store, guardrails, caches, keys), the portal's [`AppState`] over it (passkeys, OIDC,
+//! proxies), and the webhook's parts beside it ([`WebhookParts`]: decision log, recorded traffic,
+//! routing status), from which [`crate::webhook::WebhookState`] is built.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use url::Url;
@@ -20,10 +24,9 @@ pub fn challenge_link(public_url: &Url, code: &str) -> String {
     format!("{}/c/{code}", public_url.as_str().trim_end_matches('/'))
 }
 
-/// Shared, cheaply cloned application state: the portal's, and what each listener's own state
-/// (the webhook's [`crate::webhook::WebhookState`]) is built from.
+/// What every listener shares, cheaply cloned.
 #[derive(Clone)]
-pub struct AppState {
+pub struct Core {
     /// Storage.
     pub store: Arc<dyn AnyStore>,
     /// The guardrails in force, one snapshot per review (swapped whole when they change).
@@ -38,33 +41,21 @@ pub struct AppState {
     pub challenge_limits: ChallengeLimits,
     /// Grant signing key.
     pub signer: Arc<GrantSigner>,
-    /// WebAuthn relying party.
-    pub passkeys: Arc<Passkeys>,
-    /// OpenID Provider relying party, when OIDC is configured.
-    pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
     /// Public URL of the portal (links, WebAuthn origin, grant issuer).
     pub public_url: Url,
     /// Name of the cluster this instance guards (part of every digest and grant).
     pub cluster: String,
-    /// Webhook counters.
+    /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Where the webhook's audit events wait to be appended (bounded; never waited for).
+    /// Where audit events that need not hold up an answer wait (bounded; never waited for).
     pub audit: Arc<AuditQueue>,
-    /// Where matched decisions go to be explained and stored.
-    pub decisions: Arc<DecisionLog>,
     /// Who may confirm challenges for which Kubernetes usernames, beyond their own.
     pub identities: Arc<IdentityMap>,
-    /// Proxies whose `X-Forwarded-For` names the portal's client.
-    pub trusted_proxies: Arc<crate::portal::client::TrustedProxies>,
     /// Where elevation events go (live pages, notifications).
     pub events: crate::elevation::EventBus,
-    /// Where the webhook counts reviews by shape for the simulator (off unless recording).
-    pub traffic: Arc<crate::traffic::TrafficRecorder>,
-    /// Whether the cluster sends every request the guardrails in force need.
-    pub routing: Arc<crate::guardrails::routing::RoutingStatus>,
 }
 
-impl AppState {
+impl Core {
     /// `https://host/c/CODE`
     pub fn challenge_link(&self, code: &str) -> String {
         challenge_link(&self.public_url, code)
@@ -90,4 +81,42 @@ impl AppState {
     pub fn issuer(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_owned()
     }
+}
+
+/// The portal's state: the shared core (reached through `Deref`), and what only the portal uses.
+#[derive(Clone)]
+pub struct AppState {
+    /// What the listeners share.
+    pub core: Core,
+    /// WebAuthn relying party.
+    pub passkeys: Arc<Passkeys>,
+    /// OpenID Provider relying party, when OIDC is configured.
+    pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
+    /// Proxies whose `X-Forwarded-For` names the portal's client.
+    pub trusted_proxies: Arc<crate::portal::client::TrustedProxies>,
+}
+
+impl Deref for AppState {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+/// What only the webhook and probe listeners use, beside the core.
+#[derive(Clone)]
+pub struct WebhookParts {
+    /// Where matched decisions go to be explained and stored.
+    pub decisions: Arc<DecisionLog>,
+    /// Where reviews are counted by shape, for the simulator (off unless recording).
+    pub traffic: Arc<crate::traffic::TrafficRecorder>,
+    /// Whether the cluster sends every request the guardrails in force need.
+    pub routing: Arc<crate::guardrails::routing::RoutingStatus>,
 }

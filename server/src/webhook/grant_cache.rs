@@ -9,7 +9,7 @@ use crate::clock;
 use crate::engine::Snapshot;
 use crate::grants::{GrantCache, GrantRejected, GrantSigner};
 use crate::identity::mapping::IdentityMap;
-use crate::state::AppState;
+use crate::state::Core;
 use crate::store::{RevocationFeed, Store, StoreError};
 
 /// How often the cache is reloaded from the store, so replicas learn of each other's spent uses
@@ -81,7 +81,7 @@ pub async fn refresh(
 
 /// Log, count and audit (once per grant) rows the refresh refused to honour.
 fn report_rejected(
-    state: &AppState,
+    state: &Core,
     rejected: Vec<(String, GrantRejected)>,
     seen: &mut HashSet<String>,
 ) {
@@ -128,7 +128,7 @@ pub async fn apply_revocations(
 /// `every`, and drop revoked grants as soon as they are seen — pushed by the database where it can
 /// (PostgreSQL `LISTEN`), otherwise polled every [`REVOCATIONS_EVERY`]. While the store is down the
 /// last snapshot stays.
-pub async fn keep_fresh(state: AppState, every: Duration) {
+pub async fn keep_fresh(state: Core, every: Duration) {
     let store = state.store.as_ref();
     let mut watermark = clock::now() - REVOCATION_OVERLAP_SECS;
     let mut reloads = tokio::time::interval(every);

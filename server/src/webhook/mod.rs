@@ -17,8 +17,6 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::state::AppState;
-
 pub use admit::review;
 pub use state::WebhookState;
 
@@ -26,7 +24,7 @@ pub use state::WebhookState;
 pub const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
 
 /// Routes of the webhook listener, with its bounds on concurrent work (see [`limits`]).
-pub fn router(state: AppState) -> Router {
+pub fn router(state: WebhookState) -> Router {
     let admit = post(admit::admit).layer(axum::middleware::from_fn_with_state(
         limits::ReviewBudget::new(),
         limits::within_budget,
@@ -50,13 +48,13 @@ pub fn router(state: AppState) -> Router {
                     limits::MAX_CONCURRENT_REQUESTS,
                 )),
         )
-        .with_state(WebhookState::new(&state))
+        .with_state(state)
 }
 
 /// Routes of the probe listener (`--probe-listen`, plain HTTP): health, readiness and metrics for
 /// kubelet and Prometheus, which cannot present the client certificate the webhook port may
 /// require. It serves nothing else.
-pub fn probe_router(state: AppState) -> Router {
+pub fn probe_router(state: WebhookState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(admit::ready))
@@ -65,7 +63,7 @@ pub fn probe_router(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits::REQUEST_TIMEOUT,
         ))
-        .with_state(WebhookState::new(&state))
+        .with_state(state)
 }
 
 /// A TLS handshake that has not finished by then is dropped.
@@ -77,7 +75,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// header-read timeouts (what `serve` and the tests run).
 pub async fn serve_tls(
     listener: std::net::TcpListener,
-    state: AppState,
+    state: WebhookState,
     config: rustls::ServerConfig,
 ) -> std::io::Result<()> {
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(

@@ -9,13 +9,14 @@ use crate::cluster::LiveNamespaces;
 use crate::elevation::Elevation;
 use crate::engine::LiveGuardrails;
 use crate::grants::GrantSigner;
-use crate::state::AppState;
+use crate::state::{Core, WebhookParts};
 use crate::store::AnyStore;
 
 use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
 
-/// The webhook and probe listeners' state, built once from the process's [`AppState`].
+/// The webhook and probe listeners' state, built once from the shared [`Core`] and the webhook's
+/// own [`WebhookParts`].
 #[derive(Clone)]
 pub struct WebhookState {
     /// Grants and challenges for requests that need them (built once, not per review).
@@ -41,19 +42,19 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
-    /// The parts of `app` the webhook uses.
-    pub fn new(app: &AppState) -> Self {
+    /// The parts of `core` the webhook uses, with its own `parts`.
+    pub fn new(core: &Core, parts: &WebhookParts) -> Self {
         Self {
-            elevation: Arc::new(app.elevation()),
-            guardrails: app.guardrails.clone(),
-            namespaces: app.namespaces.clone(),
-            metrics: app.metrics.clone(),
-            decisions: app.decisions.clone(),
-            store: app.store.clone(),
-            signer: app.signer.clone(),
-            public_url: app.public_url.clone(),
-            traffic: app.traffic.clone(),
-            routing: app.routing.clone(),
+            elevation: Arc::new(core.elevation()),
+            guardrails: core.guardrails.clone(),
+            namespaces: core.namespaces.clone(),
+            metrics: core.metrics.clone(),
+            decisions: parts.decisions.clone(),
+            store: core.store.clone(),
+            signer: core.signer.clone(),
+            public_url: core.public_url.clone(),
+            traffic: parts.traffic.clone(),
+            routing: parts.routing.clone(),
         }
     }
 

@@ -88,7 +88,7 @@ async fn revocation_from_the_cli_arrives_within_a_second() -> anyhow::Result<()>
 
     // The webhook keeps its cache fresh, its first full reload done before the revocation.
     let refresher = tokio::spawn(grant_cache::keep_fresh(
-        app.state.clone(),
+        app.state.core.clone(),
         Duration::from_secs(600),
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -227,7 +227,7 @@ async fn replicas_share_grants_through_the_store() -> anyhow::Result<()> {
         .await?
         .context("PostgreSQL pushes revocations")?;
     let refresher = tokio::spawn(grant_cache::keep_fresh(
-        b.state.clone(),
+        b.state.core.clone(),
         Duration::from_secs(600),
     ));
     // Let B's first reload and its LISTEN start before revoking.

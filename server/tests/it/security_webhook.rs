@@ -605,7 +605,10 @@ async fn review2_18_probes_and_metrics_have_a_listener_without_client_certificat
     use tower::ServiceExt as _;
     let app = TestApp::spawn().await?;
     let get = |path: &'static str| {
-        let router = countersign::webhook::probe_router(app.state.clone());
+        let router = countersign::webhook::probe_router(countersign::webhook::WebhookState::new(
+            &app.state.core,
+            &app.webhook,
+        ));
         async move {
             let response = router
                 .oneshot(

@@ -13,7 +13,7 @@ use countersign::engine::{Engine, LiveGuardrails, NamespaceIndex, Snapshot};
 use countersign::grants::{Evidence, Grant, GrantCache, GrantSigner};
 use countersign::identity::mapping::IdentityMap;
 use countersign::identity::passkeys::Passkeys;
-use countersign::state::AppState;
+use countersign::state::{AppState, Core, WebhookParts};
 use countersign::store::AnyStore;
 use countersign::webhook::decision_log::DecisionLog;
 use countersign::webhook::metrics::Metrics;
@@ -257,6 +257,8 @@ pub fn shared_signer() -> Arc<GrantSigner> {
 pub struct TestApp {
     /// Shared state (store, signer, ...), as the handlers see it.
     pub state: AppState,
+    /// The webhook's own parts (decision log, recorded traffic, routing status).
+    pub webhook: WebhookParts,
     /// `https://localhost:PORT`
     pub base: String,
     /// The bound address.
@@ -341,25 +343,24 @@ impl TestApp {
             metrics.clone(),
         ));
         let mut state = AppState {
-            store,
-            guardrails,
-            namespaces,
-            grants: Arc::new(GrantCache::new(CLUSTER)),
-            challenges: Arc::new(ChallengeCache::new()),
-            challenge_limits: Default::default(),
-            signer: shared_signer(),
+            core: Core {
+                store,
+                guardrails,
+                namespaces,
+                grants: Arc::new(GrantCache::new(CLUSTER)),
+                challenges: Arc::new(ChallengeCache::new()),
+                challenge_limits: Default::default(),
+                signer: shared_signer(),
+                public_url: public_url.clone(),
+                cluster: CLUSTER.to_owned(),
+                metrics,
+                audit,
+                identities: Arc::new(identities()?),
+                events: countersign::elevation::EventBus::new(),
+            },
             passkeys: Arc::new(Passkeys::new(&public_url)?),
             oidc: None,
-            public_url,
-            cluster: CLUSTER.to_owned(),
-            metrics,
-            audit,
-            decisions: Arc::new(decisions),
-            identities: Arc::new(identities()?),
             trusted_proxies: Arc::default(),
-            events: countersign::elevation::EventBus::new(),
-            traffic: Arc::new(countersign::traffic::TrafficRecorder::enabled()),
-            routing: Arc::default(),
         };
         configure(&mut state);
 
@@ -377,7 +378,12 @@ impl TestApp {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let served = state.clone();
+        let webhook = WebhookParts {
+            decisions: Arc::new(decisions),
+            traffic: Arc::new(countersign::traffic::TrafficRecorder::enabled()),
+            routing: Arc::default(),
+        };
+        let served = countersign::webhook::WebhookState::new(&state.core, &webhook);
         let server = tokio::spawn(async move {
             if let Err(e) = countersign::webhook::serve_tls(listener, served, config).await {
                 eprintln!("webhook server stopped: {e}");
@@ -387,6 +393,7 @@ impl TestApp {
         let client = client_trusting(Some(&ca_pem), addr)?;
         Ok(Self {
             state,
+            webhook,
             base: format!("https://localhost:{}", addr.port()),
             addr,
             client,

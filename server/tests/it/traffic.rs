@@ -18,11 +18,11 @@ async fn reviews_are_recorded_by_shape_with_secrets_redacted(db: &TestDb) -> any
     app.admit(&secret).await?;
     app.admit(&secret).await?;
     // What the writer does every few seconds.
-    let counted = app.state.traffic.take();
+    let counted = app.webhook.traffic.take();
     db.store.record_traffic(&counted, clock::now()).await?;
     app.admit(&configmap).await?;
     db.store
-        .record_traffic(&app.state.traffic.take(), clock::now())
+        .record_traffic(&app.webhook.traffic.take(), clock::now())
         .await?;
 
     let recorded = db.store.traffic(100).await?;
