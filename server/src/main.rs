@@ -11,6 +11,10 @@ use countersign::identity::{accounts, Role};
 use countersign::policy_cli;
 use countersign::serve::{self, ServeArgs};
 
+/// mimalloc: CEL evaluation allocates and frees small values by the thousand per review.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "countersign",
