@@ -258,6 +258,30 @@ enum PolicyCommand {
         #[command(flatten)]
         store: VersionArgs,
     },
+    /// Run a draft of the guardrails against recorded traffic (a store) or AdmissionReviews (a
+    /// file or folder of them), beside the guardrails in force; exit 1 when the draft would hold
+    /// (need a grant for, or deny) requests that pass today.
+    Simulate {
+        /// The draft: guardrail file or folder.
+        path: PathBuf,
+        /// `sqlite://…` or `postgres://…` (its recorded traffic, and its newest version in force), or
+        /// an AdmissionReview JSON file or a folder of them.
+        #[arg(long)]
+        against: String,
+        /// The guardrails in force to compare with (default: the store's newest version; none for
+        /// reviews given as files).
+        #[arg(long)]
+        in_force: Option<PathBuf>,
+        /// Recorded traffic seen within this long (`7d`, `12h`).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Namespace objects (YAML or JSON list) for label selectors.
+        #[arg(long)]
+        namespaces: Option<PathBuf>,
+    },
     /// Save the guardrails in a folder (or file) as one new version.
     Apply {
         /// Guardrail file or folder.
@@ -596,6 +620,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 saved.name()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Simulate {
+            path,
+            against,
+            in_force,
+            since,
+            json,
+            namespaces,
+        }) => {
+            let since = countersign::policy::PolicyDuration::parse(&since)
+                .map_err(anyhow::Error::msg)
+                .context("--since")?;
+            let labels = match &namespaces {
+                Some(file) => policy_cli::read_namespaces(file)?,
+                None => countersign::engine::NamespaceIndex::default(),
+            };
+            let run =
+                guardrails_cli::simulation(&path, &against, in_force.as_deref(), since.seconds())
+                    .await?;
+            let report = countersign::guardrails::simulate::simulate(
+                &run.in_force,
+                &run.draft,
+                &run.samples,
+                run.days,
+                &labels,
+            );
+            let report = countersign::guardrails::simulate::Report {
+                skipped: run.skipped,
+                ..report
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!(
+                    "{}",
+                    countersign::guardrails::simulate::render(
+                        &report,
+                        run.draft.version(),
+                        run.in_force.version()
+                    )
+                );
+            }
+            Ok(if report.newly_held_requests() > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Policy(PolicyCommand::Apply {
             path,

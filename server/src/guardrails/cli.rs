@@ -95,6 +95,131 @@ pub fn read_folder(dir: &Path) -> Result<String, VersionError> {
     Ok(join_documents(documents.iter().map(String::as_str)))
 }
 
+/// What `policy simulate` runs: the draft, the guardrails in force, and the requests.
+pub struct Simulation {
+    /// The draft.
+    pub draft: crate::engine::Snapshot,
+    /// What it is compared with.
+    pub in_force: crate::engine::Snapshot,
+    /// The requests.
+    pub samples: Vec<super::simulate::Sample>,
+    /// Recorded shapes that kept no example.
+    pub skipped: usize,
+    /// Over how many days the requests were seen.
+    pub days: f64,
+}
+
+/// Load what `policy simulate DRAFT --against AGAINST [--in-force DIR] --since SECS` runs.
+pub async fn simulation(
+    draft: &Path,
+    against: &str,
+    in_force: Option<&Path>,
+    since_secs: u64,
+) -> Result<Simulation, SimulateError> {
+    use super::simulate::Sample;
+    use crate::engine::Snapshot;
+    let (guardrails, version) = policy::load_versioned(draft)?;
+    let draft = Snapshot::new(guardrails, format!("draft {version}"));
+    let from_files = |dir: &Path| -> Result<Snapshot, SimulateError> {
+        let (guardrails, version) = policy::load_versioned(dir)?;
+        Ok(Snapshot::new(guardrails, version))
+    };
+    let is_store = ["sqlite://", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| against.starts_with(p));
+    if !is_store {
+        let path = Path::new(against);
+        let mut files = Vec::new();
+        if path.is_dir() {
+            let read = |e| SimulateError::Read(against.to_owned(), e);
+            for entry in std::fs::read_dir(path).map_err(read)? {
+                let file = entry.map_err(read)?.path();
+                if file.extension().is_some_and(|e| e == "json") {
+                    files.push(file);
+                }
+            }
+            files.sort();
+        } else {
+            files.push(path.to_owned());
+        }
+        let mut samples = Vec::with_capacity(files.len());
+        for file in files {
+            let name = file.display().to_string();
+            let body = std::fs::read(&file).map_err(|e| SimulateError::Read(name.clone(), e))?;
+            samples.push(Sample::from_review(&body).map_err(|e| SimulateError::Review(name, e))?);
+        }
+        let in_force = match in_force {
+            Some(dir) => from_files(dir)?,
+            None => Snapshot::new(Vec::new(), "no guardrails"),
+        };
+        return Ok(Simulation {
+            draft,
+            in_force,
+            samples,
+            skipped: 0,
+            days: 1.0,
+        });
+    }
+    // A store: its recorded traffic, and (unless told otherwise) its newest version. Read as it is:
+    // a simulation enforces nothing, and `policy versions` is where a broken seal shows.
+    let store = crate::store::connect_read_only(against).await?;
+    let now = crate::clock::now();
+    let cutoff = now - since_secs as i64;
+    let recorded = store
+        .traffic(crate::traffic::recorder::MAX_STORED_SHAPES)
+        .await?;
+    let mut samples = Vec::new();
+    let mut skipped = 0;
+    let mut first = now;
+    for shape in recorded.iter().filter(|s| s.last_seen >= cutoff) {
+        first = first.min(shape.first_seen.max(cutoff));
+        match Sample::from_recorded(shape) {
+            Some(sample) => samples.push(sample),
+            None => skipped += 1,
+        }
+    }
+    let in_force = match in_force {
+        Some(dir) => from_files(dir)?,
+        None => match store.latest_guardrail_version().await? {
+            Some(n) => {
+                let v = store
+                    .guardrail_version(n)
+                    .await?
+                    .ok_or(SimulateError::Missing(n))?;
+                Snapshot::new(policy::parse_documents(&v.name(), &v.documents)?, v.name())
+            }
+            None => Snapshot::new(Vec::new(), "no guardrails"),
+        },
+    };
+    Ok(Simulation {
+        draft,
+        in_force,
+        samples,
+        skipped,
+        days: ((now - first) as f64 / 86_400.0).max(1.0 / 24.0),
+    })
+}
+
+/// Why `policy simulate` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The draft or the guardrails in force do not load.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A review file could not be read.
+    #[error("{0}: {1}")]
+    Read(String, std::io::Error),
+    /// A review file is not an AdmissionReview.
+    #[error("{0}: {1}")]
+    Review(String, String),
+    /// The newest version was listed but is gone.
+    #[error("guardrail version {0} went missing")]
+    Missing(i64),
+}
+
 /// Why `policy export --to` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

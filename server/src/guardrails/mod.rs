@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod files;
 pub mod routing;
+pub mod simulate;
 pub mod store_mode;
 pub mod versions;

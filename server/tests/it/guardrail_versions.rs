@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use countersign::clock;
 use countersign::engine::{LiveGuardrails, NamespaceIndex};
 use countersign::guardrails::store_mode::{self, Versions, VersionsError};
 use countersign::guardrails::versions::{library, VersionError};
@@ -393,3 +394,99 @@ async fn a_swap_under_load_answers_every_review_by_exactly_one_version() -> anyh
     );
     Ok(())
 }
+
+/// `policy simulate` on seeded traffic: a draft that would hold requests passing today exits 1 and
+/// lists them with their counts; one that holds nothing new exits 0. Reviews given as files too.
+#[tokio::test]
+async fn policy_simulate_compares_a_draft_with_the_version_in_force_on_recorded_traffic(
+) -> anyhow::Result<()> {
+    use countersign::traffic::recorder::ShapeCount;
+    use countersign::traffic::{redact::redacted_request, Shape};
+    let db = TestDb::sqlite().await?;
+    let data = tempfile::tempdir()?;
+    // In force: only namespace deletions are denied.
+    let versions = Versions::new(db.store.clone(), shared_signer());
+    versions.save(V1_DENIES, "alice", "start").await?;
+    let seed = |name: &str, count: i64| -> anyhow::Result<ShapeCount> {
+        let request = countersign::admission::parse_review(&serde_json::to_vec(&review(name)?)?)?;
+        Ok(ShapeCount {
+            shape: Shape::of(&request),
+            count,
+            matched: false,
+            example: Some(redacted_request(&request)),
+        })
+    };
+    db.store
+        .record_traffic(
+            &[
+                seed("configmap-update-large", 14)?,
+                seed("namespace-delete", 2)?,
+            ],
+            clock::now(),
+        )
+        .await?;
+    // The draft: ConfigMap updates need a step-up, and namespace deletions only warn.
+    let draft = data.path().join("draft");
+    std::fs::create_dir(&draft)?;
+    std::fs::write(
+        draft.join("a.yaml"),
+        format!("{EXTRA_STEP_UP}---\n{V2_WARNS}"),
+    )?;
+    let d = draft.to_str().context("path")?;
+    let (ok, out, err) = countersign(&[
+        "policy",
+        "simulate",
+        d,
+        "--against",
+        &db.url,
+        "--since",
+        "7d",
+    ])?;
+    assert!(
+        !ok,
+        "a draft holding 14 requests that pass today must fail: {out}{err}"
+    );
+    assert!(out.contains("against v1: 16 requests"), "{out}");
+    assert!(
+        out.contains("allowed today, held by the draft: 14"),
+        "{out}"
+    );
+    assert!(out.contains("UPDATE core/configmaps dev/"), "{out}");
+    assert!(out.contains("held today, allowed by the draft: 2"), "{out}");
+    assert!(out.contains("configmaps-step-up: 14 request(s)"), "{out}");
+
+    // JSON, for scripts and the portal.
+    let (_, out, _) = countersign(&["policy", "simulate", d, "--against", &db.url, "--json"])?;
+    let report: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(report["newlyHeld"][0]["count"], 14);
+    assert_eq!(report["newlyHeld"][0]["after"], "stepUp");
+
+    // A draft that only loosens holds nothing new: exit 0.
+    std::fs::write(draft.join("a.yaml"), V2_WARNS)?;
+    let (ok, out, err) = countersign(&["policy", "simulate", d, "--against", &db.url])?;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("allowed today, held by the draft: 0"), "{out}");
+
+    // Reviews given as a file, against guardrails in force given as files.
+    let in_force = data.path().join("in-force.yaml");
+    std::fs::write(&in_force, V2_WARNS)?;
+    std::fs::write(draft.join("a.yaml"), V1_DENIES)?;
+    let file = crate::support::fixture("reviews/namespace-delete.json");
+    let (ok, out, _) = countersign(&[
+        "policy",
+        "simulate",
+        d,
+        "--against",
+        file.to_str().context("path")?,
+        "--in-force",
+        in_force.to_str().context("path")?,
+    ])?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("DELETE core/namespaces") && out.contains("warn -> deny"),
+        "{out}"
+    );
+    Ok(())
+}
+
+const EXTRA_STEP_UP: &str = "apiVersion: countersign.dev/v1alpha1\nkind: Guardrail\nmetadata:\n  name: configmaps-step-up\nspec:\n  match:\n    operations: [UPDATE]\n    resources:\n      - apiGroups: [\"\"]\n        resources: [configmaps]\n  action:\n    type: stepUp\n";
