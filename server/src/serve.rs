@@ -289,6 +289,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let signer = Arc::new(signer);
     // Store mode, without --policies: the newest sealed version, the shipped library on a new store.
     let versions = Versions::new(store.clone(), signer.clone());
+    let anchor = crate::guardrails::anchor::VersionAnchor::in_dir(&args.data_dir);
     let (snapshot, stored_version) = match from_files {
         Some(snapshot) => (snapshot, None),
         None => {
@@ -304,6 +305,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .context("loading the guardrails in force")?
                 .context("the store holds no guardrail version")?;
+            // Newer versions deleted from the database would otherwise put older ones back.
+            anchor.check(number)?;
+            anchor.raise(number);
             (snapshot, Some(number))
         }
     };
@@ -530,6 +534,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             state.guardrails.clone(),
             number.unwrap_or_default(),
             store_mode::FOLLOW_EVERY,
+            Some(anchor),
         ))),
     };
     let _routing = match &kube_client {

@@ -178,13 +178,15 @@ impl Versions {
 }
 
 /// Put every newer version in force in `live` as it is saved, here or on another replica, until the
-/// task is dropped. `in_force` is the number of the version `live` holds. A version that fails its
-/// seal is refused (the one in force stays, degraded) and not tried again.
+/// task is dropped. `in_force` is the number of the version `live` holds; `anchor`, if any, records
+/// each one put in force. A version that fails its seal is refused (the one in force stays,
+/// degraded) and not tried again.
 pub async fn keep_following(
     versions: Versions,
     live: Arc<LiveGuardrails>,
     mut in_force: i64,
     every: Duration,
+    anchor: Option<super::anchor::VersionAnchor>,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -219,6 +221,9 @@ pub async fn keep_following(
                 live.publish(snapshot);
                 in_force = newest;
                 refused = None;
+                if let Some(anchor) = &anchor {
+                    anchor.raise(newest);
+                }
             }
             Err(VersionsError::Store(e)) => {
                 tracing::debug!(error = %e, "reading guardrail version {newest} failed");

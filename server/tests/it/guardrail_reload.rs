@@ -259,3 +259,72 @@ async fn two_replicas_on_one_postgresql_follow_a_version_applied_from_the_cli() 
     }
     Ok(())
 }
+
+/// Store mode on a real `serve`: a version applied from the command line is followed, and when the
+/// newer versions are then deleted from the database, a restart refuses the older one left rather
+/// than putting looser guardrails back in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_refuses_a_store_whose_newer_versions_were_deleted() -> anyhow::Result<()> {
+    use sqlx::{Connection as _, Executor as _};
+    let data = tempfile::tempdir()?;
+    let d = data.path().to_str().context("path")?;
+    let (serving, ports) = serve_with(data.path(), &[])?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let metrics = format!("http://127.0.0.1:{}/metrics", ports.probe);
+    until(&client, &metrics, Duration::from_secs(60), |s, b| {
+        s == 200 && b.contains("countersign_guardrails_info{version=\"v1\"} 1")
+    })
+    .await?;
+    let policies = tempfile::tempdir()?;
+    std::fs::write(
+        policies.path().join("namespaces.yaml"),
+        DENY_NAMESPACE_DELETE,
+    )?;
+    let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(["policy", "apply"])
+        .arg(policies.path())
+        .args(["--reason", "only namespaces", "--data-dir", d])
+        .env_remove("COUNTERSIGN_DATABASE_URL")
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    until(&client, &metrics, Duration::from_secs(2), |_, b| {
+        b.contains("countersign_guardrails_info{version=\"v2\"} 1")
+    })
+    .await?;
+    drop(serving);
+
+    // Someone with the database deletes v2: the library (v1) would be in force again.
+    let url = format!("sqlite://{}", data.path().join("countersign.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await?;
+    db.execute("delete from guardrail_versions where number = 2")
+        .await?;
+    db.close().await?;
+    let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--webhook-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--data-dir", d])
+        .env("RUST_LOG", "warn")
+        .env_remove("COUNTERSIGN_DATABASE_URL")
+        .output()?;
+    assert!(
+        !out.status.success(),
+        "serve started on a rolled-back store"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("newest guardrail version is v1, but this data dir has put v2 in force"),
+        "{stderr}"
+    );
+    Ok(())
+}

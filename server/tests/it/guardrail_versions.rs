@@ -28,6 +28,7 @@ async fn replica(
         live.clone(),
         number,
         store_mode::FOLLOW_EVERY,
+        None,
     ));
     Ok((versions, live, follow))
 }
