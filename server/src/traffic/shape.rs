@@ -52,28 +52,25 @@ impl Shape {
 
     /// The same key as [`Shape::key_of`] gives the request of this shape.
     pub fn key(&self) -> u64 {
-        key([
+        key(self.parts())
+    }
+
+    fn parts(&self) -> [&str; 6] {
+        [
             &self.operation,
             &self.group,
             &self.resource,
             &self.subresource,
             &self.namespace,
             &self.username,
-        ])
+        ]
     }
 
     /// A stable id for storage: the same on every replica and every release.
     pub fn id(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
-        for part in [
-            &self.operation,
-            &self.group,
-            &self.resource,
-            &self.subresource,
-            &self.namespace,
-            &self.username,
-        ] {
+        for part in self.parts() {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
         }

@@ -64,6 +64,28 @@ fn serve_with(data: &Path, extra: &[&str]) -> anyhow::Result<(Serving, Ports)> {
     Ok((Serving(child), ports))
 }
 
+/// `countersign policy apply` of the namespace-deletion guardrail alone, on the store `store` names.
+fn apply_namespaces_only(store: &[&str]) -> anyhow::Result<()> {
+    let policies = tempfile::tempdir()?;
+    std::fs::write(
+        policies.path().join("namespaces.yaml"),
+        DENY_NAMESPACE_DELETE,
+    )?;
+    let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(["policy", "apply"])
+        .arg(policies.path())
+        .args(["--reason", "only namespaces matter"])
+        .args(store)
+        .env_remove("COUNTERSIGN_DATABASE_URL")
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, String)> {
     let response = client.get(url).send().await?;
     Ok((response.status().as_u16(), response.text().await?))
@@ -224,22 +246,7 @@ async fn two_replicas_on_one_postgresql_follow_a_version_applied_from_the_cli() 
             std::fs::read_to_string(data.path().join("serve.log")).unwrap_or_default()
         })?;
     }
-    let policies = tempfile::tempdir()?;
-    std::fs::write(
-        policies.path().join("namespaces.yaml"),
-        DENY_NAMESPACE_DELETE,
-    )?;
-    let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .args(["policy", "apply"])
-        .arg(policies.path())
-        .args(["--reason", "only namespaces matter"])
-        .args(shared)
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    apply_namespaces_only(&shared)?;
     let applied = Instant::now();
     for port in [ports_a.probe, ports_b.probe] {
         let (_, text) = until(&client, &metrics(port), Duration::from_secs(1), |_, b| {
@@ -277,22 +284,7 @@ async fn a_restart_refuses_a_store_whose_newer_versions_were_deleted() -> anyhow
         s == 200 && b.contains("countersign_guardrails_info{version=\"v1\"} 1")
     })
     .await?;
-    let policies = tempfile::tempdir()?;
-    std::fs::write(
-        policies.path().join("namespaces.yaml"),
-        DENY_NAMESPACE_DELETE,
-    )?;
-    let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .args(["policy", "apply"])
-        .arg(policies.path())
-        .args(["--reason", "only namespaces", "--data-dir", d])
-        .env_remove("COUNTERSIGN_DATABASE_URL")
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    apply_namespaces_only(&["--data-dir", d])?;
     until(&client, &metrics, Duration::from_secs(2), |_, b| {
         b.contains("countersign_guardrails_info{version=\"v2\"} 1")
     })
