@@ -1,5 +1,6 @@
 //! What Countersign reads from the Kubernetes API it guards: Namespace labels for label selectors,
-//! kept current by a watch and held in memory.
+//! kept current by a watch and held in memory; and the installed ValidatingWebhookConfiguration,
+//! checked (and, managed, replaced) so that guardrails reloaded at run time see their requests.
 //!
 //! Only names and labels are kept (no `managedFields`, annotations, spec or status): on clusters with
 //! many namespaces whole reflected objects are what runs policy servers out of memory. The engine reads
