@@ -187,21 +187,14 @@ impl Engine {
         mut explain: Option<&mut Vec<Explanation>>,
     ) -> Decision {
         let inputs: OnceCell<Inputs> = OnceCell::new();
-        let activation: OnceCell<Result<Activation<'_>, String>> = OnceCell::new();
-        let variables = || {
-            activation
-                .get_or_init(|| {
-                    let inputs = inputs.get_or_init(|| {
-                        // VAP: null for cluster-scoped requests (a Namespace itself included).
-                        let namespace = (!request.namespace.is_empty())
-                            .then(|| namespaces.namespace_object(&request.namespace));
-                        Inputs::new(request, namespace)
-                    });
-                    Activation::new(request, inputs)
-                })
-                .as_ref()
-                .map_err(Clone::clone)
+        let make_inputs = || {
+            // VAP: null for cluster-scoped requests (a Namespace itself included).
+            let namespace = (!request.namespace.is_empty())
+                .then(|| namespaces.namespace_object(&request.namespace));
+            Inputs::new(request, namespace)
         };
+        let activation = Activation::deferred(request, &inputs, &make_inputs);
+        let variables = || Ok::<_, String>(&activation);
 
         let mut action = ActionKind::Allow;
         let mut hits = Vec::new();

@@ -177,7 +177,7 @@ fn replace_n(
 /// `matches` per item compiles its pattern once.
 const REGEX_CACHE: usize = 16;
 /// Largest compiled pattern allowed (the regex crate guarantees linear-time matching).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 thread_local! {
     static REGEXES: std::cell::RefCell<Vec<(String, regex::Regex)>> =

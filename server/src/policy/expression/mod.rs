@@ -63,6 +63,7 @@ macro_rules! opaque_type {
     };
 }
 
+mod compiled;
 mod declared;
 mod formats;
 mod functions;
@@ -71,6 +72,7 @@ mod sort_by;
 #[cfg(test)]
 mod tests;
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -146,6 +148,8 @@ fn env() -> Result<&'static Arc<Env>, String> {
 pub struct CelExpression {
     source: Arc<str>,
     expr: Arc<IdedExpr>,
+    /// The same expression compiled, when it stays within `compiled`'s subset.
+    compiled: Option<Arc<compiled::Program>>,
 }
 
 impl fmt::Debug for CelExpression {
@@ -206,11 +210,13 @@ impl CelExpression {
                 check.nodes
             ));
         }
+        let compiled = compiled::Program::compile(&expr).map(Arc::new);
         let mut next_id = check.max_id + 1;
         instrument(&mut expr, &mut next_id);
         Ok(Self {
             source: source.into(),
             expr: Arc::new(expr),
+            compiled,
         })
     }
 
@@ -219,8 +225,25 @@ impl CelExpression {
         &self.source
     }
 
+    /// Whether the expression runs compiled (else only in the interpreter).
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
     /// Evaluate to a boolean; anything else, or a failure, is an error message.
     pub fn eval_bool(&self, activation: &Activation<'_>) -> Result<bool, String> {
+        if let Some(b) = self
+            .compiled
+            .as_ref()
+            .and_then(|p| p.eval_bool(activation.request))
+        {
+            return Ok(b);
+        }
+        self.interpret_bool(activation)
+    }
+
+    /// [`Self::eval_bool`] in the interpreter alone: what the compiled program must agree with.
+    fn interpret_bool(&self, activation: &Activation<'_>) -> Result<bool, String> {
         self.eval_with(activation, |v| {
             v.downcast_ref::<CelBool>()
                 .map(|b| *b.inner())
@@ -230,6 +253,13 @@ impl CelExpression {
 
     /// Evaluate to a string; anything else, or a failure, is an error message.
     pub fn eval_string(&self, activation: &Activation<'_>) -> Result<String, String> {
+        if let Some(s) = self
+            .compiled
+            .as_ref()
+            .and_then(|p| p.eval_string(activation.request))
+        {
+            return Ok(s);
+        }
         self.eval_with(activation, |v| {
             v.downcast_ref::<CelString>()
                 .map(|s| s.inner().to_owned())
@@ -249,9 +279,10 @@ impl CelExpression {
         activation: &Activation<'_>,
         convert: impl FnOnce(&dyn Val) -> Result<T, String>,
     ) -> Result<T, String> {
+        let context = activation.context()?;
         let run = std::panic::AssertUnwindSafe(|| {
             functions::reset_budget(COST_BUDGET);
-            match Value::resolve_val(&self.expr, &activation.context) {
+            match Value::resolve_val(&self.expr, context) {
                 Ok(v) => convert(v.as_ref()),
                 Err(e) => Err(describe(&e)),
             }
@@ -563,9 +594,19 @@ fn holds_literal_collections(e: &IdedExpr) -> bool {
     }
 }
 
-/// The variables of one request, built once and shared by every expression evaluated for it.
+/// The variables of one request, shared by every expression evaluated for it. Compiled programs
+/// read the request directly; the interpreter's context is built the first time one needs it.
 pub struct Activation<'v> {
-    context: Context<'v, 'v>,
+    request: &'v AdmissionRequest,
+    inputs: Source<'v>,
+    context: OnceCell<Result<Context<'v, 'v>, String>>,
+}
+
+/// Where the interpreter's `request` and `namespaceObject` come from.
+#[derive(Clone, Copy)]
+enum Source<'v> {
+    Ready(&'v Inputs),
+    Deferred(&'v OnceCell<Inputs>, &'v dyn Fn() -> Inputs),
 }
 
 /// Owned parts of the variables (`request`, `namespaceObject`) that the activation borrows.
@@ -602,19 +643,50 @@ impl<'v> Activation<'v> {
     /// Bind `object`, `oldObject`, `request` and `namespaceObject`. Objects are borrowed, not
     /// copied. Kubernetes' nulls are kept: `oldObject` on CREATE and CONNECT, `object` on DELETE.
     pub fn new(request: &'v AdmissionRequest, inputs: &'v Inputs) -> Result<Self, String> {
-        let env = env()?;
-        let mut context = Context::with_env(Arc::clone(env));
-        let null = || -> Box<dyn Val + 'v> { Box::new(CelNull) };
-        context.add_variable_as_val(
-            "object",
-            request.object.as_ref().map_or_else(null, json::value),
-        );
-        context.add_variable_as_val(
-            "oldObject",
-            request.old_object.as_ref().map_or_else(null, json::value),
-        );
-        context.add_variable_as_val("request", json::value(&inputs.request));
-        context.add_variable_as_val("namespaceObject", json::value(&inputs.namespace));
-        Ok(Self { context })
+        env()?;
+        Ok(Self {
+            request,
+            inputs: Source::Ready(inputs),
+            context: OnceCell::new(),
+        })
+    }
+
+    /// As [`Activation::new`], with the inputs made by `make` only if the interpreter runs.
+    pub fn deferred(
+        request: &'v AdmissionRequest,
+        inputs: &'v OnceCell<Inputs>,
+        make: &'v dyn Fn() -> Inputs,
+    ) -> Self {
+        Self {
+            request,
+            inputs: Source::Deferred(inputs, make),
+            context: OnceCell::new(),
+        }
+    }
+
+    fn context(&self) -> Result<&Context<'v, 'v>, String> {
+        self.context
+            .get_or_init(|| {
+                let inputs: &'v Inputs = match self.inputs {
+                    Source::Ready(inputs) => inputs,
+                    Source::Deferred(cell, make) => cell.get_or_init(make),
+                };
+                let request = self.request;
+                let mut context = Context::with_env(Arc::clone(env()?));
+                let null = || -> Box<dyn Val + 'v> { Box::new(CelNull) };
+                context.add_variable_as_val(
+                    "object",
+                    request.object.as_ref().map_or_else(null, json::value),
+                );
+                context.add_variable_as_val(
+                    "oldObject",
+                    request.old_object.as_ref().map_or_else(null, json::value),
+                );
+                context.add_variable_as_val("request", json::value(&inputs.request));
+                context.add_variable_as_val("namespaceObject", json::value(&inputs.namespace));
+                Ok(context)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
