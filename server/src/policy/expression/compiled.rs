@@ -87,7 +87,11 @@ enum Node {
     Contains(Box<Node>, Box<Node>),
     Matches(Box<Node>, Box<regex::Regex>),
     List(Vec<Node>),
+    /// A list literal of constants (`[]`, `['CHOWN', 'KILL']`), built once, viewed like JSON.
+    Constants(Vec<J>),
     Map(Vec<(Box<str>, Node)>),
+    /// `{}`.
+    EmptyMap,
     /// `@result + [e]` in a map or filter step: appended in place.
     Append(usize, Box<Node>),
     Loop(Box<Loop>),
@@ -122,6 +126,10 @@ enum V<'a> {
     Strings(&'a [String]),
     Opt(Option<Rc<V<'a>>>),
     Request(Part<'a>),
+    /// The interpreter fails here for certain (a missing key, a field of a non-map, an index out
+    /// of range). Kept as a value because `||`, `&&` and the macros absorb errors as CEL does;
+    /// one that reaches the top hands over, and the interpreter says what it was.
+    Error,
 }
 
 /// The parts of `request` modelled without serialising it.
@@ -211,13 +219,17 @@ impl Compiler {
                 if !l.optional_indices.is_empty() {
                     return None;
                 }
-                Node::List(
-                    l.elements
-                        .iter()
-                        .map(|e| self.node(e))
-                        .collect::<Option<_>>()?,
-                )
+                let items: Vec<Node> = l
+                    .elements
+                    .iter()
+                    .map(|e| self.node(e))
+                    .collect::<Option<_>>()?;
+                match items.iter().map(constant).collect::<Option<Vec<J>>>() {
+                    Some(constants) => Node::Constants(constants),
+                    None => Node::List(items),
+                }
             }
+            Expr::Map(m) if m.entries.is_empty() => Node::EmptyMap,
             Expr::Map(m) => Node::Map(
                 m.entries
                     .iter()
@@ -391,6 +403,22 @@ impl Compiler {
         })
     }
 }
+
+/// A literal as the JSON whose view ([`json`]) is the same value. Unsigned literals are not: a
+/// view makes `int` of every integer that fits.
+fn constant(n: &Node) -> Option<J> {
+    Some(match n {
+        Node::Null => J::Null,
+        Node::Bool(b) => J::Bool(*b),
+        Node::Int(i) => J::from(*i),
+        Node::Double(d) if d.fract() != 0.0 => J::from(*d),
+        Node::Str(s) => J::String(s.to_string()),
+        _ => return None,
+    })
+}
+
+/// The view of `{}`.
+static EMPTY_MAP: std::sync::LazyLock<Map<String, J>> = std::sync::LazyLock::new(Map::new);
 
 /// `operand.?field` as the parser writes it.
 fn opt_select(e: &IdedExpr) -> Option<(&IdedExpr, &str)> {
@@ -618,6 +646,16 @@ impl<'a> Cx<'a> {
     }
 
     fn eval(&mut self, n: &'a Node) -> Out<'a> {
+        // The operand's value, or the error it certainly is, passed on as the interpreter would.
+        macro_rules! value {
+            ($node:expr) => {{
+                let v = self.eval($node)?;
+                if let V::Error = v {
+                    return Ok(V::Error);
+                }
+                v
+            }};
+        }
         Ok(match n {
             Node::Null => V::Null,
             Node::Bool(b) => V::Bool(*b),
@@ -629,14 +667,18 @@ impl<'a> Cx<'a> {
             Node::OldObject => self.request.old_object.as_ref().map_or(V::Null, json),
             Node::Request => V::Request(Part::Root(self.request)),
             Node::Slot(s) => self.slots[*s].clone(),
-            Node::Select(operand, field) => self.eval(operand)?.field(field)?.ok_or(Bail)?,
+            Node::Select(operand, field) => match value!(operand) {
+                V::Request(part) => part.field(field)?,
+                V::Opt(_) => return Err(Bail),
+                v => v.field(field).ok().flatten().unwrap_or(V::Error),
+            },
             Node::Has(operand, field) => match self.eval(operand)? {
                 v @ (V::JMap(_) | V::Map(_)) => v.field(field)?.is_some(),
                 _ => return Err(Bail),
             }
             .into(),
             Node::OptSelect(operand, field) => {
-                let target = match self.eval(operand)? {
+                let target = match value!(operand) {
                     V::Opt(None) => return Ok(V::Opt(None)),
                     V::Opt(Some(v)) => (*v).clone(),
                     V::Request(_) => return Err(Bail),
@@ -649,14 +691,14 @@ impl<'a> Cx<'a> {
                 path,
                 default,
             } => {
-                let mut at = match self.eval(base)? {
+                let mut at = match value!(base) {
                     V::Opt(None) => return self.eval(default),
                     V::Opt(Some(v)) => (*v).clone(),
                     V::Request(_) => return Err(Bail),
                     v => v,
                 };
                 for field in path {
-                    if matches!(at, V::Request(_)) {
+                    if matches!(at, V::Request(_) | V::Opt(_) | V::Error) {
                         return Err(Bail);
                     }
                     // A missing key, or a target that is not a map, is `optional.none()`.
@@ -667,48 +709,78 @@ impl<'a> Cx<'a> {
                 }
                 at
             }
-            Node::OptOrValue(optional, default) => match self.eval(optional)? {
+            Node::OptOrValue(optional, default) => match value!(optional) {
                 V::Opt(Some(v)) => (*v).clone(),
                 V::Opt(None) => self.eval(default)?,
                 _ => return Err(Bail),
             },
             Node::Index(operand, index) => {
-                let target = self.eval(operand)?;
-                match (target, self.eval(index)?) {
-                    (V::JList(l), V::Int(i)) => {
-                        json(l.get(usize::try_from(i).map_err(|_| Bail)?).ok_or(Bail)?)
-                    }
-                    (V::List(l), V::Int(i)) => l
-                        .get(usize::try_from(i).map_err(|_| Bail)?)
-                        .ok_or(Bail)?
-                        .clone(),
-                    (m @ (V::JMap(_) | V::Map(_)), V::Str(k)) => m.field(k)?.ok_or(Bail)?,
+                let target = value!(operand);
+                let index = value!(index);
+                let at = |i: i64, len: usize| usize::try_from(i).ok().filter(|i| *i < len);
+                match (target, index) {
+                    (V::JList(l), V::Int(i)) => at(i, l.len()).map_or(V::Error, |i| json(&l[i])),
+                    (V::List(l), V::Int(i)) => at(i, l.len()).map_or(V::Error, |i| l[i].clone()),
+                    (m @ (V::JMap(_) | V::Map(_)), V::Str(k)) => m.field(k)?.unwrap_or(V::Error),
                     _ => return Err(Bail),
                 }
             }
-            Node::And(a, b) => V::Bool(self.eval(a)?.bool()? && self.eval(b)?.bool()?),
-            Node::Or(a, b) => V::Bool(self.eval(a)?.bool()? || self.eval(b)?.bool()?),
-            Node::Not(a) => V::Bool(!self.eval(a)?.bool()?),
-            Node::NotStrictlyFalse(a) => V::Bool(self.eval(a)?.bool()?),
+            // CEL's commutative `&&` and `||`: an error on one side gives way to a deciding
+            // value on the other.
+            Node::And(a, b) => match self.eval(a)? {
+                V::Bool(false) => V::Bool(false),
+                V::Bool(true) => match self.eval(b)? {
+                    v @ (V::Bool(_) | V::Error) => v,
+                    _ => return Err(Bail),
+                },
+                V::Error => match self.eval(b)? {
+                    V::Bool(false) => V::Bool(false),
+                    V::Bool(true) | V::Error => V::Error,
+                    _ => return Err(Bail),
+                },
+                _ => return Err(Bail),
+            },
+            Node::Or(a, b) => match self.eval(a)? {
+                V::Bool(true) => V::Bool(true),
+                V::Bool(false) => match self.eval(b)? {
+                    v @ (V::Bool(_) | V::Error) => v,
+                    _ => return Err(Bail),
+                },
+                V::Error => match self.eval(b)? {
+                    V::Bool(true) => V::Bool(true),
+                    V::Bool(false) | V::Error => V::Error,
+                    _ => return Err(Bail),
+                },
+                _ => return Err(Bail),
+            },
+            Node::Not(a) => V::Bool(!value!(a).bool()?),
+            Node::NotStrictlyFalse(a) => match self.eval(a)? {
+                V::Bool(b) => V::Bool(b),
+                V::Error => V::Bool(true),
+                _ => return Err(Bail),
+            },
             Node::Cond(c, t, e) => {
-                if self.eval(c)?.bool()? {
+                if value!(c).bool()? {
                     self.eval(t)?
                 } else {
                     self.eval(e)?
                 }
             }
             Node::Eq(a, b) => {
-                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                let (a, b) = (value!(a), value!(b));
                 V::Bool(self.compared(a, b)?)
             }
             Node::Ne(a, b) => {
-                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                let (a, b) = (value!(a), value!(b));
                 V::Bool(!self.compared(a, b)?)
             }
-            Node::Cmp(a, b, holds) => V::Bool(holds(compare(&self.eval(a)?, &self.eval(b)?)?)),
+            Node::Cmp(a, b, holds) => {
+                let (a, b) = (value!(a), value!(b));
+                V::Bool(holds(compare(&a, &b)?))
+            }
             Node::In(a, b) => {
-                let needle = self.eval(a)?;
-                let haystack = self.eval(b)?;
+                let needle = value!(a);
+                let haystack = value!(b);
                 match haystack {
                     V::JMap(_) | V::Map(_) => haystack.field(needle.str()?)?.is_some(),
                     _ => {
@@ -724,12 +796,12 @@ impl<'a> Cx<'a> {
                 }
                 .into()
             }
-            Node::AddInt(a, b) => match (self.eval(a)?, self.eval(b)?) {
+            Node::AddInt(a, b) => match (value!(a), value!(b)) {
                 (V::Int(x), V::Int(y)) => V::Int(x.checked_add(y).ok_or(Bail)?),
                 _ => return Err(Bail),
             },
             Node::Size(a) => {
-                let v = self.eval(a)?;
+                let v = value!(a);
                 let n = match v {
                     V::Str(s) => s.chars().count(),
                     _ => v.len()?,
@@ -737,34 +809,50 @@ impl<'a> Cx<'a> {
                 V::Int(i64::try_from(n).map_err(|_| Bail)?)
             }
             Node::StartsWith(a, b) => {
-                V::Bool(self.eval(a)?.str()?.starts_with(self.eval(b)?.str()?))
+                let (a, b) = (value!(a), value!(b));
+                V::Bool(a.str()?.starts_with(b.str()?))
             }
-            Node::EndsWith(a, b) => V::Bool(self.eval(a)?.str()?.ends_with(self.eval(b)?.str()?)),
-            Node::Contains(a, b) => V::Bool(self.eval(a)?.str()?.contains(self.eval(b)?.str()?)),
+            Node::EndsWith(a, b) => {
+                let (a, b) = (value!(a), value!(b));
+                V::Bool(a.str()?.ends_with(b.str()?))
+            }
+            Node::Contains(a, b) => {
+                let (a, b) = (value!(a), value!(b));
+                V::Bool(a.str()?.contains(b.str()?))
+            }
             Node::Matches(a, re) => {
-                let text = self.eval(a)?.str()?;
+                let text = value!(a).str()?;
                 self.charge(text.len() as u64 + 1)?;
                 V::Bool(re.is_match(text))
             }
             Node::List(items) => {
                 let mut list = Vec::with_capacity(items.len());
                 for i in items {
-                    let v = self.eval(i)?;
+                    let v = value!(i);
                     self.charge(1 + if let V::Str(s) = v { s.len() as u64 } else { 0 })?;
                     list.push(v);
                 }
                 V::List(Rc::new(list))
             }
-            Node::Map(entries) => V::Map(Rc::new(
-                entries
-                    .iter()
-                    .map(|(k, v)| Ok((&**k, self.eval(v)?)))
-                    .collect::<Result<_, _>>()?,
-            )),
+            Node::Constants(items) => {
+                self.charge(1 + items.len() as u64)?;
+                V::JList(items)
+            }
+            Node::EmptyMap => V::JMap(&EMPTY_MAP),
+            Node::Map(entries) => {
+                let mut map = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    map.push((&**k, value!(v)));
+                }
+                V::Map(Rc::new(map))
+            }
             Node::Append(accu, element) => {
-                let item = self.eval(element)?;
+                let item = value!(element);
                 let mut list = match std::mem::replace(&mut self.slots[*accu], V::Null) {
                     V::List(l) => l,
+                    // map and filter start from the literal `[]`.
+                    V::JList(l) => Rc::new(l.iter().map(json).collect()),
+                    V::Error => return Ok(V::Error),
                     _ => return Err(Bail),
                 };
                 Rc::make_mut(&mut list).push(item);
@@ -776,6 +864,9 @@ impl<'a> Cx<'a> {
 
     fn run(&mut self, l: &'a Loop) -> Out<'a> {
         let range = self.eval(&l.range)?;
+        if let V::Error = range {
+            return Ok(V::Error);
+        }
         // The interpreter's `@budget`: (items + 1) × the body's weight, before the loop runs.
         self.charge((range.len()? as u64 + 1).saturating_mul(l.weight))?;
         let init = self.eval(&l.init)?;

@@ -195,6 +195,28 @@ const PROBES: &[&str] = &[
     "object.spec.tags.exists(t, t in ['a', 'q'])",
     "!(object.spec.tags[0] in ['AUDIT_WRITE', 'CHOWN'])",
     "object.spec.containers.exists(c, c.image.endsWith(':latest') || !c.image.matches(':[^/]+$'))",
+    // Errors that `||`, `&&` and the macros absorb, and those they do not.
+    "object.spec.missing == 1 || true",
+    "object.spec.missing == 1 && false",
+    "true && object.spec.missing == 1",
+    "false || object.spec.missing == 1",
+    "object.spec.containers.exists(c, c.ports[0].hostPort == 80)",
+    "object.spec.containers.exists(c, c.ports[0].hostPort == 81)",
+    "object.spec.containers.all(c, c.ports[0].hostPort == 81)",
+    "object.spec.containers.all(c, c.ports[0].hostPort == 80)",
+    "object.spec.tags[7] == 'x' || object.spec.tags[0] == 'a'",
+    "object.spec.tags[-1] == 'x' || false",
+    "object.spec.containers.map(c, c.ports[0]).size() == 2 || true",
+    "object.spec.containers.map(c, c.ports[0]).size() == 2",
+    "object.spec.containers.filter(c, c.ports[0].hostPort == 80).size() == 1",
+    "object.spec.containers.exists_one(c, c.ports[0].hostPort == 80)",
+    "!(object.spec.missing == 1) || true",
+    "(object.spec.missing ? 1 : 2) == 1 || true",
+    "object.metadata.labels.missing == 'x' || 'a' in object.spec.tags",
+    "object.spec.replicas.x == 1 || object.spec.tags.x == 1 || object.spec.nothing.x == 1 || true",
+    "object.spec.missing.?x.orValue(1) == 1 || true",
+    "{'a': object.spec.missing}.?a.orValue(1) == 1 || true",
+    "[object.spec.missing].size() == 1 || true",
 ];
 
 #[test]
@@ -218,6 +240,10 @@ fn probes_agree_with_the_interpreter_wherever_they_answer() {
         "object.spec.?template.?spec.?containers.orValue([]).size() == 0",
         "object.spec.containers.exists(c, c.image.matches('^r\\\\.io/'))",
         "oldObject == null",
+        "object.spec.missing == 1 || true",
+        "object.spec.containers.exists(c, c.ports[0].hostPort == 80)",
+        "object.spec.containers.all(c, c.ports[0].hostPort == 81)",
+        "object.spec.tags[7] == 'x' || object.spec.tags[0] == 'a'",
     ] {
         assert!(
             answered.contains(&source),
