@@ -42,12 +42,18 @@ run "countersign, step-up without grant (exec into payments: challenge)" https:/
 # A Deployment as Helm renders it (3 containers, 20 env vars each, probes, resources; 8.6 KB object,
 # 17.9 KB review with oldObject): what issue 16 measures CEL on.
 run "countersign, Helm-sized Deployment update in dev, library CEL, allowed" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-update-helm.json
+# The unmatched rows before the recorded ones: the decision log's writer works through the recorded
+# rows' backlog after they end, on the same two cores.
+# The unmatched row of the same size, for the ratios issue 16 asks for: a ConfigMap of ~18 KB.
+run "countersign, Helm-sized review no guardrail matches" https://127.0.0.1:9843/k8s/admit server/tests/reviews/configmap-update-large.json
+# The same Deployment body as a custom resource no guardrail matches: the same bytes to parse (a
+# ConfigMap's few long strings parse faster than a Deployment's many small maps), so the ratio of
+# the Helm-sized rows to this one is what the guardrails cost.
+run "countersign, Helm-sized Deployment body as a Widget, no guardrail matches" https://127.0.0.1:9843/k8s/admit server/tests/reviews/widget-update-helm-sized.json
 # The same with `:latest` images: the images warn guardrail matches and every review is recorded.
 run "countersign, Helm-sized Deployment update in dev, :latest, warned and recorded" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-update-helm-latest.json
 # The same in prod-eu: prod-workloads asks for step-up (the open challenge answered from memory).
 run "countersign, Helm-sized Deployment update in prod-eu, challenged" https://127.0.0.1:9843/k8s/admit server/tests/reviews/deployment-update-helm-prod.json
-# The unmatched row of the same size, for the ratios issue 16 asks for: a ConfigMap of ~18 KB.
-run "countersign, Helm-sized review no guardrail matches" https://127.0.0.1:9843/k8s/admit server/tests/reviews/configmap-update-large.json
 if [ -n "${SWAP_EVERY:-}" ]; then
   echo "guardrail swaps during the runs: $(grep -c 'guardrails reloaded' "$data/serve.log")"
 fi
