@@ -34,8 +34,8 @@ mod ssr {
     use tower_sessions::Session;
 
     use crate::model::{
-        AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, QueueAccess, ReviewAccess,
-        SetupInvitation, UsersAccess, Viewer,
+        AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, GuardrailsAccess, QueueAccess,
+        ReviewAccess, SetupInvitation, UsersAccess, Viewer,
     };
 
     /// This request's CSRF token, put in the request extensions by the server for the page to embed.
@@ -159,6 +159,9 @@ mod ssr {
             username: &str,
             disabled: bool,
         ) -> Result<bool, PortalError>;
+        /// The guardrails in force with their last change and trip counts (admins, approvers and
+        /// auditors).
+        async fn guardrails(&self, session: &Session) -> Result<GuardrailsAccess, PortalError>;
         /// Revoke a grant (admins only); `Ok(false)` when it was no longer live.
         async fn revoke_grant(
             &self,

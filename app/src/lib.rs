@@ -13,6 +13,7 @@ pub mod backend;
 pub mod challenges;
 pub mod csp;
 pub mod csrf;
+pub mod guardrails;
 pub mod home;
 pub mod layout;
 pub mod model;
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("c"), ParamSegment("code")) view=challenges::ChallengePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("grants")) view=admin::GrantsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("users")) view=admin::users::UsersPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("guardrails")) view=guardrails::GuardrailsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("approvals") view=approvals::QueuePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("approvals"), ParamSegment("code")) view=approvals::ReviewPage ssr=SsrMode::Async />
                 </Routes>

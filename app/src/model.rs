@@ -527,3 +527,65 @@ pub enum UsersAccess {
         invitations: Vec<InvitationRow>,
     },
 }
+
+/// A guardrail in force as the guardrails page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailRow {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// `enforce` or `dryRun`.
+    pub mode: String,
+    /// What it asks for: `deny`, `warn`, `stepUp`, `approval`.
+    pub action: String,
+    /// Store mode: the version that last changed it (`v3`), its time, author and reason.
+    pub changed: Option<GuardrailChange>,
+    /// Reviews it matched in the last 24 hours and the last 7 days (dry runs included).
+    pub trips_day: i64,
+    /// See `trips_day`.
+    pub trips_week: i64,
+}
+
+/// The version that last changed a guardrail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailChange {
+    /// Version number.
+    pub number: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who saved it.
+    pub author: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Where the guardrails in force come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuardrailSource {
+    /// Files (`--policies PATH`): they are the truth, changed by committing them.
+    Files {
+        /// The path `serve` reads.
+        path: String,
+    },
+    /// Versions in the store.
+    Store,
+}
+
+/// What the guardrails page may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuardrailsAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in without a role that may read guardrails.
+    Forbidden,
+    /// The guardrails in force, in policy order.
+    Guardrails {
+        /// The rows.
+        list: Vec<GuardrailRow>,
+        /// The version in force (`v3`, or a digest in files mode).
+        version: String,
+        /// Files or store.
+        source: GuardrailSource,
+    },
+}

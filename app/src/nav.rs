@@ -49,6 +49,13 @@ const ENTRIES: &[(NavEntry, Audience)] = &[
     ),
     (
         NavEntry {
+            href: "/admin/guardrails",
+            label: "Guardrails",
+        },
+        Audience::Roles(&["admin", "approver", "auditor"]),
+    ),
+    (
+        NavEntry {
             href: "/admin/users",
             label: "Users",
         },
@@ -107,10 +114,23 @@ mod tests {
         assert_eq!(labels(&viewer("engineer", false)), ["Requests", "Passkeys"]);
         assert_eq!(
             labels(&viewer("admin", false)),
-            ["Requests", "Approvals", "Grants", "Users", "Passkeys"]
+            [
+                "Requests",
+                "Approvals",
+                "Grants",
+                "Guardrails",
+                "Users",
+                "Passkeys"
+            ]
         );
-        assert_eq!(labels(&viewer("auditor", true)), ["Requests", "Grants"]);
-        assert_eq!(labels(&viewer("approver", true)), ["Requests", "Approvals"]);
+        assert_eq!(
+            labels(&viewer("auditor", true)),
+            ["Requests", "Grants", "Guardrails"]
+        );
+        assert_eq!(
+            labels(&viewer("approver", true)),
+            ["Requests", "Approvals", "Guardrails"]
+        );
     }
 
     #[test]

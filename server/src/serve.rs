@@ -367,6 +367,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         passkeys: Arc::new(passkeys),
         oidc: oidc.clone(),
         trusted_proxies: Arc::new(trusted_proxies),
+        guardrail_files: args.policies.clone(),
     };
 
     println!("Countersign {}", env!("CARGO_PKG_VERSION"));

@@ -94,6 +94,8 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
     /// Proxies whose `X-Forwarded-For` names the portal's client.
     pub trusted_proxies: Arc<crate::portal::client::TrustedProxies>,
+    /// Files mode: the guardrail files `serve` reads (`--policies`); `None` in store mode.
+    pub guardrail_files: Option<std::path::PathBuf>,
 }
 
 impl Deref for AppState {

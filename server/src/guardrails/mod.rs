@@ -4,6 +4,7 @@
 pub mod anchor;
 pub mod cli;
 pub mod files;
+pub mod listing;
 pub mod routing;
 pub mod simulate;
 pub mod store_mode;

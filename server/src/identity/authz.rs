@@ -20,6 +20,8 @@ pub enum Permission {
     ViewAudit,
     /// Change local accounts (their groups).
     ManageAccounts,
+    /// Read the guardrails in force and their history.
+    ViewGuardrails,
 }
 
 impl Permission {
@@ -33,6 +35,7 @@ impl Permission {
             Permission::RevokeGrant => "revoke grants",
             Permission::ViewAudit => "read the audit history",
             Permission::ManageAccounts => "manage accounts",
+            Permission::ViewGuardrails => "read the guardrails",
         }
     }
 }
@@ -55,11 +58,14 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Admin => true,
         Role::Approver => matches!(
             permission,
-            ViewOwnChallenges | ConfirmOwnChallenge | ReviewEscalations
+            ViewOwnChallenges | ConfirmOwnChallenge | ReviewEscalations | ViewGuardrails
         ),
         Role::Engineer => matches!(permission, ViewOwnChallenges | ConfirmOwnChallenge),
         // Read-only: reading is allowed, nothing that issues or revokes anything.
-        Role::Auditor => matches!(permission, ViewOwnChallenges | ViewGrants | ViewAudit),
+        Role::Auditor => matches!(
+            permission,
+            ViewOwnChallenges | ViewGrants | ViewAudit | ViewGuardrails
+        ),
         Role::Unknown => false,
     }
 }

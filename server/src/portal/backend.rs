@@ -3,8 +3,8 @@
 use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, ClosedView, GrantRow,
-    GrantView, InvitationRow, KeyApproval, PasskeyView, QueueAccess, ReviewAccess, Revoked,
-    SetupInvitation, Standing, UserRow, UsersAccess, Viewer,
+    GrantView, GuardrailsAccess, InvitationRow, KeyApproval, PasskeyView, QueueAccess,
+    ReviewAccess, Revoked, SetupInvitation, Standing, UserRow, UsersAccess, Viewer,
 };
 use std::sync::Arc;
 
@@ -607,6 +607,10 @@ impl PortalBackend for Backend {
         code: &str,
     ) -> Result<ReviewAccess, PortalError> {
         super::review::review(self, session, viewer, code).await
+    }
+
+    async fn guardrails(&self, session: &Session) -> Result<GuardrailsAccess, PortalError> {
+        super::guardrails::list(&self.0, session).await
     }
 
     async fn revoke_grant(&self, session: &Session, grant_id: &str) -> Result<bool, PortalError> {

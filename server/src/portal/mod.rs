@@ -13,6 +13,7 @@ pub mod describe;
 mod diff;
 mod error;
 pub mod events;
+mod guardrails;
 mod heavy;
 mod listener;
 mod objects;

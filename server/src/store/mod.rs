@@ -270,6 +270,8 @@ pub trait DecisionStore: Send + Sync + 'static {
     async fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError>;
     /// The most recent decisions, newest first.
     async fn recent_decisions(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError>;
+    /// How many decisions since `since` (unix seconds) each guardrail matched, by name.
+    async fn guardrail_trips(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 /// Store mode's guardrail versions (written only through a [`UnitOfWork`], with their audit record).

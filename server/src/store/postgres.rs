@@ -122,7 +122,9 @@ super::queries::impl_store!(
     " for update",
     "(body::jsonb #>> '{approval,rule,groups}')",
     "(body::jsonb #- '{request,object}' #- '{request,old_object}')::text",
-    "begin"
+    "begin",
+    "select h->>'name' as guardrail, count(*) as trips
+     from decisions, jsonb_array_elements(decisions.hits::jsonb) h where decisions.at >= $1 group by 1"
 );
 
 impl AnyStore for PostgresStore {

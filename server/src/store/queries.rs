@@ -9,10 +9,11 @@
 /// body without the request's objects (for lists, which never show them), `$begin_write` the
 /// statement that opens a transaction that will write (SQLite's `BEGIN IMMEDIATE` takes the write
 /// lock at once, waiting its busy timeout, instead of failing at the first write after a read),
-/// plus `notify_channel` and `listen_channel` (pushing revocations and elevations to other replicas, where
-/// the backend can).
+/// `$trips` the statement that counts, per guardrail name, the decisions since `$1` whose hits
+/// name it (the JSON functions differ), plus `notify_channel` and `listen_channel` (pushing
+/// revocations and elevations to other replicas, where the backend can).
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $for_update:literal, $rule_groups:literal, $light_body:literal, $begin_write:literal) => {
+    ($store:ty, $db:ty, $for_update:literal, $rule_groups:literal, $light_body:literal, $begin_write:literal, $trips:literal) => {
         use sqlx::Row as _;
 
         use $crate::audit::checkpoint::AuditCheckpoint;
@@ -1058,6 +1059,12 @@ macro_rules! impl_store {
                             policy_version: row.try_get("policy_version")?,
                         })
                     })
+                    .collect()
+            }
+            async fn guardrail_trips(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+                let rows = sqlx::query($trips).bind(since).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get::<Option<String>, _>("guardrail")?.unwrap_or_default(), row.try_get("trips")?)))
                     .collect()
             }
         }

@@ -91,7 +91,9 @@ super::queries::impl_store!(
     "",
     "json_extract(body, '$.approval.rule.groups')",
     "json_remove(body, '$.request.object', '$.request.old_object')",
-    "begin immediate"
+    "begin immediate",
+    "select json_extract(h.value, '$.name') as guardrail, count(*) as trips
+     from decisions, json_each(decisions.hits) h where decisions.at >= $1 group by 1"
 );
 
 impl AnyStore for SqliteStore {

@@ -173,3 +173,103 @@ async fn the_not_found_page_knows_who_is_signed_in() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A decision at `at` whose hits name `hits` (also the storage tests' fixture).
+pub(crate) fn decision(at: i64, hits: &[&str]) -> countersign::decisions::DecisionRecord {
+    countersign::decisions::DecisionRecord {
+        at,
+        resource: "deployments.apps".into(),
+        uid: format!("uid-{at}"),
+        cluster: "test".into(),
+        username: "alice".into(),
+        operation: "UPDATE".into(),
+        namespace: "payments".into(),
+        name: "api".into(),
+        dry_run: false,
+        action: "stepUp".into(),
+        outcome: "challenged".into(),
+        hits: serde_json::Value::Array(
+            hits.iter()
+                .map(|h| serde_json::json!({"name": h, "action": "stepUp", "message": "m"}))
+                .collect(),
+        ),
+        explanations: serde_json::json!([]),
+        policy_version: "v1".into(),
+    }
+}
+
+/// Issue 18: the guardrail list, with what each asks for, the version that last changed it and how
+/// often it tripped in the last day and week; readable by auditors, not by engineers.
+#[tokio::test]
+async fn the_guardrails_page_lists_each_guardrail_with_its_last_change_and_trips(
+) -> anyhow::Result<()> {
+    let portal = Portal::spawn().await?;
+    let store = portal.state().store.clone();
+    let now = countersign::clock::now();
+    let day = 24 * 60 * 60;
+    store
+        .append_decisions(&[
+            decision(now - 60, &["prod-exec"]),
+            decision(now - 120, &["prod-exec", "prod-workloads"]),
+            decision(now - 2 * day, &["prod-exec"]),
+            decision(now - 8 * day, &["prod-exec"]),
+        ])
+        .await?;
+    // A saved version that changed prod-exec (store mode dates each guardrail by its last change).
+    let versions = countersign::guardrails::store_mode::Versions::new(
+        store.clone(),
+        portal.state().signer.clone(),
+    );
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/policies/guardrails.yaml"
+    ))?;
+    versions.save(&text, "root-admin", "first cut").await?;
+    let reworded = text.replacen(
+        "  message: Workload changes in production need a fresh security-key touch.",
+        "  message: Production workloads need a fresh touch of your security key.",
+        1,
+    );
+    assert_ne!(reworded, text);
+    versions.save(&reworded, "carol", "clearer message").await?;
+
+    let auditor = portal.user("audrey", Role::Auditor).await?;
+    let browser = portal.signed_in(&auditor).await?;
+    let page = html(&portal, "/admin/guardrails", &browser).await?;
+    assert!(!page.contains("Loading…"), "the page waited for script");
+    let row = |name: &str| {
+        page.split(&format!(r#"data-guardrail-row="{name}""#))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or_else(|| panic!("the row of {name}"))
+            .to_owned()
+    };
+    let exec = row("prod-exec");
+    assert!(exec.contains(r#"data-trips-day="2""#), "{exec}");
+    assert!(exec.contains(r#"data-trips-week="3""#), "{exec}");
+    assert!(exec.contains(r#"data-changed-by="root-admin""#), "{exec}");
+    assert!(exec.contains("first cut"), "{exec}");
+    let workloads = row("prod-workloads");
+    assert!(workloads.contains(r#"data-trips-day="1""#), "{workloads}");
+    assert!(workloads.contains(r#"data-changed-in="2""#), "{workloads}");
+    assert!(
+        workloads.contains(r#"data-changed-by="carol""#),
+        "{workloads}"
+    );
+    assert!(workloads.contains("clearer message"), "{workloads}");
+    assert!(exec.contains(r#"data-changed-in="1""#), "{exec}");
+    let quiet = row("secrets-lockdown");
+    assert!(quiet.contains(r#"data-trips-week="0""#), "{quiet}");
+    assert!(page.contains("Version in force"));
+
+    // Engineers are told the page is not theirs; nobody signed in is asked to sign in.
+    let engineer = portal.user("eve", Role::Engineer).await?;
+    let browser = portal.signed_in(&engineer).await?;
+    let page = html(&portal, "/admin/guardrails", &browser).await?;
+    assert!(page.contains("Guardrails are for administrators, approvers and auditors"));
+    assert!(!page.contains("data-guardrail-row"));
+    let anonymous = portal.page("/admin/guardrails", None).await?;
+    let page = html(&portal, "/admin/guardrails", &anonymous).await?;
+    assert!(page.contains("Sign in to see guardrails"));
+    Ok(())
+}

@@ -36,7 +36,32 @@ on_both_backends!(
     audit_chain,
     concurrent_audit_appends,
     sessions,
+    guardrail_trips,
 );
+
+/// Issue 18: decisions counted per guardrail their hits name, since a time (the JSON functions of
+/// each backend).
+async fn guardrail_trips(db: &TestDb) -> anyhow::Result<()> {
+    use crate::portal_pages::decision;
+    let store = &db.store;
+    assert!(store.guardrail_trips(0).await?.is_empty());
+    store
+        .append_decisions(&[
+            decision(100, &["a"]),
+            decision(200, &["a", "b"]),
+            decision(300, &["b"]),
+            decision(400, &[]),
+        ])
+        .await?;
+    let mut all = store.guardrail_trips(0).await?;
+    all.sort();
+    assert_eq!(all, [("a".to_owned(), 2), ("b".to_owned(), 2)]);
+    let mut recent = store.guardrail_trips(200).await?;
+    recent.sort();
+    assert_eq!(recent, [("a".to_owned(), 1), ("b".to_owned(), 2)]);
+    assert!(store.guardrail_trips(401).await?.is_empty());
+    Ok(())
+}
 
 fn user(id: &str, username: &str, role: Role) -> User {
     User {

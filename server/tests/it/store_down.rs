@@ -229,6 +229,9 @@ impl DecisionStore for BrokenStore {
     ) -> Result<Vec<countersign::decisions::DecisionRecord>, StoreError> {
         self.fail().await
     }
+    async fn guardrail_trips(&self, _: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        self.fail().await
+    }
 }
 
 #[async_trait]

@@ -361,6 +361,7 @@ impl TestApp {
             passkeys: Arc::new(Passkeys::new(&public_url)?),
             oidc: None,
             trusted_proxies: Arc::default(),
+            guardrail_files: None,
         };
         configure(&mut state);
 
