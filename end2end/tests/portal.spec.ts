@@ -282,6 +282,7 @@ test("every page passes axe in both colour schemes; screenshots for the docs", a
     ["challenge-revoked", links["challenge-revoked"], true],
     ["challenge-unknown", `${cs.publicUrl}/c/ZZZZZZZZ`, true],
     ["grants", `${cs.publicUrl}/admin/grants`, true],
+    ["guardrails", `${cs.publicUrl}/admin/guardrails`, true],
     ["passkeys", `${cs.publicUrl}/account`, true],
   ];
   await signInAgain();
