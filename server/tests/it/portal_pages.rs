@@ -260,6 +260,17 @@ async fn the_guardrails_page_lists_each_guardrail_with_its_last_change_and_trips
     assert!(exec.contains(r#"data-changed-in="1""#), "{exec}");
     let quiet = row("secrets-lockdown");
     assert!(quiet.contains(r#"data-trips-week="0""#), "{quiet}");
+    // The week's bars, scaled to the busiest guardrail (attributes: the CSP allows no inline style).
+    let bar = |row: &str| {
+        row.split("<rect ")
+            .nth(2)
+            .map(|r| r.split("/>").next().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(bar(&exec).contains(r#"width="100""#), "{exec}");
+    assert!(bar(&workloads).contains(r#"width="33""#), "{workloads}");
+    assert!(bar(&quiet).contains(r#"width="0""#), "{quiet}");
+    assert!(!page.contains("style=\"width"), "inline styles are refused by the CSP");
     assert!(page.contains("Version in force"));
 
     // Engineers are told the page is not theirs; nobody signed in is asked to sign in.
