@@ -270,7 +270,10 @@ async fn the_guardrails_page_lists_each_guardrail_with_its_last_change_and_trips
     assert!(bar(&exec).contains(r#"width="100""#), "{exec}");
     assert!(bar(&workloads).contains(r#"width="33""#), "{workloads}");
     assert!(bar(&quiet).contains(r#"width="0""#), "{quiet}");
-    assert!(!page.contains("style=\"width"), "inline styles are refused by the CSP");
+    assert!(
+        !page.contains("style=\"width"),
+        "inline styles are refused by the CSP"
+    );
     assert!(page.contains("Version in force"));
 
     // Engineers are told the page is not theirs; nobody signed in is asked to sign in.
