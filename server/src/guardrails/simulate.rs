@@ -122,7 +122,12 @@ pub struct Report {
     pub newly_held: Vec<Change>,
     /// Held today, allowed by the draft.
     pub newly_allowed: Vec<Change>,
+    /// Draft guardrails that match nothing of the traffic, or most of it: likely mistakes.
+    pub warnings: Vec<String>,
 }
+
+/// A draft guardrail matching more than this share of the traffic is probably too broad.
+const MOST: f64 = 0.5;
 
 impl Report {
     /// Requests the draft would start holding that pass today.
@@ -181,6 +186,24 @@ pub fn simulate(
             (true, false) => report.newly_held.push(change()),
             (false, true) => report.newly_allowed.push(change()),
             _ => {}
+        }
+    }
+    if report.requests > 0 {
+        for guardrail in draft.guardrails() {
+            let name = guardrail.name.to_string();
+            match report.guardrails.get(&name) {
+                None => report.warnings.push(format!(
+                    "{name} matches none of the {} requests: check its match clauses and condition",
+                    report.requests
+                )),
+                Some(t) if t.requests as f64 > MOST * report.requests as f64 => {
+                    report.warnings.push(format!(
+                        "{name} matches most of the traffic ({} of {} requests): is it broader than meant?",
+                        t.requests, report.requests
+                    ))
+                }
+                Some(_) => {}
+            }
         }
     }
     let days = days.max(1.0);
@@ -246,6 +269,9 @@ pub fn render(report: &Report, draft: &str, in_force: &str) -> String {
         "held today, allowed by the draft",
         &report.newly_allowed,
     );
+    for w in &report.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     out
 }
 
@@ -299,5 +325,27 @@ mod tests {
             text.contains("allowed today, held by the draft: 14"),
             "{text}"
         );
+        // 14 of 16 requests: most of the traffic.
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(
+            text.contains("warning: configmaps matches most of the traffic (14 of 16 requests)")
+        );
+    }
+
+    #[test]
+    fn a_draft_guardrail_matching_nothing_recorded_is_warned_about() {
+        let none = snapshot("v1", "");
+        let draft = snapshot("draft", &format!("{DENY_DELETE}---\n{STEP_UP_CONFIGMAPS}"));
+        let samples = [sample("configmap-update-large", 1), sample("pod-exec", 3)];
+        let report = simulate(&none, &draft, &samples, 1.0, &NamespaceIndex::default());
+        assert_eq!(
+            report.warnings,
+            [
+                "keep-namespaces matches none of the 4 requests: check its match clauses and condition"
+            ]
+        );
+        // No traffic, no warnings: nothing is known.
+        let report = simulate(&none, &draft, &[], 1.0, &NamespaceIndex::default());
+        assert!(report.warnings.is_empty());
     }
 }
