@@ -35,7 +35,7 @@ mod ssr {
 
     use crate::model::{
         AccountAccess, ChallengeAccess, ChallengeSummary, GrantRow, GuardrailsAccess, QueueAccess,
-        ReviewAccess, SetupInvitation, UsersAccess, Viewer,
+        ReviewAccess, SetupInvitation, UsersAccess, VersionsAccess, Viewer,
     };
 
     /// This request's CSRF token, put in the request extensions by the server for the page to embed.
@@ -162,6 +162,13 @@ mod ssr {
         /// The guardrails in force with their last change and trip counts (admins, approvers and
         /// auditors).
         async fn guardrails(&self, session: &Session) -> Result<GuardrailsAccess, PortalError>;
+        /// The saved guardrail versions, newest first, and versions `from` and `to` compared when
+        /// both are given (same readers as [`PortalBackend::guardrails`]).
+        async fn guardrail_versions(
+            &self,
+            session: &Session,
+            compare: Option<(i64, i64)>,
+        ) -> Result<VersionsAccess, PortalError>;
         /// Revoke a grant (admins only); `Ok(false)` when it was no longer live.
         async fn revoke_grant(
             &self,

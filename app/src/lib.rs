@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("grants")) view=admin::GrantsPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("users")) view=admin::users::UsersPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("admin"), StaticSegment("guardrails")) view=guardrails::GuardrailsPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("admin"), StaticSegment("guardrails"), StaticSegment("versions")) view=guardrails::versions::VersionsPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("approvals") view=approvals::QueuePage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("approvals"), ParamSegment("code")) view=approvals::ReviewPage ssr=SsrMode::Async />
                 </Routes>

@@ -589,3 +589,56 @@ pub enum GuardrailsAccess {
         source: GuardrailSource,
     },
 }
+
+/// A saved guardrail version as the versions page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRow {
+    /// 1, 2, 3, ...
+    pub number: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who saved it.
+    pub author: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One guardrail's difference between two versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailDifference {
+    /// The guardrail.
+    pub name: String,
+    /// `added`, `removed` or `changed`.
+    pub kind: String,
+    /// Its document's lines.
+    pub lines: Vec<DiffLine>,
+}
+
+/// Two versions compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The older side.
+    pub from: VersionRow,
+    /// The newer side.
+    pub to: VersionRow,
+    /// Every guardrail that differs.
+    pub differences: Vec<GuardrailDifference>,
+}
+
+/// What the versions page may show to this viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionsAccess {
+    /// Not signed in.
+    SignInRequired,
+    /// Signed in without a role that may read guardrails.
+    Forbidden,
+    /// Files mode: the history is the files' (git).
+    Files,
+    /// The newest versions first, and the comparison asked for, if any.
+    Versions {
+        /// The versions.
+        list: Vec<VersionRow>,
+        /// The comparison, when two versions were named and both exist.
+        comparison: Option<Comparison>,
+    },
+}

@@ -283,6 +283,7 @@ test("every page passes axe in both colour schemes; screenshots for the docs", a
     ["challenge-unknown", `${cs.publicUrl}/c/ZZZZZZZZ`, true],
     ["grants", `${cs.publicUrl}/admin/grants`, true],
     ["guardrails", `${cs.publicUrl}/admin/guardrails`, true],
+    ["guardrail-versions", `${cs.publicUrl}/admin/guardrails/versions`, true],
     ["passkeys", `${cs.publicUrl}/account`, true],
   ];
   await signInAgain();

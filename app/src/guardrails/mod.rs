@@ -1,5 +1,8 @@
 //! `/admin/guardrails`: the guardrails in force, what each asks for, when it last changed and by
-//! whom, and how often it tripped (admins, approvers and auditors). Rendered on the server.
+//! whom, and how often it tripped (admins, approvers and auditors); and its versions
+//! ([`versions`]). Rendered on the server.
+
+pub mod versions;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
@@ -73,7 +76,7 @@ fn Source(source: GuardrailSource, version: String) -> impl IntoView {
         GuardrailSource::Store => {
             let shown = version.clone();
             view! {
-                <p class="mb-4 text-sm text-muted" data-version=version>"Version in force: " <strong class="text-fg">{shown}</strong> ". Every change is a new version, with its author and reason."</p>
+                <p class="mb-4 text-sm text-muted" data-version=version>"Version in force: " <strong class="text-fg">{shown}</strong> ". Every change is a new version, with its author and reason: " <a class="text-accent underline" href="/admin/guardrails/versions">"see the versions"</a> "."</p>
             }.into_any()
         }
     };

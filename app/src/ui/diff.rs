@@ -64,7 +64,7 @@ fn skipped_note(n: usize) -> DiffLine {
 
 /// Lines in a scrollable code block, reachable by keyboard (it scrolls).
 #[component]
-fn DiffBlock(lines: Vec<DiffLine>, #[prop(into)] label: String) -> impl IntoView {
+pub fn DiffBlock(lines: Vec<DiffLine>, #[prop(into)] label: String) -> impl IntoView {
     view! {
         <pre tabindex="0" role="region" aria-label=label
             class="mt-2 max-h-96 overflow-auto rounded-lg bg-code p-3 text-xs leading-5 text-code-fg focus:outline-none focus-visible:ring-2 focus-visible:ring-ring">

@@ -16,7 +16,7 @@ pub use badge::{Badge, StandingBadge, Tone};
 pub use buttons::{DANGER, DANGER_SMALL, GHOST, INPUT, PRIMARY, SECONDARY, SECONDARY_SMALL};
 pub use card::Card;
 pub use dialog::{ConfirmDialog, Dialog};
-pub use diff::Diff;
+pub use diff::{Diff, DiffBlock};
 pub use feedback::{error_text, Alert, EmptyState, ErrorState, Loading, Toast};
 pub use field::Field;
 pub use header::PageHeader;

@@ -3,6 +3,7 @@
 
 pub mod anchor;
 pub mod cli;
+pub mod compare;
 pub mod files;
 pub mod listing;
 pub mod routing;

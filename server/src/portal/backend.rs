@@ -4,7 +4,7 @@ use app::backend::{session_keys, PortalBackend, PortalError};
 use app::model::{
     AccountAccess, ChallengeAccess, ChallengeSummary, ChallengeView, ClosedView, GrantRow,
     GrantView, GuardrailsAccess, InvitationRow, KeyApproval, PasskeyView, QueueAccess,
-    ReviewAccess, Revoked, SetupInvitation, Standing, UserRow, UsersAccess, Viewer,
+    ReviewAccess, Revoked, SetupInvitation, Standing, UserRow, UsersAccess, VersionsAccess, Viewer,
 };
 use std::sync::Arc;
 
@@ -611,6 +611,14 @@ impl PortalBackend for Backend {
 
     async fn guardrails(&self, session: &Session) -> Result<GuardrailsAccess, PortalError> {
         super::guardrails::list(&self.0, session).await
+    }
+
+    async fn guardrail_versions(
+        &self,
+        session: &Session,
+        compare: Option<(i64, i64)>,
+    ) -> Result<VersionsAccess, PortalError> {
+        super::guardrails::versions(&self.0, session, compare).await
     }
 
     async fn revoke_grant(&self, session: &Session, grant_id: &str) -> Result<bool, PortalError> {

@@ -198,6 +198,28 @@ pub(crate) fn decision(at: i64, hits: &[&str]) -> countersign::decisions::Decisi
     }
 }
 
+/// The test guardrails saved as v1 by root-admin ("first cut"), then as v2 by carol with
+/// prod-workloads reworded ("clearer message").
+async fn save_two_versions(portal: &Portal) -> anyhow::Result<()> {
+    let versions = countersign::guardrails::store_mode::Versions::new(
+        portal.state().store.clone(),
+        portal.state().signer.clone(),
+    );
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/policies/guardrails.yaml"
+    ))?;
+    versions.save(&text, "root-admin", "first cut").await?;
+    let reworded = text.replacen(
+        "  message: Workload changes in production need a fresh security-key touch.",
+        "  message: Production workloads need a fresh touch of your security key.",
+        1,
+    );
+    assert_ne!(reworded, text);
+    versions.save(&reworded, "carol", "clearer message").await?;
+    Ok(())
+}
+
 /// Issue 18: the guardrail list, with what each asks for, the version that last changed it and how
 /// often it tripped in the last day and week; readable by auditors, not by engineers.
 #[tokio::test]
@@ -215,23 +237,7 @@ async fn the_guardrails_page_lists_each_guardrail_with_its_last_change_and_trips
             decision(now - 8 * day, &["prod-exec"]),
         ])
         .await?;
-    // A saved version that changed prod-exec (store mode dates each guardrail by its last change).
-    let versions = countersign::guardrails::store_mode::Versions::new(
-        store.clone(),
-        portal.state().signer.clone(),
-    );
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/policies/guardrails.yaml"
-    ))?;
-    versions.save(&text, "root-admin", "first cut").await?;
-    let reworded = text.replacen(
-        "  message: Workload changes in production need a fresh security-key touch.",
-        "  message: Production workloads need a fresh touch of your security key.",
-        1,
-    );
-    assert_ne!(reworded, text);
-    versions.save(&reworded, "carol", "clearer message").await?;
+    save_two_versions(&portal).await?;
 
     let auditor = portal.user("audrey", Role::Auditor).await?;
     let browser = portal.signed_in(&auditor).await?;
@@ -285,5 +291,57 @@ async fn the_guardrails_page_lists_each_guardrail_with_its_last_change_and_trips
     let anonymous = portal.page("/admin/guardrails", None).await?;
     let page = html(&portal, "/admin/guardrails", &anonymous).await?;
     assert!(page.contains("Sign in to see guardrails"));
+    Ok(())
+}
+
+/// Issue 18: every saved version with its author and reason, and two compared guardrail by
+/// guardrail, whichever order they are named in.
+#[tokio::test]
+async fn the_versions_page_lists_versions_and_compares_two() -> anyhow::Result<()> {
+    let portal = Portal::spawn().await?;
+    save_two_versions(&portal).await?;
+    let approver = portal.user("april", Role::Approver).await?;
+    let browser = portal.signed_in(&approver).await?;
+
+    let page = html(&portal, "/admin/guardrails/versions", &browser).await?;
+    assert!(page.contains(r#"data-version-row="1""#));
+    assert!(page.contains(r#"data-version-row="2""#));
+    assert!(page.contains("clearer message"));
+    assert!(
+        page.contains("/admin/guardrails/versions?from=1&amp;to=2"),
+        "{page:.4000}"
+    );
+    assert!(!page.contains("data-comparison"));
+
+    for query in ["from=1&to=2", "from=2&to=1"] {
+        let page = html(
+            &portal,
+            &format!("/admin/guardrails/versions?{query}"),
+            &browser,
+        )
+        .await?;
+        assert!(page.contains(r#"data-comparison="1-2""#), "{query}");
+        let diff = page
+            .split(r#"data-difference="prod-workloads""#)
+            .nth(1)
+            .expect("prod-workloads differs");
+        assert!(diff.starts_with(r#" data-kind="changed""#), "{diff:.200}");
+        assert!(diff.contains(r#"data-diff="-""#) && diff.contains(r#"data-diff="+""#));
+        assert!(diff.contains("Workload changes in production need a fresh security-key touch."));
+        assert!(diff.contains("Production workloads need a fresh touch of your security key."));
+        assert_eq!(
+            page.matches("data-difference=").count(),
+            1,
+            "only prod-workloads changed"
+        );
+    }
+    // A version that does not exist compares nothing; an engineer may not look.
+    let page = html(&portal, "/admin/guardrails/versions?from=1&to=9", &browser).await?;
+    assert!(!page.contains("data-comparison"));
+    let engineer = portal.user("eve", Role::Engineer).await?;
+    let browser = portal.signed_in(&engineer).await?;
+    let page = html(&portal, "/admin/guardrails/versions", &browser).await?;
+    assert!(!page.contains("data-version-row"));
+    assert!(page.contains("Guardrails are for administrators, approvers and auditors"));
     Ok(())
 }

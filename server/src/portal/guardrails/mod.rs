@@ -4,12 +4,17 @@
 use std::collections::HashMap;
 
 use app::backend::PortalError;
-use app::model::{GuardrailChange, GuardrailRow, GuardrailSource, GuardrailsAccess};
+use app::model::{
+    Comparison, DiffLine, GuardrailChange, GuardrailDifference, GuardrailRow, GuardrailSource,
+    GuardrailsAccess, VersionRow, VersionsAccess,
+};
 use tower_sessions::Session;
 
 use super::backend::{authorized, unavailable};
 use crate::clock;
+use crate::guardrails::compare::compare;
 use crate::guardrails::listing::last_changes;
+use crate::guardrails::versions::GuardrailVersion;
 use crate::identity::authz::Permission;
 use crate::policy::Mode;
 use crate::state::AppState;
@@ -25,11 +30,10 @@ pub(in crate::portal) async fn list(
     state: &AppState,
     session: &Session,
 ) -> Result<GuardrailsAccess, PortalError> {
-    match authorized(state, session, Permission::ViewGuardrails).await {
-        Ok(_) => {}
-        Err(PortalError::Unauthenticated) => return Ok(GuardrailsAccess::SignInRequired),
-        Err(PortalError::Forbidden(_)) => return Ok(GuardrailsAccess::Forbidden),
-        Err(e) => return Err(e),
+    match may_read(state, session).await? {
+        Some(Refusal::SignIn) => return Ok(GuardrailsAccess::SignInRequired),
+        Some(Refusal::Forbidden) => return Ok(GuardrailsAccess::Forbidden),
+        None => {}
     }
     let snapshot = state.guardrails.load();
     let now = clock::now();
@@ -93,5 +97,98 @@ pub(in crate::portal) async fn list(
         list,
         version: snapshot.version().to_owned(),
         source,
+    })
+}
+
+/// Why a reader is turned away (the pages say it in their own words).
+enum Refusal {
+    SignIn,
+    Forbidden,
+}
+
+async fn may_read(state: &AppState, session: &Session) -> Result<Option<Refusal>, PortalError> {
+    match authorized(state, session, Permission::ViewGuardrails).await {
+        Ok(_) => Ok(None),
+        Err(PortalError::Unauthenticated) => Ok(Some(Refusal::SignIn)),
+        Err(PortalError::Forbidden(_)) => Ok(Some(Refusal::Forbidden)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Versions listed on the versions page.
+const LISTED: i64 = 100;
+
+fn row(v: &GuardrailVersion) -> VersionRow {
+    VersionRow {
+        number: v.number,
+        at: v.created_at,
+        author: v.author.clone(),
+        reason: v.reason.clone(),
+    }
+}
+
+/// The saved versions, newest first, and `from` and `to` compared when asked (either order).
+pub(in crate::portal) async fn versions(
+    state: &AppState,
+    session: &Session,
+    asked: Option<(i64, i64)>,
+) -> Result<VersionsAccess, PortalError> {
+    match may_read(state, session).await? {
+        Some(Refusal::SignIn) => return Ok(VersionsAccess::SignInRequired),
+        Some(Refusal::Forbidden) => return Ok(VersionsAccess::Forbidden),
+        None => {}
+    }
+    if state.guardrail_files.is_some() {
+        return Ok(VersionsAccess::Files);
+    }
+    let list = state
+        .store
+        .guardrail_versions(LISTED)
+        .await
+        .map_err(unavailable)?;
+    let comparison = match asked {
+        Some((a, b)) if a != b => {
+            let (a, b) = (a.min(b), a.max(b));
+            let (from, to) = (
+                state
+                    .store
+                    .guardrail_version(a)
+                    .await
+                    .map_err(unavailable)?,
+                state
+                    .store
+                    .guardrail_version(b)
+                    .await
+                    .map_err(unavailable)?,
+            );
+            match (from, to) {
+                (Some(from), Some(to)) => {
+                    let differences = compare(&from, &to)
+                        .map_err(|e| PortalError::Invalid(format!("cannot compare: {e}")))?
+                        .into_iter()
+                        .map(|d| GuardrailDifference {
+                            name: d.name,
+                            kind: d.kind.to_owned(),
+                            lines: d
+                                .lines
+                                .into_iter()
+                                .map(|(sign, text)| DiffLine { sign, text })
+                                .collect(),
+                        })
+                        .collect();
+                    Some(Comparison {
+                        from: row(&from),
+                        to: row(&to),
+                        differences,
+                    })
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(VersionsAccess::Versions {
+        list: list.iter().map(row).collect(),
+        comparison,
     })
 }
