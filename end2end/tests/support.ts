@@ -38,7 +38,8 @@ export async function freePort(): Promise<number> {
  * It gets a fresh data dir, removed when it stops, unless `dataDir` names one the caller keeps.
  */
 export async function startCountersign(
-  policies = join(__dirname, "..", "fixtures", "guardrails.yaml"),
+  /** `null`: store mode (guardrail versions in the database, the library seeded as v1). */
+  policies: string | null = join(__dirname, "..", "fixtures", "guardrails.yaml"),
   extraArgs: string[] = [],
   opts: { dataDir?: string } = {},
 ): Promise<Countersign> {
@@ -54,7 +55,7 @@ export async function startCountersign(
       "--webhook-listen", `127.0.0.1:${webhookPort}`,
       "--public-url", publicUrl,
       "--data-dir", dataDir,
-      "--policies", policies,
+      ...(policies === null ? [] : ["--policies", policies]),
       "--cluster", "e2e",
       "--site-root", join(root, "target", "site"),
       ...extraArgs,

@@ -76,7 +76,7 @@ fn Source(source: GuardrailSource, version: String) -> impl IntoView {
         GuardrailSource::Store => {
             let shown = version.clone();
             view! {
-                <p class="mb-4 text-sm text-muted" data-version=version>"Version in force: " <strong class="text-fg">{shown}</strong> ". Every change is a new version, with its author and reason: " <a class="text-accent underline" href="/admin/guardrails/versions">"see the versions"</a> "."</p>
+                <p class="mb-4 text-sm text-muted" data-version=version>"Version in force: " <strong class="text-fg">{shown}</strong> ". Every change is a new version, with its author and reason: " <a class="font-semibold text-link hover:underline" href="/admin/guardrails/versions">"see the versions"</a> "."</p>
             }.into_any()
         }
     };

@@ -41,7 +41,7 @@ pub fn VersionsPage() -> impl IntoView {
                 match page.await {
                     Ok(VersionsAccess::Versions { list, comparison }) => view! {
                         <PageHeader title="Guardrail versions" lead="Every saved version, who saved it and why. Pick two to see what changed." />
-                        <p class="mb-4 text-sm"><a class="text-accent underline" href="/admin/guardrails">"← The guardrails in force"</a></p>
+                        <p class="mb-4 text-sm"><a class="font-semibold text-link hover:underline" href="/admin/guardrails">"← The guardrails in force"</a></p>
                         {comparison.map(|c| view! { <Compared comparison=c /> })}
                         <Card><VersionTable list /></Card>
                     }.into_any(),
