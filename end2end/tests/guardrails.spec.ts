@@ -1,17 +1,14 @@
 // Issue 18 in a browser, in store mode: the guardrails in force with their last change, the saved
 // versions, and two versions compared; axe in both colour schemes; screenshots for the docs.
 import { test, expect, Page, BrowserContext } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { addAuthenticator, Countersign, startCountersign } from "./support";
+import { addAuthenticator, axeAndScreenshots, Countersign, SHOTS, startCountersign } from "./support";
 
 const root = join(__dirname, "..", "..");
-const shots = join(root, "docs", "screenshots");
 const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 test.describe.configure({ mode: "serial" });
 
@@ -24,7 +21,7 @@ test.beforeAll(async ({ browser }) => {
   context = await browser.newContext({ viewport: DESKTOP });
   page = await context.newPage();
   await addAuthenticator(await context.newCDPSession(page), true);
-  mkdirSync(shots, { recursive: true });
+  mkdirSync(SHOTS, { recursive: true });
   await page.goto(cs.setupLink!);
   await page.getByLabel("Display name").fill("Alice Example");
   await page.getByLabel("Name for this passkey").fill("Laptop key");
@@ -69,25 +66,8 @@ test("a saved change shows on the guardrails page, in the versions and compared"
   await expect(compared.locator('[data-difference="scale-to-zero"] [data-diff="+"]')).toContainText("mode: dryRun");
   const comparison = page.url();
 
-  const violations: string[] = [];
-  for (const scheme of ["light", "dark"] as const) {
-    for (const [name, url] of [
-      ["guardrails-store", `${cs.publicUrl}/admin/guardrails`],
-      ["guardrail-compare", comparison],
-    ] as const) {
-      const ctx = await browser.newContext({ colorScheme: scheme, storageState: await context.storageState() });
-      const q = await ctx.newPage();
-      for (const [device, viewport] of [["desktop", DESKTOP], ["phone", PHONE]] as const) {
-        await q.setViewportSize(viewport);
-        await q.goto(url);
-        await expect(q.locator("html")).toHaveAttribute("data-hydrated", "yes");
-        const results = await new AxeBuilder({ page: q }).analyze();
-        const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-        violations.push(...bad.map((v) => `${name}/${scheme}/${device}: ${v.id} ${v.nodes.map((n) => n.target).join(" ")}`));
-        await q.screenshot({ path: join(shots, `${name}-${scheme}-${device}.png`), fullPage: true });
-      }
-      await ctx.close();
-    }
-  }
-  expect(violations).toEqual([]);
+  expect(await axeAndScreenshots(browser, context, [
+    ["guardrails-store", `${cs.publicUrl}/admin/guardrails`, true],
+    ["guardrail-compare", comparison, true],
+  ])).toEqual([]);
 });

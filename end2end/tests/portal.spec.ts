@@ -1,10 +1,9 @@
 // The portal as a newcomer meets it (issue 9): the truth about grants, the decision on the first
 // screen, keyboard and screen-reader paths, pages without script, dark mode, accessibility, phones.
 import { test, expect, Page, BrowserContext } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { addAuthenticator, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
+import { addAuthenticator, axeAndScreenshots, Countersign, deploymentUpdate, startCountersign, webhook } from "./support";
 
 const USER = "alice@example.com";
 const LINK = /confirm at (http:\/\/localhost:\d+\/c\/([2-9A-HJ-NP-Z]{8}))/;
@@ -287,24 +286,7 @@ test("every page passes axe in both colour schemes; screenshots for the docs", a
     ["passkeys", `${cs.publicUrl}/account`, true],
   ];
   await signInAgain();
-  const violations: string[] = [];
-  for (const scheme of ["light", "dark"] as const) {
-    for (const [name, url, auth] of pages) {
-      const ctx = await browser.newContext({ colorScheme: scheme, ...(auth ? { storageState: await context.storageState() } : {}) });
-      const q = await ctx.newPage();
-      for (const [device, viewport] of [["desktop", DESKTOP], ["phone", PHONE]] as const) {
-        await q.setViewportSize(viewport);
-        await q.goto(url);
-        await hydrated(q);
-        const results = await new AxeBuilder({ page: q }).analyze();
-        const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-        violations.push(...bad.map((v) => `${name}/${scheme}/${device}: ${v.id} ${v.nodes.map((n) => n.target).join(" ")}`));
-        await q.screenshot({ path: join(shots, `${name}-${scheme}-${device}.png`), fullPage: true });
-      }
-      await ctx.close();
-    }
-  }
-  expect(violations).toEqual([]);
+  expect(await axeAndScreenshots(browser, context, pages)).toEqual([]);
 });
 
 /** Sign the first context in again (the previous test ended every session) with its passkey. */

@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
 import { expect } from "@playwright/test";
 import type { Browser, BrowserContext, Page, CDPSession } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 
 const root = resolve(__dirname, "..", "..");
 
@@ -289,4 +290,39 @@ export async function startProvider(port: number, redirectUris: string[], frontP
       await new Promise((r) => setTimeout(r, 100));
     },
   };
+}
+
+/** Where the browser tests keep the docs' screenshots. */
+export const SHOTS = join(root, "docs", "screenshots");
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+/**
+ * Each page (name, url, signed in as `context` or not) in both colour schemes on a desktop and a
+ * phone: axe's serious and critical findings, returned as lines, and a screenshot
+ * `NAME-SCHEME-DEVICE.png` for the docs.
+ */
+export async function axeAndScreenshots(
+  browser: Browser,
+  context: BrowserContext,
+  pages: readonly (readonly [string, string, boolean])[],
+): Promise<string[]> {
+  const violations: string[] = [];
+  for (const scheme of ["light", "dark"] as const) {
+    for (const [name, url, auth] of pages) {
+      const ctx = await browser.newContext({ colorScheme: scheme, ...(auth ? { storageState: await context.storageState() } : {}) });
+      const q = await ctx.newPage();
+      for (const [device, viewport] of [["desktop", DESKTOP], ["phone", PHONE]] as const) {
+        await q.setViewportSize(viewport);
+        await q.goto(url);
+        await expect(q.locator("html")).toHaveAttribute("data-hydrated", "yes");
+        const results = await new AxeBuilder({ page: q }).analyze();
+        const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+        violations.push(...bad.map((v) => `${name}/${scheme}/${device}: ${v.id} ${v.nodes.map((n) => n.target).join(" ")}`));
+        await q.screenshot({ path: join(SHOTS, `${name}-${scheme}-${device}.png`), fullPage: true });
+      }
+      await ctx.close();
+    }
+  }
+  return violations;
 }
