@@ -160,7 +160,7 @@ impl Engine {
     }
 
     /// Evaluate one request. Guardrails without a condition cost no allocation beyond their hit;
-    /// the CEL variables are built once, and only when a matching guardrail has a condition.
+    /// the interpreter's CEL variables are built once, and only when a condition needs them.
     pub fn evaluate(
         &self,
         request: &AdmissionRequest,
@@ -194,7 +194,6 @@ impl Engine {
             Inputs::new(request, namespace)
         };
         let activation = Activation::deferred(request, &inputs, &make_inputs);
-        let variables = || Ok::<_, String>(&activation);
 
         let mut action = ActionKind::Allow;
         let mut hits = Vec::new();
@@ -224,7 +223,7 @@ impl Engine {
             let mut condition_error = None;
             let mut condition = None;
             if let Some(expression) = &guardrail.condition {
-                let outcome = variables().and_then(|v| expression.eval_bool(v));
+                let outcome = expression.eval_bool(&activation);
                 let matched = !matches!(outcome, Ok(false));
                 if explain.is_some() {
                     condition = Some(ConditionResult {
@@ -252,7 +251,7 @@ impl Engine {
             if guardrail.mode == Mode::Enforce {
                 action = action.max(guardrail.action.kind);
             }
-            let message = message(guardrail, condition_error.as_deref(), variables);
+            let message = message(guardrail, condition_error.as_deref(), &activation);
             if let Some(out) = explain.as_deref_mut() {
                 out.push(Explanation {
                     name: guardrail.name.to_string(),
@@ -333,14 +332,14 @@ const MAX_MESSAGE_LEN: usize = 1024;
 /// The message of a matched guardrail: `messageExpression` when it gives a usable string (as in a
 /// ValidatingAdmissionPolicy: not empty, one line, not too long), else `message`, else the
 /// description. A failed condition is said so.
-fn message<'a, 'v: 'a>(
+fn message(
     guardrail: &Guardrail,
     condition_error: Option<&str>,
-    variables: impl FnOnce() -> Result<&'a Activation<'v>, String>,
+    variables: &Activation<'_>,
 ) -> String {
     let evaluated = match (&guardrail.message_expression, condition_error) {
-        (Some(expression), None) => variables()
-            .and_then(|v| expression.eval_string(v))
+        (Some(expression), None) => expression
+            .eval_string(variables)
             .ok()
             .map(|m| m.trim().to_owned())
             .filter(|m| !m.is_empty() && !m.contains('\n') && m.len() <= MAX_MESSAGE_LEN),

@@ -7,7 +7,7 @@ use reqwest::header::{ACCEPT, COOKIE, LOCATION, REFERER, SET_COOKIE};
 use reqwest::StatusCode;
 
 use crate::portal::{Browser, Portal};
-use crate::support::PUBLIC_URL;
+use crate::support::{decision, PUBLIC_URL};
 
 async fn html(portal: &Portal, path: &str, browser: &Browser) -> anyhow::Result<String> {
     let response = portal
@@ -172,30 +172,6 @@ async fn the_not_found_page_knows_who_is_signed_in() -> anyhow::Result<()> {
         "the 404 page offers a signed-in person to sign in"
     );
     Ok(())
-}
-
-/// A decision at `at` whose hits name `hits` (also the storage tests' fixture).
-pub(crate) fn decision(at: i64, hits: &[&str]) -> countersign::decisions::DecisionRecord {
-    countersign::decisions::DecisionRecord {
-        at,
-        resource: "deployments.apps".into(),
-        uid: format!("uid-{at}"),
-        cluster: "test".into(),
-        username: "alice".into(),
-        operation: "UPDATE".into(),
-        namespace: "payments".into(),
-        name: "api".into(),
-        dry_run: false,
-        action: "stepUp".into(),
-        outcome: "challenged".into(),
-        hits: serde_json::Value::Array(
-            hits.iter()
-                .map(|h| serde_json::json!({"name": h, "action": "stepUp", "message": "m"}))
-                .collect(),
-        ),
-        explanations: serde_json::json!([]),
-        policy_version: "v1".into(),
-    }
 }
 
 /// The test guardrails saved as v1 by root-admin ("first cut"), then as v2 by carol with

@@ -42,7 +42,7 @@ on_both_backends!(
 /// Issue 18: decisions counted per guardrail their hits name, since a time (the JSON functions of
 /// each backend).
 async fn guardrail_trips(db: &TestDb) -> anyhow::Result<()> {
-    use crate::portal_pages::decision;
+    use crate::support::decision;
     let store = &db.store;
     assert!(store.guardrail_trips(0).await?.is_empty());
     store

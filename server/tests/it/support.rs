@@ -609,3 +609,27 @@ pub async fn wait_for_audit(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A decision at `at` whose hits name `hits` (the decision log's rows for the guardrails page and the storage tests).
+pub(crate) fn decision(at: i64, hits: &[&str]) -> countersign::decisions::DecisionRecord {
+    countersign::decisions::DecisionRecord {
+        at,
+        resource: "deployments.apps".into(),
+        uid: format!("uid-{at}"),
+        cluster: "test".into(),
+        username: "alice".into(),
+        operation: "UPDATE".into(),
+        namespace: "payments".into(),
+        name: "api".into(),
+        dry_run: false,
+        action: "stepUp".into(),
+        outcome: "challenged".into(),
+        hits: serde_json::Value::Array(
+            hits.iter()
+                .map(|h| serde_json::json!({"name": h, "action": "stepUp", "message": "m"}))
+                .collect(),
+        ),
+        explanations: serde_json::json!([]),
+        policy_version: "v1".into(),
+    }
+}

@@ -471,6 +471,16 @@ impl From<bool> for V<'_> {
 }
 
 impl<'a> V<'a> {
+    /// What `.?field` selects from: an optional's value (`None` for `optional.none()`), or the
+    /// value itself. `request`'s parts are left to the interpreter.
+    fn optional_target(self) -> Result<Option<V<'a>>, Bail> {
+        match self {
+            V::Opt(v) => Ok(v.map(|v| (*v).clone())),
+            V::Request(_) => Err(Bail),
+            v => Ok(Some(v)),
+        }
+    }
+
     /// The value at `field` of a map; `None` when it is not there; `Bail` for a non-map.
     fn field(&self, field: &str) -> Result<Option<V<'a>>, Bail> {
         match self {
@@ -677,25 +687,17 @@ impl<'a> Cx<'a> {
                 _ => return Err(Bail),
             }
             .into(),
-            Node::OptSelect(operand, field) => {
-                let target = match value!(operand) {
-                    V::Opt(None) => return Ok(V::Opt(None)),
-                    V::Opt(Some(v)) => (*v).clone(),
-                    V::Request(_) => return Err(Bail),
-                    v => v,
-                };
-                V::Opt(target.field(field).ok().flatten().map(Rc::new))
-            }
+            Node::OptSelect(operand, field) => match value!(operand).optional_target()? {
+                None => V::Opt(None),
+                Some(target) => V::Opt(target.field(field).ok().flatten().map(Rc::new)),
+            },
             Node::OrValue {
                 base,
                 path,
                 default,
             } => {
-                let mut at = match value!(base) {
-                    V::Opt(None) => return self.eval(default),
-                    V::Opt(Some(v)) => (*v).clone(),
-                    V::Request(_) => return Err(Bail),
-                    v => v,
+                let Some(mut at) = value!(base).optional_target()? else {
+                    return self.eval(default);
                 };
                 for field in path {
                     if matches!(at, V::Request(_) | V::Opt(_) | V::Error) {
